@@ -1,0 +1,370 @@
+package config
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"net"
+	"os"
+	"sort"
+	"strconv"
+	"strings"
+	"time"
+
+	"gopkg.in/yaml.v3"
+)
+
+// Load balance algorithms of the master/slave rule.
+const (
+	RoundRobin = "ROUND_ROBIN"
+	Random     = "RANDOM"
+	Weight     = "WEIGHT"
+)
+
+// Read-your-writes modes: after a write, where the session's reads go.
+const (
+	RYWOff     = "off"     // reads go to slaves at once (replication lag is visible)
+	RYWWindow  = "window"  // reads go to the master for props.readYourWritesWindow
+	RYWSession = "session" // reads go to the master for the rest of the session
+)
+
+// Defaults.
+const (
+	DefaultListen             = "127.0.0.1:3307"
+	DefaultMaxPoolSize        = 64
+	DefaultConnectTimeout     = 3 * time.Second
+	DefaultIdleTimeout        = 5 * time.Minute
+	DefaultHealthCheck        = 2 * time.Second
+	DefaultRYWWindow          = time.Second
+	DefaultServerVersion      = "5.5.5-10.11.99-MariaDB-shardgate"
+	DefaultStatementCacheSize = 8192
+	// MaxSlaves bounds slaveDataSourceNames: routing remembers the slaves a
+	// read already tried in a 64-bit set.
+	MaxSlaves = 63
+)
+
+// Config is one proxy's whole configuration.
+type Config struct {
+	// Listen is the client-facing address, host:port.
+	Listen string `yaml:"listen"`
+	// Users may log in to the proxy. Backend credentials are per data source.
+	Users []User `yaml:"users"`
+	// TLS towards clients; off unless certFile and keyFile are set.
+	TLS TLS `yaml:"tls"`
+	// DataSources by name.
+	DataSources map[string]*DataSource `yaml:"dataSources"`
+	// MasterSlaveRule says which data source takes writes and which reads.
+	MasterSlaveRule MasterSlaveRule `yaml:"masterSlaveRule"`
+	// Props are behaviour switches.
+	Props Props `yaml:"props"`
+}
+
+// User is a client login.
+type User struct {
+	Name     string `yaml:"name"`
+	Password string `yaml:"password"`
+}
+
+// TLS holds PEM file paths for the client-facing listener.
+type TLS struct {
+	CertFile string `yaml:"certFile"`
+	KeyFile  string `yaml:"keyFile"`
+	// Required rejects clients that do not switch to TLS.
+	Required bool `yaml:"required"`
+}
+
+// Enabled reports whether TLS is configured.
+func (t TLS) Enabled() bool { return t.CertFile != "" || t.KeyFile != "" }
+
+// DataSource is one MariaDB/MySQL server and its pool.
+type DataSource struct {
+	// URL is host:port, or mysql://host:port/db or jdbc:mysql://host:port/db
+	// (the database in the URL is used when database is empty).
+	URL      string `yaml:"url"`
+	Username string `yaml:"username"`
+	Password string `yaml:"password"`
+	// Database is the default schema of backend connections.
+	Database string `yaml:"database"`
+	// MaxPoolSize bounds open backend connections (busy + idle).
+	MaxPoolSize int `yaml:"maxPoolSize"`
+	// ConnectTimeout bounds dial + handshake; also how long a statement
+	// waits for a free connection when the pool is full.
+	ConnectTimeout time.Duration `yaml:"connectTimeout"`
+	// IdleTimeout closes connections idle longer than this.
+	IdleTimeout time.Duration `yaml:"idleTimeout"`
+	// HealthCheckInterval is how often a data source marked down after a
+	// connection failure is probed again, and idle connections swept.
+	HealthCheckInterval time.Duration `yaml:"healthCheckInterval"`
+	// Weight for loadBalanceAlgorithmType WEIGHT (slaves only). Default 1.
+	Weight int `yaml:"weight"`
+
+	// Addr is URL reduced to host:port (set by validation).
+	Addr string `yaml:"-"`
+}
+
+// MasterSlaveRule is Sharding-JDBC's master/slave rule.
+type MasterSlaveRule struct {
+	Name                     string   `yaml:"name"`
+	MasterDataSourceName     string   `yaml:"masterDataSourceName"`
+	SlaveDataSourceNames     []string `yaml:"slaveDataSourceNames"`
+	LoadBalanceAlgorithmType string   `yaml:"loadBalanceAlgorithmType"`
+}
+
+// Props are behaviour switches.
+type Props struct {
+	// ReadYourWrites: off | window | session (default session).
+	ReadYourWrites string `yaml:"readYourWrites"`
+	// ReadYourWritesWindow is the window of mode "window".
+	ReadYourWritesWindow time.Duration `yaml:"readYourWritesWindow"`
+	// SQLShow logs every statement with the data source it went to.
+	SQLShow bool `yaml:"sqlShow"`
+	// ServerVersion is announced to clients in the handshake.
+	ServerVersion string `yaml:"serverVersion"`
+	// StatementCacheSize bounds the classification cache (distinct texts).
+	StatementCacheSize int `yaml:"statementCacheSize"`
+}
+
+// Load reads and parses a config file.
+func Load(path string) (*Config, error) {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return nil, err
+	}
+	c, err := Parse(b)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", path, err)
+	}
+	return c, nil
+}
+
+// Parse decodes YAML strictly (unknown keys are errors), applies defaults and
+// validates.
+func Parse(b []byte) (*Config, error) {
+	c := &Config{}
+	dec := yaml.NewDecoder(bytes.NewReader(b))
+	dec.KnownFields(true)
+	if err := dec.Decode(c); err != nil {
+		return nil, fmt.Errorf("config: %w", err)
+	}
+	if err := c.Validate(); err != nil {
+		return nil, err
+	}
+	return c, nil
+}
+
+// Validate applies defaults and checks every field, returning all problems
+// at once, one per line, each prefixed with its key path. It is idempotent.
+func (c *Config) Validate() error {
+	var errs []error
+	bad := func(path, format string, a ...any) {
+		errs = append(errs, fmt.Errorf("%s: %s", path, fmt.Sprintf(format, a...)))
+	}
+	if c.Listen == "" {
+		c.Listen = DefaultListen
+	}
+	if _, _, err := net.SplitHostPort(c.Listen); err != nil {
+		bad("listen", "want host:port, got %q", c.Listen)
+	}
+	if len(c.Users) == 0 {
+		bad("users", "at least one user is required")
+	}
+	seen := map[string]bool{}
+	for i, u := range c.Users {
+		p := fmt.Sprintf("users[%d]", i)
+		if u.Name == "" {
+			bad(p+".name", "required")
+		} else if seen[u.Name] {
+			bad(p+".name", "duplicate user %q", u.Name)
+		}
+		seen[u.Name] = true
+	}
+	if c.TLS.Enabled() && (c.TLS.CertFile == "" || c.TLS.KeyFile == "") {
+		bad("tls", "certFile and keyFile are both required")
+	}
+	if c.TLS.Required && !c.TLS.Enabled() {
+		bad("tls.required", "needs certFile and keyFile")
+	}
+
+	if len(c.DataSources) == 0 {
+		bad("dataSources", "at least one data source is required")
+	}
+	for _, name := range sortedKeys(c.DataSources) {
+		p := "dataSources." + name
+		ds := c.DataSources[name]
+		if ds == nil {
+			bad(p, "empty data source")
+			continue
+		}
+		if !validName(name) {
+			bad(p, "name may hold letters, digits, '_', '-' and '.' only")
+		}
+		ds.validate(p, bad)
+	}
+
+	r := &c.MasterSlaveRule
+	rp := "masterSlaveRule"
+	if r.Name == "" {
+		r.Name = "ms"
+	}
+	if r.MasterDataSourceName == "" {
+		bad(rp+".masterDataSourceName", "required")
+	} else if _, ok := c.DataSources[r.MasterDataSourceName]; !ok {
+		bad(rp+".masterDataSourceName", "unknown data source %q", r.MasterDataSourceName)
+	}
+	if len(r.SlaveDataSourceNames) > MaxSlaves {
+		bad(rp+".slaveDataSourceNames", "at most %d slaves", MaxSlaves)
+	}
+	slaves := map[string]bool{}
+	for i, s := range r.SlaveDataSourceNames {
+		p := fmt.Sprintf("%s.slaveDataSourceNames[%d]", rp, i)
+		switch {
+		case c.DataSources[s] == nil:
+			bad(p, "unknown data source %q", s)
+		case s == r.MasterDataSourceName:
+			bad(p, "%q is the master; a data source cannot be both", s)
+		case slaves[s]:
+			bad(p, "duplicate slave %q", s)
+		}
+		slaves[s] = true
+	}
+	r.LoadBalanceAlgorithmType = strings.ToUpper(strings.TrimSpace(r.LoadBalanceAlgorithmType))
+	switch r.LoadBalanceAlgorithmType {
+	case "":
+		r.LoadBalanceAlgorithmType = RoundRobin
+	case RoundRobin, Random, Weight:
+	default:
+		bad(rp+".loadBalanceAlgorithmType", "want ROUND_ROBIN, RANDOM or WEIGHT, got %q", r.LoadBalanceAlgorithmType)
+	}
+	for _, name := range sortedKeys(c.DataSources) {
+		if ds := c.DataSources[name]; ds != nil && ds.Weight != 1 && !slaves[name] {
+			bad("dataSources."+name+".weight", "only slaves have a weight")
+		}
+	}
+
+	pp := &c.Props
+	pp.ReadYourWrites = strings.ToLower(strings.TrimSpace(pp.ReadYourWrites))
+	switch pp.ReadYourWrites {
+	case "":
+		pp.ReadYourWrites = RYWSession
+	case RYWOff, RYWWindow, RYWSession:
+	default:
+		bad("props.readYourWrites", "want off, window or session, got %q", pp.ReadYourWrites)
+	}
+	if pp.ReadYourWritesWindow == 0 {
+		pp.ReadYourWritesWindow = DefaultRYWWindow
+	} else if pp.ReadYourWritesWindow < 0 {
+		bad("props.readYourWritesWindow", "must be positive")
+	}
+	if pp.ServerVersion == "" {
+		pp.ServerVersion = DefaultServerVersion
+	}
+	if pp.StatementCacheSize == 0 {
+		pp.StatementCacheSize = DefaultStatementCacheSize
+	} else if pp.StatementCacheSize < 0 {
+		bad("props.statementCacheSize", "must be positive")
+	}
+	return errors.Join(errs...)
+}
+
+func (ds *DataSource) validate(p string, bad func(path, format string, a ...any)) {
+	if ds.URL == "" {
+		bad(p+".url", "required")
+	} else if addr, db, err := parseURL(ds.URL); err != nil {
+		bad(p+".url", "%v", err)
+	} else {
+		ds.Addr = addr
+		if ds.Database == "" {
+			ds.Database = db
+		}
+	}
+	if ds.Username == "" {
+		bad(p+".username", "required")
+	}
+	switch {
+	case ds.MaxPoolSize == 0:
+		ds.MaxPoolSize = DefaultMaxPoolSize
+	case ds.MaxPoolSize < 0:
+		bad(p+".maxPoolSize", "must be positive")
+	}
+	for _, d := range []struct {
+		key string
+		v   *time.Duration
+		def time.Duration
+	}{
+		{"connectTimeout", &ds.ConnectTimeout, DefaultConnectTimeout},
+		{"idleTimeout", &ds.IdleTimeout, DefaultIdleTimeout},
+		{"healthCheckInterval", &ds.HealthCheckInterval, DefaultHealthCheck},
+	} {
+		switch {
+		case *d.v == 0:
+			*d.v = d.def
+		case *d.v < 0:
+			bad(p+"."+d.key, "must be positive")
+		}
+	}
+	switch {
+	case ds.Weight == 0:
+		ds.Weight = 1
+	case ds.Weight < 0:
+		bad(p+".weight", "must be positive")
+	}
+}
+
+// parseURL accepts host:port, mysql://host:port/db and
+// jdbc:mysql://host:port/db?params.
+func parseURL(u string) (addr, db string, err error) {
+	s := strings.TrimPrefix(strings.TrimPrefix(u, "jdbc:"), "mysql://")
+	if i := strings.IndexByte(s, '?'); i >= 0 {
+		s = s[:i]
+	}
+	if i := strings.IndexByte(s, '/'); i >= 0 {
+		s, db = s[:i], s[i+1:]
+	}
+	host, port, err := net.SplitHostPort(s)
+	if err != nil {
+		return "", "", fmt.Errorf("want host:port or mysql://host:port/db, got %q", u)
+	}
+	if n, err := strconv.Atoi(port); err != nil || n <= 0 || n > 65535 {
+		return "", "", fmt.Errorf("bad port %q", port)
+	}
+	if host == "" {
+		host = "127.0.0.1"
+	}
+	return net.JoinHostPort(host, port), db, nil
+}
+
+func validName(s string) bool {
+	if s == "" {
+		return false
+	}
+	for _, r := range s {
+		if !(r == '_' || r == '-' || r == '.' || r >= '0' && r <= '9' || r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z') {
+			return false
+		}
+	}
+	return true
+}
+
+func sortedKeys[V any](m map[string]V) []string {
+	keys := make([]string, 0, len(m))
+	for k := range m {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	return keys
+}
+
+// UserPassword returns the password of a user and whether the user exists.
+func (c *Config) UserPassword(name string) (string, bool) {
+	for _, u := range c.Users {
+		if u.Name == name {
+			return u.Password, true
+		}
+	}
+	return "", false
+}
+
+// DataSourceNames returns the names in the rule: master first, then slaves.
+func (c *Config) DataSourceNames() []string {
+	return append([]string{c.MasterSlaveRule.MasterDataSourceName}, c.MasterSlaveRule.SlaveDataSourceNames...)
+}
