@@ -1,0 +1,179 @@
+package registry
+
+import (
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+)
+
+// Backend types.
+const (
+	TypeEmbedded  = "embedded"
+	TypeEtcd      = "etcd"
+	TypeZooKeeper = "zookeeper"
+)
+
+// Config says how to reach a registry center. The YAML names follow
+// ShardingSphere's orchestration settings where they fit.
+type Config struct {
+	// Type is embedded (default), etcd or zookeeper.
+	Type string `yaml:"type"`
+	// ServerLists are the servers, host:port (etcd also takes URLs).
+	// Several endpoints give fail-over.
+	ServerLists []string `yaml:"serverLists"`
+	// Namespace is the root every path lives under, e.g. "/shardgate/app".
+	Namespace string `yaml:"namespace"`
+	// TimeToLive bounds how long an ephemeral node outlives its dead owner:
+	// the etcd lease TTL or the ZooKeeper session timeout. Default 10s.
+	TimeToLive time.Duration `yaml:"timeToLive"`
+	// OperationTimeout bounds each call to the server. Default 3s.
+	OperationTimeout time.Duration `yaml:"operationTimeout"`
+	// RetryInterval is the first pause before a reconnect or re-watch; it
+	// doubles up to MaxRetryInterval. Defaults 100ms and 5s.
+	RetryInterval    time.Duration `yaml:"retryInterval"`
+	MaxRetryInterval time.Duration `yaml:"maxRetryInterval"`
+	// Username and Password: etcd user auth, or ZooKeeper digest auth (the
+	// client's nodes then get an ACL for that identity only).
+	Username string `yaml:"username"`
+	Password string `yaml:"password"`
+	// TLS towards etcd.
+	TLS TLSConfig `yaml:"tls"`
+	// Embedded server settings (type embedded).
+	Embedded EmbeddedConfig `yaml:"embedded"`
+}
+
+// TLSConfig holds PEM file paths.
+type TLSConfig struct {
+	CAFile             string `yaml:"caFile"`
+	CertFile           string `yaml:"certFile"`
+	KeyFile            string `yaml:"keyFile"`
+	InsecureSkipVerify bool   `yaml:"insecureSkipVerify"`
+}
+
+// Enabled reports whether any TLS setting is present.
+func (t TLSConfig) Enabled() bool {
+	return t.CAFile != "" || t.CertFile != "" || t.KeyFile != "" || t.InsecureSkipVerify
+}
+
+// EmbeddedConfig configures the in-process etcd server.
+type EmbeddedConfig struct {
+	// DataDir keeps the data across restarts. Default "shardgate-data/registry".
+	DataDir string `yaml:"dataDir"`
+	// ClientURL is where the embedded server listens for clients, so that
+	// etcdctl and other instances can reach it. Default http://127.0.0.1:2379.
+	ClientURL string `yaml:"clientURL"`
+	// PeerURL is its raft peer address. Default http://127.0.0.1:2380.
+	PeerURL string `yaml:"peerURL"`
+}
+
+// Defaults.
+const (
+	DefaultTimeToLive       = 10 * time.Second
+	DefaultOperationTimeout = 3 * time.Second
+	DefaultRetryInterval    = 100 * time.Millisecond
+	DefaultMaxRetryInterval = 5 * time.Second
+	DefaultEmbeddedDataDir  = "shardgate-data/registry"
+	DefaultEmbeddedClient   = "http://127.0.0.1:2379"
+	DefaultEmbeddedPeer     = "http://127.0.0.1:2380"
+)
+
+// WithDefaults returns c with every unset field set to its default.
+func (c Config) WithDefaults() Config {
+	if c.Type == "" {
+		c.Type = TypeEmbedded
+	}
+	c.Type = strings.ToLower(c.Type)
+	if c.TimeToLive == 0 {
+		c.TimeToLive = DefaultTimeToLive
+	}
+	if c.OperationTimeout == 0 {
+		c.OperationTimeout = DefaultOperationTimeout
+	}
+	if c.RetryInterval == 0 {
+		c.RetryInterval = DefaultRetryInterval
+	}
+	if c.MaxRetryInterval == 0 {
+		c.MaxRetryInterval = DefaultMaxRetryInterval
+	}
+	if c.Type == TypeEmbedded {
+		if c.Embedded.DataDir == "" {
+			c.Embedded.DataDir = DefaultEmbeddedDataDir
+		}
+		if c.Embedded.ClientURL == "" {
+			c.Embedded.ClientURL = DefaultEmbeddedClient
+		}
+		if c.Embedded.PeerURL == "" {
+			c.Embedded.PeerURL = DefaultEmbeddedPeer
+		}
+	}
+	return c
+}
+
+// Validate checks a config that has its defaults; errors name the key,
+// prefixed by prefix (e.g. "orchestration.registry").
+func (c Config) Validate(prefix string) error {
+	key := func(k string) string {
+		if prefix == "" {
+			return k
+		}
+		return prefix + "." + k
+	}
+	var errs []error
+	bad := func(k, format string, args ...any) {
+		errs = append(errs, fmt.Errorf("%s: %s", key(k), fmt.Sprintf(format, args...)))
+	}
+	switch c.Type {
+	case TypeEmbedded:
+	case TypeEtcd, TypeZooKeeper:
+		if len(c.ServerLists) == 0 {
+			bad("serverLists", "at least one server is required for type %s", c.Type)
+		}
+	default:
+		bad("type", "unknown registry type %q (want embedded, etcd or zookeeper)", c.Type)
+	}
+	for i, s := range c.ServerLists {
+		if strings.TrimSpace(s) == "" || strings.ContainsAny(s, " \t") {
+			bad(fmt.Sprintf("serverLists[%d]", i), "invalid server %q", s)
+		}
+	}
+	if c.Namespace != "" {
+		if err := CheckPath(c.Namespace); err != nil || c.Namespace == "/" {
+			bad("namespace", "%q must be an absolute path such as /shardgate/app", c.Namespace)
+		}
+	}
+	if c.TimeToLive < time.Second {
+		bad("timeToLive", "%s is below the minimum of 1s", c.TimeToLive)
+	}
+	if c.TimeToLive%time.Second != 0 && c.Type != TypeZooKeeper {
+		bad("timeToLive", "%s must be whole seconds for etcd leases", c.TimeToLive)
+	}
+	if c.OperationTimeout <= 0 {
+		bad("operationTimeout", "must be positive, got %s", c.OperationTimeout)
+	}
+	if c.RetryInterval <= 0 {
+		bad("retryInterval", "must be positive, got %s", c.RetryInterval)
+	}
+	if c.MaxRetryInterval < c.RetryInterval {
+		bad("maxRetryInterval", "%s is below retryInterval %s", c.MaxRetryInterval, c.RetryInterval)
+	}
+	if (c.Username == "") != (c.Password == "") {
+		bad("username", "username and password must be set together")
+	}
+	if c.TLS.Enabled() && c.Type == TypeZooKeeper {
+		bad("tls", "TLS is supported for etcd only")
+	}
+	if (c.TLS.CertFile == "") != (c.TLS.KeyFile == "") {
+		bad("tls.certFile", "certFile and keyFile must be set together")
+	}
+	return errors.Join(errs...)
+}
+
+// Backoff returns the pause before retry number n (0-based).
+func (c Config) Backoff(n int) time.Duration {
+	d := c.RetryInterval
+	for i := 0; i < n && d < c.MaxRetryInterval; i++ {
+		d *= 2
+	}
+	return min(d, c.MaxRetryInterval)
+}

@@ -1,0 +1,133 @@
+package etcd_test
+
+import (
+	"context"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	clientv3 "go.etcd.io/etcd/client/v3"
+	"go.uber.org/goleak"
+
+	"github.com/shardgate/shardgate/internal/testenv"
+	"github.com/shardgate/shardgate/registry"
+	"github.com/shardgate/shardgate/registry/etcd"
+	"github.com/shardgate/shardgate/registry/registrytest"
+)
+
+func open(ctx context.Context, cfg registry.Config) (registry.Registry, error) {
+	return etcd.Open(ctx, cfg)
+}
+
+func TestMain(m *testing.M) {
+	registrytest.ChildMain(open)
+	goleak.VerifyTestMain(m)
+}
+
+func harness(t *testing.T, srv *testenv.Etcd) *registrytest.Harness {
+	return &registrytest.Harness{
+		Config: registry.Config{Type: registry.TypeEtcd, ServerLists: []string{srv.Endpoint}},
+		Open:   open,
+		Stop:   func(testing.TB) { srv.Stop() },
+		Start:  func(testing.TB) { srv.Start() },
+		ExpireSession: func(t testing.TB, r registry.Registry) {
+			revoke(t, srv.Endpoint, r.(*etcd.Client).Lease())
+		},
+	}
+}
+
+func revoke(t testing.TB, endpoint string, lease clientv3.LeaseID) {
+	t.Helper()
+	admin, err := clientv3.New(clientv3.Config{Endpoints: []string{endpoint}, DialTimeout: 5 * time.Second})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer admin.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	if _, err := admin.Revoke(ctx, lease); err != nil {
+		t.Fatalf("revoke lease: %v", err)
+	}
+}
+
+func TestConformanceEtcd34(t *testing.T) {
+	srv := testenv.StartEtcd(t, testenv.Require(t, "etcd"))
+	registrytest.Run(t, harness(t, srv))
+}
+
+func TestConformanceEtcd37(t *testing.T) {
+	srv := testenv.StartEtcd(t, testenv.Etcd37Binary(t))
+	registrytest.Run(t, harness(t, srv))
+}
+
+func cfgFor(endpoints ...string) registry.Config {
+	return registry.Config{
+		Type: registry.TypeEtcd, ServerLists: endpoints, Namespace: "/app",
+		TimeToLive: 2 * time.Second, OperationTimeout: 2 * time.Second,
+	}
+}
+
+func mustOpen(t *testing.T, cfg registry.Config) *etcd.Client {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	c, err := etcd.Open(ctx, cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { c.Close() })
+	return c
+}
+
+// etcdctl put on a leased key detaches it from the lease; the owner must
+// re-attach it, keeping the operator's value, so the key still dies with
+// the owner.
+func TestEtcdctlPutKeepsKeyEphemeral(t *testing.T) {
+	srv := testenv.StartEtcd(t, testenv.Require(t, "etcd"))
+	owner := mustOpen(t, cfgFor(srv.Endpoint))
+	ctx := context.Background()
+	if err := owner.PutEphemeral(ctx, "/state/instances/10.0.0.5@-@42", nil); err != nil {
+		t.Fatal(err)
+	}
+	if out, err := srv.Etcdctl("put", "/app/state/instances/10.0.0.5@-@42", "DISABLED"); err != nil {
+		t.Fatalf("etcdctl put: %v: %s", err, out)
+	}
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		out, err := srv.Etcdctl("get", "/app/state/instances/10.0.0.5@-@42", "-w", "fields")
+		if err != nil {
+			t.Fatalf("etcdctl get: %v: %s", err, out)
+		}
+		if strings.Contains(out, `"Lease" : `+leaseField(owner.Lease())) && strings.Contains(out, `"Value" : "DISABLED"`) {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("key not re-attached to lease %d with value DISABLED:\n%s", owner.Lease(), out)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	// Bound to the lease again: revoking it deletes the key at once; the
+	// live owner then gets a new lease and writes the key again with the
+	// operator's value.
+	old := owner.Lease()
+	revoke(t, srv.Endpoint, old)
+	deadline = time.Now().Add(10 * time.Second)
+	for {
+		out, _ := srv.Etcdctl("get", "/app/state/instances/10.0.0.5@-@42", "-w", "fields")
+		if owner.Lease() != old && strings.Contains(out, `"Lease" : `+leaseField(owner.Lease())) && strings.Contains(out, `"Value" : "DISABLED"`) {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("key not re-created under a new lease with value DISABLED:\n%s", out)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	owner.Close()
+	out, _ := srv.Etcdctl("get", "/app/state/instances/10.0.0.5@-@42")
+	if strings.TrimSpace(out) != "" {
+		t.Fatalf("key outlived its owner: %q", out)
+	}
+}
+
+func leaseField(id clientv3.LeaseID) string { return strconv.FormatInt(int64(id), 10) }
