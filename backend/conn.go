@@ -1,0 +1,257 @@
+package backend
+
+import (
+	"context"
+	"encoding/binary"
+	"fmt"
+	"net"
+	"time"
+
+	"github.com/shardgate/shardgate/backend/wire"
+	"github.com/shardgate/shardgate/config"
+)
+
+// Collation of backend connections (utf8mb4_general_ci).
+const Collation = 45
+
+// Conn is one authenticated backend connection. It is used by one session
+// at a time.
+type Conn struct {
+	*wire.Conn
+	pool     *Pool
+	ThreadID uint32
+	Version  string
+	// Broken connections are closed when put back.
+	Broken bool
+	// DB is the current default database.
+	DB string
+	// Dirty says session state was changed (SET, USE of another db,
+	// temporary tables, …). Owner and StateVersion say whose state it is,
+	// so that the same session can take it back without a replay.
+	Dirty        bool
+	Owner        uint64
+	StateVersion uint64
+	// Stmts are this connection's server-side prepared statements by text,
+	// shared by every session that uses the connection.
+	Stmts    map[string]*Stmt
+	lastUsed time.Time
+	scratch  []byte
+}
+
+// Stmt is a statement prepared on one backend connection.
+type Stmt struct {
+	ID      uint32
+	Params  uint16
+	Columns uint16
+}
+
+// Dial connects and authenticates to a data source.
+func Dial(ctx context.Context, ds *config.DataSource) (*Conn, error) {
+	d := net.Dialer{Timeout: ds.ConnectTimeout}
+	nc, err := d.DialContext(ctx, "tcp", ds.Addr)
+	if err != nil {
+		return nil, err
+	}
+	nc.SetDeadline(time.Now().Add(ds.ConnectTimeout))
+	c := &Conn{Conn: wire.NewConn(nc, 16<<10), DB: ds.Database, Stmts: map[string]*Stmt{}}
+	if err := c.handshake(ds); err != nil {
+		nc.Close()
+		return nil, err
+	}
+	nc.SetDeadline(time.Time{})
+	return c, nil
+}
+
+func (c *Conn) handshake(ds *config.DataSource) error {
+	p, err := c.ReadPacket()
+	if err != nil {
+		return fmt.Errorf("handshake: %w", err)
+	}
+	if len(p) > 0 && p[0] == 0xff {
+		return wire.ParseError(p)
+	}
+	if len(p) < 1 || p[0] != 10 {
+		return fmt.Errorf("handshake: unsupported protocol version")
+	}
+	r := p[1:]
+	i := indexNUL(r)
+	if i < 0 {
+		return wire.ErrMalformed
+	}
+	c.Version, r = string(r[:i]), r[i+1:]
+	if len(r) < 4+8+1+2 {
+		return wire.ErrMalformed
+	}
+	c.ThreadID = binary.LittleEndian.Uint32(r)
+	salt := append([]byte(nil), r[4:12]...)
+	r = r[13:]
+	caps := uint32(binary.LittleEndian.Uint16(r))
+	r = r[2:]
+	plugin := "mysql_native_password"
+	if len(r) >= 16 {
+		caps |= uint32(binary.LittleEndian.Uint16(r[3:])) << 16
+		authLen := int(r[5])
+		r = r[16:]
+		if caps&wire.ClientSecureConnection != 0 {
+			n := max(13, authLen-8)
+			if len(r) < n {
+				return wire.ErrMalformed
+			}
+			salt = append(salt, r[:n-1]...) // the last byte is a NUL
+			r = r[n:]
+		}
+		if caps&wire.ClientPluginAuth != 0 {
+			if j := indexNUL(r); j >= 0 {
+				plugin = string(r[:j])
+			} else {
+				plugin = string(r)
+			}
+		}
+	}
+	need := uint32(wire.ClientProtocol41 | wire.ClientSecureConnection | wire.ClientPluginAuth)
+	if caps&need != need {
+		return fmt.Errorf("handshake: server lacks protocol 4.1 / plugin auth")
+	}
+	flags := uint32(wire.Capabilities) & caps
+	if ds.Database == "" {
+		flags &^= wire.ClientConnectWithDB
+	}
+	auth, err := scramble(plugin, salt, ds.Password)
+	if err != nil {
+		return err
+	}
+	b := binary.LittleEndian.AppendUint32(nil, flags)
+	b = binary.LittleEndian.AppendUint32(b, wire.MaxPayload)
+	b = append(b, Collation)
+	b = append(b, make([]byte, 23)...)
+	b = append(append(b, ds.Username...), 0)
+	if flags&wire.ClientPluginAuthLenenc != 0 {
+		b = wire.AppendLenenc(b, uint64(len(auth)))
+	} else {
+		b = append(b, byte(len(auth)))
+	}
+	b = append(b, auth...)
+	if flags&wire.ClientConnectWithDB != 0 {
+		b = append(append(b, ds.Database...), 0)
+	}
+	b = append(append(b, plugin...), 0)
+	if err := c.WritePacket(b); err != nil {
+		return err
+	}
+	if err := c.Flush(); err != nil {
+		return err
+	}
+	for {
+		p, err := c.ReadPacket()
+		if err != nil {
+			return fmt.Errorf("handshake: %w", err)
+		}
+		switch {
+		case len(p) == 0:
+			return wire.ErrMalformed
+		case p[0] == 0x00:
+			return nil
+		case p[0] == 0xff:
+			return wire.ParseError(p)
+		case p[0] == 0xfe: // auth switch
+			r := p[1:]
+			j := indexNUL(r)
+			if j < 0 {
+				return wire.ErrMalformed
+			}
+			plugin = string(r[:j])
+			salt = r[j+1:]
+			if len(salt) > 0 && salt[len(salt)-1] == 0 {
+				salt = salt[:len(salt)-1]
+			}
+			auth, err := scramble(plugin, append([]byte(nil), salt...), ds.Password)
+			if err != nil {
+				return err
+			}
+			if err := c.WritePacket(auth); err != nil {
+				return err
+			}
+			if err := c.Flush(); err != nil {
+				return err
+			}
+		case p[0] == 0x01 && len(p) == 2 && p[1] == 3:
+			// caching_sha2_password fast auth succeeded; OK follows.
+		case p[0] == 0x01 && len(p) == 2 && p[1] == 4:
+			return fmt.Errorf("caching_sha2_password full authentication needs TLS or an RSA key, which shardgate does not do towards backends; use mysql_native_password for the backend user")
+		default:
+			return fmt.Errorf("handshake: unexpected packet 0x%02x", p[0])
+		}
+	}
+}
+
+func scramble(plugin string, salt []byte, pw string) ([]byte, error) {
+	switch plugin {
+	case "mysql_native_password":
+		return wire.ScrambleNative(salt, pw), nil
+	case "caching_sha2_password":
+		return wire.ScrambleSHA2(salt, pw), nil
+	}
+	return nil, fmt.Errorf("backend asks for auth plugin %q; shardgate supports mysql_native_password and caching_sha2_password", plugin)
+}
+
+func indexNUL(b []byte) int {
+	for i, c := range b {
+		if c == 0 {
+			return i
+		}
+	}
+	return -1
+}
+
+// Close closes the network connection.
+func (c *Conn) Close() error { return c.NC.Close() }
+
+// Exec runs a statement whose result nobody reads (replays, USE, resets)
+// and returns the server status.
+func (c *Conn) Exec(sql string) (uint16, error) {
+	c.scratch = append(append(c.scratch[:0], wire.ComQuery), sql...)
+	return c.command(c.scratch)
+}
+
+func (c *Conn) command(p []byte) (uint16, error) {
+	if err := c.WriteCommand(p); err != nil {
+		c.Broken = true
+		return 0, err
+	}
+	st, err := wire.Drain(c.Conn, wire.ResultSet)
+	if _, ok := err.(*wire.SQLError); err != nil && !ok {
+		c.Broken = true
+	}
+	return st, err
+}
+
+// InitDB changes the default database.
+func (c *Conn) InitDB(db string) error {
+	c.scratch = append(append(c.scratch[:0], wire.ComInitDB), db...)
+	if _, err := c.command(c.scratch); err != nil {
+		return err
+	}
+	c.DB = db
+	return nil
+}
+
+// Ping checks the connection.
+func (c *Conn) Ping() error {
+	_, err := c.command([]byte{wire.ComPing})
+	return err
+}
+
+// ResetSession drops all session state (rolls back, drops temporary
+// tables, releases locks, frees prepared statements) keeping the database.
+func (c *Conn) ResetSession() error {
+	if _, err := c.command([]byte{wire.ComResetConnection}); err != nil {
+		c.Broken = true // never hand out a connection in an unknown state
+		return err
+	}
+	clear(c.Stmts)
+	c.Dirty, c.Owner, c.StateVersion = false, 0, 0
+	return nil
+}
+
+// Pool returns the connection's pool.
+func (c *Conn) Pool() *Pool { return c.pool }

@@ -1,0 +1,224 @@
+package backend
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/shardgate/shardgate/config"
+)
+
+// ErrPoolClosed is returned by Get after Close.
+var ErrPoolClosed = errors.New("pool closed")
+
+// Pool is a bounded pool of connections to one data source.
+type Pool struct {
+	Name string
+	cfg  config.DataSource
+
+	idle chan *Conn    // idle connections, FIFO so all age alike
+	sem  chan struct{} // one token per open connection
+	down atomic.Bool
+	// closed is set by Close; connections coming back are closed.
+	closed atomic.Bool
+	stop   chan struct{}
+	wg     sync.WaitGroup
+
+	mu      sync.Mutex
+	lastErr error
+}
+
+// NewPool creates a pool; it connects lazily. It starts one goroutine for
+// the idle sweep and the health probe, stopped by Close.
+func NewPool(name string, ds *config.DataSource) *Pool {
+	p := &Pool{
+		Name: name,
+		cfg:  *ds,
+		idle: make(chan *Conn, ds.MaxPoolSize),
+		sem:  make(chan struct{}, ds.MaxPoolSize),
+		stop: make(chan struct{}),
+	}
+	p.wg.Add(1)
+	go p.maintain()
+	return p
+}
+
+// Config is the data source the pool connects to.
+func (p *Pool) Config() *config.DataSource { return &p.cfg }
+
+// Healthy reports whether the data source is believed reachable.
+func (p *Pool) Healthy() bool { return !p.down.Load() }
+
+// LastError is the error that marked the pool down.
+func (p *Pool) LastError() error {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.lastErr
+}
+
+// MarkDown marks the data source unreachable after a connection error: its
+// idle connections are closed and routing skips it until a probe succeeds.
+func (p *Pool) MarkDown(err error) {
+	p.mu.Lock()
+	p.lastErr = err
+	p.mu.Unlock()
+	if !p.down.Swap(true) {
+		slog.Warn("data source down", "dataSource", p.Name, "err", err)
+	}
+	for {
+		select {
+		case c := <-p.idle:
+			p.discard(c)
+		default:
+			return
+		}
+	}
+}
+
+// Get returns an idle connection or opens one, waiting at most
+// connectTimeout for a free slot.
+func (p *Pool) Get(ctx context.Context) (*Conn, error) {
+	if p.closed.Load() {
+		return nil, ErrPoolClosed
+	}
+	select {
+	case c := <-p.idle:
+		return c, nil
+	default:
+	}
+	t := time.NewTimer(p.cfg.ConnectTimeout)
+	defer t.Stop()
+	select {
+	case c := <-p.idle:
+		return c, nil
+	case p.sem <- struct{}{}:
+	case <-t.C:
+		return nil, fmt.Errorf("%s: no free connection within %v (maxPoolSize %d)", p.Name, p.cfg.ConnectTimeout, p.cfg.MaxPoolSize)
+	case <-ctx.Done():
+		return nil, ctx.Err()
+	}
+	c, err := p.dial(ctx)
+	if err != nil {
+		<-p.sem
+		p.MarkDown(err)
+		return nil, err
+	}
+	return c, nil
+}
+
+func (p *Pool) dial(ctx context.Context) (*Conn, error) {
+	c, err := Dial(ctx, &p.cfg)
+	if err != nil {
+		return nil, fmt.Errorf("%s (%s): %w", p.Name, p.cfg.Addr, err)
+	}
+	c.pool = p
+	return c, nil
+}
+
+// Put gives a connection back. Broken connections, and any after Close,
+// are closed.
+func (p *Pool) Put(c *Conn) {
+	if c.Broken || p.closed.Load() {
+		p.discard(c)
+		return
+	}
+	c.lastUsed = time.Now()
+	select {
+	case p.idle <- c:
+	default: // cannot happen: idle holds at most the open count
+		p.discard(c)
+	}
+}
+
+func (p *Pool) discard(c *Conn) {
+	c.Close()
+	<-p.sem
+}
+
+// Close stops the maintenance goroutine and closes idle connections;
+// connections in use are closed when they come back (drain).
+func (p *Pool) Close() {
+	if p.closed.Swap(true) {
+		return
+	}
+	close(p.stop)
+	p.wg.Wait()
+	for {
+		select {
+		case c := <-p.idle:
+			p.discard(c)
+		default:
+			return
+		}
+	}
+}
+
+// Stats is a snapshot of the pool's counters.
+type Stats struct{ Open, Idle int }
+
+// Stats returns the open and idle connection counts.
+func (p *Pool) Stats() Stats { return Stats{Open: len(p.sem), Idle: len(p.idle)} }
+
+func (p *Pool) maintain() {
+	defer p.wg.Done()
+	tick := time.NewTicker(p.cfg.HealthCheckInterval)
+	defer tick.Stop()
+	for {
+		select {
+		case <-p.stop:
+			return
+		case <-tick.C:
+		}
+		if p.down.Load() {
+			p.probe()
+			continue
+		}
+		p.sweep()
+	}
+}
+
+// probe reconnects a pool marked down; the new connection joins the pool.
+func (p *Pool) probe() {
+	select {
+	case p.sem <- struct{}{}:
+	default:
+		return
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), p.cfg.ConnectTimeout)
+	defer cancel()
+	c, err := p.dial(ctx)
+	if err == nil {
+		err = c.Ping()
+	}
+	if err != nil {
+		<-p.sem
+		p.mu.Lock()
+		p.lastErr = err
+		p.mu.Unlock()
+		return
+	}
+	p.down.Store(false)
+	slog.Info("data source up", "dataSource", p.Name)
+	p.Put(c)
+}
+
+// sweep closes connections idle longer than idleTimeout.
+func (p *Pool) sweep() {
+	cutoff := time.Now().Add(-p.cfg.IdleTimeout)
+	for n := len(p.idle); n > 0; n-- {
+		select {
+		case c := <-p.idle:
+			if c.lastUsed.Before(cutoff) {
+				p.discard(c)
+			} else {
+				p.idle <- c
+			}
+		default:
+			return
+		}
+	}
+}

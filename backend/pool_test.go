@@ -1,0 +1,139 @@
+package backend
+
+import (
+	"context"
+	"errors"
+	"os"
+	"testing"
+	"time"
+
+	"go.uber.org/goleak"
+
+	"github.com/shardgate/shardgate/backend/wire"
+	"github.com/shardgate/shardgate/config"
+	"github.com/shardgate/shardgate/internal/testenv"
+)
+
+var shared = &testenv.Shared{Slaves: 1}
+
+func TestMain(m *testing.M) {
+	code := m.Run()
+	shared.Close()
+	if code == 0 {
+		if err := goleak.Find(); err != nil {
+			code = 1
+			os.Stderr.WriteString("goleak: " + err.Error() + "\n")
+		}
+	}
+	os.Exit(code)
+}
+
+func dsFor(t *testing.T, m *testenv.MariaDB, max int) *config.DataSource {
+	ds := &config.DataSource{URL: m.Addr(), Username: "root", Password: testenv.RootPassword, MaxPoolSize: max,
+		HealthCheckInterval: 100 * time.Millisecond}
+	c := &config.Config{Users: []config.User{{Name: "u"}}, DataSources: map[string]*config.DataSource{"m": ds},
+		MasterSlaveRule: config.MasterSlaveRule{MasterDataSourceName: "m"}}
+	if err := c.Validate(); err != nil {
+		t.Fatal(err)
+	}
+	return ds
+}
+
+func TestDialAndCommands(t *testing.T) {
+	r := shared.Get(t)
+	ds := dsFor(t, r.Master, 2)
+	c, err := Dial(context.Background(), ds)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	if c.Version == "" || c.ThreadID == 0 {
+		t.Errorf("handshake: version %q thread %d", c.Version, c.ThreadID)
+	}
+	if err := c.Ping(); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := c.Exec("CREATE DATABASE IF NOT EXISTS bt"); err != nil {
+		t.Fatal(err)
+	}
+	if err := c.InitDB("bt"); err != nil || c.DB != "bt" {
+		t.Fatal(err)
+	}
+	// Server errors come back with code and SQLSTATE, and the connection stays usable.
+	_, err = c.Exec("SELECT * FROM no_such_table")
+	var se *wire.SQLError
+	if !errors.As(err, &se) || se.Code != 1146 || se.State != "42S02" || c.Broken {
+		t.Fatalf("error: %#v broken %v", err, c.Broken)
+	}
+	st, err := c.Exec("BEGIN")
+	if err != nil || st&wire.StatusInTrans == 0 {
+		t.Fatalf("BEGIN: status %x %v", st, err)
+	}
+	if err := c.ResetSession(); err != nil {
+		t.Fatal(err)
+	}
+	if st, err := c.Exec("SELECT 1"); err != nil || st&wire.StatusInTrans != 0 {
+		t.Fatalf("after reset: status %x %v", st, err)
+	}
+	bad := *ds
+	bad.Password = "wrong"
+	if _, err := Dial(context.Background(), &bad); !errors.As(err, &se) || se.Code != 1045 {
+		t.Fatalf("wrong password: %v", err)
+	}
+}
+
+func TestPool(t *testing.T) {
+	r := shared.Get(t)
+	p := NewPool("m", dsFor(t, r.Master, 2))
+	defer p.Close()
+	ctx := context.Background()
+	a, err := p.Get(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, err := p.Get(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Full: a third Get waits for a Put.
+	go func() { time.Sleep(50 * time.Millisecond); p.Put(a) }()
+	c, err := p.Get(ctx)
+	if err != nil || c != a {
+		t.Fatalf("waiting Get: %v", err)
+	}
+	// A broken connection is closed, not reused.
+	b.Broken = true
+	p.Put(b)
+	if s := p.Stats(); s.Open != 1 {
+		t.Fatalf("after broken put: %+v", s)
+	}
+	p.Put(c)
+	d, _ := p.Get(ctx)
+	if d == b {
+		t.Fatal("broken connection reused")
+	}
+	p.Put(d)
+}
+
+func TestPoolDownAndProbe(t *testing.T) {
+	r := shared.Get(t)
+	ds := dsFor(t, r.Master, 2)
+	port := testenv.FreePort(t)
+	ds.Addr = "127.0.0.1:" + testenv.Itoa(port)
+	ds.ConnectTimeout = 200 * time.Millisecond
+	p := NewPool("x", ds)
+	defer p.Close()
+	if _, err := p.Get(context.Background()); err == nil || p.Healthy() {
+		t.Fatalf("dial to nothing: %v healthy %v", err, p.Healthy())
+	}
+	// Point it at a live server through a relay on that port: the probe marks it up.
+	stopRelay := relay(t, port, r.Master.Addr())
+	defer stopRelay()
+	deadline := time.Now().Add(5 * time.Second)
+	for !p.Healthy() {
+		if time.Now().After(deadline) {
+			t.Fatalf("probe did not mark the pool up: %v", p.LastError())
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}

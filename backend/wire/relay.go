@@ -1,0 +1,175 @@
+package wire
+
+import (
+	"bufio"
+	"fmt"
+	"io"
+)
+
+// Response kinds for Relay.
+type Response uint8
+
+const (
+	// ResultSet: OK, ERR, or column count, columns, EOF, rows, EOF; repeated
+	// while the server says more results exist (COM_QUERY, COM_STMT_EXECUTE).
+	ResultSet Response = iota
+	// FieldList: column definitions up to EOF, or ERR (COM_FIELD_LIST).
+	FieldList
+)
+
+// RelayResult says how a relayed response ended.
+type RelayResult struct {
+	// Sent: something was written to the client; the command can no longer
+	// be retried elsewhere.
+	Sent bool
+	// Status is the server status of the final OK/EOF.
+	Status uint16
+	// Err is the backend's ERR packet (already relayed to the client).
+	Err *SQLError
+	// BackendErr and ClientErr are I/O failures on either side.
+	BackendErr, ClientErr error
+}
+
+// Relay copies one command's response from a backend to a client, packet by
+// packet; rows are copied as bytes, never decoded. Only sequence numbers are
+// rewritten (the client's count continues from dst.Seq).
+func Relay(dst, src *Conn, kind Response) RelayResult {
+	var res RelayResult
+	const (
+		stFirst = iota
+		stCols
+		stColsEOF
+		stRows
+	)
+	state, cols := stFirst, uint64(0)
+	if kind == FieldList {
+		state = stRows
+	}
+	cont := false // the previous physical packet was 16 MB: this one continues it
+	for {
+		if _, err := io.ReadFull(src.R, src.hdr[:]); err != nil {
+			res.BackendErr = err
+			return res
+		}
+		n := int(src.hdr[0]) | int(src.hdr[1])<<8 | int(src.hdr[2])<<16
+		var p []byte
+		if n <= src.R.Size() {
+			var err error
+			if p, err = src.R.Peek(n); err != nil {
+				res.BackendErr = err
+				return res
+			}
+		}
+		if res.ClientErr == nil {
+			res.Sent = true
+			if err := dst.WriteHeader(n); err != nil {
+				res.ClientErr = err
+			}
+		}
+		if p != nil {
+			if res.ClientErr == nil {
+				if _, err := dst.W.Write(p); err != nil {
+					res.ClientErr = err
+				}
+			}
+			src.R.Discard(n)
+		} else if err := copyN(dst, src, n, &res); err != nil {
+			return res
+		}
+		wasCont := cont
+		cont = n == MaxPayload
+		if wasCont {
+			continue
+		}
+		if p == nil {
+			// A packet larger than the read buffer is a row or a column
+			// definition, never a marker.
+			if state == stCols {
+				cols--
+				if cols == 0 {
+					state = stColsEOF
+				}
+			}
+			continue
+		}
+		switch state {
+		case stFirst:
+			switch {
+			case n > 0 && p[0] == 0x00:
+				res.Status = OKStatus(p)
+				if res.Status&StatusMoreResults == 0 {
+					return res
+				}
+			case n > 0 && p[0] == 0xff:
+				res.Err = ParseError(p)
+				return res
+			case n > 0 && p[0] == 0xfb:
+				// LOCAL INFILE request: never negotiated, so never expected.
+				res.BackendErr = fmt.Errorf("unexpected LOCAL INFILE request")
+				return res
+			default:
+				c, _, ok := ReadLenenc(p)
+				if !ok || c == 0 {
+					res.BackendErr = ErrMalformed
+					return res
+				}
+				state, cols = stCols, c
+			}
+		case stCols:
+			cols--
+			if cols == 0 {
+				state = stColsEOF
+			}
+		case stColsEOF:
+			if !IsEOF(p) {
+				res.BackendErr = fmt.Errorf("%w: want EOF after columns", ErrMalformed)
+				return res
+			}
+			state = stRows
+		case stRows:
+			if IsEOF(p) {
+				res.Status = EOFStatus(p)
+				if kind == FieldList || res.Status&StatusMoreResults == 0 {
+					return res
+				}
+				state = stFirst
+			} else if n > 0 && p[0] == 0xff {
+				res.Err = ParseError(p)
+				return res
+			}
+		}
+	}
+}
+
+func copyN(dst, src *Conn, n int, res *RelayResult) error {
+	for n > 0 {
+		b, err := src.R.Peek(min(n, src.R.Size()))
+		if len(b) == 0 && err != nil {
+			res.BackendErr = err
+			return err
+		}
+		if res.ClientErr == nil {
+			if _, err := dst.W.Write(b); err != nil {
+				res.ClientErr = err
+			}
+		}
+		src.R.Discard(len(b))
+		n -= len(b)
+	}
+	return nil
+}
+
+// Drain reads and discards one response of the given kind (used for
+// replayed statements, whose results the client never sees). It returns the
+// server's error, if any, or an I/O error.
+func Drain(src *Conn, kind Response) (uint16, error) {
+	sink := Conn{W: bufio.NewWriterSize(io.Discard, 64)}
+	res := Relay(&sink, src, kind)
+	if res.BackendErr != nil {
+		return 0, res.BackendErr
+	}
+	if res.Err != nil {
+		return 0, res.Err
+	}
+	return res.Status, nil
+}

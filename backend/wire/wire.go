@@ -1,0 +1,317 @@
+package wire
+
+import (
+	"bufio"
+	"crypto/sha1"
+	"crypto/sha256"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+)
+
+// Commands.
+const (
+	ComQuit             = 0x01
+	ComInitDB           = 0x02
+	ComQuery            = 0x03
+	ComFieldList        = 0x04
+	ComStatistics       = 0x09
+	ComPing             = 0x0e
+	ComChangeUser       = 0x11
+	ComStmtPrepare      = 0x16
+	ComStmtExecute      = 0x17
+	ComStmtSendLongData = 0x18
+	ComStmtClose        = 0x19
+	ComStmtReset        = 0x1a
+	ComSetOption        = 0x1b
+	ComStmtFetch        = 0x1c
+	ComResetConnection  = 0x1f
+)
+
+// Capability flags.
+const (
+	ClientLongPassword     = 0x00000001
+	ClientFoundRows        = 0x00000002
+	ClientLongFlag         = 0x00000004
+	ClientConnectWithDB    = 0x00000008
+	ClientProtocol41       = 0x00000200
+	ClientSSL              = 0x00000800
+	ClientTransactions     = 0x00002000
+	ClientSecureConnection = 0x00008000
+	ClientMultiStatements  = 0x00010000
+	ClientMultiResults     = 0x00020000
+	ClientPSMultiResults   = 0x00040000
+	ClientPluginAuth       = 0x00080000
+	ClientConnectAttrs     = 0x00100000
+	ClientPluginAuthLenenc = 0x00200000
+	ClientDeprecateEOF     = 0x01000000
+)
+
+// Capabilities is what shardgate speaks on both sides.
+const Capabilities = ClientLongPassword | ClientLongFlag | ClientConnectWithDB | ClientProtocol41 |
+	ClientTransactions | ClientSecureConnection | ClientMultiStatements | ClientMultiResults |
+	ClientPSMultiResults | ClientPluginAuth | ClientPluginAuthLenenc
+
+// Server status flags.
+const (
+	StatusInTrans      = 0x0001
+	StatusAutocommit   = 0x0002
+	StatusMoreResults  = 0x0008
+	StatusCursorExists = 0x0040
+)
+
+// MaxPayload is the largest payload of one physical packet.
+const MaxPayload = 1<<24 - 1
+
+// Conn frames packets over a net.Conn with buffered reads and writes.
+// Writes are not flushed until Flush.
+type Conn struct {
+	NC  net.Conn
+	R   *bufio.Reader
+	W   *bufio.Writer
+	Seq uint8
+	buf []byte
+	hdr [4]byte
+}
+
+// NewConn wraps nc with buffers of the given size.
+func NewConn(nc net.Conn, size int) *Conn {
+	return &Conn{NC: nc, R: bufio.NewReaderSize(nc, size), W: bufio.NewWriterSize(nc, size)}
+}
+
+// Reset rebinds the buffers to a new net.Conn (after a TLS upgrade).
+func (c *Conn) Reset(nc net.Conn) {
+	c.NC = nc
+	c.R.Reset(nc)
+	c.W.Reset(nc)
+}
+
+// ReadPacket reads one logical packet (joining 16 MB parts). The payload is
+// valid until the next read.
+func (c *Conn) ReadPacket() ([]byte, error) {
+	c.buf = c.buf[:0]
+	for {
+		if _, err := io.ReadFull(c.R, c.hdr[:]); err != nil {
+			return nil, err
+		}
+		n := int(c.hdr[0]) | int(c.hdr[1])<<8 | int(c.hdr[2])<<16
+		c.Seq = c.hdr[3] + 1
+		if cap(c.buf)-len(c.buf) < n {
+			nb := make([]byte, len(c.buf), len(c.buf)+n)
+			copy(nb, c.buf)
+			c.buf = nb
+		}
+		start := len(c.buf)
+		c.buf = c.buf[:start+n]
+		if _, err := io.ReadFull(c.R, c.buf[start:]); err != nil {
+			return nil, err
+		}
+		if n < MaxPayload {
+			// Do not pin a huge buffer for the life of the connection.
+			out := c.buf
+			if cap(c.buf) > 1<<20 {
+				c.buf = nil
+			}
+			return out, nil
+		}
+	}
+}
+
+// WritePacket writes one logical packet, splitting at 16 MB.
+func (c *Conn) WritePacket(p []byte) error {
+	for {
+		n := min(len(p), MaxPayload)
+		if err := c.WriteHeader(n); err != nil {
+			return err
+		}
+		if _, err := c.W.Write(p[:n]); err != nil {
+			return err
+		}
+		p = p[n:]
+		if n < MaxPayload {
+			return nil
+		}
+	}
+}
+
+// WriteHeader writes a packet header with the next sequence number.
+func (c *Conn) WriteHeader(n int) error {
+	h := [4]byte{byte(n), byte(n >> 8), byte(n >> 16), c.Seq}
+	c.Seq++
+	_, err := c.W.Write(h[:])
+	return err
+}
+
+// Flush sends buffered writes.
+func (c *Conn) Flush() error { return c.W.Flush() }
+
+// WriteCommand starts a command (sequence 0), writes it and flushes.
+func (c *Conn) WriteCommand(p []byte) error {
+	c.Seq = 0
+	if err := c.WritePacket(p); err != nil {
+		return err
+	}
+	return c.W.Flush()
+}
+
+// SQLError is an error packet: the server's code, SQLSTATE and message.
+type SQLError struct {
+	Code    uint16
+	State   string
+	Message string
+}
+
+func (e *SQLError) Error() string {
+	return fmt.Sprintf("Error %d (%s): %s", e.Code, e.State, e.Message)
+}
+
+// NewError builds an SQLError.
+func NewError(code uint16, state, format string, a ...any) *SQLError {
+	return &SQLError{Code: code, State: state, Message: fmt.Sprintf(format, a...)}
+}
+
+// ParseError decodes an ERR packet.
+func ParseError(p []byte) *SQLError {
+	e := &SQLError{Code: 1105, State: "HY000"}
+	if len(p) < 3 || p[0] != 0xff {
+		e.Message = "malformed error packet"
+		return e
+	}
+	e.Code = binary.LittleEndian.Uint16(p[1:])
+	rest := p[3:]
+	if len(rest) >= 6 && rest[0] == '#' {
+		e.State, rest = string(rest[1:6]), rest[6:]
+	}
+	e.Message = string(rest)
+	return e
+}
+
+// AppendError encodes an ERR packet payload.
+func AppendError(b []byte, e *SQLError) []byte {
+	b = append(b, 0xff, byte(e.Code), byte(e.Code>>8), '#')
+	st := e.State
+	if len(st) != 5 {
+		st = "HY000"
+	}
+	b = append(b, st...)
+	return append(b, e.Message...)
+}
+
+// AppendOK encodes an OK packet payload.
+func AppendOK(b []byte, affected, lastID uint64, status, warnings uint16) []byte {
+	b = append(b, 0)
+	b = AppendLenenc(b, affected)
+	b = AppendLenenc(b, lastID)
+	return append(b, byte(status), byte(status>>8), byte(warnings), byte(warnings>>8))
+}
+
+// AppendEOF encodes an EOF packet payload.
+func AppendEOF(b []byte, status, warnings uint16) []byte {
+	return append(b, 0xfe, byte(warnings), byte(warnings>>8), byte(status), byte(status>>8))
+}
+
+// AppendLenenc appends a length-encoded integer.
+func AppendLenenc(b []byte, v uint64) []byte {
+	switch {
+	case v < 251:
+		return append(b, byte(v))
+	case v < 1<<16:
+		return append(b, 0xfc, byte(v), byte(v>>8))
+	case v < 1<<24:
+		return append(b, 0xfd, byte(v), byte(v>>8), byte(v>>16))
+	}
+	return append(b, 0xfe, byte(v), byte(v>>8), byte(v>>16), byte(v>>24), byte(v>>32), byte(v>>40), byte(v>>48), byte(v>>56))
+}
+
+// ReadLenenc decodes a length-encoded integer, returning the rest.
+func ReadLenenc(b []byte) (uint64, []byte, bool) {
+	if len(b) == 0 {
+		return 0, nil, false
+	}
+	switch b[0] {
+	case 0xfc:
+		if len(b) < 3 {
+			return 0, nil, false
+		}
+		return uint64(b[1]) | uint64(b[2])<<8, b[3:], true
+	case 0xfd:
+		if len(b) < 4 {
+			return 0, nil, false
+		}
+		return uint64(b[1]) | uint64(b[2])<<8 | uint64(b[3])<<16, b[4:], true
+	case 0xfe:
+		if len(b) < 9 {
+			return 0, nil, false
+		}
+		return binary.LittleEndian.Uint64(b[1:]), b[9:], true
+	case 0xfb, 0xff:
+		return 0, b[1:], false
+	}
+	return uint64(b[0]), b[1:], true
+}
+
+// OKStatus returns the status flags of an OK packet.
+func OKStatus(p []byte) uint16 {
+	_, rest, ok := ReadLenenc(p[1:])
+	if !ok {
+		return 0
+	}
+	_, rest, ok = ReadLenenc(rest)
+	if !ok || len(rest) < 2 {
+		return 0
+	}
+	return binary.LittleEndian.Uint16(rest)
+}
+
+// IsEOF reports whether a payload is an EOF packet (a row may start with
+// 0xfe only when it is at least 9 bytes long).
+func IsEOF(p []byte) bool { return len(p) > 0 && p[0] == 0xfe && len(p) < 9 }
+
+// EOFStatus returns the status flags of an EOF packet.
+func EOFStatus(p []byte) uint16 {
+	if len(p) < 5 {
+		return 0
+	}
+	return binary.LittleEndian.Uint16(p[3:])
+}
+
+// ScrambleNative is mysql_native_password:
+// SHA1(pw) XOR SHA1(salt + SHA1(SHA1(pw))).
+func ScrambleNative(salt []byte, password string) []byte {
+	if password == "" {
+		return nil
+	}
+	h1 := sha1.Sum([]byte(password))
+	h2 := sha1.Sum(h1[:])
+	h := sha1.New()
+	h.Write(salt)
+	h.Write(h2[:])
+	out := h.Sum(nil)
+	for i := range out {
+		out[i] ^= h1[i]
+	}
+	return out
+}
+
+// ScrambleSHA2 is caching_sha2_password's fast-auth scramble:
+// SHA256(pw) XOR SHA256(SHA256(SHA256(pw)) + salt).
+func ScrambleSHA2(salt []byte, password string) []byte {
+	if password == "" {
+		return nil
+	}
+	h1 := sha256.Sum256([]byte(password))
+	h2 := sha256.Sum256(h1[:])
+	h := sha256.New()
+	h.Write(h2[:])
+	h.Write(salt)
+	out := h.Sum(nil)
+	for i := range out {
+		out[i] ^= h1[i]
+	}
+	return out
+}
+
+// ErrMalformed is returned for packets that do not parse.
+var ErrMalformed = errors.New("malformed packet")

@@ -1,0 +1,425 @@
+package engine
+
+import "strings"
+
+// Class is what routing needs to know about one statement: a set of flags,
+// computed once per distinct statement text (see Cache).
+type Class uint32
+
+// Class flags.
+const (
+	// Read may run on a slave. Set only when nothing else in the statement
+	// needs the master: a write is never routed to a slave, so anything the
+	// classifier does not positively know to be a plain read lacks Read.
+	Read Class = 1 << iota
+	// Write changes data, schema or server state; it starts read-your-writes.
+	Write
+	// Locking is a locking read (FOR UPDATE, FOR SHARE, LOCK IN SHARE MODE).
+	Locking
+	// SideEffect is a read whose result or effect is tied to the master
+	// session: LAST_INSERT_ID(), GET_LOCK(), FOUND_ROWS(), SELECT … INTO.
+	SideEffect
+	// Begin starts a transaction (BEGIN, START TRANSACTION, XA START).
+	Begin
+	// EndTx ends one (COMMIT, ROLLBACK).
+	EndTx
+	// Rollback is ROLLBACK, which works even on a disabled instance.
+	Rollback
+	// SetSession is a SET of session or user variables, replayed on every
+	// backend connection the session takes.
+	SetSession
+	// Use is USE db.
+	Use
+	// Pin pins the session to one master connection for good: temporary
+	// tables, user locks, LOCK TABLES, SQL-level PREPARE.
+	Pin
+	// AutocommitOff and AutocommitOn are SETs of autocommit.
+	AutocommitOff
+	AutocommitOn
+	// Hint is the comment /* shardgate:master */ forcing the master.
+	Hint
+	// Multi holds several statements separated by ';'.
+	Multi
+)
+
+// MasterOnly reports whether the statement must run on the master whatever
+// the session state.
+func (c Class) MasterOnly() bool { return c&Read == 0 }
+
+// HintText is the comment text that forces a statement to the master.
+const HintText = "shardgate:master"
+
+// Classify computes the class of a statement text (one or several
+// statements). It never fails: what it cannot read goes to the master.
+func Classify(sql string) Class {
+	var all Class
+	first := true
+	l := lexer{s: sql}
+	for {
+		c, more := classifyOne(&l)
+		if l.hint {
+			c |= Hint
+		}
+		if first {
+			all = c
+		} else {
+			all |= Multi
+			// The combination is a read only if every part is.
+			r := all & c & Read
+			all = (all | c) &^ Read
+			all |= r
+		}
+		first = false
+		if !more {
+			break
+		}
+		if l.peekEnd() {
+			break
+		}
+	}
+	if all&(Hint|Write|Locking|SideEffect|Begin|EndTx|SetSession|Use|Pin|AutocommitOff|AutocommitOn) != 0 {
+		all &^= Read
+	}
+	return all
+}
+
+// classifyOne classifies the statement at the lexer and consumes it up to and
+// including its ';'. more reports whether a ';' was seen.
+func classifyOne(l *lexer) (c Class, more bool) {
+	t := l.next()
+	for t.kind == tokPunct && t.text == "(" {
+		t = l.next()
+	}
+	if t.kind == tokEnd {
+		return 0, false
+	}
+	if t.kind == tokPunct && t.text == ";" {
+		return 0, true
+	}
+	kw := upper(t)
+	switch kw {
+	case "SELECT", "WITH", "VALUES", "TABLE", "DESC", "DESCRIBE", "HELP":
+		c = Read
+	case "SHOW":
+		c = Read
+		n := l.next()
+		switch upper(n) {
+		case "WARNINGS", "ERRORS", "MASTER", "BINLOG", "BINARY", "SLAVE", "REPLICA", "COUNT", "PROFILE", "PROFILES":
+			// Session-scoped or master-side information.
+			c = SideEffect
+		}
+		l.push(n)
+	case "EXPLAIN":
+		c = Read
+	case "BEGIN":
+		c = Begin
+	case "START":
+		n := l.next()
+		if upper(n) == "TRANSACTION" {
+			c = Begin
+		} else {
+			c = Write
+			l.push(n)
+		}
+	case "XA":
+		c = Begin | Pin
+	case "COMMIT":
+		c = EndTx
+	case "ROLLBACK":
+		c = EndTx | Rollback
+	case "SAVEPOINT", "RELEASE":
+		c = 0 // master, inside the transaction
+	case "SET":
+		c = classifySet(l)
+	case "USE":
+		c = Use
+	case "LOCK":
+		c = Write | Pin
+	case "PREPARE", "EXECUTE", "DEALLOCATE":
+		c = Write | Pin
+	case "CREATE", "DROP":
+		n := l.next()
+		if upper(n) == "TEMPORARY" {
+			c = Write | Pin
+		} else {
+			c = Write
+			l.push(n)
+		}
+	case "DO":
+		c = SideEffect
+	default:
+		c = Write
+	}
+	return scanRest(l, c)
+}
+
+// classifySet reads the statement after SET.
+func classifySet(l *lexer) Class {
+	var c Class
+	t := l.next()
+	switch upper(t) {
+	case "GLOBAL", "PASSWORD", "ROLE", "DEFAULT", "STATEMENT", "PERSIST", "PERSIST_ONLY":
+		l.push(t)
+		return Write
+	case "TRANSACTION":
+		// Applies to the next transaction of this connection only.
+		l.push(t)
+		return 0
+	}
+	l.push(t)
+	c = SetSession
+	for {
+		t := l.next()
+		if t.kind == tokEnd || t.kind == tokPunct && t.text == ";" {
+			l.push(t)
+			return c
+		}
+		if t.kind != tokWord {
+			continue
+		}
+		name := strings.ToUpper(t.text)
+		name = strings.TrimPrefix(name, "@@")
+		name = strings.TrimPrefix(name, "SESSION.")
+		name = strings.TrimPrefix(name, "LOCAL.")
+		if name == "GLOBAL" || strings.HasPrefix(name, "GLOBAL.") {
+			return Write
+		}
+		if name != "AUTOCOMMIT" {
+			continue
+		}
+		if eq := l.next(); eq.kind != tokPunct || (eq.text != "=" && eq.text != ":=") {
+			l.push(eq)
+			continue
+		}
+		switch strings.ToUpper(l.next().text) {
+		case "0", "OFF", "FALSE":
+			c |= AutocommitOff
+		default:
+			c |= AutocommitOn
+		}
+	}
+}
+
+// scanRest reads the rest of one statement for words that take a read off
+// the slaves, and consumes its ';'.
+func scanRest(l *lexer, c Class) (Class, bool) {
+	prev := token{}
+	for {
+		t := l.next()
+		switch t.kind {
+		case tokEnd:
+			return c, false
+		case tokPunct:
+			if t.text == ";" {
+				return c, true
+			}
+			if t.text == "(" && prev.kind == tokWord {
+				switch upper(prev) {
+				case "LAST_INSERT_ID", "FOUND_ROWS", "ROW_COUNT", "CONNECTION_ID":
+					c |= SideEffect
+				case "GET_LOCK", "RELEASE_LOCK", "RELEASE_ALL_LOCKS", "IS_USED_LOCK", "IS_FREE_LOCK":
+					c |= SideEffect | Pin
+				case "NEXTVAL", "SETVAL", "LASTVAL":
+					c |= Write
+				}
+			}
+		case tokWord:
+			switch upper(t) {
+			case "UPDATE", "SHARE":
+				if upper(prev) == "FOR" {
+					c |= Locking
+				} else if upper(t) == "UPDATE" {
+					c |= Write
+				}
+			case "LOCK":
+				if c&Read != 0 {
+					c |= Locking
+				}
+			case "INTO":
+				if c&Read != 0 {
+					c |= SideEffect
+				}
+			case "DELETE", "INSERT":
+				c |= Write
+			case "REPLACE":
+				// REPLACE( is the string function.
+				n := l.next()
+				if !(n.kind == tokPunct && n.text == "(") {
+					c |= Write
+				}
+				l.push(n)
+			case "VALUE":
+				if p := upper(prev); p == "NEXT" || p == "PREVIOUS" {
+					c |= Write
+				}
+			case "TEMPORARY":
+				c |= Pin
+			}
+		}
+		prev = t
+	}
+}
+
+type tokKind uint8
+
+const (
+	tokEnd tokKind = iota
+	tokWord
+	tokString
+	tokPunct
+)
+
+type token struct {
+	kind tokKind
+	text string
+}
+
+// lexer splits SQL into words, strings and punctuation, skipping comments
+// (noting the master hint) but reading MySQL executable comments /*! … */ as
+// code, since the server does.
+type lexer struct {
+	s      string
+	i      int
+	hint   bool
+	pushed []token
+}
+
+func (l *lexer) push(t token) { l.pushed = append(l.pushed, t) }
+
+func (l *lexer) peekEnd() bool {
+	t := l.next()
+	l.push(t)
+	return t.kind == tokEnd
+}
+
+func (l *lexer) next() token {
+	if n := len(l.pushed); n > 0 {
+		t := l.pushed[n-1]
+		l.pushed = l.pushed[:n-1]
+		return t
+	}
+	s := l.s
+	for l.i < len(s) {
+		ch := s[l.i]
+		switch {
+		case ch == ' ' || ch == '\t' || ch == '\n' || ch == '\r' || ch == '\f' || ch == '\v':
+			l.i++
+		case ch == '/' && l.i+1 < len(s) && s[l.i+1] == '*':
+			if l.i+2 < len(s) && s[l.i+2] == '!' || l.i+3 < len(s) && (s[l.i+2] == 'M' || s[l.i+2] == 'm') && s[l.i+3] == '!' {
+				// Executable comment: skip the opener and version, read the body.
+				l.i += 3
+				if s[l.i-1] != '!' {
+					l.i++
+				}
+				for l.i < len(s) && s[l.i] >= '0' && s[l.i] <= '9' {
+					l.i++
+				}
+				continue
+			}
+			end := strings.Index(s[l.i+2:], "*/")
+			var body string
+			if end < 0 {
+				body, l.i = s[l.i+2:], len(s)
+			} else {
+				body, l.i = s[l.i+2:l.i+2+end], l.i+4+end
+			}
+			l.noteComment(body)
+		case ch == '*' && l.i+1 < len(s) && s[l.i+1] == '/':
+			l.i += 2 // end of an executable comment
+		case ch == '#' || ch == '-' && l.i+2 < len(s) && s[l.i+1] == '-' && isSpace(s[l.i+2]) || ch == '-' && l.i+2 == len(s) && s[l.i+1] == '-':
+			end := strings.IndexByte(s[l.i:], '\n')
+			if end < 0 {
+				end = len(s) - l.i
+			}
+			l.noteComment(s[l.i : l.i+end])
+			l.i += end
+		case ch == '\'' || ch == '"' || ch == '`':
+			start := l.i
+			l.i++
+			for l.i < len(s) {
+				if s[l.i] == '\\' && ch != '`' {
+					l.i += 2
+					continue
+				}
+				if s[l.i] == ch {
+					if l.i+1 < len(s) && s[l.i+1] == ch {
+						l.i += 2
+						continue
+					}
+					break
+				}
+				l.i++
+			}
+			l.i++
+			if l.i > len(s) {
+				l.i = len(s)
+			}
+			return token{kind: tokString, text: s[start:l.i]}
+		case isWord(ch):
+			start := l.i
+			for l.i < len(s) && isWord(s[l.i]) {
+				l.i++
+			}
+			return token{kind: tokWord, text: s[start:l.i]}
+		case ch == ':' && l.i+1 < len(s) && s[l.i+1] == '=':
+			l.i += 2
+			return token{kind: tokPunct, text: ":="}
+		default:
+			l.i++
+			return token{kind: tokPunct, text: s[l.i-1 : l.i]}
+		}
+	}
+	return token{kind: tokEnd}
+}
+
+func (l *lexer) noteComment(body string) {
+	if len(body) >= len(HintText) && strings.Contains(strings.ToLower(body), HintText) {
+		l.hint = true
+	}
+}
+
+func isSpace(b byte) bool { return b == ' ' || b == '\t' || b == '\n' || b == '\r' }
+
+func isWord(b byte) bool {
+	return b == '_' || b == '$' || b == '@' || b == '.' || b >= '0' && b <= '9' || b >= 'a' && b <= 'z' || b >= 'A' && b <= 'Z' || b >= 0x80
+}
+
+func upper(t token) string {
+	if t.kind != tokWord {
+		return ""
+	}
+	return strings.ToUpper(t.text)
+}
+
+// UseTarget returns the database of a USE statement ("" when not one).
+func UseTarget(sql string) string {
+	l := lexer{s: sql}
+	if upper(l.next()) != "USE" {
+		return ""
+	}
+	t := l.next()
+	switch t.kind {
+	case tokWord:
+		return t.text
+	case tokString:
+		if len(t.text) >= 2 && t.text[0] == '`' {
+			return strings.ReplaceAll(t.text[1:len(t.text)-1], "``", "`")
+		}
+	}
+	return ""
+}
+
+// String lists the flags, for logs and tests.
+func (c Class) String() string {
+	names := []string{"Read", "Write", "Locking", "SideEffect", "Begin", "EndTx", "Rollback", "SetSession", "Use", "Pin", "AutocommitOff", "AutocommitOn", "Hint", "Multi"}
+	var parts []string
+	for i, n := range names {
+		if c&(1<<i) != 0 {
+			parts = append(parts, n)
+		}
+	}
+	if len(parts) == 0 {
+		return "0"
+	}
+	return strings.Join(parts, "|")
+}

@@ -1,0 +1,131 @@
+package engine
+
+import (
+	"fmt"
+	"strings"
+	"testing"
+)
+
+func TestClassify(t *testing.T) {
+	for _, tc := range []struct {
+		sql  string
+		want Class
+	}{
+		{"SELECT 1", Read},
+		{"  select c from sbtest1 where id=1", Read},
+		{"(SELECT 1) UNION (SELECT 2)", Read},
+		{"/* leading */ SELECT 1 -- trailing", Read},
+		{"SELECT 'FOR UPDATE', `update`, \"delete\" FROM t", Read},
+		{"SELECT REPLACE(name, 'a', 'b') FROM t", Read},
+		{"SHOW TABLES", Read},
+		{"DESC t", Read},
+		{"EXPLAIN SELECT * FROM t", Read},
+		{"WITH x AS (SELECT 1) SELECT * FROM x", Read},
+		{"SELECT 1;", Read},
+		{"SELECT 1; SELECT 2", Read | Multi},
+		{"SELECT * FROM t FOR UPDATE", Locking},
+		{"SELECT * FROM t LOCK IN SHARE MODE", Locking},
+		{"select * from t for share", Locking},
+		{"SELECT * FROM t /*!50000 FOR UPDATE */", Locking},
+		{"SELECT LAST_INSERT_ID()", SideEffect},
+		{"SELECT FOUND_ROWS()", SideEffect},
+		{"SELECT GET_LOCK('x', 1)", SideEffect | Pin},
+		{"SELECT RELEASE_LOCK('x')", SideEffect | Pin},
+		{"SELECT NEXTVAL(s)", Write},
+		{"SELECT NEXT VALUE FOR s", Write},
+		{"SELECT a INTO @x FROM t", SideEffect},
+		{"SELECT * FROM t INTO OUTFILE '/tmp/x'", SideEffect},
+		{"SHOW WARNINGS", SideEffect},
+		{"SHOW MASTER STATUS", SideEffect},
+		{"EXPLAIN UPDATE t SET a=1", Write},
+		{"WITH x AS (SELECT 1) UPDATE t SET a=1", Write},
+		{"INSERT INTO t VALUES (1)", Write},
+		{"insert into t select * from u", Write},
+		{"REPLACE INTO t VALUES (1)", Write},
+		{"UPDATE t SET a = 1", Write},
+		{"DELETE FROM t", Write},
+		{"CREATE TABLE t (a INT)", Write},
+		{"CREATE TEMPORARY TABLE t (a INT)", Write | Pin},
+		{"DROP TEMPORARY TABLE t", Write | Pin},
+		{"ALTER TABLE t ADD b INT", Write},
+		{"CALL p()", Write},
+		{"LOAD DATA INFILE 'x' INTO TABLE t", Write},
+		{"SELECT 1; DELETE FROM t", Write | Multi},
+		{"DELETE FROM t; SELECT 1", Write | Multi},
+		{"BEGIN", Begin},
+		{"START TRANSACTION READ ONLY", Begin},
+		{"START SLAVE", Write},
+		{"COMMIT", EndTx},
+		{"rollback", EndTx | Rollback},
+		{"SAVEPOINT a", 0},
+		{"SET autocommit=0", SetSession | AutocommitOff},
+		{"SET @@session.autocommit = ON", SetSession | AutocommitOn},
+		{"set autocommit:=1", SetSession | AutocommitOn},
+		{"SET NAMES utf8mb4", SetSession},
+		{"SET @a = 1, sql_mode = ''", SetSession},
+		{"SET SESSION TRANSACTION ISOLATION LEVEL READ COMMITTED", SetSession},
+		{"SET TRANSACTION ISOLATION LEVEL READ COMMITTED", 0},
+		{"SET GLOBAL read_only = 1", Write},
+		{"SET @@global.x = 1", Write},
+		{"SET PASSWORD = 'x'", Write},
+		{"USE db", Use},
+		{"LOCK TABLES t WRITE", Write | Pin},
+		{"UNLOCK TABLES", Write},
+		{"PREPARE s FROM 'SELECT 1'", Write | Pin},
+		{"DO SLEEP(1)", SideEffect},
+		{"/* shardgate:master */ SELECT 1", Hint},
+		{"SELECT /* Shardgate:Master */ 1", Hint},
+		{"SELECT 1 -- shardgate:master", Hint},
+		{"", 0},
+		{"/* only a comment */", 0},
+		{"garbage ' unterminated", Write},
+		{"SELECT 'unterminated", Read},
+		{"XA START 'x'", Begin | Pin},
+	} {
+		if got := Classify(tc.sql); got != tc.want {
+			t.Errorf("Classify(%q) = %s, want %s", tc.sql, got, tc.want)
+		}
+	}
+}
+
+// A write must never come out as Read, whatever the input.
+func TestClassifyNeverReadsWrites(t *testing.T) {
+	writes := []string{"INSERT INTO t VALUES (1)", "UPDATE t SET a=1", "DELETE FROM t", "DROP TABLE t", "SELECT * FROM t FOR UPDATE"}
+	prefixes := []string{"", " ", "\n", "/* c */", "# c\n", "-- c\n", "SELECT 1;", "(", "/*!40000 */", "select 1 ; "}
+	for _, w := range writes {
+		for _, p := range prefixes {
+			s := p + w
+			if c := Classify(s); c&Read != 0 {
+				t.Errorf("Classify(%q) = %s: a write routed to a slave", s, c)
+			}
+			if c := Classify(strings.ToLower(s)); c&Read != 0 {
+				t.Errorf("Classify(%q) = %s: a write routed to a slave", strings.ToLower(s), c)
+			}
+		}
+	}
+}
+
+func TestUseTarget(t *testing.T) {
+	for in, want := range map[string]string{"USE db1": "db1", "use `my db`": "my db", "USE `a``b`;": "a`b", "SELECT 1": ""} {
+		if got := UseTarget(in); got != want {
+			t.Errorf("UseTarget(%q) = %q, want %q", in, got, want)
+		}
+	}
+}
+
+func TestCache(t *testing.T) {
+	c := NewCache(32)
+	q := []byte("SELECT c FROM sbtest1 WHERE id=?")
+	if c.Classify(q) != Read || c.Len() != 1 || c.Classify(q) != Read {
+		t.Fatal("cache")
+	}
+	for i := 0; i < 1000; i++ {
+		c.Classify([]byte(fmt.Sprintf("UPDATE t SET a=%d", i)))
+	}
+	if c.Len() > 32 {
+		t.Errorf("cache grew to %d", c.Len())
+	}
+	if n := testing.AllocsPerRun(100, func() { c.Classify(q) }); n != 0 {
+		t.Errorf("cached Classify allocates %v", n)
+	}
+}

@@ -1,0 +1,18 @@
+// Package engine classifies and routes statements. It is the one core that
+// every front end (the MySQL proxy now, a database/sql driver later) hands
+// statements to.
+//
+// Rules:
+//   - Routing reads one immutable *Snapshot per statement from
+//     Runtime.Snapshot (an atomic.Pointer load); nothing on the statement
+//     path locks except the classification cache's shard read lock.
+//   - Runtime.Apply and Runtime.SetState build a whole new Snapshot and swap
+//     it: pools for added or changed data sources are opened before the swap,
+//     pools that left are drained and closed after it.
+//   - A write is never routed to a slave: Classify sets Read only on
+//     statements it positively knows to be plain reads, and Route sends
+//     anything else to the master or fails.
+//   - A route is a list of execution units (data source, statement); for
+//     read/write splitting it has one unit with the statement unchanged, so
+//     sharding can add units and rewrites later without a new shape.
+package engine

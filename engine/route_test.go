@@ -1,0 +1,241 @@
+package engine
+
+import (
+	"strings"
+	"testing"
+	"time"
+
+	"go.uber.org/goleak"
+
+	"github.com/shardgate/shardgate/config"
+)
+
+func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
+
+func testConfig(t testing.TB, extra string) *config.Config {
+	t.Helper()
+	c, err := config.Parse([]byte(`
+users: [{name: u}]
+dataSources:
+  m:  {url: "127.0.0.1:1", username: r}
+  s0: {url: "127.0.0.1:2", username: r}
+  s1: {url: "127.0.0.1:3", username: r, weight: 3}
+masterSlaveRule: {masterDataSourceName: m, slaveDataSourceNames: [s0, s1]}
+` + extra))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return c
+}
+
+func route(t *testing.T, snap *Snapshot, sql string, s *Session, tried uint64) (string, error) {
+	t.Helper()
+	u, err := snap.Route(nil, Classify(sql), s, tried)
+	if err != nil {
+		return "", err
+	}
+	if len(u) != 1 {
+		t.Fatalf("%d units", len(u))
+	}
+	return u[0].DS.Name, nil
+}
+
+func TestRoute(t *testing.T) {
+	r, err := NewRuntime(testConfig(t, ""))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.Close()
+	snap := r.Snapshot()
+	for _, tc := range []struct {
+		sql   string
+		sess  Session
+		tried uint64
+		want  string
+	}{
+		{"INSERT INTO t VALUES (1)", Session{}, 0, "m"},
+		{"SELECT 1 FOR UPDATE", Session{}, 0, "m"},
+		{"/* shardgate:master */ SELECT 1", Session{}, 0, "m"},
+		{"SELECT 1", Session{InTx: true}, 0, "m"},
+		{"SELECT 1", Session{AutocommitOff: true}, 0, "m"},
+		{"SELECT 1", Session{Pinned: true}, 0, "m"},
+		{"SELECT 1", Session{wrote: true}, 0, "m"},
+		{"SELECT 1", Session{}, 1 | 2, "m"},
+		{"SELECT 1", Session{}, 1, "s1"},
+		{"SELECT 1", Session{}, 2, "s0"},
+	} {
+		got, err := route(t, snap, tc.sql, &tc.sess, tc.tried)
+		if err != nil || got != tc.want {
+			t.Errorf("%q %+v tried %b: %s %v, want %s", tc.sql, tc.sess, tc.tried, got, err, tc.want)
+		}
+	}
+	if _, err := route(t, snap, "SELECT 1", &Session{}, 1|2|MasterTried); err == nil {
+		t.Error("everything tried: no error")
+	}
+	// Round robin alternates.
+	seen := map[string]int{}
+	for i := 0; i < 10; i++ {
+		n, _ := route(t, snap, "SELECT 1", &Session{}, 0)
+		seen[n]++
+	}
+	if seen["s0"] != 5 || seen["s1"] != 5 {
+		t.Errorf("round robin: %v", seen)
+	}
+}
+
+func TestRouteState(t *testing.T) {
+	r, err := NewRuntime(testConfig(t, ""))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.Close()
+	must := func(err error) {
+		t.Helper()
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	// A disabled slave gets no reads; all slaves disabled: the master.
+	must(r.SetState(State{DisabledDataSources: map[string]string{"s0": "/app/state/datasources/s0"}}))
+	for i := 0; i < 4; i++ {
+		if n, _ := route(t, r.Snapshot(), "SELECT 1", &Session{}, 0); n != "s1" {
+			t.Fatalf("s0 disabled: read went to %s", n)
+		}
+	}
+	must(r.SetState(State{DisabledDataSources: map[string]string{"s0": "", "s1": ""}}))
+	if n, _ := route(t, r.Snapshot(), "SELECT 1", &Session{}, 0); n != "m" {
+		t.Fatalf("all slaves disabled: read went to %s", n)
+	}
+	// Master disabled: writes fail naming the node, reads flow.
+	must(r.SetState(State{DisabledDataSources: map[string]string{"m": "/app/state/datasources/m"}}))
+	if _, err := route(t, r.Snapshot(), "UPDATE t SET a=1", &Session{}, 0); err == nil || !strings.Contains(err.Error(), "/app/state/datasources/m") {
+		t.Errorf("master disabled: %v", err)
+	}
+	if n, err := route(t, r.Snapshot(), "SELECT 1", &Session{}, 0); err != nil || n == "m" {
+		t.Errorf("master disabled: read went to %s %v", n, err)
+	}
+	// Instance disabled: everything but ROLLBACK fails.
+	must(r.SetState(State{InstanceDisabled: true, InstancePath: "/app/state/instances/1.2.3.4@-@9"}))
+	if _, err := route(t, r.Snapshot(), "SELECT 1", &Session{}, 0); err == nil || !strings.Contains(err.Error(), "/app/state/instances/1.2.3.4@-@9") {
+		t.Errorf("instance disabled: %v", err)
+	}
+	if _, err := route(t, r.Snapshot(), "ROLLBACK", &Session{}, 0); err != nil {
+		t.Errorf("instance disabled: ROLLBACK: %v", err)
+	}
+	// State survives a config swap; unchanged pools are kept, changed ones replaced.
+	old := r.Snapshot()
+	cfg := testConfig(t, "props: {readYourWrites: off}\n")
+	cfg.DataSources["s1"].MaxPoolSize = 7
+	must(r.Apply(cfg))
+	now := r.Snapshot()
+	if !now.State.InstanceDisabled || now.ByName["m"].Pool != old.ByName["m"].Pool || now.ByName["s1"].Pool == old.ByName["s1"].Pool {
+		t.Errorf("apply: state %+v, pools m same %v, s1 same %v", now.State, now.ByName["m"].Pool == old.ByName["m"].Pool, now.ByName["s1"].Pool == old.ByName["s1"].Pool)
+	}
+	if _, err := old.ByName["s1"].Pool.Get(t.Context()); err == nil {
+		t.Error("replaced pool still open")
+	}
+	// A bad config is rejected and the last good one stays.
+	bad := testConfig(t, "")
+	bad.MasterSlaveRule.MasterDataSourceName = "nope"
+	if err := r.Apply(bad); err == nil || r.Snapshot() != now {
+		t.Errorf("bad config applied: %v", err)
+	}
+}
+
+func TestReadYourWrites(t *testing.T) {
+	for _, tc := range []struct {
+		mode  string
+		after []string // where reads go right after a write, then after 60ms
+	}{
+		{"off", []string{"slave", "slave"}},
+		{"window", []string{"m", "slave"}},
+		{"session", []string{"m", "m"}},
+	} {
+		r, err := NewRuntime(testConfig(t, "props: {readYourWrites: "+tc.mode+", readYourWritesWindow: 50ms}\n"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		var s Session
+		s.Done(Classify("INSERT INTO t VALUES (1)"), true, 0x0002, true)
+		for i, want := range tc.after {
+			if i == 1 {
+				time.Sleep(60 * time.Millisecond)
+			}
+			n, _ := route(t, r.Snapshot(), "SELECT 1", &s, 0)
+			if (want == "m") != (n == "m") {
+				t.Errorf("%s: read %d went to %s, want %s", tc.mode, i, n, want)
+			}
+		}
+		r.Close()
+	}
+}
+
+func TestSessionDone(t *testing.T) {
+	var s Session
+	s.Done(Classify("BEGIN"), true, 0x0003, true)
+	if !s.InTx || !s.NeedsMasterConn() {
+		t.Fatal("BEGIN: not in tx")
+	}
+	s.Done(Classify("SELECT x"), true, 0, false) // an error keeps the state
+	if !s.InTx {
+		t.Fatal("error ended the tx")
+	}
+	s.Done(Classify("COMMIT"), true, 0x0002, true)
+	if s.InTx || s.NeedsMasterConn() {
+		t.Fatal("COMMIT: still pinned")
+	}
+	s.Done(Classify("SET autocommit=0"), true, 0x0000, true)
+	if !s.AutocommitOff || !s.NeedsMasterConn() {
+		t.Fatal("autocommit=0 not pinned")
+	}
+	s.Reset()
+	s.Done(Classify("CREATE TEMPORARY TABLE t (a INT)"), true, 0x0002, true)
+	if !s.Pinned {
+		t.Fatal("temporary table not pinned")
+	}
+}
+
+func BenchmarkClassifyRouteCached(b *testing.B) {
+	r, err := NewRuntime(testConfig(b, ""))
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer r.Close()
+	q := []byte("SELECT c FROM sbtest1 WHERE id=?")
+	cache := r.Cache()
+	cache.Classify(q)
+	b.ReportAllocs()
+	b.RunParallel(func(pb *testing.PB) {
+		units := make([]Unit, 0, 1)
+		var s Session
+		for pb.Next() {
+			c := cache.Classify(q)
+			units, _ = r.Snapshot().Route(units[:0], c, &s, 0)
+		}
+	})
+}
+
+func BenchmarkClassifyRouteCachedSerial(b *testing.B) {
+	r, err := NewRuntime(testConfig(b, ""))
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer r.Close()
+	q := []byte("SELECT c FROM sbtest1 WHERE id=?")
+	cache := r.Cache()
+	units := make([]Unit, 0, 1)
+	var s Session
+	b.ReportAllocs()
+	for b.Loop() {
+		c := cache.Classify(q)
+		units, _ = r.Snapshot().Route(units[:0], c, &s, 0)
+	}
+}
+
+func BenchmarkClassifyUncached(b *testing.B) {
+	q := "SELECT c FROM sbtest1 WHERE id=? AND k BETWEEN 1 AND 100 ORDER BY c"
+	b.ReportAllocs()
+	for b.Loop() {
+		Classify(q)
+	}
+}
