@@ -107,3 +107,44 @@ func (e *Etcd) Etcdctl(args ...string) (string, error) {
 	out, err := cmd.CombinedOutput()
 	return string(out), err
 }
+
+// StartEtcdCluster starts an n-member etcd cluster of binary on loopback.
+func StartEtcdCluster(t testing.TB, binary string, n int) []*Etcd {
+	t.Helper()
+	dir := t.TempDir()
+	type ports struct{ client, peer int }
+	ps := make([]ports, n)
+	var initial []string
+	for i := range ps {
+		ps[i] = ports{FreePort(t), FreePort(t)}
+		initial = append(initial, "m"+Itoa(i)+"=http://127.0.0.1:"+Itoa(ps[i].peer))
+	}
+	members := make([]*Etcd, n)
+	for i, p := range ps {
+		curl := "http://127.0.0.1:" + Itoa(p.client)
+		purl := "http://127.0.0.1:" + Itoa(p.peer)
+		name := "m" + Itoa(i)
+		args := []string{
+			"--name", name, "--data-dir", filepath.Join(dir, name),
+			"--listen-client-urls", curl, "--advertise-client-urls", curl,
+			"--listen-peer-urls", purl, "--initial-advertise-peer-urls", purl,
+			"--initial-cluster", strings.Join(initial, ","),
+			"--initial-cluster-token", "shardgate-test", "--initial-cluster-state", "new",
+		}
+		members[i] = &Etcd{
+			Process:  NewProcess(t, filepath.Join(dir, name+".log"), nil, binary, args...),
+			Endpoint: "127.0.0.1:" + Itoa(p.client),
+			Binary:   binary,
+			t:        t,
+		}
+		members[i].Process.Start()
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	for _, m := range members {
+		if err := WaitTCP(ctx, m.Endpoint); err != nil {
+			t.Fatalf("etcd member did not start: %v\n%s", err, m.LogTail())
+		}
+	}
+	return members
+}

@@ -25,7 +25,7 @@ func TestMain(m *testing.M) {
 	goleak.VerifyTestMain(m)
 }
 
-func harness(t *testing.T, srv *testenv.Etcd) *registrytest.Harness {
+func harness(_ testing.TB, srv *testenv.Etcd) *registrytest.Harness {
 	return &registrytest.Harness{
 		Config: registry.Config{Type: registry.TypeEtcd, ServerLists: []string{srv.Endpoint}},
 		Open:   open,
@@ -131,3 +131,14 @@ func TestEtcdctlPutKeepsKeyEphemeral(t *testing.T) {
 }
 
 func leaseField(id clientv3.LeaseID) string { return strconv.FormatInt(int64(id), 10) }
+
+// go test -run '^$' -bench WatchLatency -benchtime 2000x ./registry/etcd
+func BenchmarkWatchLatencyEtcd34(b *testing.B) {
+	srv := testenv.StartEtcd(b, testenv.Require(b, "etcd"))
+	registrytest.BenchWatchLatency(b, harness(nil, srv))
+}
+
+func BenchmarkWatchLatencyEtcd37(b *testing.B) {
+	srv := testenv.StartEtcd(b, testenv.Etcd37Binary(b))
+	registrytest.BenchWatchLatency(b, harness(nil, srv))
+}

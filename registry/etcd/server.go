@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/tls"
 	"crypto/x509"
+	"errors"
 	"fmt"
 	"os"
 	"strings"
@@ -66,9 +67,6 @@ func Open(ctx context.Context, cfg registry.Config) (*Client, error) {
 		TLS:                  tlsCfg,
 		Logger:               zap.NewNop(),
 	})
-	if err != nil {
-		return nil, registry.NewError(registry.Unavailable, "", fmt.Errorf("etcd %v: %w", endpoints, err))
-	}
 	c := &Client{
 		cli:       cli,
 		cfg:       cfg,
@@ -77,15 +75,17 @@ func Open(ctx context.Context, cfg registry.Config) (*Client, error) {
 		owned:     map[string]*ephemeral{},
 		changed:   make(chan struct{}),
 	}
+	if err != nil {
+		return nil, c.unreachable(err)
+	}
 	c.ctx, c.cancel = context.WithCancel(context.Background())
 	gctx, cancel := c.opCtx(ctx)
 	lease, err := cli.Grant(gctx, ttlSeconds(cfg))
 	cancel()
 	if err != nil {
-		err = c.convertError(err, "")
 		cli.Close()
 		c.cancel()
-		return nil, registry.NewError(registry.Unavailable, "", fmt.Errorf("etcd %v unreachable: %w", endpoints, err))
+		return nil, c.unreachable(err)
 	}
 	ka, err := cli.KeepAlive(c.ctx, lease.ID)
 	if err != nil {
@@ -98,6 +98,16 @@ func Open(ctx context.Context, cfg registry.Config) (*Client, error) {
 	c.wg.Add(1)
 	go c.keepSession(ka)
 	return c, nil
+}
+
+// unreachable explains why Open failed; bad credentials stay ErrInvalid.
+func (c *Client) unreachable(err error) error {
+	err = c.convertError(err, "")
+	var re *registry.Error
+	if errors.Is(err, registry.ErrInvalid) || !errors.As(err, &re) {
+		return err
+	}
+	return registry.NewError(registry.Unavailable, "", fmt.Errorf("unreachable: %w", re.Err))
 }
 
 func ttlSeconds(cfg registry.Config) int64 {

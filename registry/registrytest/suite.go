@@ -513,9 +513,19 @@ func testServerRestart(t *testing.T, h *Harness) {
 		t.Fatalf("Put while down took %s", d)
 	}
 	h.Start(t)
-	// Calls work again, and the watch resumed with a correct view.
-	w2 := h.open(t, cfg)
+	// Calls work again, and the watch resumed with a correct view. The
+	// server may need a moment after its port opens (leader election).
 	deadline := time.Now().Add(20 * time.Second)
+	var w2 registry.Registry
+	for w2 == nil {
+		c, err := h.Open(ctx, cfg)
+		if err == nil {
+			w2 = c
+			t.Cleanup(func() { c.Close() })
+		} else if time.Now().After(deadline) {
+			t.Fatalf("open after restart: %v", err)
+		}
+	}
 	for {
 		_, err := w2.Put(ctx, "/r/after", []byte("2"))
 		if err == nil {
