@@ -186,12 +186,23 @@ max-connections=500
 	if err := os.WriteFile(filepath.Join(m.Dir, "my.cnf"), []byte(cnf), 0o644); err != nil {
 		return err
 	}
-	out, err := exec.Command(installDB, "--defaults-file="+filepath.Join(m.Dir, "my.cnf"),
-		"--auth-root-authentication-method=normal", "--skip-test-db").CombinedOutput()
-	if err != nil {
-		return fmt.Errorf("mariadb-install-db: %v\n%s", err, out)
+	// Rarely, a bootstrap fails on a loaded machine; one retry on a clean
+	// directory, then report the server's own log.
+	var out []byte
+	var err error
+	for try := 0; try < 2; try++ {
+		os.RemoveAll(filepath.Join(m.Dir, "data"))
+		out, err = exec.Command(installDB, "--defaults-file="+filepath.Join(m.Dir, "my.cnf"),
+			"--auth-root-authentication-method=normal", "--skip-test-db").CombinedOutput()
+		if err == nil {
+			return nil
+		}
 	}
-	return nil
+	log, _ := os.ReadFile(filepath.Join(m.Dir, "error.log"))
+	if len(out) > 1500 {
+		out = out[:1500]
+	}
+	return fmt.Errorf("mariadb-install-db: %v\n%s\nerror.log:\n%s", err, out, log)
 }
 
 func (m *MariaDB) waitReady() {

@@ -1,0 +1,208 @@
+package proxy
+
+import (
+	"crypto/rand"
+	"crypto/subtle"
+	"crypto/tls"
+	"encoding/binary"
+	"fmt"
+	"net"
+
+	"github.com/shardgate/shardgate/backend/wire"
+)
+
+const (
+	nativePlugin = "mysql_native_password"
+	sha2Plugin   = "caching_sha2_password"
+)
+
+// handshake greets the client, switches to TLS if asked, and checks the
+// password. It returns false when the connection must end.
+func (s *session) handshake() bool {
+	salt := make([]byte, 20)
+	rand.Read(salt)
+	for i := range salt {
+		// Printable, never NUL: some clients treat the salt as a C string.
+		salt[i] = salt[i]%94 + 33
+	}
+	snap := s.srv.rt.Snapshot()
+	caps := uint32(wire.Capabilities | wire.ClientConnectAttrs)
+	if s.srv.tls != nil {
+		caps |= wire.ClientSSL
+	}
+	b := []byte{10}
+	b = append(append(b, snap.Config.Props.ServerVersion...), 0)
+	b = binary.LittleEndian.AppendUint32(b, s.id)
+	b = append(append(b, salt[:8]...), 0)
+	b = binary.LittleEndian.AppendUint16(b, uint16(caps))
+	b = append(b, 45) // utf8mb4_general_ci
+	b = binary.LittleEndian.AppendUint16(b, wire.StatusAutocommit)
+	b = binary.LittleEndian.AppendUint16(b, uint16(caps>>16))
+	b = append(b, 21)
+	b = append(b, make([]byte, 10)...)
+	b = append(append(b, salt[8:]...), 0)
+	b = append(append(b, nativePlugin...), 0)
+	s.c.Seq = 0
+	if s.c.WritePacket(b) != nil || s.c.Flush() != nil {
+		return false
+	}
+	p, err := s.c.ReadPacket()
+	if err != nil {
+		return false
+	}
+	if len(p) < 32 {
+		s.fail(wire.NewError(1043, "08S01", "Bad handshake"))
+		return false
+	}
+	clientCaps := binary.LittleEndian.Uint32(p)
+	if clientCaps&wire.ClientSSL != 0 && s.srv.tls != nil && len(p) == 32 {
+		tc := tls.Server(s.c.NC, s.srv.tls)
+		if err := tc.Handshake(); err != nil {
+			s.srv.log.Info("client TLS handshake failed", "conn", s.id, "err", err)
+			return false
+		}
+		s.c.Reset(tc)
+		s.tls = true
+		if p, err = s.c.ReadPacket(); err != nil || len(p) < 32 {
+			return false
+		}
+		clientCaps = binary.LittleEndian.Uint32(p)
+	}
+	if snap.Config.TLS.Required && !s.tls {
+		s.fail(wire.NewError(1045, "28000", "Access denied: this server requires TLS"))
+		return false
+	}
+	if clientCaps&wire.ClientProtocol41 == 0 {
+		s.fail(wire.NewError(1043, "08S01", "Bad handshake: protocol 4.1 required"))
+		return false
+	}
+	s.caps = clientCaps & caps
+	s.collation = p[8]
+	r := p[32:]
+	i := indexNUL(r)
+	if i < 0 {
+		s.fail(wire.NewError(1043, "08S01", "Bad handshake"))
+		return false
+	}
+	s.user, r = string(r[:i]), r[i+1:]
+	var auth []byte
+	switch {
+	case clientCaps&wire.ClientPluginAuthLenenc != 0:
+		n, rest, ok := wire.ReadLenenc(r)
+		if !ok || uint64(len(rest)) < n {
+			s.fail(wire.NewError(1043, "08S01", "Bad handshake"))
+			return false
+		}
+		auth, r = rest[:n], rest[n:]
+	case clientCaps&wire.ClientSecureConnection != 0:
+		if len(r) < 1 || len(r) < 1+int(r[0]) {
+			s.fail(wire.NewError(1043, "08S01", "Bad handshake"))
+			return false
+		}
+		auth, r = r[1:1+int(r[0])], r[1+int(r[0]):]
+	default:
+		j := indexNUL(r)
+		if j < 0 {
+			j = len(r)
+		}
+		auth, r = r[:j], r[min(j+1, len(r)):]
+	}
+	auth = append([]byte(nil), auth...)
+	if clientCaps&wire.ClientConnectWithDB != 0 {
+		if j := indexNUL(r); j >= 0 {
+			s.db, r = string(r[:j]), r[j+1:]
+		}
+	}
+	plugin := nativePlugin
+	if clientCaps&wire.ClientPluginAuth != 0 {
+		if j := indexNUL(r); j >= 0 {
+			plugin = string(r[:j])
+		}
+	}
+
+	pw, known := snap.Config.UserPassword(s.user)
+	ok := false
+	switch plugin {
+	case nativePlugin:
+		ok = known && equal(auth, wire.ScrambleNative(salt, pw))
+	case sha2Plugin:
+		ok = known && equal(auth, wire.ScrambleSHA2(salt, pw))
+		if ok && pw != "" {
+			// Fast authentication succeeded: the client waits for OK next.
+			if s.c.WritePacket([]byte{0x01, 0x03}) != nil {
+				return false
+			}
+		}
+	default:
+		// Ask the client to switch to mysql_native_password.
+		sw := append([]byte{0xfe}, nativePlugin...)
+		sw = append(append(append(sw, 0), salt...), 0)
+		if s.c.WritePacket(sw) != nil || s.c.Flush() != nil {
+			return false
+		}
+		resp, err := s.c.ReadPacket()
+		if err != nil {
+			return false
+		}
+		ok = known && equal(resp, wire.ScrambleNative(salt, pw))
+	}
+	if !ok {
+		using := "NO"
+		if len(auth) > 0 {
+			using = "YES"
+		}
+		s.fail(wire.NewError(1045, "28000", "Access denied for user '%s'@'%s' (using password: %s)", s.user, hostOf(s.c.NC.RemoteAddr()), using))
+		return false
+	}
+	s.initialDB = s.db
+	if cs := charsetOf(s.collation); cs != "" {
+		s.replay = append(s.replay, "SET NAMES "+cs)
+		s.stateVer++
+	}
+	if s.db != "" {
+		if err := s.checkDB(s.db); err != nil {
+			s.fail(err)
+			return false
+		}
+	}
+	s.writeOK(0, 0)
+	return s.c.Flush() == nil
+}
+
+func equal(a, b []byte) bool {
+	return len(a) == len(b) && subtle.ConstantTimeCompare(a, b) == 1
+}
+
+func indexNUL(b []byte) int {
+	for i, c := range b {
+		if c == 0 {
+			return i
+		}
+	}
+	return -1
+}
+
+func hostOf(a net.Addr) string {
+	if t, ok := a.(*net.TCPAddr); ok {
+		return t.IP.String()
+	}
+	return fmt.Sprint(a)
+}
+
+// charsetOf returns the SET NAMES argument for a client collation that
+// differs from the backends' utf8mb4, or "".
+func charsetOf(collation byte) string {
+	switch collation {
+	case 8, 47, 48, 5, 31, 94:
+		return "latin1"
+	case 33, 83, 192, 213:
+		return "utf8"
+	case 63:
+		return "binary"
+	case 11, 65:
+		return "ascii"
+	case 28, 87:
+		return "gbk"
+	}
+	return "" // utf8mb4 (45, 46, 224, 255, …) or unknown: the backend default
+}

@@ -1,0 +1,122 @@
+package proxy
+
+import (
+	"crypto/tls"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"runtime/debug"
+	"sync"
+	"sync/atomic"
+
+	"github.com/shardgate/shardgate/engine"
+)
+
+// Server serves the MySQL protocol on a listener.
+type Server struct {
+	rt  *engine.Runtime
+	tls *tls.Config
+	log *slog.Logger
+
+	nextConnID atomic.Uint32
+
+	mu       sync.Mutex
+	ln       net.Listener
+	sessions map[*session]struct{}
+	closed   bool
+	wg       sync.WaitGroup
+}
+
+// New creates a server over a runtime. TLS towards clients is taken from
+// the runtime's config (tls.certFile, tls.keyFile).
+func New(rt *engine.Runtime) (*Server, error) {
+	s := &Server{rt: rt, log: slog.Default(), sessions: map[*session]struct{}{}}
+	t := rt.Snapshot().Config.TLS
+	if t.Enabled() {
+		cert, err := tls.LoadX509KeyPair(t.CertFile, t.KeyFile)
+		if err != nil {
+			return nil, fmt.Errorf("tls: %w", err)
+		}
+		s.tls = &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12}
+	}
+	return s, nil
+}
+
+// Serve accepts connections until Close; it returns nil after Close.
+func (s *Server) Serve(ln net.Listener) error {
+	s.mu.Lock()
+	if s.closed {
+		s.mu.Unlock()
+		ln.Close()
+		return nil
+	}
+	s.ln = ln
+	s.mu.Unlock()
+	for {
+		nc, err := ln.Accept()
+		if err != nil {
+			s.mu.Lock()
+			closed := s.closed
+			s.mu.Unlock()
+			if closed || errors.Is(err, net.ErrClosed) {
+				return nil
+			}
+			return err
+		}
+		if tc, ok := nc.(*net.TCPConn); ok {
+			tc.SetNoDelay(true)
+		}
+		sess := newSession(s, nc)
+		s.mu.Lock()
+		if s.closed {
+			s.mu.Unlock()
+			nc.Close()
+			continue
+		}
+		s.sessions[sess] = struct{}{}
+		s.wg.Add(1)
+		s.mu.Unlock()
+		go s.run(sess)
+	}
+}
+
+func (s *Server) run(sess *session) {
+	defer s.wg.Done()
+	defer func() {
+		if v := recover(); v != nil {
+			s.log.Error("session panic", "conn", sess.id, "panic", v, "stack", string(debug.Stack()))
+		}
+		sess.close()
+		s.mu.Lock()
+		delete(s.sessions, sess)
+		s.mu.Unlock()
+	}()
+	sess.serve()
+}
+
+// Addr is the listening address (nil before Serve).
+func (s *Server) Addr() net.Addr {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.ln == nil {
+		return nil
+	}
+	return s.ln.Addr()
+}
+
+// Close stops accepting, closes every client connection (their backend
+// transactions are rolled back) and waits for the sessions to end.
+func (s *Server) Close() error {
+	s.mu.Lock()
+	s.closed = true
+	if s.ln != nil {
+		s.ln.Close()
+	}
+	for sess := range s.sessions {
+		sess.c.NC.Close()
+	}
+	s.mu.Unlock()
+	s.wg.Wait()
+	return nil
+}

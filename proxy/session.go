@@ -1,0 +1,475 @@
+package proxy
+
+import (
+	"context"
+	"encoding/binary"
+	"errors"
+	"net"
+	"sync/atomic"
+
+	"github.com/shardgate/shardgate/backend"
+	"github.com/shardgate/shardgate/backend/wire"
+	"github.com/shardgate/shardgate/engine"
+)
+
+// sessionIDs tell backend connections whose session state they carry.
+var sessionIDs atomic.Uint64
+
+// maxBackendStmts bounds the prepared statements kept per backend
+// connection (the server's max_prepared_stmt_count is global).
+const maxBackendStmts = 512
+
+type session struct {
+	srv       *Server
+	c         *wire.Conn
+	id        uint32
+	uid       uint64
+	user      string
+	caps      uint32
+	collation byte
+	tls       bool
+	db        string
+	initialDB string
+
+	eng engine.Session
+	// pinned is the master connection held while the session is in a
+	// transaction, has autocommit off, or is pinned for good.
+	pinned *backend.Conn
+	// replay are the session's SET statements, in order; stateVer counts
+	// changes to replay.
+	replay   []string
+	stateVer uint64
+
+	stmts    map[uint32]*stmt
+	nextStmt uint32
+	units    []engine.Unit
+	buf      []byte
+}
+
+// stmt is a client's prepared statement.
+type stmt struct {
+	sql     string
+	class   engine.Class
+	params  uint16
+	columns uint16
+	// types are the parameter types last bound by the client; they are
+	// always sent to the backend, whose statement other sessions share.
+	types []byte
+	long  [][]byte // COM_STMT_SEND_LONG_DATA packets waiting for execute
+}
+
+func newSession(srv *Server, nc net.Conn) *session {
+	return &session{
+		srv:   srv,
+		c:     wire.NewConn(nc, 16<<10),
+		id:    srv.nextConnID.Add(1),
+		uid:   sessionIDs.Add(1),
+		stmts: map[uint32]*stmt{},
+		units: make([]engine.Unit, 0, 1),
+	}
+}
+
+func (s *session) serve() {
+	if !s.handshake() {
+		return
+	}
+	for {
+		p, err := s.c.ReadPacket()
+		if err != nil || len(p) == 0 {
+			return
+		}
+		if !s.dispatch(p) {
+			return
+		}
+		if s.c.Flush() != nil {
+			return
+		}
+	}
+}
+
+// close releases the backend connection a session still holds: it is reset
+// (rolling back any transaction, dropping temporary tables and locks)
+// before it goes back to the pool, or closed if that fails.
+func (s *session) close() {
+	if bc := s.pinned; bc != nil {
+		s.pinned = nil
+		bc.ResetSession()
+		bc.Pool().Put(bc)
+	}
+	s.c.NC.Close()
+}
+
+// dispatch handles one command; false ends the connection.
+func (s *session) dispatch(p []byte) bool {
+	switch p[0] {
+	case wire.ComQuery:
+		return s.query(p)
+	case wire.ComStmtExecute:
+		return s.execute(p)
+	case wire.ComStmtPrepare:
+		return s.prepare(p)
+	case wire.ComStmtClose:
+		if len(p) >= 5 {
+			delete(s.stmts, binary.LittleEndian.Uint32(p[1:]))
+		}
+		return true // no response
+	case wire.ComStmtReset:
+		if st := s.stmtOf(p); st != nil {
+			st.long = nil
+			s.writeOK(0, 0)
+		}
+		return true
+	case wire.ComStmtSendLongData:
+		if len(p) >= 7 {
+			if st := s.stmts[binary.LittleEndian.Uint32(p[1:])]; st != nil {
+				st.long = append(st.long, append([]byte(nil), p...))
+			}
+		}
+		return true // no response
+	case wire.ComPing:
+		if snap := s.srv.rt.Snapshot(); snap.State.InstanceDisabled {
+			_, err := snap.Route(s.units[:0], 0, &s.eng, 0)
+			s.writeErr(err)
+			return true
+		}
+		s.writeOK(0, 0)
+		return true
+	case wire.ComQuit:
+		return false
+	case wire.ComInitDB:
+		return s.initDB(string(p[1:]))
+	case wire.ComFieldList:
+		return s.forward(p, engine.Read, wire.FieldList)
+	case wire.ComResetConnection:
+		s.resetConnection()
+		s.writeOK(0, 0)
+		return true
+	case wire.ComSetOption:
+		if len(p) >= 3 {
+			if binary.LittleEndian.Uint16(p[1:]) == 0 {
+				s.caps |= wire.ClientMultiStatements
+			} else {
+				s.caps &^= wire.ClientMultiStatements
+			}
+		}
+		s.c.WritePacket(wire.AppendEOF(s.buf[:0], s.status(), 0))
+		return true
+	case wire.ComStatistics:
+		return s.statistics(p)
+	default:
+		s.writeErr(wire.NewError(1047, "08S01", "Unknown command %d", p[0]))
+		return true
+	}
+}
+
+func (s *session) query(p []byte) bool {
+	cls := s.srv.rt.Cache().Classify(p[1:])
+	if cls&engine.Multi != 0 && s.caps&wire.ClientMultiStatements == 0 {
+		s.writeErr(wire.NewError(1064, "42000", "You have an error in your SQL syntax: multi-statements are not enabled on this connection"))
+		return true
+	}
+	if s.srv.showSQL() {
+		s.srv.log.Info("sql", "conn", s.id, "class", cls.String(), "sql", string(p[1:]))
+	}
+	return s.run(p, cls, nil)
+}
+
+// forward runs a command that returns a result of the given kind.
+func (s *session) forward(p []byte, cls engine.Class, kind wire.Response) bool {
+	return s.runKind(p, cls, nil, kind)
+}
+
+func (s *session) run(p []byte, cls engine.Class, st *stmt) bool {
+	return s.runKind(p, cls, st, wire.ResultSet)
+}
+
+// runKind routes a command, sends it and relays the answer, retrying a
+// read elsewhere when a slave fails before anything reached the client.
+func (s *session) runKind(p []byte, cls engine.Class, st *stmt, kind wire.Response) bool {
+	snap := s.srv.rt.Snapshot()
+	var tried uint64
+	for {
+		units, err := snap.Route(s.units[:0], cls, &s.eng, tried)
+		if err != nil {
+			s.writeErr(err)
+			return true
+		}
+		ds := units[0].DS
+		onMaster := ds == snap.Master
+		bc, err := s.acquire(ds, onMaster)
+		if err != nil {
+			if isConnErr(err) && cls&engine.Read != 0 && s.pinned == nil {
+				tried |= bit(ds)
+				continue
+			}
+			s.writeErr(dsErr(ds, err))
+			return true
+		}
+		cmd := p
+		if st != nil {
+			if cmd, err = s.bindExecute(bc, st, p); err != nil {
+				s.release(bc, onMaster)
+				if isConnErr(err) && cls&engine.Read != 0 && s.pinned == nil {
+					tried |= bit(ds)
+					continue
+				}
+				s.writeErr(dsErr(ds, err))
+				return true
+			}
+		}
+		if err := bc.WriteCommand(cmd); err != nil {
+			bc.Broken = true
+			s.release(bc, onMaster)
+			if cls&engine.Read != 0 && s.pinned == nil {
+				tried |= bit(ds)
+				continue
+			}
+			s.writeErr(dsErr(ds, err))
+			return true
+		}
+		res := wire.Relay(s.c, bc.Conn, kind)
+		if res.BackendErr != nil {
+			bc.Broken = true
+			wasPinned := s.pinned != nil
+			s.release(bc, onMaster)
+			if !res.Sent && cls&engine.Read != 0 && !wasPinned {
+				tried |= bit(ds)
+				continue
+			}
+			if res.Sent {
+				// Half a result went out; the client cannot recover.
+				return false
+			}
+			s.writeErr(dsErr(ds, res.BackendErr))
+			return true
+		}
+		s.eng.Done(cls, onMaster, res.Status, res.Err == nil)
+		if res.Err == nil {
+			s.after(bc, cls, p)
+		}
+		s.release(bc, onMaster)
+		return res.ClientErr == nil
+	}
+}
+
+// after records what a successful statement changed in the session.
+func (s *session) after(bc *backend.Conn, cls engine.Class, p []byte) {
+	if cls&engine.Use != 0 && p[0] == wire.ComQuery {
+		if db := engine.UseTarget(string(p[1:])); db != "" {
+			s.db, bc.DB = db, db
+		}
+	}
+	if cls&engine.SetSession != 0 && cls&engine.Multi == 0 && p[0] == wire.ComQuery {
+		s.replay = append(s.replay, string(p[1:]))
+		s.stateVer++
+		bc.Dirty, bc.Owner, bc.StateVersion = true, s.uid, s.stateVer
+	}
+	if cls&(engine.Pin|engine.Multi) != 0 {
+		// Server-side state only this connection has.
+		bc.Dirty = true
+	}
+}
+
+// acquire returns the connection to run on: the pinned one, or one from
+// the data source's pool brought to the session's state.
+func (s *session) acquire(ds *engine.DataSource, onMaster bool) (*backend.Conn, error) {
+	if s.pinned != nil {
+		if onMaster {
+			return s.pinned, nil
+		}
+		// Routing sends a pinned session to the master; never reached.
+		return nil, errors.New("internal: pinned session routed to a slave")
+	}
+	bc, err := ds.Pool.Get(context.Background())
+	if err != nil {
+		return nil, err
+	}
+	if err := s.sync(bc); err != nil {
+		if _, ok := err.(*wire.SQLError); !ok {
+			bc.Broken = true
+		}
+		bc.Pool().Put(bc)
+		return nil, err
+	}
+	return bc, nil
+}
+
+// sync brings a backend connection to this session's state: SET replay and
+// default database.
+func (s *session) sync(bc *backend.Conn) error {
+	if bc.Owner != s.uid || bc.StateVersion != s.stateVer {
+		if bc.Dirty {
+			if err := bc.ResetSession(); err != nil {
+				return err
+			}
+		}
+		for _, q := range s.replay {
+			if _, err := bc.Exec(q); err != nil {
+				return err
+			}
+		}
+		bc.Owner, bc.StateVersion, bc.Dirty = s.uid, s.stateVer, len(s.replay) > 0
+	}
+	if s.db != "" && bc.DB != s.db {
+		return bc.InitDB(s.db)
+	}
+	return nil
+}
+
+// release keeps the connection pinned if the session now needs it, or
+// gives it back.
+func (s *session) release(bc *backend.Conn, onMaster bool) {
+	if onMaster && !bc.Broken && s.eng.NeedsMasterConn() {
+		s.pinned = bc
+		return
+	}
+	if s.pinned == bc {
+		s.pinned = nil
+	}
+	if bc.Broken && s.pinned == nil {
+		// The session lost its transaction with the connection.
+		s.eng.InTx, s.eng.AutocommitOff = false, false
+	}
+	bc.Pool().Put(bc)
+}
+
+func (s *session) initDB(db string) bool {
+	snap := s.srv.rt.Snapshot()
+	if snap.State.InstanceDisabled {
+		_, err := snap.Route(s.units[:0], 0, &s.eng, 0)
+		s.writeErr(err)
+		return true
+	}
+	if err := s.checkDB(db); err != nil {
+		s.writeErr(err)
+		return true
+	}
+	s.db = db
+	s.writeOK(0, 0)
+	return true
+}
+
+// checkDB makes sure a database exists, on the pinned connection or the
+// master.
+func (s *session) checkDB(db string) error {
+	if s.pinned != nil {
+		return s.pinned.InitDB(db)
+	}
+	snap := s.srv.rt.Snapshot()
+	units, err := snap.Route(s.units[:0], engine.Read, &s.eng, 0)
+	if err != nil {
+		return err
+	}
+	bc, err := units[0].DS.Pool.Get(context.Background())
+	if err != nil {
+		return dsErr(units[0].DS, err)
+	}
+	err = bc.InitDB(db)
+	bc.Pool().Put(bc)
+	return err
+}
+
+func (s *session) statistics(p []byte) bool {
+	snap := s.srv.rt.Snapshot()
+	units, err := snap.Route(s.units[:0], engine.Write, &s.eng, 0)
+	if err != nil {
+		s.writeErr(err)
+		return true
+	}
+	bc, err := s.acquire(units[0].DS, true)
+	if err != nil {
+		s.writeErr(dsErr(units[0].DS, err))
+		return true
+	}
+	defer s.release(bc, true)
+	if err := bc.WriteCommand(p); err != nil {
+		bc.Broken = true
+		s.writeErr(dsErr(units[0].DS, err))
+		return true
+	}
+	r, err := bc.ReadPacket()
+	if err != nil {
+		bc.Broken = true
+		s.writeErr(dsErr(units[0].DS, err))
+		return true
+	}
+	s.c.WritePacket(r)
+	return true
+}
+
+func (s *session) resetConnection() {
+	if bc := s.pinned; bc != nil {
+		s.pinned = nil
+		bc.ResetSession()
+		bc.Pool().Put(bc)
+	}
+	s.eng.Reset()
+	s.replay = nil
+	if cs := charsetOf(s.collation); cs != "" {
+		s.replay = append(s.replay, "SET NAMES "+cs)
+	}
+	s.stateVer++
+	s.db = s.initialDB
+	clear(s.stmts)
+}
+
+func (s *session) status() uint16 {
+	var st uint16
+	if !s.eng.AutocommitOff {
+		st |= wire.StatusAutocommit
+	}
+	if s.eng.InTx {
+		st |= wire.StatusInTrans
+	}
+	return st
+}
+
+func (s *session) writeOK(affected, lastID uint64) {
+	s.buf = wire.AppendOK(s.buf[:0], affected, lastID, s.status(), 0)
+	s.c.WritePacket(s.buf)
+}
+
+// writeErr sends an error: a server's own, or shardgate's.
+func (s *session) writeErr(err error) {
+	var se *wire.SQLError
+	var re *engine.Error
+	switch {
+	case errors.As(err, &se):
+	case errors.As(err, &re):
+		se = &wire.SQLError{Code: re.Code, State: re.SQLState, Message: re.Message}
+	default:
+		se = &wire.SQLError{Code: 1105, State: "HY000", Message: "shardgate: " + err.Error()}
+	}
+	s.buf = wire.AppendError(s.buf[:0], se)
+	s.c.WritePacket(s.buf)
+}
+
+// fail sends an error during the handshake and flushes it.
+func (s *session) fail(err error) {
+	s.writeErr(err)
+	s.c.Flush()
+}
+
+func (srv *Server) showSQL() bool { return srv.rt.Snapshot().Config.Props.SQLShow }
+
+func bit(ds *engine.DataSource) uint64 {
+	if ds.Slave < 0 {
+		return engine.MasterTried
+	}
+	return 1 << uint(ds.Slave)
+}
+
+// isConnErr: not a server's SQL error, so another server may do better.
+func isConnErr(err error) bool {
+	var se *wire.SQLError
+	return !errors.As(err, &se)
+}
+
+// dsErr names the data source in errors that are not the server's own.
+func dsErr(ds *engine.DataSource, err error) error {
+	var se *wire.SQLError
+	if errors.As(err, &se) {
+		return se
+	}
+	return &wire.SQLError{Code: 2013, State: "HY000", Message: "shardgate: data source " + ds.Name + ": " + err.Error()}
+}

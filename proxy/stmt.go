@@ -1,0 +1,206 @@
+package proxy
+
+import (
+	"encoding/binary"
+	"fmt"
+
+	"github.com/shardgate/shardgate/backend"
+	"github.com/shardgate/shardgate/backend/wire"
+	"github.com/shardgate/shardgate/engine"
+)
+
+func (s *session) stmtOf(p []byte) *stmt {
+	if len(p) < 5 {
+		s.writeErr(wire.NewError(1243, "HY000", "Unknown prepared statement handler given to mysqld_stmt"))
+		return nil
+	}
+	id := binary.LittleEndian.Uint32(p[1:])
+	st := s.stmts[id]
+	if st == nil {
+		s.writeErr(wire.NewError(1243, "HY000", "Unknown prepared statement handler (%d) given to mysqld_stmt_execute", id))
+	}
+	return st
+}
+
+// prepare classifies the statement once, prepares it on the backend the
+// statement would run on, and answers the client with its own statement id.
+func (s *session) prepare(p []byte) bool {
+	sql := string(p[1:])
+	cls := s.srv.rt.Cache().Classify(p[1:])
+	snap := s.srv.rt.Snapshot()
+	var tried uint64
+	for {
+		units, err := snap.Route(s.units[:0], cls, &s.eng, tried)
+		if err != nil {
+			s.writeErr(err)
+			return true
+		}
+		ds := units[0].DS
+		onMaster := ds == snap.Master
+		bc, err := s.acquire(ds, onMaster)
+		if err != nil {
+			if isConnErr(err) && cls&engine.Read != 0 && s.pinned == nil {
+				tried |= bit(ds)
+				continue
+			}
+			s.writeErr(dsErr(ds, err))
+			return true
+		}
+		bs, defs, err := backendPrepare(bc, sql, true)
+		s.release(bc, onMaster)
+		if err != nil {
+			if isConnErr(err) && cls&engine.Read != 0 && s.pinned == nil {
+				tried |= bit(ds)
+				continue
+			}
+			s.writeErr(dsErr(ds, err))
+			return true
+		}
+		s.nextStmt++
+		id := s.nextStmt
+		s.stmts[id] = &stmt{sql: sql, class: cls, params: bs.Params, columns: bs.Columns}
+		ok := make([]byte, 0, 12)
+		ok = append(ok, 0)
+		ok = binary.LittleEndian.AppendUint32(ok, id)
+		ok = binary.LittleEndian.AppendUint16(ok, bs.Columns)
+		ok = binary.LittleEndian.AppendUint16(ok, bs.Params)
+		ok = append(ok, 0, 0, 0)
+		s.c.WritePacket(ok)
+		for _, d := range defs {
+			s.c.WritePacket(d)
+		}
+		return true
+	}
+}
+
+// backendPrepare prepares sql on bc (or finds it prepared there). With
+// keep, it also returns copies of the parameter and column definition
+// packets (with their EOFs) for the client.
+func backendPrepare(bc *backend.Conn, sql string, keep bool) (*backend.Stmt, [][]byte, error) {
+	if st := bc.Stmts[sql]; st != nil && !keep {
+		return st, nil, nil
+	}
+	if len(bc.Stmts) >= maxBackendStmts {
+		for _, st := range bc.Stmts {
+			var b [5]byte
+			b[0] = wire.ComStmtClose
+			binary.LittleEndian.PutUint32(b[1:], st.ID)
+			if err := bc.WriteCommand(b[:]); err != nil {
+				bc.Broken = true
+				return nil, nil, err
+			}
+		}
+		clear(bc.Stmts)
+	}
+	cmd := append([]byte{wire.ComStmtPrepare}, sql...)
+	if err := bc.WriteCommand(cmd); err != nil {
+		bc.Broken = true
+		return nil, nil, err
+	}
+	r, err := bc.ReadPacket()
+	if err != nil {
+		bc.Broken = true
+		return nil, nil, err
+	}
+	if len(r) > 0 && r[0] == 0xff {
+		return nil, nil, wire.ParseError(r)
+	}
+	if len(r) < 9 || r[0] != 0 {
+		bc.Broken = true
+		return nil, nil, fmt.Errorf("bad prepare response")
+	}
+	st := &backend.Stmt{ID: binary.LittleEndian.Uint32(r[1:]), Columns: binary.LittleEndian.Uint16(r[5:]), Params: binary.LittleEndian.Uint16(r[7:])}
+	var defs [][]byte
+	for _, n := range []uint16{st.Params, st.Columns} {
+		if n == 0 {
+			continue
+		}
+		for i := 0; i <= int(n); i++ { // definitions, then EOF
+			d, err := bc.ReadPacket()
+			if err != nil {
+				bc.Broken = true
+				return nil, nil, err
+			}
+			if keep {
+				defs = append(defs, append([]byte(nil), d...))
+			}
+		}
+	}
+	if old := bc.Stmts[sql]; old != nil {
+		// Prepared twice on this connection: free the older one.
+		var b [5]byte
+		b[0] = wire.ComStmtClose
+		binary.LittleEndian.PutUint32(b[1:], old.ID)
+		if err := bc.WriteCommand(b[:]); err != nil {
+			bc.Broken = true
+			return nil, nil, err
+		}
+	}
+	bc.Stmts[sql] = st
+	return st, defs, nil
+}
+
+// execute runs a prepared statement natively on the backend it routes to.
+func (s *session) execute(p []byte) bool {
+	st := s.stmtOf(p)
+	if st == nil {
+		return true
+	}
+	if len(p) < 10 {
+		s.writeErr(wire.NewError(1210, "HY000", "Incorrect arguments to mysqld_stmt_execute"))
+		return true
+	}
+	if st.params > 0 {
+		nb := int(st.params+7) / 8
+		if len(p) < 10+nb+1 {
+			s.writeErr(wire.NewError(1210, "HY000", "Incorrect arguments to mysqld_stmt_execute"))
+			return true
+		}
+		if p[10+nb] == 1 {
+			if len(p) < 11+nb+2*int(st.params) {
+				s.writeErr(wire.NewError(1210, "HY000", "Incorrect arguments to mysqld_stmt_execute"))
+				return true
+			}
+			st.types = append(st.types[:0], p[11+nb:11+nb+2*int(st.params)]...)
+		} else if st.types == nil {
+			s.writeErr(wire.NewError(1210, "HY000", "Incorrect arguments to mysqld_stmt_execute: parameter types were never sent"))
+			return true
+		}
+	}
+	ok := s.run(p, st.class, st)
+	st.long = nil
+	return ok
+}
+
+// bindExecute prepares the statement on bc if needed, sends pending long
+// data, and returns the COM_STMT_EXECUTE packet for bc: the backend's id,
+// no cursor, and the parameter types always bound.
+func (s *session) bindExecute(bc *backend.Conn, st *stmt, p []byte) ([]byte, error) {
+	bs, _, err := backendPrepare(bc, st.sql, false)
+	if err != nil {
+		return nil, err
+	}
+	for _, l := range st.long {
+		binary.LittleEndian.PutUint32(l[1:], bs.ID)
+		if err := bc.WriteCommand(l); err != nil {
+			bc.Broken = true
+			return nil, err
+		}
+	}
+	b := append(s.buf[:0], p[:10]...)
+	binary.LittleEndian.PutUint32(b[1:], bs.ID)
+	b[5] = 0 // CURSOR_TYPE_NO_CURSOR: results come inline
+	if st.params > 0 {
+		nb := int(st.params+7) / 8
+		b = append(b, p[10:10+nb]...)
+		b = append(b, 1)
+		b = append(b, st.types...)
+		rest := p[11+nb:]
+		if p[10+nb] == 1 {
+			rest = rest[2*int(st.params):]
+		}
+		b = append(b, rest...)
+	}
+	s.buf = b
+	return b, nil
+}
