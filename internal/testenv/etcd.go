@@ -148,3 +148,13 @@ func StartEtcdCluster(t testing.TB, binary string, n int) []*Etcd {
 	}
 	return members
 }
+
+// EtcdctlT runs the real etcdctl against e.Endpoint (usable on an Etcd
+// value that only names an endpoint, such as an embedded server).
+func (e *Etcd) EtcdctlT(t testing.TB, args ...string) (string, error) {
+	bin := Require(t, "etcdctl")
+	cmd := exec.Command(bin, append([]string{"--endpoints=" + e.Endpoint}, args...)...)
+	cmd.Env = append(os.Environ(), "ETCDCTL_API=3")
+	out, err := cmd.CombinedOutput()
+	return string(out), err
+}

@@ -9,6 +9,7 @@ import (
 	"github.com/shardgate/shardgate/registry"
 	"github.com/shardgate/shardgate/registry/embedded"
 	"github.com/shardgate/shardgate/registry/etcd"
+	"github.com/shardgate/shardgate/registry/zookeeper"
 )
 
 // Open validates cfg (after defaults) and connects to its registry.
@@ -22,6 +23,8 @@ func Open(ctx context.Context, cfg registry.Config) (registry.Registry, error) {
 		return embedded.Open(ctx, cfg)
 	case registry.TypeEtcd:
 		return etcd.Open(ctx, cfg)
+	case registry.TypeZooKeeper:
+		return zookeeper.Open(ctx, cfg)
 	}
 	return nil, registry.NewError(registry.Invalid, "", fmt.Errorf("registry.type: %q is not supported by this build", cfg.Type))
 }
