@@ -38,10 +38,12 @@
 // by someone else ("set /ns/state/instances/x DISABLED") becomes the last
 // value. When the session expires (StateExpired, then StateHasSession with
 // a new session id) a keeper goroutine re-creates every owned ephemeral
-// with its last value, then increments SessionState.Generation (1 for the
-// first session) and closes the Session channel. An owned ephemeral that
-// another client deletes, or replaces, is re-created too: it stands for this
-// process being alive. Close ends the session, which makes the server delete
+// with its last value, then increments SessionState.Generation (0 for the
+// first session, as on etcd) and closes the Session channel. An owned
+// ephemeral that another client replaces is taken back with its value; one
+// that another client deletes while the session lives is written again,
+// empty: it stands for this process being alive, and deleting a DISABLED
+// node undoes the DISABLED (DESIGN §3), as on etcd. Close ends the session, which makes the server delete
 // the client's ephemerals at once, and returns after every goroutine of the
 // client has ended.
 //

@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 
 	"github.com/go-zookeeper/zk"
 
@@ -18,11 +19,14 @@ import (
 type ephemeral struct {
 	value []byte
 	mzxid int64 // zxid of that value; older reads never overwrite it
+	sid   int64 // session the node was last seen in
 }
 
 // PutEphemeral implements registry.Registry. A node already at the path is
 // taken over: if it belongs to another session or is persistent, it is
-// replaced by this client's ephemeral.
+// replaced by this client's ephemeral. If someone else deletes the node
+// while the session lives, the client writes it again, empty: deleting a
+// DISABLED node undoes the DISABLED (DESIGN §3), like on etcd.
 func (c *Client) PutEphemeral(ctx context.Context, p string, value []byte) error {
 	if err := check(p, value, true); err != nil {
 		return err
@@ -32,21 +36,23 @@ func (c *Client) PutEphemeral(ctx context.Context, p string, value []byte) error
 	full := c.full(p)
 	c.ephMu.Lock()
 	defer c.ephMu.Unlock()
-	data, mzxid, err := c.ensureEphemeral(ctx, full, value, false)
+	data, mzxid, sid, err := c.ensureEphemeral(ctx, full, value, false, 0)
 	if err != nil {
 		return err
 	}
 	c.mu.Lock()
-	c.eph[full] = &ephemeral{value: data, mzxid: mzxid}
+	c.eph[full] = &ephemeral{value: data, mzxid: mzxid, sid: sid}
 	c.mu.Unlock()
 	return nil
 }
 
 // ensureEphemeral makes full an ephemeral znode of the current session and
-// arms a data watch on it. With keep, a node that is already this session's
-// keeps its value (the keeper adopts it); otherwise it is set to value. It
-// returns the value now stored and its zxid. Callers hold ephMu.
-func (c *Client) ensureEphemeral(ctx context.Context, full string, value []byte, keep bool) ([]byte, int64, error) {
+// arms a data watch on it. With keep (the keeper), a node that is already
+// this session's keeps its value, and a missing one is written with value
+// if it vanished with session lastSID, or empty if it was deleted under the
+// current session. Without keep, the node is set to value. It returns the
+// value now stored, its zxid and the session. Callers hold ephMu.
+func (c *Client) ensureEphemeral(ctx context.Context, full string, value []byte, keep bool, lastSID int64) ([]byte, int64, int64, error) {
 	rel := c.rel(full)
 	type res struct {
 		data []byte
@@ -60,35 +66,44 @@ func (c *Client) ensureEphemeral(ctx context.Context, full string, value []byte,
 		})
 		switch {
 		case errors.Is(err, registry.ErrNotFound):
-			err = c.create(ctx, full, value, zk.FlagEphemeral)
+			v := value
+			if keep && lastSID == c.conn.SessionID() {
+				v = nil
+				slog.Info("registry: owned ephemeral node deleted by another client; writing it again, empty", "path", full)
+			}
+			err = c.create(ctx, full, v, zk.FlagEphemeral)
 			if err != nil && !errors.Is(err, registry.ErrExists) {
-				return nil, 0, err
+				return nil, 0, 0, err
 			}
 		case err != nil:
-			return nil, 0, err
+			return nil, 0, 0, err
 		case r.st.EphemeralOwner != r.sid:
 			// Someone else's node (or a persistent one): the path is ours.
 			_, err := do(c, ctx, rel, func(conn *zk.Conn) (struct{}, error) {
 				return struct{}{}, conn.Delete(full, r.st.Version)
 			})
 			if err != nil && !errors.Is(err, registry.ErrNotFound) && !errors.Is(err, registry.ErrBadVersion) {
-				return nil, 0, err
+				return nil, 0, 0, err
+			}
+			lastSID = 0 // what comes back is a re-creation, not a delete
+			if keep {
+				value = nonNil(r.data) // keep the value the other client wrote
 			}
 		case keep || bytes.Equal(r.data, value):
-			return nonNil(r.data), r.st.Mzxid, nil
+			return nonNil(r.data), r.st.Mzxid, r.sid, nil
 		default:
 			st, err := do(c, ctx, rel, func(conn *zk.Conn) (*zk.Stat, error) {
 				return conn.Set(full, value, r.st.Version)
 			})
 			if err == nil {
-				return bytes.Clone(nonNil(value)), st.Mzxid, nil
+				return bytes.Clone(nonNil(value)), st.Mzxid, r.sid, nil
 			}
 			if !errors.Is(err, registry.ErrBadVersion) {
-				return nil, 0, err
+				return nil, 0, 0, err
 			}
 		}
 	}
-	return nil, 0, registry.NewError(registry.Unavailable, rel, fmt.Errorf("ephemeral node keeps changing under us"))
+	return nil, 0, 0, registry.NewError(registry.Unavailable, rel, fmt.Errorf("ephemeral node keeps changing under us"))
 }
 
 // keepEphemerals is the goroutine that repairs owned ephemerals: it adopts
@@ -121,6 +136,8 @@ func (c *Client) keepEphemerals() {
 					pendingGen = false
 					c.state.Generation++
 					c.broadcastLocked()
+					slog.Info("registry: new ZooKeeper session; ephemeral nodes re-created",
+						"session", fmt.Sprintf("0x%x", c.sessionID), "nodes", len(c.eph), "generation", c.state.Generation)
 				}
 				c.mu.Unlock()
 				break
@@ -130,6 +147,10 @@ func (c *Client) keepEphemerals() {
 			failed := false
 			for _, p := range paths {
 				if err := c.syncEphemeral(p); err != nil {
+					if c.ctx.Err() != nil {
+						return
+					}
+					slog.Warn("registry: repairing an ephemeral node failed; retrying", "path", p, "err", err)
 					failed = true
 					c.mu.Lock()
 					if _, ok := c.eph[p]; ok {
@@ -157,8 +178,9 @@ func (c *Client) syncEphemeral(full string) error {
 	c.mu.Lock()
 	e := c.eph[full]
 	var last []byte
+	var sid int64
 	if e != nil {
-		last = e.value
+		last, sid = e.value, e.sid
 	}
 	c.mu.Unlock()
 	if e == nil {
@@ -166,13 +188,13 @@ func (c *Client) syncEphemeral(full string) error {
 	}
 	ctx, cancel := c.opCtx(c.ctx)
 	defer cancel()
-	data, mzxid, err := c.ensureEphemeral(ctx, full, last, true)
+	data, mzxid, sid, err := c.ensureEphemeral(ctx, full, last, true, sid)
 	if err != nil {
 		return err
 	}
 	c.mu.Lock()
 	if c.eph[full] == e && mzxid > e.mzxid {
-		e.value, e.mzxid = data, mzxid
+		e.value, e.mzxid, e.sid = data, mzxid, sid
 	}
 	c.mu.Unlock()
 	return nil

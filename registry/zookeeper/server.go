@@ -264,9 +264,7 @@ func (c *Client) sessionEvent(ev zk.Event) {
 		}
 		c.state.Connected, c.state.Err = true, nil
 		c.epoch++
-		if c.sessionID == 0 {
-			c.state.Generation = 1
-		} else if id != c.sessionID {
+		if c.sessionID != 0 && id != c.sessionID {
 			// A brand-new session: the old one's ephemerals are gone.
 			// Generation grows once the keeper has re-created them.
 			c.newGen = true

@@ -141,7 +141,7 @@ func TestSessionExpiryKeepsOperatorValue(t *testing.T) {
 	st, changed := owner.Session()
 	oldID := owner.conn.SessionID()
 	expireSession(t, owner)
-	for st.Generation == 1 {
+	for st.Generation == 0 {
 		select {
 		case <-changed:
 		case <-time.After(10 * time.Second):
@@ -149,8 +149,8 @@ func TestSessionExpiryKeepsOperatorValue(t *testing.T) {
 		}
 		st, changed = owner.Session()
 	}
-	if st.Generation != 2 || !st.Connected {
-		t.Fatalf("session after expiry = %+v, want generation 2, connected", st)
+	if st.Generation != 1 || !st.Connected {
+		t.Fatalf("session after expiry = %+v, want generation 1, connected", st)
 	}
 	newID := owner.conn.SessionID()
 	if newID == oldID {
@@ -249,7 +249,7 @@ func TestServerDownFailsFast(t *testing.T) {
 		t.Fatal(err)
 	}
 	m.await(t, ch, 5*time.Second, "events after resync", func(m *mirror) bool { return m.nodes["/s/c"] == "3" })
-	if st, _ := r.Session(); !st.Connected || st.Generation != 1 {
+	if st, _ := r.Session(); !st.Connected || st.Generation != 0 {
 		t.Fatalf("session after restart within the timeout = %+v, want connected, same generation", st)
 	}
 }
@@ -374,8 +374,9 @@ func TestWatchSubtree(t *testing.T) {
 	}
 }
 
-// TestEphemeralTakenBack: an owned ephemeral that someone else deletes or
-// replaces comes back as this client's, with its last value.
+// TestEphemeralTakenBack: an owned ephemeral that someone else deletes
+// comes back as this client's, empty (the delete undid DISABLED); one that
+// someone replaces with a persistent node is taken back with its value.
 func TestEphemeralTakenBack(t *testing.T) {
 	z := testenv.StartZooKeeper(t)
 	cfg := testConfig(z)
@@ -388,7 +389,23 @@ func TestEphemeralTakenBack(t *testing.T) {
 	if err := other.Delete(ctx, "/i", false); err != nil {
 		t.Fatal(err)
 	}
-	eventually(t, 5*time.Second, "re-created after a foreign delete", func() bool {
+	eventually(t, 5*time.Second, "re-created empty after a foreign delete", func() bool {
+		v, st, err := other.conn.Get(cfg.Namespace + "/i")
+		return err == nil && len(v) == 0 && st.EphemeralOwner == owner.conn.SessionID()
+	})
+	eventually(t, 5*time.Second, "last value empty", func() bool {
+		v, ok := owner.lastValue(cfg.Namespace + "/i")
+		return ok && len(v) == 0
+	})
+	// Replaced by a persistent node (delete + create by another client in
+	// one transaction): taken back as ephemeral, keeping the new value.
+	if _, err := other.conn.Multi(
+		&zk.DeleteRequest{Path: cfg.Namespace + "/i", Version: -1},
+		&zk.CreateRequest{Path: cfg.Namespace + "/i", Data: []byte("DISABLED"), Acl: zk.WorldACL(zk.PermAll)},
+	); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, 5*time.Second, "taken back after a foreign replace", func() bool {
 		v, st, err := other.conn.Get(cfg.Namespace + "/i")
 		return err == nil && string(v) == "DISABLED" && st.EphemeralOwner == owner.conn.SessionID()
 	})
