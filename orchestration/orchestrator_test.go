@@ -2,7 +2,10 @@ package orchestration_test
 
 import (
 	"context"
+	"flag"
 	"fmt"
+	"io"
+	"log/slog"
 	"os"
 	"strings"
 	"sync"
@@ -20,7 +23,14 @@ import (
 	"github.com/shardgate/shardgate/registry/zookeeper"
 )
 
-func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
+func TestMain(m *testing.M) {
+	// Logs go to the test output only with -v; they say what changed and why.
+	flag.Parse()
+	if !testing.Verbose() {
+		slog.SetDefault(slog.New(slog.NewTextHandler(io.Discard, nil)))
+	}
+	goleak.VerifyTestMain(m)
+}
 
 // recorder is a Runtime that remembers what it was given.
 type recorder struct {
@@ -84,12 +94,14 @@ orchestration:
 // backend opens clients of one registry, rooted at the orchestration root.
 type backend struct {
 	name string
-	open func(t *testing.T, root string) registry.Registry
+	open func(t testing.TB, root string) registry.Registry
 	// set writes a value the way an operator does with the plain tool.
-	set func(t *testing.T, root, path, value string)
+	set func(t testing.TB, root, path, value string)
 }
 
-func backends(t *testing.T) []backend {
+func backends(t *testing.T) []backend { return benchBackends(t) }
+
+func benchBackends(t testing.TB) []backend {
 	var out []backend
 	// Embedded etcd: the default registry.
 	dir := t.TempDir()
@@ -97,7 +109,7 @@ func backends(t *testing.T) []backend {
 	var srv *embedded.Registry
 	out = append(out, backend{
 		name: "embedded-etcd",
-		open: func(t *testing.T, root string) registry.Registry {
+		open: func(t testing.TB, root string) registry.Registry {
 			if srv == nil {
 				var err error
 				srv, err = embedded.Open(context.Background(), registry.Config{Embedded: registry.EmbeddedConfig{
@@ -111,7 +123,7 @@ func backends(t *testing.T) []backend {
 			}
 			return openEtcd(t, fmt.Sprintf("127.0.0.1:%d", port), root)
 		},
-		set: func(t *testing.T, root, path, value string) {
+		set: func(t testing.TB, root, path, value string) {
 			if testenv.Require(t, "etcdctl") == "" {
 				return
 			}
@@ -124,7 +136,7 @@ func backends(t *testing.T) []backend {
 	var zk *testenv.ZooKeeper
 	out = append(out, backend{
 		name: "zookeeper",
-		open: func(t *testing.T, root string) registry.Registry {
+		open: func(t testing.TB, root string) registry.Registry {
 			if zk == nil {
 				zk = testenv.StartZooKeeper(t)
 				t.Cleanup(func() { zk = nil })
@@ -138,7 +150,7 @@ func backends(t *testing.T) []backend {
 			t.Cleanup(func() { r.Close() })
 			return r
 		},
-		set: func(t *testing.T, root, path, value string) {
+		set: func(t testing.TB, root, path, value string) {
 			if out, err := zk.ZkCli("set", root+path, value); err != nil {
 				t.Fatalf("zkCli set: %v %s", err, out)
 			}
@@ -390,7 +402,7 @@ func testLiveConfig(t *testing.T, b backend) {
 	}
 }
 
-func openEtcd(t *testing.T, endpoint, root string) registry.Registry {
+func openEtcd(t testing.TB, endpoint, root string) registry.Registry {
 	t.Helper()
 	r, err := etcdOpen(endpoint, root)
 	if err != nil {

@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"go.etcd.io/etcd/server/v3/embed"
+	"go.uber.org/zap"
 
 	"github.com/shardgate/shardgate/registry"
 	"github.com/shardgate/shardgate/registry/etcd"
@@ -64,7 +65,9 @@ func Open(ctx context.Context, cfg registry.Config) (*Registry, error) {
 	ecfg.ListenPeerUrls = []url.URL{*purl}
 	ecfg.AdvertisePeerUrls = []url.URL{*purl}
 	ecfg.InitialCluster = ecfg.InitialClusterFromName(ecfg.Name)
-	ecfg.LogLevel = "error"
+	// etcd's own zap logs would interleave with ours; the server's fatal
+	// errors still reach us through srv.Err() and failed calls.
+	ecfg.ZapLoggerBuilder = embed.NewZapLoggerBuilder(zap.NewNop())
 	ecfg.AutoCompactionMode = "periodic"
 	ecfg.AutoCompactionRetention = "1h"
 
