@@ -90,7 +90,7 @@ func open(ctx context.Context, cfg registry.Config, dialer zk.Dialer) (*Client, 
 		zk.WithLogger(c.logger), zk.WithLogInfo(false), zk.WithEventCallback(c.onEvent), withDialer(dialer))
 	if err != nil {
 		c.cancel()
-		return nil, registry.NewError(registry.Invalid, "", fmt.Errorf("registry.serverLists: %w", err))
+		return nil, registry.NewError(registry.Unavailable, "", fmt.Errorf("ZooKeeper servers %s: %w", strings.Join(cfg.ServerLists, ","), err))
 	}
 	c.conn = conn
 	go func() {

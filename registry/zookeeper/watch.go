@@ -288,14 +288,12 @@ func (w *watcher) handle(ev zk.Event) error {
 			return w.walk(p, w.nodes, true)
 		}
 	case zk.EventNodeDeleted:
-		if w.nodes[p] != nil {
-			if !w.remove(p) {
-				return errStopped
-			}
+		if w.nodes[p] == nil {
+			return nil
 		}
-		if p == w.root {
-			return w.walk(p, w.nodes, true) // re-arms an exists watch
-		}
+		// The node may be back already, and its parent's child watch may
+		// have fired before: read it again rather than trust the event.
+		return w.gone(p)
 	case zk.EventNodeDataChanged:
 		n := w.nodes[p]
 		if n == nil {
@@ -347,8 +345,10 @@ func (w *watcher) handle(ev zk.Event) error {
 			}
 		}
 		for _, k := range kids {
-			if _, found := slices.BinarySearch(old, k); !found {
-				if err := w.walk(registry.Join(p, "/"+k), w.nodes, true); err != nil {
+			// Not "new in the list": a child deleted and created again
+			// is in both lists but was dropped from the mirror.
+			if kp := registry.Join(p, "/"+k); w.nodes[kp] == nil {
+				if err := w.walk(kp, w.nodes, true); err != nil {
 					return err
 				}
 			}
@@ -357,15 +357,17 @@ func (w *watcher) handle(ev zk.Event) error {
 	return nil
 }
 
-// gone handles a node found missing while re-arming its watch.
+// gone drops a node that was deleted and reads it again: if it is back
+// (created anew), it returns to the mirror with fresh watches; if it is the
+// absent root, an exists watch waits for it.
 func (w *watcher) gone(p string) error {
 	if !w.remove(p) {
 		return errStopped
 	}
-	if p == w.root {
-		return w.walk(p, w.nodes, true)
+	if p != w.root && w.nodes[registry.Parent(p)] == nil {
+		return nil
 	}
-	return nil
+	return w.walk(p, w.nodes, true)
 }
 
 // remove drops p's subtree from the mirror and sends deletes, deepest first.
