@@ -3,6 +3,7 @@ package zookeeper
 import (
 	"context"
 	"fmt"
+	"log/slog"
 	"net"
 	"strings"
 	"sync"
@@ -378,16 +379,18 @@ func within(p, prefix string) bool {
 	return p == prefix || strings.HasPrefix(p, prefix+"/")
 }
 
-// quietLogger keeps go-zookeeper's last message for error reports instead
-// of printing it: reconnect attempts would flood the log.
+// quietLogger keeps go-zookeeper's last message for error reports and logs
+// at debug level only: reconnect attempts would flood the log.
 type quietLogger struct {
 	mu  sync.Mutex
 	msg string
 }
 
 func (l *quietLogger) Printf(format string, args ...any) {
+	msg := fmt.Sprintf(format, args...)
+	slog.Debug("registry: go-zookeeper: " + msg)
 	l.mu.Lock()
-	l.msg = fmt.Sprintf(format, args...)
+	l.msg = msg
 	l.mu.Unlock()
 }
 

@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"slices"
+	"strings"
 	"sync"
 	"time"
 
@@ -48,7 +49,6 @@ func (s *subscriber) take() []zk.Event {
 type wnode struct {
 	value   []byte
 	version int32
-	kids    []string
 }
 
 // watcher keeps a mirror of one subtree. ZooKeeper watches fire once, so
@@ -252,7 +252,7 @@ func (w *watcher) walk(full string, nodes map[string]*wnode, emit bool) error {
 	if err != nil {
 		return err
 	}
-	n := &wnode{value: nonNil(r.data), version: r.st.Version, kids: w.c.visible(full, kids)}
+	n := &wnode{value: nonNil(r.data), version: r.st.Version}
 	old := nodes[full]
 	nodes[full] = n
 	if emit && (old == nil || old.version != n.version || !bytes.Equal(old.value, n.value)) {
@@ -260,7 +260,7 @@ func (w *watcher) walk(full string, nodes map[string]*wnode, emit bool) error {
 			return errStopped
 		}
 	}
-	for _, k := range n.kids {
+	for _, k := range w.c.visible(full, kids) {
 		if err := w.walk(registry.Join(full, "/"+k), nodes, emit); err != nil {
 			return err
 		}
@@ -335,13 +335,18 @@ func (w *watcher) handle(ev zk.Event) error {
 			return err
 		}
 		kids = w.c.visible(p, kids)
-		old := n.kids
-		n.kids = kids
-		for _, k := range old {
-			if _, found := slices.BinarySearch(kids, k); !found {
-				if !w.remove(registry.Join(p, "/"+k)) {
-					return errStopped
+		// The mirror, not the last child list, says what is gone.
+		var gone []string
+		for q := range w.nodes {
+			if q != p && registry.Parent(q) == p {
+				if _, found := slices.BinarySearch(kids, q[strings.LastIndexByte(q, '/')+1:]); !found {
+					gone = append(gone, q)
 				}
+			}
+		}
+		for _, q := range gone {
+			if !w.remove(q) {
+				return errStopped
 			}
 		}
 		for _, k := range kids {

@@ -209,6 +209,14 @@ func TestServerDownFailsFast(t *testing.T) {
 	m := &mirror{}
 	m.await(t, ch, 5*time.Second, "first snapshot", func(m *mirror) bool { return m.snapshots == 1 })
 
+	closer := mustOpen(t, cfg)
+	if err := closer.PutEphemeral(ctx, "/s/closer", nil); err != nil {
+		t.Fatal(err)
+	}
+	cch, err := closer.Watch(ctx, "/s")
+	if err != nil {
+		t.Fatal(err)
+	}
 	z.Kill(t)
 	eventually(t, 5*time.Second, "session reports disconnected", func() bool {
 		st, _ := r.Session()
@@ -236,6 +244,19 @@ func TestServerDownFailsFast(t *testing.T) {
 		if d := time.Since(start); d > cfg.OperationTimeout+500*time.Millisecond {
 			t.Errorf("%s took %s, operation timeout is %s", name, d, cfg.OperationTimeout)
 		}
+	}
+	// Close does not hang on a dead server, and ends its watch.
+	start := time.Now()
+	closer.Close()
+	if d := time.Since(start); d > cfg.OperationTimeout+time.Second {
+		t.Errorf("Close with the server down took %s", d)
+	}
+	var last registry.Event
+	for ev := range cch {
+		last = ev
+	}
+	if !errors.Is(last.Err, registry.ErrClosed) {
+		t.Errorf("last event of a closed client's watch: %v %v", last.Type, last.Err)
 	}
 	z.Start(t)
 	other := mustOpen(t, cfg)
@@ -471,5 +492,40 @@ func TestConvertError(t *testing.T) {
 	already := registry.NewError(registry.NotFound, "/q", nil)
 	if convertError(already, "/p") != already {
 		t.Errorf("convertError re-wrapped a *registry.Error")
+	}
+}
+
+// TestNoNamespace: without a namespace the paths are the tree's own, and
+// ZooKeeper's /zookeeper stays out of sight.
+func TestNoNamespace(t *testing.T) {
+	z := testenv.StartZooKeeper(t)
+	cfg := testConfig(z)
+	cfg.Namespace = ""
+	r := mustOpen(t, cfg)
+	ctx := tctx(t)
+	if _, err := r.Put(ctx, "/app/x", []byte("1")); err != nil {
+		t.Fatal(err)
+	}
+	kids, err := r.Children(ctx, "/")
+	if err != nil || strings.Join(kids, ",") != "app" {
+		t.Fatalf("Children(/) = %v, %v; want [app]", kids, err)
+	}
+	ch, err := r.Watch(ctx, "/")
+	if err != nil {
+		t.Fatal(err)
+	}
+	ev := <-ch
+	var paths []string
+	for _, n := range ev.Nodes {
+		paths = append(paths, n.Path)
+	}
+	if strings.Join(paths, ",") != "/,/app,/app/x" {
+		t.Fatalf("snapshot of / = %v", paths)
+	}
+	if _, _, err := r.Get(ctx, "/zookeeper/config"); !errors.Is(err, registry.ErrNotFound) {
+		t.Fatalf("Get of /zookeeper/config: %v", err)
+	}
+	if err := r.Delete(ctx, "/", true); !errors.Is(err, registry.ErrInvalid) {
+		t.Fatalf("Delete of /: %v", err)
 	}
 }
