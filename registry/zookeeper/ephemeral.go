@@ -132,6 +132,10 @@ func (c *Client) keepEphemerals() {
 			}
 			clear(c.dirty)
 			if len(paths) == 0 {
+				if c.state.Connected && c.state.Err != nil {
+					c.state.Err = nil // the repair error is over
+					c.broadcastLocked()
+				}
 				if pendingGen {
 					pendingGen = false
 					c.state.Generation++
@@ -151,6 +155,7 @@ func (c *Client) keepEphemerals() {
 						return
 					}
 					slog.Warn("registry: repairing an ephemeral node failed; retrying", "path", p, "err", err)
+					c.reportRepairError(err)
 					failed = true
 					c.mu.Lock()
 					if _, ok := c.eph[p]; ok {
@@ -245,4 +250,19 @@ func (c *Client) lastValue(full string) ([]byte, bool) {
 		return nil, false
 	}
 	return bytes.Clone(e.value), true
+}
+
+// reportRepairError puts a failed repair in SessionState.Err while the
+// session is up, so that the owner learns its node is not (yet) back.
+func (c *Client) reportRepairError(err error) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if !c.state.Connected || c.closed {
+		return
+	}
+	if c.state.Err != nil && c.state.Err.Error() == err.Error() {
+		return
+	}
+	c.state.Err = err
+	c.broadcastLocked()
 }

@@ -176,9 +176,11 @@ func (c *Client) deleteOne(ctx context.Context, full string) error {
 }
 
 // deleteTree deletes full and everything below it, children first. Nodes
-// that other clients add meanwhile are deleted too (NotEmpty → again).
+// that other clients add meanwhile are deleted too (NotEmpty → again), a
+// few times: live owners write their ephemerals back, and then the subtree
+// cannot go (ErrNotEmpty).
 func (c *Client) deleteTree(ctx context.Context, full string, top bool) error {
-	for {
+	for attempt := 1; ; attempt++ {
 		kids, err := c.children(ctx, full)
 		if err != nil {
 			return err
@@ -197,7 +199,7 @@ func (c *Client) deleteTree(ctx context.Context, full string, top bool) error {
 				return err
 			}
 			return nil
-		case errors.Is(err, registry.ErrNotEmpty):
+		case errors.Is(err, registry.ErrNotEmpty) && attempt < 5:
 			continue
 		default:
 			return err

@@ -529,3 +529,39 @@ func TestNoNamespace(t *testing.T) {
 		t.Fatalf("Delete of /: %v", err)
 	}
 }
+
+// TestRepairErrorReported: when an owned ephemeral cannot be written back
+// (its parent's ACL now refuses this client), SessionState.Err says so
+// while connected; once the ACL allows it again the node returns and the
+// error clears.
+func TestRepairErrorReported(t *testing.T) {
+	z := testenv.StartZooKeeper(t)
+	cfg := testConfig(z)
+	owner := mustOpen(t, cfg)
+	admin := cfg
+	admin.Username, admin.Password = "admin", "pw"
+	adm := mustOpen(t, admin)
+	ctx := tctx(t)
+	if err := owner.PutEphemeral(ctx, "/p/i", []byte("x")); err != nil {
+		t.Fatal(err)
+	}
+	parent := cfg.Namespace + "/p"
+	if _, err := adm.conn.SetACL(parent, zk.DigestACL(zk.PermAll, "admin", "pw"), -1); err != nil {
+		t.Fatal(err)
+	}
+	if err := adm.Delete(ctx, "/p/i", false); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, 5*time.Second, "repair error in the session state", func() bool {
+		st, _ := owner.Session()
+		return st.Connected && errors.Is(st.Err, registry.ErrInvalid)
+	})
+	if _, err := adm.conn.SetACL(parent, zk.WorldACL(zk.PermAll), -1); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, 10*time.Second, "node back and error cleared", func() bool {
+		st, _ := owner.Session()
+		_, stat, err := adm.conn.Get(cfg.Namespace + "/p/i")
+		return st.Connected && st.Err == nil && err == nil && stat.EphemeralOwner == owner.conn.SessionID()
+	})
+}
