@@ -76,10 +76,15 @@ func expireSession(t testing.TB, r registry.Registry) {
 	if !ok {
 		t.Fatalf("expireSession: client was not opened by openSniffed")
 	}
-	id, passwd, timeout := v.(*sessionSniffer).get()
+	s := v.(*sessionSniffer)
+	id, passwd, timeout := s.get()
 	if id == 0 || id != c.conn.SessionID() {
 		t.Fatalf("expireSession: sniffed session 0x%x, client has 0x%x", id, c.conn.SessionID())
 	}
+	// The client reconnects at once when the server drops its connection,
+	// and would take the session back before it is closed: hold its dials.
+	s.hold(true)
+	defer s.hold(false)
 	if err := closeSession(c.conn.Server(), id, passwd, timeout); err != nil {
 		t.Fatalf("expireSession: %v", err)
 	}
@@ -91,6 +96,13 @@ type sessionSniffer struct {
 	id      int64
 	passwd  []byte
 	timeout int32
+	held    bool
+}
+
+func (s *sessionSniffer) hold(h bool) {
+	s.mu.Lock()
+	s.held = h
+	s.mu.Unlock()
 }
 
 func (s *sessionSniffer) get() (int64, []byte, int32) {
@@ -100,6 +112,12 @@ func (s *sessionSniffer) get() (int64, []byte, int32) {
 }
 
 func (s *sessionSniffer) dial(network, addr string, timeout time.Duration) (net.Conn, error) {
+	s.mu.Lock()
+	held := s.held
+	s.mu.Unlock()
+	if held {
+		return nil, errors.New("dial held by the test")
+	}
 	c, err := net.DialTimeout(network, addr, timeout)
 	if err != nil {
 		return nil, err

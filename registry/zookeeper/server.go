@@ -24,6 +24,7 @@ type Client struct {
 	acl     []zk.ACL // ACL of nodes at and below root
 	conn    *zk.Conn
 	logger  *quietLogger
+	hosts   *hostProvider
 	ctx     context.Context // ends at Close; bounds background work
 	cancel  context.CancelFunc
 	evSig   chan struct{} // capacity 1: events queued for the dispatcher
@@ -87,8 +88,10 @@ func open(ctx context.Context, cfg registry.Config, dialer zk.Dialer) (*Client, 
 		c.acl = zk.DigestACL(zk.PermAll, cfg.Username, cfg.Password)
 	}
 	c.ctx, c.cancel = context.WithCancel(context.Background())
+	c.hosts = &hostProvider{}
 	conn, events, err := zk.Connect(cfg.ServerLists, cfg.TimeToLive,
-		zk.WithLogger(c.logger), zk.WithLogInfo(false), zk.WithEventCallback(c.onEvent), withDialer(dialer))
+		zk.WithLogger(c.logger), zk.WithLogInfo(false), zk.WithEventCallback(c.onEvent),
+		zk.WithHostProvider(c.hosts), withDialer(dialer))
 	if err != nil {
 		c.cancel()
 		return nil, registry.NewError(registry.Unavailable, "", fmt.Errorf("ZooKeeper servers %s: %w", strings.Join(cfg.ServerLists, ","), err))
@@ -215,6 +218,9 @@ func (c *Client) isClosed() bool {
 // onEvent is go-zookeeper's callback. It runs on go-zookeeper's goroutines,
 // sometimes under its locks, so it only queues the event.
 func (c *Client) onEvent(ev zk.Event) {
+	if ev.Type == zk.EventSession && ev.State == zk.StateExpired {
+		c.hosts.expired()
+	}
 	c.evMu.Lock()
 	c.evQ = append(c.evQ, ev)
 	c.evMu.Unlock()
@@ -414,4 +420,68 @@ func (c *Client) backoff(n int, wake <-chan struct{}) bool {
 		return false
 	}
 	return true
+}
+
+// hostProvider hands go-zookeeper the servers in turn. go-zookeeper pauses
+// a second before each pass over the servers; this provider skips the pause
+// for the first pass after a working session was lost and after the server
+// declared the session expired, so the client is back (with a new session)
+// at once instead of after one or two seconds. Names are resolved when
+// dialing, so DNS changes are followed.
+type hostProvider struct {
+	mu      sync.Mutex
+	servers []string
+	curr    int
+	free    int // attempts left without a pause
+	tries   int // attempts since the free ones ran out
+}
+
+func (h *hostProvider) Init(servers []string) error {
+	if len(servers) == 0 {
+		return fmt.Errorf("no servers")
+	}
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	h.servers = servers
+	h.curr = -1
+	h.free = len(servers)
+	return nil
+}
+
+func (h *hostProvider) Len() int {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	return len(h.servers)
+}
+
+func (h *hostProvider) Next() (string, bool) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	n := len(h.servers)
+	h.curr = (h.curr + 1) % n
+	if h.free > 0 {
+		h.free--
+		return h.servers[h.curr], false
+	}
+	h.tries++
+	return h.servers[h.curr], (h.tries-1)%n == 0
+}
+
+// Connected is called when a session is established.
+func (h *hostProvider) Connected() {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	h.free, h.tries = len(h.servers), 0
+}
+
+// expired is called when a server said the session expired: that server
+// works, so ask it for a new session at once.
+func (h *hostProvider) expired() {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	h.free, h.tries = len(h.servers), 0
+	h.curr-- // the same server again
+	if h.curr < -1 {
+		h.curr = len(h.servers) - 2
+	}
 }

@@ -565,3 +565,45 @@ func TestRepairErrorReported(t *testing.T) {
 		return st.Connected && st.Err == nil && err == nil && stat.EphemeralOwner == owner.conn.SessionID()
 	})
 }
+
+// TestHostProvider: one pass without go-zookeeper's pause after a session
+// was lost or expired, then a pause before every pass.
+func TestHostProvider(t *testing.T) {
+	pauses := func(h *hostProvider, n int) string {
+		var b strings.Builder
+		for range n {
+			s, pause := h.Next()
+			if pause {
+				b.WriteString("|")
+			}
+			b.WriteString(s)
+		}
+		return b.String()
+	}
+	h := &hostProvider{}
+	if err := h.Init([]string{"a", "b", "c"}); err != nil {
+		t.Fatal(err)
+	}
+	if got := pauses(h, 7); got != "abc|abc|a" {
+		t.Fatalf("from start: %s", got)
+	}
+	h.Connected()
+	if got := pauses(h, 4); got != "bca|b" {
+		t.Fatalf("after a session: %s", got)
+	}
+	h.expired() // the server that said so (b) is asked first
+	if got := pauses(h, 4); got != "bca|b" {
+		t.Fatalf("after expiry: %s", got)
+	}
+	one := &hostProvider{}
+	if err := one.Init([]string{"x"}); err != nil {
+		t.Fatal(err)
+	}
+	if got := pauses(one, 3); got != "x|x|x" {
+		t.Fatalf("one server: %s", got)
+	}
+	one.expired()
+	if got := pauses(one, 2); got != "x|x" {
+		t.Fatalf("one server after expiry: %s", got)
+	}
+}
