@@ -23,7 +23,9 @@
 // but no answer) within that time. Open waits the same time for the first
 // session. The session timeout is Config.TimeToLive; the server clamps it
 // to its [minSessionTimeout, maxSessionTimeout] (by default 2 and 20
-// ticks).
+// ticks). go-zookeeper pauses a second before each pass over the servers;
+// the client's host provider skips that pause for the first pass after a
+// session dropped or expired, so it is back as soon as a server answers.
 //
 // Auth. With Config.Username and Password the client authenticates with the
 // digest scheme, and every znode it creates at or below the namespace gets
@@ -43,7 +45,11 @@
 // ephemeral that another client replaces is taken back with its value; one
 // that another client deletes while the session lives is written again,
 // empty: it stands for this process being alive, and deleting a DISABLED
-// node undoes the DISABLED (DESIGN §3), as on etcd. Close ends the session, which makes the server delete
+// node undoes the DISABLED (DESIGN §3), as on etcd. While a repair fails
+// (say an ACL now refuses it) the keeper retries with backoff and
+// SessionState.Err holds the error, with Connected still true. For the same
+// reason a recursive Delete that races live owners gives up with
+// ErrNotEmpty after a few rounds. Close ends the session, which makes the server delete
 // the client's ephemerals at once, and returns after every goroutine of the
 // client has ended.
 //
@@ -52,7 +58,12 @@
 // once; each event is handled by re-reading the znode, which re-arms the
 // watch, and comparing with the mirror. After a reconnect or a new session,
 // or when a read fails, the watch re-reads the whole subtree and sends a
-// new EventSnapshot. go-zookeeper's single event callback feeds one
-// dispatcher goroutine that routes events by path; each watch then does its
-// reads in its own goroutine.
+// new EventSnapshot. A watch that ends leaves its one-shot watches on the
+// server until they fire (ZooKeeper 3.8 can remove them, go-zookeeper
+// cannot); events for them are dropped. go-zookeeper's single event
+// callback feeds one dispatcher goroutine that routes events by path; each
+// watch then does its reads in its own goroutine. A watch's channel holds
+// 64 events, so a consumer that stops reading briefly does not lose the
+// final EventError; one that never reads again is given up on after
+// OperationTimeout.
 package zookeeper
