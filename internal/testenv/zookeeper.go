@@ -9,6 +9,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 )
@@ -19,8 +20,8 @@ const (
 	zkCliSh  = "/usr/share/zookeeper/bin/zkCli.sh"
 )
 
-// ZooKeeper is a standalone ZooKeeper 3.8 server on a loopback port with its
-// data under the test's temp dir.
+// ZooKeeper is a ZooKeeper 3.8 server (standalone or one ensemble member)
+// on a loopback port with its data under the test's temp dir.
 type ZooKeeper struct {
 	t    testing.TB
 	dir  string
@@ -33,6 +34,13 @@ type ZooKeeper struct {
 // and expire close to their timeout.
 func StartZooKeeper(t testing.TB) *ZooKeeper {
 	t.Helper()
+	return StartZooKeeperEnsemble(t, 1)[0]
+}
+
+// StartZooKeeperEnsemble starts n ZooKeeper servers forming one ensemble
+// (n = 1: a standalone server) and waits until all serve.
+func StartZooKeeperEnsemble(t testing.TB, n int) []*ZooKeeper {
+	t.Helper()
 	java := Require(t, "java")
 	jar := filepath.Join(zkJarDir, "zookeeper.jar")
 	if _, err := os.Stat(jar); err != nil {
@@ -41,14 +49,22 @@ func StartZooKeeper(t testing.TB) *ZooKeeper {
 		}
 		t.Skipf("ZooKeeper is not installed (%s missing; apt-get install zookeeper)", jar)
 	}
-	dir := t.TempDir()
-	for _, d := range []string{"conf", "data", "log"} {
-		if err := os.MkdirAll(filepath.Join(dir, d), 0o755); err != nil {
-			t.Fatal(err)
+	base := t.TempDir()
+	zs := make([]*ZooKeeper, n)
+	var peers strings.Builder
+	for i := range zs {
+		zs[i] = &ZooKeeper{t: t, dir: filepath.Join(base, fmt.Sprintf("zk%d", i+1)), port: FreePort(t)}
+		if n > 1 {
+			fmt.Fprintf(&peers, "server.%d=127.0.0.1:%d:%d\n", i+1, FreePort(t), FreePort(t))
 		}
 	}
-	z := &ZooKeeper{t: t, dir: dir, port: FreePort(t)}
-	cfg := fmt.Sprintf(`tickTime=500
+	for i, z := range zs {
+		for _, d := range []string{"conf", "data", "log"} {
+			if err := os.MkdirAll(filepath.Join(z.dir, d), 0o755); err != nil {
+				t.Fatal(err)
+			}
+		}
+		cfg := fmt.Sprintf(`tickTime=500
 initLimit=10
 syncLimit=5
 dataDir=%s
@@ -58,19 +74,30 @@ minSessionTimeout=1000
 maxSessionTimeout=60000
 admin.enableServer=false
 4lw.commands.whitelist=ruok,srvr,stat,mntr,cons
-`, filepath.Join(dir, "data"), z.port)
-	if err := os.WriteFile(filepath.Join(dir, "conf", "zoo.cfg"), []byte(cfg), 0o644); err != nil {
-		t.Fatal(err)
+%s`, filepath.Join(z.dir, "data"), z.port, peers.String())
+		if err := os.WriteFile(filepath.Join(z.dir, "conf", "zoo.cfg"), []byte(cfg), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		if n > 1 {
+			myid := []byte(fmt.Sprintf("%d\n", i+1))
+			if err := os.WriteFile(filepath.Join(z.dir, "data", "myid"), myid, 0o644); err != nil {
+				t.Fatal(err)
+			}
+		}
+		cp := filepath.Join(z.dir, "conf") + ":" + jar + ":" +
+			filepath.Join(zkJarDir, "slf4j-log4j12.jar") + ":" + filepath.Join(zkJarDir, "log4j-1.2.jar")
+		z.proc = NewProcess(t, filepath.Join(z.dir, "log", "zookeeper.out"), nil, java,
+			"-Xmx256m", "-XX:+UseSerialGC", "-XX:TieredStopAtLevel=1", "-cp", cp,
+			"-Dzookeeper.log.dir="+filepath.Join(z.dir, "log"),
+			"-Dzookeeper.root.logger=INFO,CONSOLE",
+			"org.apache.zookeeper.server.quorum.QuorumPeerMain", filepath.Join(z.dir, "conf", "zoo.cfg"))
+		// Members wait for a quorum, so start them all before waiting.
+		z.proc.Start()
 	}
-	cp := filepath.Join(dir, "conf") + ":" + jar + ":" +
-		filepath.Join(zkJarDir, "slf4j-log4j12.jar") + ":" + filepath.Join(zkJarDir, "log4j-1.2.jar")
-	z.proc = NewProcess(t, filepath.Join(dir, "log", "zookeeper.out"), nil, java,
-		"-Xmx256m", "-XX:+UseSerialGC", "-XX:TieredStopAtLevel=1", "-cp", cp,
-		"-Dzookeeper.log.dir="+filepath.Join(dir, "log"),
-		"-Dzookeeper.root.logger=INFO,CONSOLE",
-		"org.apache.zookeeper.server.quorum.QuorumPeerMain", filepath.Join(dir, "conf", "zoo.cfg"))
-	z.Start(t)
-	return z
+	for _, z := range zs {
+		z.wait(t)
+	}
+	return zs
 }
 
 // Addr returns the client address, 127.0.0.1:port.
@@ -81,6 +108,11 @@ func (z *ZooKeeper) Addr() string { return fmt.Sprintf("127.0.0.1:%d", z.port) }
 func (z *ZooKeeper) Start(t testing.TB) {
 	t.Helper()
 	z.proc.Start()
+	z.wait(t)
+}
+
+func (z *ZooKeeper) wait(t testing.TB) {
+	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	if err := z.waitReady(ctx); err != nil {

@@ -607,3 +607,53 @@ func TestHostProvider(t *testing.T) {
 		t.Fatalf("one server after expiry: %s", got)
 	}
 }
+
+// TestEnsembleFailover: with three servers, killing the one the client is
+// connected to moves the client to another within the session timeout: same
+// session (generation unchanged), ephemeral kept, calls and watch go on.
+func TestEnsembleFailover(t *testing.T) {
+	zs := testenv.StartZooKeeperEnsemble(t, 3)
+	cfg := testConfig(zs[0])
+	cfg.ServerLists = nil
+	for _, z := range zs {
+		cfg.ServerLists = append(cfg.ServerLists, z.Addr())
+	}
+	cfg.TimeToLive = 4 * time.Second
+	r := mustOpen(t, cfg)
+	ctx := tctx(t)
+	if err := r.PutEphemeral(ctx, "/state/instances/me", []byte("DISABLED")); err != nil {
+		t.Fatal(err)
+	}
+	ch, err := r.Watch(ctx, "/state")
+	if err != nil {
+		t.Fatal(err)
+	}
+	m := &mirror{}
+	m.await(t, ch, 5*time.Second, "first snapshot", func(m *mirror) bool { return m.snapshots == 1 })
+	sid := r.conn.SessionID()
+	var victim *testenv.ZooKeeper
+	for _, z := range zs {
+		if z.Addr() == r.conn.Server() {
+			victim = z
+		}
+	}
+	if victim == nil {
+		t.Fatalf("client's server %s is not in the ensemble", r.conn.Server())
+	}
+	killed := time.Now()
+	victim.Kill(t)
+	eventually(t, cfg.TimeToLive, "write through another server", func() bool {
+		_, err := r.Put(ctx, "/state/after", []byte("x"))
+		return err == nil
+	})
+	t.Logf("failed over from %s to %s in %s", victim.Addr(), r.conn.Server(), time.Since(killed).Round(time.Millisecond))
+	if st, _ := r.Session(); !st.Connected || st.Generation != 0 || r.conn.SessionID() != sid {
+		t.Fatalf("session after failover = %+v, id 0x%x (was 0x%x): want the same session", st, r.conn.SessionID(), sid)
+	}
+	if got, _, err := r.Get(ctx, "/state/instances/me"); err != nil || string(got) != "DISABLED" {
+		t.Fatalf("ephemeral after failover = %q, %v", got, err)
+	}
+	m.await(t, ch, 5*time.Second, "watch after failover", func(m *mirror) bool {
+		return m.nodes["/state/after"] == "x" && m.nodes["/state/instances/me"] == "DISABLED"
+	})
+}
