@@ -58,7 +58,8 @@ func (s *Session) NeedsMasterConn() bool { return s.InTx || s.AutocommitOff || s
 func (snap *Snapshot) Route(dst []Unit, c Class, s *Session, tried uint64) ([]Unit, error) {
 	if snap.State.InstanceDisabled && c&Rollback == 0 {
 		return dst, &Error{Code: ErrCodeUnavailable, SQLState: "HY000", Message: fmt.Sprintf(
-			"shardgate: this instance is disabled by registry node %s (circuit breaker); statement rejected", snap.State.InstancePath)}
+			"shardgate: this instance is disabled by registry node %s (circuit breaker); statement rejected. "+
+				"Write an empty value to that node, or delete it, to enable the instance again", snap.State.InstancePath)}
 	}
 	if c&Read == 0 || s.NeedsMasterConn() || s.readsFromMaster(snap.Config) {
 		return snap.routeMaster(dst, tried)
@@ -82,7 +83,8 @@ func (snap *Snapshot) routeMaster(dst []Unit, tried uint64) ([]Unit, error) {
 	m := snap.Master
 	if m.Disabled {
 		return dst, &Error{Code: ErrCodeUnavailable, SQLState: "HY000", Message: fmt.Sprintf(
-			"shardgate: master data source %s is disabled by registry node %s; statement rejected", m.Name, m.DisabledPath)}
+			"shardgate: master data source %s is disabled by registry node %s; statement rejected. "+
+				"Write an empty value to that node, or delete it, to enable it again", m.Name, m.DisabledPath)}
 	}
 	if tried&MasterTried != 0 {
 		return dst, &Error{Code: ErrCodeUnavailable, SQLState: "HY000", Message: fmt.Sprintf(

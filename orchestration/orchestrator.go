@@ -43,6 +43,7 @@ type Status struct {
 // Orchestrator ties one instance to its registry.
 type Orchestrator struct {
 	reg   registry.Registry
+	root  string // the registry namespace, for full node paths in messages
 	id    string
 	local *config.Config
 	log   *slog.Logger
@@ -79,6 +80,7 @@ func New(ctx context.Context, reg registry.Registry, f *File) (*Orchestrator, *c
 	}
 	o := &Orchestrator{
 		reg:         reg,
+		root:        Root(f.Orchestration.Registry.Namespace, f.Orchestration.Name),
 		id:          InstanceID(ip, os.Getpid()),
 		local:       &f.Config,
 		log:         slog.Default().With("component", "orchestration"),
@@ -139,6 +141,16 @@ func (o *Orchestrator) readConfigNodes(ctx context.Context) (map[string]registry
 		nodes[p] = registry.Node{Path: p, Value: v, Version: ver}
 	}
 	return nodes, nil
+}
+
+// Publish validates cfg and writes its shared part (data sources, rule,
+// props, users) to the registry; every instance then applies it.
+func (o *Orchestrator) Publish(ctx context.Context, cfg *config.Config) error {
+	c := *cfg
+	if err := c.Validate(); err != nil {
+		return err
+	}
+	return o.writeConfig(ctx, &c)
 }
 
 // writeConfig writes cfg's config nodes (data sources first, so that a
@@ -370,7 +382,7 @@ func (o *Orchestrator) updateConfigLocked() {
 }
 
 func (o *Orchestrator) updateStateLocked() {
-	st := engine.State{DisabledDataSources: map[string]string{}, InstancePath: InstancePath(o.id)}
+	st := engine.State{DisabledDataSources: map[string]string{}, InstancePath: o.root + InstancePath(o.id)}
 	if n, ok := o.stateNodes[InstancePath(o.id)]; ok && IsDisabled(n.Value) {
 		st.InstanceDisabled = true
 	}
@@ -386,7 +398,7 @@ func (o *Orchestrator) updateStateLocked() {
 			}
 			continue
 		}
-		st.DisabledDataSources[name] = p
+		st.DisabledDataSources[name] = o.root + p
 	}
 	if st.InstanceDisabled == o.state.InstanceDisabled && maps.Equal(st.DisabledDataSources, o.state.DisabledDataSources) && o.state.InstancePath != "" {
 		return
@@ -417,7 +429,7 @@ func (o *Orchestrator) logStateChanges(old, cur engine.State) {
 	}
 	for name := range old.DisabledDataSources {
 		if _, still := cur.DisabledDataSources[name]; !still {
-			o.log.Info("data source enabled", "dataSource", name, "node", DataSourcePath(name))
+			o.log.Info("data source enabled", "dataSource", name, "node", o.root+DataSourcePath(name))
 		}
 	}
 }

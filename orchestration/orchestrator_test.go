@@ -292,7 +292,7 @@ func testStateNodes(t *testing.T, b backend) {
 
 	b.set(t, root, orchestration.DataSourcePath("ds_master"), "DISABLED")
 	rec.await(t, "master disabled", func(_ *config.Config, st engine.State) bool {
-		return st.DisabledDataSources["ds_master"] == orchestration.DataSourcePath("ds_master")
+		return st.DisabledDataSources["ds_master"] == "/app"+orchestration.DataSourcePath("ds_master")
 	})
 	if err := reg.Delete(ctx, orchestration.DataSourcePath("ds_master"), false); err != nil {
 		t.Fatal(err)
@@ -306,7 +306,7 @@ func testStateNodes(t *testing.T, b backend) {
 	b.set(t, root, inst, "disabled")
 	rec.await(t, "instance circuit-broken", func(_ *config.Config, st engine.State) bool { return st.InstanceDisabled })
 	rec.mu.Lock()
-	if _, bad := rec.st.DisabledDataSources["nosuch"]; bad || rec.st.InstancePath != inst {
+	if _, bad := rec.st.DisabledDataSources["nosuch"]; bad || rec.st.InstancePath != "/app"+inst {
 		t.Fatalf("state %+v", rec.st)
 	}
 	rec.mu.Unlock()

@@ -159,7 +159,9 @@ func (s *session) handshake() bool {
 		s.replay = append(s.replay, "SET NAMES "+cs)
 		s.stateVer++
 	}
-	if s.db != "" {
+	// A circuit-broken instance still accepts logins (each statement then
+	// gets the breaker's error), so it cannot check the database now.
+	if s.db != "" && !s.srv.rt.Snapshot().State.InstanceDisabled {
 		if err := s.checkDB(s.db); err != nil {
 			s.fail(err)
 			return false

@@ -191,7 +191,7 @@ func (s *session) runKind(p []byte, cls engine.Class, st *stmt, kind wire.Respon
 	for {
 		units, err := snap.Route(s.units[:0], cls, &s.eng, tried)
 		if err != nil {
-			s.writeErr(err)
+			s.writeErr(s.abortTx(cls, err))
 			return true
 		}
 		ds := units[0].DS
@@ -250,6 +250,31 @@ func (s *session) runKind(p []byte, cls engine.Class, st *stmt, kind wire.Respon
 		s.release(bc, onMaster)
 		return res.ClientErr == nil
 	}
+}
+
+// abortTx handles a COMMIT that cannot be routed (circuit breaker, master
+// disabled): the open transaction is rolled back on its backend connection
+// so that the client, told COMMIT failed, knows nothing was committed.
+func (s *session) abortTx(cls engine.Class, err error) error {
+	bc := s.pinned
+	if cls&engine.EndTx == 0 || cls&engine.Rollback != 0 || bc == nil || !s.eng.InTx {
+		return err
+	}
+	status, rerr := bc.Exec("ROLLBACK")
+	if rerr != nil {
+		bc.Broken = true
+	}
+	s.eng.Done(engine.EndTx|engine.Rollback, true, status, rerr == nil)
+	s.release(bc, true)
+	var re *engine.Error
+	if errors.As(err, &re) {
+		msg := re.Message + " (the open transaction was rolled back)"
+		if rerr != nil {
+			msg = re.Message + " (the open transaction was aborted: its connection was closed)"
+		}
+		return &engine.Error{Code: re.Code, SQLState: re.SQLState, Message: msg}
+	}
+	return err
 }
 
 // after records what a successful statement changed in the session.

@@ -3,16 +3,14 @@ package main
 import (
 	"fmt"
 	"log/slog"
-	"net"
 	"os"
 	"os/signal"
 	"syscall"
 
 	"github.com/spf13/cobra"
 
-	"github.com/shardgate/shardgate/config"
-	"github.com/shardgate/shardgate/engine"
-	"github.com/shardgate/shardgate/proxy"
+	"github.com/shardgate/shardgate/instance"
+	"github.com/shardgate/shardgate/orchestration"
 )
 
 func init() {
@@ -24,59 +22,62 @@ func init() {
 statement: writes, transactions and locking reads to the master, plain reads
 to a slave chosen by masterSlaveRule.loadBalanceAlgorithmType.
 
-SIGHUP reloads the config file; an invalid file is rejected and logged, and
-the running config stays.`,
+The instance is orchestrated through the registry center of the file's
+orchestration section (an embedded etcd when there is none): it registers
+state/instances/{ip}@-@{pid}, obeys DISABLED in that node (circuit breaker)
+and in state/datasources/{name}, and applies config/ changes live.
+
+With overwrite: true, or when the registry holds no config yet, the file's
+dataSources, masterSlaveRule, props and users are written to the registry;
+otherwise the registry's config wins and the file may hold only the
+orchestration section (plus listen and tls).
+
+SIGHUP publishes the file's config to the registry (validated first), so
+that every instance applies it.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if configFile == "" {
 				return fmt.Errorf("--config is required")
 			}
-			cfg, err := config.Load(configFile)
+			f, err := orchestration.LoadFile(configFile)
 			if err != nil {
 				return err
 			}
-			rt, err := engine.NewRuntime(cfg)
+			ctx := cmd.Context()
+			in, err := instance.Start(ctx, f)
 			if err != nil {
 				return err
 			}
-			defer rt.Close()
-			srv, err := proxy.New(rt)
-			if err != nil {
-				return err
-			}
-			ln, err := net.Listen("tcp", cfg.Listen)
-			if err != nil {
-				return err
-			}
-			slog.Info("proxy listening", "addr", ln.Addr().String(), "master", cfg.MasterSlaveRule.MasterDataSourceName,
-				"slaves", cfg.MasterSlaveRule.SlaveDataSourceNames)
-
 			hup := make(chan os.Signal, 1)
 			signal.Notify(hup, syscall.SIGHUP)
 			defer signal.Stop(hup)
-			ctx := cmd.Context()
 			go func() {
 				for {
 					select {
 					case <-ctx.Done():
-						srv.Close()
+						in.Close()
 						return
 					case <-hup:
-						next, err := config.Load(configFile)
+						next, err := orchestration.LoadFile(configFile)
+						if err == nil && !next.HasShared() {
+							err = fmt.Errorf("%s has no dataSources to publish", configFile)
+						}
 						if err == nil {
-							err = rt.Apply(next)
+							err = in.Orchestrator.Publish(ctx, &next.Config)
 						}
 						if err != nil {
-							slog.Error("config reload rejected; keeping the running config", "err", err)
+							slog.Error("config reload rejected; keeping the running config", "file", configFile, "err", err)
 						} else {
-							slog.Info("config reloaded", "file", configFile)
+							slog.Info("config file published to the registry", "file", configFile)
 						}
 					}
 				}
 			}()
-			return srv.Serve(ln)
+			err = in.Wait()
+			in.Close()
+			return err
 		},
 	}
-	cmd.Flags().StringVar(&configFile, "config", "", "proxy config file (YAML); see examples/")
+	cmd.Flags().StringVar(&configFile, "config", "", "instance config file (YAML); see examples/")
 	rootCmd.AddCommand(cmd)
 }

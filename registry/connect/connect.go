@@ -18,13 +18,26 @@ func Open(ctx context.Context, cfg registry.Config) (registry.Registry, error) {
 	if err := cfg.Validate("registry"); err != nil {
 		return nil, registry.NewError(registry.Invalid, "", err)
 	}
+	// Each branch returns a nil interface on error, never a typed nil.
 	switch cfg.Type {
 	case registry.TypeEmbedded:
-		return embedded.Open(ctx, cfg)
+		if r, err := embedded.Open(ctx, cfg); err == nil {
+			return r, nil
+		} else {
+			return nil, err
+		}
 	case registry.TypeEtcd:
-		return etcd.Open(ctx, cfg)
+		if r, err := etcd.Open(ctx, cfg); err == nil {
+			return r, nil
+		} else {
+			return nil, err
+		}
 	case registry.TypeZooKeeper:
-		return zookeeper.Open(ctx, cfg)
+		if r, err := zookeeper.Open(ctx, cfg); err == nil {
+			return r, nil
+		} else {
+			return nil, err
+		}
 	}
-	return nil, registry.NewError(registry.Invalid, "", fmt.Errorf("registry.type: %q is not supported by this build", cfg.Type))
+	return nil, registry.NewError(registry.Invalid, "", fmt.Errorf("registry.type: %q is not supported", cfg.Type))
 }

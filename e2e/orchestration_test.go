@@ -1,0 +1,236 @@
+package e2e
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/go-sql-driver/mysql"
+
+	"github.com/shardgate/shardgate/registry"
+)
+
+// readIDs runs n plain reads and counts the server ids that answered.
+func readIDs(t *testing.T, db *sql.DB, n int) map[int]int {
+	t.Helper()
+	ids := map[int]int{}
+	for range n {
+		var id int
+		if err := db.QueryRow("SELECT @@server_id").Scan(&id); err != nil {
+			t.Fatalf("read: %v", err)
+		}
+		ids[id]++
+	}
+	return ids
+}
+
+// eventually retries cond for up to 10s: a registry write reaches every
+// instance in milliseconds, but not at once.
+func eventually(t *testing.T, what string, cond func() error) {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		err := cond()
+		if err == nil {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%s: %v", what, err)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+func TestOrchestrationEtcd(t *testing.T) { testOrchestration(t, startEtcd(t, "app")) }
+
+func TestOrchestrationZooKeeper(t *testing.T) { testOrchestration(t, startZooKeeper(t, "app")) }
+
+func testOrchestration(t *testing.T, env *registryEnv) {
+	r := replication(t)
+	reg := env.client(t)
+	ctx := context.Background()
+	a := startProxy(t, env, instanceYAML(r, env, "app", freePort(t)), reg)
+	b := startProxy(t, env, instanceYAML(r, env, "app", freePort(t)), reg)
+	dbA, dbB := a.db(t), b.db(t)
+	master, slave0, slave1 := r.Master.ServerID, r.Slaves[0].ServerID, r.Slaves[1].ServerID
+
+	kids, err := reg.Children(ctx, "/state/instances")
+	if err != nil || len(kids) != 2 {
+		t.Fatalf("instances registered: %v %v", kids, err)
+	}
+	for _, ds := range []string{"ds_master", "ds_slave_0", "ds_slave_1"} {
+		if v, _, err := reg.Get(ctx, "/state/datasources/"+ds); err != nil || len(v) != 0 {
+			t.Fatalf("state node of %s: %q %v", ds, v, err)
+		}
+	}
+	if ids := readIDs(t, dbA, 20); ids[slave0] == 0 || ids[slave1] == 0 || ids[master] != 0 {
+		t.Fatalf("reads before any change: %v", ids)
+	}
+
+	t.Run("SlaveDisabled", func(t *testing.T) {
+		env.set(t, "/state/datasources/ds_slave_0", "DISABLED")
+		for _, db := range []*sql.DB{dbA, dbB} {
+			eventually(t, "slave0 out of rotation", func() error {
+				if ids := readIDs(t, db, 10); ids[slave0] != 0 || ids[master] != 0 {
+					return fmt.Errorf("reads: %v", ids)
+				}
+				return nil
+			})
+		}
+		env.set(t, "/state/datasources/ds_slave_1", " disabled ")
+		eventually(t, "all slaves disabled: reads on the master", func() error {
+			if ids := readIDs(t, dbA, 10); ids[master] != 10 {
+				return fmt.Errorf("reads: %v", ids)
+			}
+			return nil
+		})
+		env.set(t, "/state/datasources/ds_slave_0", "")
+		env.set(t, "/state/datasources/ds_slave_1", "")
+		eventually(t, "slaves back", func() error {
+			if ids := readIDs(t, dbA, 20); ids[slave0] == 0 || ids[slave1] == 0 {
+				return fmt.Errorf("reads: %v", ids)
+			}
+			return nil
+		})
+	})
+
+	t.Run("MasterDisabled", func(t *testing.T) {
+		env.set(t, "/state/datasources/ds_master", "DISABLED")
+		eventually(t, "writes fail fast", func() error {
+			_, err := dbA.Exec("INSERT INTO t VALUES (1, 'x') ON DUPLICATE KEY UPDATE v = 'x'")
+			if err == nil || !strings.Contains(err.Error(), "state/datasources/ds_master") {
+				return fmt.Errorf("write with master disabled: %v", err)
+			}
+			return nil
+		})
+		if ids := readIDs(t, dbA, 10); ids[master] != 0 {
+			t.Fatalf("reads with master disabled: %v", ids)
+		}
+		env.set(t, "/state/datasources/ds_master", "")
+		eventually(t, "writes work again", func() error {
+			_, err := dbA.Exec("INSERT INTO t VALUES (1, 'x') ON DUPLICATE KEY UPDATE v = 'x'")
+			return err
+		})
+	})
+
+	t.Run("CircuitBreaker", func(t *testing.T) {
+		// A transaction is open on A when its instance is disabled.
+		conn, err := dbA.Conn(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer conn.Close()
+		mustExec(t, conn, "BEGIN")
+		mustExec(t, conn, "INSERT INTO t VALUES (100, 'uncommitted')")
+		env.set(t, "/state/instances/"+a.id, "DISABLED")
+		eventually(t, "A rejects statements", func() error {
+			_, err := dbA.Exec("SELECT 1")
+			return wantBreakerError(err, a.id)
+		})
+		// COMMIT fails, and the backend transaction is rolled back at once.
+		_, err = conn.ExecContext(ctx, "COMMIT")
+		if wantBreakerError(err, a.id) != nil || !strings.Contains(err.Error(), "rolled back") {
+			t.Fatalf("COMMIT on a circuit-broken instance: %v", err)
+		}
+		// New connections are accepted; each statement gets the error, but
+		// ROLLBACK still works.
+		fresh := a.db(t)
+		if _, err := fresh.Exec("SELECT 1"); wantBreakerError(err, a.id) != nil {
+			t.Fatalf("new connection: %v", err)
+		}
+		if _, err := fresh.Exec("ROLLBACK"); err != nil {
+			t.Fatalf("ROLLBACK on a circuit-broken instance: %v", err)
+		}
+		// B is untouched.
+		if _, err := dbB.Exec("SELECT 1"); err != nil {
+			t.Fatalf("instance B while A is disabled: %v", err)
+		}
+		var n int
+		if err := dbB.QueryRow("SELECT COUNT(*) FROM t WHERE id = 100 /* shardgate:master */").Scan(&n); err != nil || n != 0 {
+			t.Fatalf("the transaction of a circuit-broken COMMIT was committed: %d rows, %v", n, err)
+		}
+		env.set(t, "/state/instances/"+a.id, "")
+		eventually(t, "A serves again", func() error {
+			_, err := dbA.Exec("SELECT 1")
+			return err
+		})
+		// The failed COMMIT ended the transaction: the same connection, which
+		// would see its own uncommitted row in an open one, sees none.
+		if err := conn.QueryRowContext(ctx, "SELECT COUNT(*) FROM t WHERE id = 100 /* shardgate:master */").Scan(&n); err != nil || n != 0 {
+			t.Fatalf("after a failed COMMIT: %d rows with id 100, %v", n, err)
+		}
+	})
+
+	t.Run("LiveConfig", func(t *testing.T) {
+		rule := "masterDataSourceName: ds_master\nslaveDataSourceNames: [ds_slave_1]\n"
+		if _, err := reg.Put(ctx, "/config/masterslave/rule", []byte(rule)); err != nil {
+			t.Fatal(err)
+		}
+		for _, db := range []*sql.DB{dbA, dbB} {
+			eventually(t, "rule without slave0 applied", func() error {
+				if ids := readIDs(t, db, 10); ids[slave0] != 0 || ids[slave1] != 10 {
+					return fmt.Errorf("reads: %v", ids)
+				}
+				return nil
+			})
+		}
+		// An invalid rule is rejected; the last good one stays.
+		if _, err := reg.Put(ctx, "/config/masterslave/rule", []byte("masterDataSourceName: nowhere\n")); err != nil {
+			t.Fatal(err)
+		}
+		time.Sleep(300 * time.Millisecond)
+		if ids := readIDs(t, dbA, 10); ids[slave1] != 10 {
+			t.Fatalf("reads after an invalid rule: %v", ids)
+		}
+		rule = "masterDataSourceName: ds_master\nslaveDataSourceNames: [ds_slave_0, ds_slave_1]\n"
+		if _, err := reg.Put(ctx, "/config/masterslave/rule", []byte(rule)); err != nil {
+			t.Fatal(err)
+		}
+		eventually(t, "rule with both slaves applied", func() error {
+			if ids := readIDs(t, dbA, 20); ids[slave0] == 0 || ids[slave1] == 0 {
+				return fmt.Errorf("reads: %v", ids)
+			}
+			return nil
+		})
+	})
+
+	t.Run("InstanceNodes", func(t *testing.T) {
+		// kill -9: the node goes within the TTL; graceful stop: at once.
+		a.Kill()
+		eventually(t, "killed instance's node gone", func() error {
+			if _, _, err := reg.Get(ctx, "/state/instances/"+a.id); !errors.Is(err, registry.ErrNotFound) {
+				return fmt.Errorf("still there (%v)", err)
+			}
+			return nil
+		})
+		start := time.Now()
+		b.Stop()
+		if _, _, err := reg.Get(ctx, "/state/instances/"+b.id); !errors.Is(err, registry.ErrNotFound) {
+			t.Fatalf("stopped instance's node still there %s after stop: %v", time.Since(start), err)
+		}
+	})
+}
+
+func mustExec(t *testing.T, c *sql.Conn, q string) {
+	t.Helper()
+	if _, err := c.ExecContext(context.Background(), q); err != nil {
+		t.Fatalf("%s: %v", q, err)
+	}
+}
+
+// wantBreakerError checks the circuit breaker's error: a MySQL error that
+// names the instance node.
+func wantBreakerError(err error, id string) error {
+	var me *mysql.MySQLError
+	if !errors.As(err, &me) {
+		return fmt.Errorf("want a MySQL error naming the instance node, got %v", err)
+	}
+	if !strings.Contains(me.Message, "state/instances/"+id) {
+		return fmt.Errorf("error does not name the node: %v", me)
+	}
+	return nil
+}

@@ -1,0 +1,117 @@
+// Package instance runs one shardgate proxy instance: registry client,
+// orchestration, routing runtime and the MySQL front end, started in the
+// order that keeps promises to clients (state in force before the first
+// connection, registered only once serving) and stopped in reverse.
+package instance
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"sync"
+	"time"
+
+	"github.com/shardgate/shardgate/engine"
+	"github.com/shardgate/shardgate/orchestration"
+	"github.com/shardgate/shardgate/proxy"
+	"github.com/shardgate/shardgate/registry"
+	"github.com/shardgate/shardgate/registry/connect"
+)
+
+// Instance is a running proxy instance.
+type Instance struct {
+	Registry     registry.Registry
+	Orchestrator *orchestration.Orchestrator
+	Runtime      *engine.Runtime
+	Proxy        *proxy.Server
+	ln           net.Listener
+	served       chan error
+	closeOnce    sync.Once
+	closeErr     error
+}
+
+// Start brings an instance up from its config file's content. It returns
+// once the instance serves and is registered.
+func Start(ctx context.Context, f *orchestration.File) (*Instance, error) {
+	oc := f.Orchestration
+	rcfg := oc.Registry.WithDefaults()
+	rcfg.Namespace = orchestration.Root(rcfg.Namespace, oc.Name)
+	reg, err := connect.Open(ctx, rcfg)
+	if err != nil {
+		return nil, fmt.Errorf("registry %s: %w", rcfg.Type, err)
+	}
+	in := &Instance{Registry: reg, served: make(chan error, 1)}
+	fail := func(err error) (*Instance, error) {
+		in.Close()
+		return nil, err
+	}
+	o, cfg, err := orchestration.New(ctx, reg, f)
+	if err != nil {
+		return fail(err)
+	}
+	in.Orchestrator = o
+	if in.Runtime, err = engine.NewRuntime(cfg); err != nil {
+		return fail(err)
+	}
+	if err := o.Start(ctx, in.Runtime); err != nil {
+		return fail(err)
+	}
+	if in.Proxy, err = proxy.New(in.Runtime); err != nil {
+		return fail(err)
+	}
+	if in.ln, err = net.Listen("tcp", cfg.Listen); err != nil {
+		return fail(fmt.Errorf("listen: %w", err))
+	}
+	go func() {
+		err := in.Proxy.Serve(in.ln)
+		in.served <- err
+		close(in.served)
+	}()
+	if err := o.Register(ctx); err != nil {
+		return fail(err)
+	}
+	slog.Info("shardgate instance serving", "addr", in.ln.Addr().String(), "instance", o.ID(),
+		"registry", rcfg.Type, "root", rcfg.Namespace,
+		"master", cfg.MasterSlaveRule.MasterDataSourceName, "slaves", cfg.MasterSlaveRule.SlaveDataSourceNames)
+	return in, nil
+}
+
+// Addr is where the proxy listens.
+func (in *Instance) Addr() net.Addr { return in.ln.Addr() }
+
+// Wait blocks until the proxy stops serving.
+func (in *Instance) Wait() error { return <-in.served }
+
+// Close deregisters the instance, stops serving and releases everything.
+// It may be called more than once.
+func (in *Instance) Close() error {
+	in.closeOnce.Do(func() { in.closeErr = in.close() })
+	return in.closeErr
+}
+
+func (in *Instance) close() error {
+	var errs []error
+	if in.Orchestrator != nil {
+		errs = append(errs, in.Orchestrator.Close())
+	}
+	if in.Proxy != nil {
+		errs = append(errs, in.Proxy.Close())
+		if in.ln != nil {
+			select {
+			case <-in.served: // Serve returned; Wait sees the closed channel
+			case <-time.After(10 * time.Second):
+			}
+		}
+	} else if in.ln != nil {
+		in.ln.Close()
+	}
+	if in.Runtime != nil {
+		in.Runtime.Close()
+	}
+	if in.Registry != nil {
+		errs = append(errs, in.Registry.Close())
+	}
+	return errors.Join(errs...)
+}
