@@ -66,8 +66,9 @@ type proxyEnv struct {
 	r    *testenv.Replication
 }
 
-// startProxy starts a proxy over the harness; props is YAML for props.
-func startProxy(t *testing.T, props string) *proxyEnv {
+// startProxy starts a proxy over the harness; props is YAML for props,
+// extra more top-level YAML.
+func startProxy(t *testing.T, props string, extra ...string) *proxyEnv {
 	t.Helper()
 	r := harness(t)
 	y := fmt.Sprintf(`
@@ -79,7 +80,8 @@ dataSources:
   slave1: {url: "%s", username: root, password: %s, database: pt, healthCheckInterval: 100ms, connectTimeout: 1s}
 masterSlaveRule: {masterDataSourceName: master, slaveDataSourceNames: [slave0, slave1]}
 props: {%s}
-`, user, password, r.Master.Addr(), testenv.RootPassword, r.Slaves[0].Addr(), testenv.RootPassword, r.Slaves[1].Addr(), testenv.RootPassword, props)
+%s
+`, user, password, r.Master.Addr(), testenv.RootPassword, r.Slaves[0].Addr(), testenv.RootPassword, r.Slaves[1].Addr(), testenv.RootPassword, props, strings.Join(extra, "\n"))
 	cfg, err := config.Parse([]byte(y))
 	if err != nil {
 		t.Fatal(err)

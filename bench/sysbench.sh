@@ -1,0 +1,138 @@
+#!/usr/bin/env bash
+# Compare sysbench through shardgate with MariaDB direct and with a bare TCP
+# relay (bench/relay), on this machine, in one run.
+#
+#   bench/sysbench.sh                 # 10 s per run, 1 round
+#   TIME=20 ROUNDS=2 THREADS=8 bench/sysbench.sh
+#
+# Workloads: oltp_point_select, oltp_read_only, oltp_read_only --skip_trx=on,
+# oltp_read_write; each with sysbench's default prepared statements
+# (--db-ps-mode=auto) and with --db-ps-mode=disable; targets alternate
+# direct / relay / shardgate so drifts hit all three alike.
+#
+# shardgate runs with a master and a slave data source that are the same
+# MariaDB, so all three targets do the same database work and the ratios
+# measure the hop alone. CPU-us/query is utime+stime of the proxy (or relay)
+# process over the queries sysbench reports.
+set -euo pipefail
+
+TIME=${TIME:-10}
+ROUNDS=${ROUNDS:-1}
+THREADS=${THREADS:-8}
+TABLE_SIZE=${TABLE_SIZE:-100000}
+ROOT=$(cd "$(dirname "$0")/.." && pwd)
+W=$(mktemp -d /tmp/shardgate-bench.XXXXXX)
+PIDS=()
+cleanup() {
+	for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null || true; done
+	wait 2>/dev/null || true
+	rm -rf "$W"
+}
+trap cleanup EXIT
+
+freeport() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
+DB_PORT=$(freeport); RELAY_PORT=$(freeport); SG_PORT=$(freeport)
+PW=benchpw
+
+echo "== building shardgate and relay"
+(cd "$ROOT" && go build -o "$W/shardgate" ./cmd/shardgate && go build -o "$W/relay" ./bench/relay)
+
+echo "== starting MariaDB on $DB_PORT"
+mkdir -p "$W/db"
+cat > "$W/db/my.cnf" <<CNF
+[mariadbd]
+datadir=$W/db/data
+port=$DB_PORT
+bind-address=127.0.0.1
+socket=$W/db/mysqld.sock
+pid-file=$W/db/mysqld.pid
+log-error=$W/db/error.log
+user=root
+skip-name-resolve
+innodb-buffer-pool-size=256M
+innodb-flush-log-at-trx-commit=2
+max-connections=1000
+max-prepared-stmt-count=100000
+CNF
+mariadb-install-db --defaults-file="$W/db/my.cnf" --auth-root-authentication-method=normal --skip-test-db >/dev/null
+mariadbd --defaults-file="$W/db/my.cnf" & PIDS+=($!)
+for _ in $(seq 100); do mariadb-admin --no-defaults --socket="$W/db/mysqld.sock" ping >/dev/null 2>&1 && break; sleep 0.1; done
+mariadb --no-defaults --socket="$W/db/mysqld.sock" -uroot -e "
+  ALTER USER 'root'@'localhost' IDENTIFIED BY '$PW';
+  ALTER USER 'root'@'127.0.0.1' IDENTIFIED BY '$PW';
+  CREATE DATABASE sbtest;"
+
+SB=(sysbench --db-driver=mysql --mysql-host=127.0.0.1 --mysql-user=root --mysql-password=$PW
+    --mysql-db=sbtest --tables=1 --table-size=$TABLE_SIZE)
+echo "== sysbench prepare ($TABLE_SIZE rows)"
+"${SB[@]}" --mysql-port=$DB_PORT oltp_read_write prepare >/dev/null
+
+"$W/relay" -listen 127.0.0.1:$RELAY_PORT -target 127.0.0.1:$DB_PORT & RELAY_PID=$!; PIDS+=($RELAY_PID)
+cat > "$W/proxy.yaml" <<YAML
+listen: 127.0.0.1:$SG_PORT
+users: [{name: root, password: $PW}]
+dataSources:
+  master: {url: "127.0.0.1:$DB_PORT", username: root, password: $PW, database: sbtest}
+  slave:  {url: "127.0.0.1:$DB_PORT", username: root, password: $PW, database: sbtest}
+masterSlaveRule: {masterDataSourceName: master, slaveDataSourceNames: [slave]}
+props: {readYourWrites: off}
+YAML
+"$W/shardgate" proxy --config "$W/proxy.yaml" 2>"$W/shardgate.log" & SG_PID=$!; PIDS+=($SG_PID)
+for _ in $(seq 100); do (echo > /dev/tcp/127.0.0.1/$SG_PORT) 2>/dev/null && break; sleep 0.1; done
+for _ in $(seq 100); do (echo > /dev/tcp/127.0.0.1/$RELAY_PORT) 2>/dev/null && break; sleep 0.1; done
+
+# cpu_us PID: utime+stime of a process in microseconds.
+cpu_us() { awk -v t="$(getconf CLK_TCK)" '{print ($14+$15)*1000000/t}' "/proc/$1/stat"; }
+
+# run TARGET PORT PID 'WORKLOAD [OPTIONS]' PSMODE: prints "qps errors cpu_us_per_query"
+run() {
+	local port=$2 pid=$3 ps=$5
+	local name opts
+	read -r name opts <<< "$4"
+	local c0=0 c1=0
+	[ "$pid" != 0 ] && c0=$(cpu_us "$pid")
+	local out
+	out=$("${SB[@]}" --mysql-port=$port --threads=$THREADS --time=$TIME --db-ps-mode=$ps $opts "$name" run 2>&1) || { echo "$out" >&2; return 1; }
+	[ "$pid" != 0 ] && c1=$(cpu_us "$pid")
+	local q qps err
+	q=$(echo "$out" | awk '/queries:/ {print $2; exit}')
+	qps=$(echo "$out" | awk '/queries:/ {gsub(/\(/,"",$3); print $3; exit}')
+	err=$(echo "$out" | awk '/ignored errors:/ {print $3; exit}')
+	echo "$qps $err $(awk -v a="$c0" -v b="$c1" -v q="$q" 'BEGIN{ if (q>0 && b>a) printf "%.1f", (b-a)/q; else print "-"}')"
+}
+
+declare -A QPS ERR CPU
+WORKLOADS=("oltp_point_select" "oltp_read_only" "oltp_read_only --skip_trx=on" "oltp_read_write")
+echo "== $ROUNDS round(s), $TIME s per run, $THREADS threads"
+for round in $(seq "$ROUNDS"); do
+	for wl in "${WORKLOADS[@]}"; do
+		for ps in auto disable; do
+			for target in direct relay shardgate; do
+				case $target in
+					direct) port=$DB_PORT pid=0 ;;
+					relay) port=$RELAY_PORT pid=$RELAY_PID ;;
+					shardgate) port=$SG_PORT pid=$SG_PID ;;
+				esac
+				read -r qps err cpu < <(run $target $port $pid "$wl" $ps)
+				key="$wl|$ps|$target"
+				QPS[$key]=$(awk -v a="${QPS[$key]:-0}" -v b="$qps" 'BEGIN{print a+b}')
+				ERR[$key]=$(( ${ERR[$key]:-0} + ${err%%.*} ))
+				CPU[$key]="${CPU[$key]:-}$cpu "
+				printf '  round %d %-30s ps=%-7s %-9s %9.0f qps  errors %s  cpu-us/q %s\n' "$round" "$wl" "$ps" "$target" "$qps" "$err" "$cpu"
+			done
+		done
+	done
+done
+
+echo
+echo "== summary (mean qps over $ROUNDS round(s); $THREADS threads; $(nproc) cores)"
+printf '%-30s %-8s %9s %9s %9s %8s %8s %10s %10s %6s\n' workload ps-mode direct relay shardgate sg/direct sg/relay "sg cpu-us" "relay cpu" errors
+for wl in "${WORKLOADS[@]}"; do
+	for ps in auto disable; do
+		d=${QPS["$wl|$ps|direct"]}; r=${QPS["$wl|$ps|relay"]}; s=${QPS["$wl|$ps|shardgate"]}
+		e=$(( ${ERR["$wl|$ps|direct"]} + ${ERR["$wl|$ps|relay"]} + ${ERR["$wl|$ps|shardgate"]} ))
+		awk -v wl="$wl" -v ps="$ps" -v d="$d" -v r="$r" -v s="$s" -v n="$ROUNDS" -v sc="${CPU["$wl|$ps|shardgate"]}" -v rc="${CPU["$wl|$ps|relay"]}" -v e="$e" 'BEGIN{
+			printf "%-30s %-8s %9.0f %9.0f %9.0f %8.2f %8.2f %10s %10s %6d\n", wl, ps, d/n, r/n, s/n, s/d, s/r, sc, rc, e }'
+	done
+done
+if grep -qi "panic\|ERROR" "$W/shardgate.log"; then echo "== shardgate log:"; tail -20 "$W/shardgate.log"; fi
