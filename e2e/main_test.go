@@ -64,21 +64,25 @@ type registryEnv struct {
 	root string
 	cfg  registry.Config
 	// set is the operator's command: etcdctl put / zkCli.sh set.
-	set func(t *testing.T, path, value string)
+	set func(path, value string) error
+	// stop and start the registry server (keeping its data).
+	stop, start func()
 }
 
 func startEtcd(t *testing.T, name string) *registryEnv {
 	srv := testenv.StartEtcd(t, testenv.Require(t, "etcd"))
 	return &registryEnv{
-		kind: "etcd",
-		yaml: fmt.Sprintf("{type: etcd, serverLists: [%s], timeToLive: 2s}", srv.Endpoint),
-		root: "/" + name,
-		cfg:  registry.Config{Type: registry.TypeEtcd, ServerLists: []string{srv.Endpoint}, Namespace: "/" + name},
-		set: func(t *testing.T, path, value string) {
-			t.Helper()
+		kind:  "etcd",
+		yaml:  fmt.Sprintf("{type: etcd, serverLists: [%s], timeToLive: 2s}", srv.Endpoint),
+		root:  "/" + name,
+		cfg:   registry.Config{Type: registry.TypeEtcd, ServerLists: []string{srv.Endpoint}, Namespace: "/" + name},
+		stop:  srv.Stop,
+		start: srv.Start,
+		set: func(path, value string) error {
 			if out, err := srv.Etcdctl("put", "/"+name+path, value); err != nil {
-				t.Fatalf("etcdctl put %s %s: %v: %s", path, value, err, out)
+				return fmt.Errorf("etcdctl put %s %s: %v: %s", path, value, err, out)
 			}
+			return nil
 		},
 	}
 }
@@ -86,16 +90,26 @@ func startEtcd(t *testing.T, name string) *registryEnv {
 func startZooKeeper(t *testing.T, name string) *registryEnv {
 	zk := testenv.StartZooKeeper(t)
 	return &registryEnv{
-		kind: "zookeeper",
-		yaml: fmt.Sprintf("{type: zookeeper, serverLists: [%s], namespace: /shardgate, timeToLive: 4s}", zk.Addr()),
-		root: "/shardgate/" + name,
-		cfg:  registry.Config{Type: registry.TypeZooKeeper, ServerLists: []string{zk.Addr()}, Namespace: "/shardgate/" + name},
-		set: func(t *testing.T, path, value string) {
-			t.Helper()
+		kind:  "zookeeper",
+		yaml:  fmt.Sprintf("{type: zookeeper, serverLists: [%s], namespace: /shardgate, timeToLive: 4s}", zk.Addr()),
+		root:  "/shardgate/" + name,
+		cfg:   registry.Config{Type: registry.TypeZooKeeper, ServerLists: []string{zk.Addr()}, Namespace: "/shardgate/" + name},
+		stop:  func() { zk.Stop(t) },
+		start: func() { zk.Start(t) },
+		set: func(path, value string) error {
 			if out, err := zk.ZkCli("set", "/shardgate/"+name+path, value); err != nil {
-				t.Fatalf("zkCli.sh set %s %s: %v: %s", path, value, err, out)
+				return fmt.Errorf("zkCli.sh set %s %s: %v: %s", path, value, err, out)
 			}
+			return nil
 		},
+	}
+}
+
+// mustSet runs the operator's command.
+func mustSet(t *testing.T, env *registryEnv, path, value string) {
+	t.Helper()
+	if err := env.set(path, value); err != nil {
+		t.Fatal(err)
 	}
 }
 

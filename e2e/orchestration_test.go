@@ -72,7 +72,7 @@ func testOrchestration(t *testing.T, env *registryEnv) {
 	}
 
 	t.Run("SlaveDisabled", func(t *testing.T) {
-		env.set(t, "/state/datasources/ds_slave_0", "DISABLED")
+		mustSet(t, env, "/state/datasources/ds_slave_0", "DISABLED")
 		for _, db := range []*sql.DB{dbA, dbB} {
 			eventually(t, "slave0 out of rotation", func() error {
 				if ids := readIDs(t, db, 10); ids[slave0] != 0 || ids[master] != 0 {
@@ -81,15 +81,15 @@ func testOrchestration(t *testing.T, env *registryEnv) {
 				return nil
 			})
 		}
-		env.set(t, "/state/datasources/ds_slave_1", " disabled ")
+		mustSet(t, env, "/state/datasources/ds_slave_1", " disabled ")
 		eventually(t, "all slaves disabled: reads on the master", func() error {
 			if ids := readIDs(t, dbA, 10); ids[master] != 10 {
 				return fmt.Errorf("reads: %v", ids)
 			}
 			return nil
 		})
-		env.set(t, "/state/datasources/ds_slave_0", "")
-		env.set(t, "/state/datasources/ds_slave_1", "")
+		mustSet(t, env, "/state/datasources/ds_slave_0", "")
+		mustSet(t, env, "/state/datasources/ds_slave_1", "")
 		eventually(t, "slaves back", func() error {
 			if ids := readIDs(t, dbA, 20); ids[slave0] == 0 || ids[slave1] == 0 {
 				return fmt.Errorf("reads: %v", ids)
@@ -99,7 +99,7 @@ func testOrchestration(t *testing.T, env *registryEnv) {
 	})
 
 	t.Run("MasterDisabled", func(t *testing.T) {
-		env.set(t, "/state/datasources/ds_master", "DISABLED")
+		mustSet(t, env, "/state/datasources/ds_master", "DISABLED")
 		eventually(t, "writes fail fast", func() error {
 			_, err := dbA.Exec("INSERT INTO t VALUES (1, 'x') ON DUPLICATE KEY UPDATE v = 'x'")
 			if err == nil || !strings.Contains(err.Error(), "state/datasources/ds_master") {
@@ -110,7 +110,7 @@ func testOrchestration(t *testing.T, env *registryEnv) {
 		if ids := readIDs(t, dbA, 10); ids[master] != 0 {
 			t.Fatalf("reads with master disabled: %v", ids)
 		}
-		env.set(t, "/state/datasources/ds_master", "")
+		mustSet(t, env, "/state/datasources/ds_master", "")
 		eventually(t, "writes work again", func() error {
 			_, err := dbA.Exec("INSERT INTO t VALUES (1, 'x') ON DUPLICATE KEY UPDATE v = 'x'")
 			return err
@@ -126,7 +126,7 @@ func testOrchestration(t *testing.T, env *registryEnv) {
 		defer conn.Close()
 		mustExec(t, conn, "BEGIN")
 		mustExec(t, conn, "INSERT INTO t VALUES (100, 'uncommitted')")
-		env.set(t, "/state/instances/"+a.id, "DISABLED")
+		mustSet(t, env, "/state/instances/"+a.id, "DISABLED")
 		eventually(t, "A rejects statements", func() error {
 			_, err := dbA.Exec("SELECT 1")
 			return wantBreakerError(err, a.id)
@@ -153,7 +153,7 @@ func testOrchestration(t *testing.T, env *registryEnv) {
 		if err := dbB.QueryRow("SELECT COUNT(*) FROM t WHERE id = 100 /* shardgate:master */").Scan(&n); err != nil || n != 0 {
 			t.Fatalf("the transaction of a circuit-broken COMMIT was committed: %d rows, %v", n, err)
 		}
-		env.set(t, "/state/instances/"+a.id, "")
+		mustSet(t, env, "/state/instances/"+a.id, "")
 		eventually(t, "A serves again", func() error {
 			_, err := dbA.Exec("SELECT 1")
 			return err
@@ -166,9 +166,24 @@ func testOrchestration(t *testing.T, env *registryEnv) {
 	})
 
 	t.Run("LiveConfig", func(t *testing.T) {
+		// Statements in flight on a data source that leaves the rule, and on
+		// one whose pool is replaced, finish normally.
+		inflight := make(chan error, 4)
+		for range 4 {
+			go func() {
+				var s, id int
+				inflight <- dbA.QueryRow("SELECT SLEEP(1), @@server_id").Scan(&s, &id)
+			}()
+		}
+		time.Sleep(200 * time.Millisecond)
 		rule := "masterDataSourceName: ds_master\nslaveDataSourceNames: [ds_slave_1]\n"
 		if _, err := reg.Put(ctx, "/config/masterslave/rule", []byte(rule)); err != nil {
 			t.Fatal(err)
+		}
+		for range 4 {
+			if err := <-inflight; err != nil {
+				t.Fatalf("statement in flight during a config change: %v", err)
+			}
 		}
 		for _, db := range []*sql.DB{dbA, dbB} {
 			eventually(t, "rule without slave0 applied", func() error {
@@ -193,6 +208,43 @@ func testOrchestration(t *testing.T, env *registryEnv) {
 		eventually(t, "rule with both slaves applied", func() error {
 			if ids := readIDs(t, dbA, 20); ids[slave0] == 0 || ids[slave1] == 0 {
 				return fmt.Errorf("reads: %v", ids)
+			}
+			return nil
+		})
+	})
+
+	t.Run("RegistryOutage", func(t *testing.T) {
+		env.stop()
+		// Instances keep serving with the last known state.
+		for range 3 {
+			if _, err := dbA.Exec("INSERT INTO t VALUES (2, 'outage') ON DUPLICATE KEY UPDATE v = 'outage'"); err != nil {
+				t.Fatalf("write while the registry is down: %v", err)
+			}
+			if ids := readIDs(t, dbB, 10); ids[master] != 0 {
+				t.Fatalf("reads while the registry is down: %v", ids)
+			}
+			time.Sleep(time.Second)
+		}
+		env.start()
+		// A change made as soon as the registry is back is honoured.
+		eventually(t, "operator write after the outage", func() error {
+			return env.set("/state/datasources/ds_slave_1", "DISABLED")
+		})
+		for _, db := range []*sql.DB{dbA, dbB} {
+			eventually(t, "slave1 disabled after the outage", func() error {
+				if ids := readIDs(t, db, 10); ids[slave1] != 0 {
+					return fmt.Errorf("reads: %v", ids)
+				}
+				return nil
+			})
+		}
+		mustSet(t, env, "/state/datasources/ds_slave_1", "")
+		// Both instances are still registered (etcd leases may have been
+		// replaced, ZooKeeper sessions kept or renewed).
+		eventually(t, "instances registered after the outage", func() error {
+			kids, err := reg.Children(ctx, "/state/instances")
+			if err != nil || len(kids) != 2 {
+				return fmt.Errorf("instances %v, %v", kids, err)
 			}
 			return nil
 		})

@@ -142,3 +142,36 @@ func BenchmarkWatchLatencyEtcd37(b *testing.B) {
 	srv := testenv.StartEtcd(b, testenv.Etcd37Binary(b))
 	registrytest.BenchWatchLatency(b, harness(nil, srv))
 }
+
+// The server is unreachable for longer than the TTL: the client's lease is
+// lost, so it takes a new one when the server is back and writes its
+// ephemeral nodes again with their last values.
+func TestLeaseLostDuringOutage(t *testing.T) {
+	srv := testenv.StartEtcd(t, testenv.Require(t, "etcd"))
+	owner := mustOpen(t, cfgFor(srv.Endpoint))
+	ctx := context.Background()
+	if err := owner.PutEphemeral(ctx, "/state/instances/me", []byte("DISABLED")); err != nil {
+		t.Fatal(err)
+	}
+	st, _ := owner.Session()
+	oldLease := owner.Lease()
+	srv.Stop()
+	time.Sleep(4 * time.Second) // TTL is 2s
+	if s, _ := owner.Session(); s.Connected {
+		t.Errorf("session reported connected while the server is down")
+	}
+	srv.Start()
+	deadline := time.Now().Add(20 * time.Second)
+	for {
+		s, _ := owner.Session()
+		out, _ := srv.Etcdctl("get", "/app/state/instances/me", "-w", "fields")
+		if s.Generation > st.Generation && s.Connected && owner.Lease() != oldLease &&
+			strings.Contains(out, `"Lease" : `+leaseField(owner.Lease())) && strings.Contains(out, `"Value" : "DISABLED"`) {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("not re-created under a new lease after the outage: session %+v lease %d (old %d)\n%s", s, owner.Lease(), oldLease, out)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+}
