@@ -3,6 +3,9 @@ package e2e
 import (
 	"context"
 	"database/sql"
+	"encoding/json"
+	"io"
+	"net/http"
 	"fmt"
 	"os"
 	"os/exec"
@@ -15,6 +18,7 @@ import (
 	_ "github.com/go-sql-driver/mysql"
 
 	"github.com/shardgate/shardgate/internal/testenv"
+	"github.com/shardgate/shardgate/orchestration"
 	"github.com/shardgate/shardgate/registry"
 	"github.com/shardgate/shardgate/registry/connect"
 )
@@ -186,6 +190,27 @@ func startProxy(t *testing.T, env *registryEnv, yaml string, reg registry.Regist
 		time.Sleep(50 * time.Millisecond)
 	}
 	return p
+}
+
+// adminGet fetches path from the instance's admin endpoint, whose address
+// the instance publishes in its metadata node.
+func (p *proxyProc) adminGet(t *testing.T, reg registry.Registry, path string) (int, string) {
+	t.Helper()
+	b, _, err := reg.Get(context.Background(), orchestration.MetaPath(p.id))
+	if err != nil {
+		t.Fatalf("metadata of %s: %v", p.id, err)
+	}
+	var meta orchestration.InstanceMeta
+	if err := json.Unmarshal(b, &meta); err != nil || meta.Admin == "" || meta.Address != p.addr {
+		t.Fatalf("metadata of %s: %s (%v)", p.id, b, err)
+	}
+	resp, err := http.Get("http://" + meta.Admin + path)
+	if err != nil {
+		t.Fatalf("GET %s: %v", path, err)
+	}
+	defer resp.Body.Close()
+	body, _ := io.ReadAll(resp.Body)
+	return resp.StatusCode, string(body)
 }
 
 func (p *proxyProc) db(t *testing.T) *sql.DB {

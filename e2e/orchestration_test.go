@@ -81,6 +81,12 @@ func testOrchestration(t *testing.T, env *registryEnv) {
 				return nil
 			})
 		}
+		eventually(t, "metrics show slave0 disabled", func() error {
+			if _, m := a.adminGet(t, reg, "/metrics"); !strings.Contains(m, `shardgate_datasource_disabled{datasource="ds_slave_0",role="slave"} 1`) {
+				return fmt.Errorf("metrics do not show it")
+			}
+			return nil
+		})
 		mustSet(t, env, "/state/datasources/ds_slave_1", " disabled ")
 		eventually(t, "all slaves disabled: reads on the master", func() error {
 			if ids := readIDs(t, dbA, 10); ids[master] != 10 {
@@ -131,6 +137,19 @@ func testOrchestration(t *testing.T, env *registryEnv) {
 			_, err := dbA.Exec("SELECT 1")
 			return wantBreakerError(err, a.id)
 		})
+		// The admin endpoint tells load balancers to drain A.
+		if code, body := a.adminGet(t, reg, "/readyz"); code != 503 || !strings.Contains(body, "circuit-broken") {
+			t.Fatalf("/readyz of a circuit-broken instance: %d %s", code, body)
+		}
+		if code, _ := b.adminGet(t, reg, "/readyz"); code != 200 {
+			t.Fatalf("/readyz of B: %d", code)
+		}
+		if _, m := a.adminGet(t, reg, "/metrics"); !strings.Contains(m, "shardgate_instance_circuit_broken 1") {
+			t.Fatalf("metrics of A do not show the circuit breaker")
+		}
+		if _, st := a.adminGet(t, reg, "/api/v1/state"); !strings.Contains(st, `"disabled": true`) || !strings.Contains(st, a.id) {
+			t.Fatalf("/api/v1/state of A: %s", st)
+		}
 		// COMMIT fails, and the backend transaction is rolled back at once.
 		_, err = conn.ExecContext(ctx, "COMMIT")
 		if wantBreakerError(err, a.id) != nil || !strings.Contains(err.Error(), "rolled back") {
@@ -158,6 +177,9 @@ func testOrchestration(t *testing.T, env *registryEnv) {
 			_, err := dbA.Exec("SELECT 1")
 			return err
 		})
+		if code, body := a.adminGet(t, reg, "/readyz"); code != 200 {
+			t.Fatalf("/readyz after enabling: %d %s", code, body)
+		}
 		// The failed COMMIT ended the transaction: the same connection, which
 		// would see its own uncommitted row in an open one, sees none.
 		if err := conn.QueryRowContext(ctx, "SELECT COUNT(*) FROM t WHERE id = 100 /* shardgate:master */").Scan(&n); err != nil || n != 0 {
@@ -261,8 +283,10 @@ func testOrchestration(t *testing.T, env *registryEnv) {
 		})
 		start := time.Now()
 		b.Stop()
-		if _, _, err := reg.Get(ctx, "/state/instances/"+b.id); !errors.Is(err, registry.ErrNotFound) {
-			t.Fatalf("stopped instance's node still there %s after stop: %v", time.Since(start), err)
+		for _, p := range []string{"/state/instances/" + b.id, "/meta/instances/" + b.id} {
+			if _, _, err := reg.Get(ctx, p); !errors.Is(err, registry.ErrNotFound) {
+				t.Fatalf("stopped instance's node %s still there %s after stop: %v", p, time.Since(start), err)
+			}
 		}
 	})
 }

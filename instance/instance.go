@@ -10,9 +10,12 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
+	"net/http"
+	"runtime/debug"
 	"sync"
 	"time"
 
+	"github.com/shardgate/shardgate/admin"
 	"github.com/shardgate/shardgate/engine"
 	"github.com/shardgate/shardgate/orchestration"
 	"github.com/shardgate/shardgate/proxy"
@@ -26,7 +29,10 @@ type Instance struct {
 	Orchestrator *orchestration.Orchestrator
 	Runtime      *engine.Runtime
 	Proxy        *proxy.Server
+	Admin        *admin.Server
+	Meta         orchestration.InstanceMeta
 	ln           net.Listener
+	adminSrv     *http.Server
 	served       chan error
 	closeOnce    sync.Once
 	closeErr     error
@@ -69,14 +75,46 @@ func Start(ctx context.Context, f *orchestration.File) (*Instance, error) {
 		in.served <- err
 		close(in.served)
 	}()
-	if err := o.Register(ctx); err != nil {
+	in.Meta = orchestration.InstanceMeta{Address: in.ln.Addr().String(), Version: Version(), StartedAt: time.Now().UTC()}
+	if f.Admin.Listen != "off" {
+		if in.Admin, err = admin.New(in.Runtime, o, in.Meta); err != nil {
+			return fail(err)
+		}
+		aln, err := net.Listen("tcp", f.Admin.Listen)
+		if err != nil {
+			return fail(fmt.Errorf("admin.listen: %w", err))
+		}
+		in.Meta.Admin = aln.Addr().String()
+		in.adminSrv = &http.Server{Handler: in.Admin.Handler(), ReadHeaderTimeout: 10 * time.Second}
+		go in.adminSrv.Serve(aln)
+	}
+	if err := o.Register(ctx, &in.Meta); err != nil {
 		return fail(err)
 	}
-	slog.Info("shardgate instance serving", "addr", in.ln.Addr().String(), "instance", o.ID(),
+	slog.Info("shardgate instance serving", "addr", in.ln.Addr().String(), "admin", in.Meta.Admin, "instance", o.ID(),
 		"registry", rcfg.Type, "root", rcfg.Namespace,
 		"master", cfg.MasterSlaveRule.MasterDataSourceName, "slaves", cfg.MasterSlaveRule.SlaveDataSourceNames)
 	return in, nil
 }
+
+// Version is shardgate's version: set at link time (-X
+// github.com/shardgate/shardgate/instance.version=v1.2.3), else the VCS
+// revision of the build, else "dev".
+func Version() string {
+	if version != "" {
+		return version
+	}
+	if bi, ok := debug.ReadBuildInfo(); ok {
+		for _, s := range bi.Settings {
+			if s.Key == "vcs.revision" && len(s.Value) >= 12 {
+				return "dev-" + s.Value[:12]
+			}
+		}
+	}
+	return "dev"
+}
+
+var version string
 
 // Addr is where the proxy listens.
 func (in *Instance) Addr() net.Addr { return in.ln.Addr() }
@@ -106,6 +144,11 @@ func (in *Instance) close() error {
 		}
 	} else if in.ln != nil {
 		in.ln.Close()
+	}
+	if in.adminSrv != nil {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		in.adminSrv.Shutdown(ctx)
+		cancel()
 	}
 	if in.Runtime != nil {
 		in.Runtime.Close()

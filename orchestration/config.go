@@ -2,8 +2,10 @@ package orchestration
 
 import (
 	"bytes"
+	"context"
 	"errors"
 	"fmt"
+	"net"
 	"os"
 	"strings"
 
@@ -36,7 +38,19 @@ const DefaultName = "shardgate"
 type File struct {
 	config.Config `yaml:",inline"`
 	Orchestration Config `yaml:"orchestration"`
+	Admin         Admin  `yaml:"admin"`
 }
+
+// Admin configures an instance's admin HTTP endpoints.
+type Admin struct {
+	// Listen is host:port for /healthz, /readyz, /metrics, /api/v1/state.
+	// Default 127.0.0.1:0 (a free port, published in the instance's
+	// metadata node); "off" disables it.
+	Listen string `yaml:"listen"`
+}
+
+// DefaultAdminListen is the admin address when none is configured.
+const DefaultAdminListen = "127.0.0.1:0"
 
 // LoadFile reads and decodes (strictly: unknown keys are errors) an
 // instance's config file, without validating the proxy part, which may come
@@ -69,6 +83,14 @@ func ParseFile(b []byte) (*File, error) {
 	if strings.ContainsAny(o.Name, "/ \t") {
 		return nil, fmt.Errorf("orchestration.name: %q may not contain '/' or white space", o.Name)
 	}
+	if f.Admin.Listen == "" {
+		f.Admin.Listen = DefaultAdminListen
+	}
+	if f.Admin.Listen != "off" {
+		if _, _, err := net.SplitHostPort(f.Admin.Listen); err != nil {
+			return nil, fmt.Errorf("admin.listen: want host:port or off, got %q", f.Admin.Listen)
+		}
+	}
 	o.Registry = o.Registry.WithDefaults()
 	if err := o.Registry.Validate("orchestration.registry"); err != nil {
 		return nil, err
@@ -85,11 +107,12 @@ var errEOF = func() error {
 // sources), as opposed to only the registry settings.
 func (f *File) HasShared() bool { return len(f.DataSources) > 0 }
 
-// shared is the part of the config that lives in the registry, one node each.
-var sharedNodes = []string{ConfigDataSources, ConfigRule, ConfigProps, ConfigAuth}
+// SharedNodes are the config nodes in the registry, in the order they are
+// written.
+var SharedNodes = []string{ConfigDataSources, ConfigRule, ConfigProps, ConfigAuth}
 
-// encodeShared renders the registry's config nodes of cfg.
-func encodeShared(cfg *config.Config) (map[string][]byte, error) {
+// EncodeShared renders the registry's config nodes of cfg.
+func EncodeShared(cfg *config.Config) (map[string][]byte, error) {
 	parts := map[string]any{
 		ConfigDataSources: cfg.DataSources,
 		ConfigRule:        cfg.MasterSlaveRule,
@@ -105,6 +128,70 @@ func encodeShared(cfg *config.Config) (map[string][]byte, error) {
 		out[p] = b
 	}
 	return out, nil
+}
+
+// ReadConfig returns the config nodes present in the registry.
+func ReadConfig(ctx context.Context, reg registry.Registry) (map[string]registry.Node, error) {
+	nodes := map[string]registry.Node{}
+	for _, p := range SharedNodes {
+		v, ver, err := reg.Get(ctx, p)
+		if errors.Is(err, registry.ErrNotFound) {
+			continue
+		}
+		if err != nil {
+			return nil, fmt.Errorf("read config node %s: %w", p, err)
+		}
+		nodes[p] = registry.Node{Path: p, Value: v, Version: ver}
+	}
+	return nodes, nil
+}
+
+// WriteConfig validates cfg and writes its config nodes so that every
+// intermediate state an instance may see is consistent: first the data
+// sources of both the old and the new config, then the rule, props and
+// users, and last the new data sources alone.
+func WriteConfig(ctx context.Context, reg registry.Registry, cfg *config.Config) error {
+	c := *cfg
+	if err := c.Validate(); err != nil {
+		return err
+	}
+	enc, err := EncodeShared(&c)
+	if err != nil {
+		return err
+	}
+	old, err := ReadConfig(ctx, reg)
+	if err != nil {
+		return err
+	}
+	if n, ok := old[ConfigDataSources]; ok {
+		var prev map[string]*config.DataSource
+		if yaml.Unmarshal(n.Value, &prev) == nil && len(prev) > 0 {
+			union := map[string]*config.DataSource{}
+			for k, v := range prev {
+				union[k] = v
+			}
+			for k, v := range c.DataSources {
+				union[k] = v
+			}
+			if b, err := yaml.Marshal(union); err == nil {
+				if _, err := reg.Put(ctx, ConfigDataSources, b); err != nil {
+					return fmt.Errorf("write config node %s: %w", ConfigDataSources, err)
+				}
+			}
+		}
+	}
+	for _, p := range append(SharedNodes[1:], SharedNodes[0]) {
+		if _, err := reg.Put(ctx, p, enc[p]); err != nil {
+			return fmt.Errorf("write config node %s: %w", p, err)
+		}
+	}
+	return nil
+}
+
+// DecodeShared is decodeShared for tools: the registry's config nodes over
+// an instance's local settings.
+func DecodeShared(local *config.Config, nodes map[string][]byte) (*config.Config, error) {
+	return decodeShared(local, nodes)
 }
 
 // decodeShared builds a full config from the local file's instance-only
@@ -139,7 +226,7 @@ func decodeShared(local *config.Config, nodes map[string][]byte) (*config.Config
 		return nil, err
 	}
 	if err := cfg.Validate(); err != nil {
-		return nil, fmt.Errorf("config from registry nodes %s: %w", strings.Join(sharedNodes, ", "), err)
+		return nil, fmt.Errorf("config from registry nodes %s: %w", strings.Join(SharedNodes, ", "), err)
 	}
 	return cfg, nil
 }

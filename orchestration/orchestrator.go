@@ -3,6 +3,7 @@ package orchestration
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -90,7 +91,7 @@ func New(ctx context.Context, reg registry.Registry, f *File) (*Orchestrator, *c
 	o.status.InstanceID = o.id
 	o.status.InstancePath = InstancePath(o.id)
 
-	nodes, err := o.readConfigNodes(ctx)
+	nodes, err := ReadConfig(ctx, o.reg)
 	if err != nil {
 		return nil, nil, err
 	}
@@ -107,7 +108,7 @@ func New(ctx context.Context, reg registry.Registry, f *File) (*Orchestrator, *c
 		if err := o.writeConfig(ctx, &local); err != nil {
 			return nil, nil, err
 		}
-		if nodes, err = o.readConfigNodes(ctx); err != nil {
+		if nodes, err = ReadConfig(ctx, o.reg); err != nil {
 			return nil, nil, err
 		}
 		fallthrough
@@ -128,44 +129,18 @@ func New(ctx context.Context, reg registry.Registry, f *File) (*Orchestrator, *c
 // ID is the instance id, {ip}@-@{pid}.
 func (o *Orchestrator) ID() string { return o.id }
 
-func (o *Orchestrator) readConfigNodes(ctx context.Context) (map[string]registry.Node, error) {
-	nodes := map[string]registry.Node{}
-	for _, p := range sharedNodes {
-		v, ver, err := o.reg.Get(ctx, p)
-		if errors.Is(err, registry.ErrNotFound) {
-			continue
-		}
-		if err != nil {
-			return nil, fmt.Errorf("read config node %s: %w", p, err)
-		}
-		nodes[p] = registry.Node{Path: p, Value: v, Version: ver}
-	}
-	return nodes, nil
-}
-
 // Publish validates cfg and writes its shared part (data sources, rule,
 // props, users) to the registry; every instance then applies it.
 func (o *Orchestrator) Publish(ctx context.Context, cfg *config.Config) error {
-	c := *cfg
-	if err := c.Validate(); err != nil {
-		return err
-	}
-	return o.writeConfig(ctx, &c)
+	return o.writeConfig(ctx, cfg)
 }
 
-// writeConfig writes cfg's config nodes (data sources first, so that a
-// reader never sees a rule naming data sources it does not have).
+// writeConfig writes cfg's config nodes.
 func (o *Orchestrator) writeConfig(ctx context.Context, cfg *config.Config) error {
-	enc, err := encodeShared(cfg)
-	if err != nil {
+	if err := WriteConfig(ctx, o.reg, cfg); err != nil {
 		return err
 	}
-	for _, p := range sharedNodes {
-		if _, err := o.reg.Put(ctx, p, enc[p]); err != nil {
-			return fmt.Errorf("write config node %s: %w", p, err)
-		}
-	}
-	o.log.Info("configuration written to the registry", "nodes", strings.Join(sharedNodes, ","))
+	o.log.Info("configuration written to the registry", "nodes", strings.Join(SharedNodes, ","))
 	return nil
 }
 
@@ -217,8 +192,18 @@ func (o *Orchestrator) Start(ctx context.Context, rt Runtime) error {
 	return nil
 }
 
-// Register creates the instance's ephemeral node.
-func (o *Orchestrator) Register(ctx context.Context) error {
+// Register creates the instance's ephemeral node and, when meta is not
+// nil, its metadata node.
+func (o *Orchestrator) Register(ctx context.Context, meta *InstanceMeta) error {
+	if meta != nil {
+		b, err := json.Marshal(meta)
+		if err != nil {
+			return err
+		}
+		if err := o.reg.PutEphemeral(ctx, MetaPath(o.id), b); err != nil {
+			return fmt.Errorf("publish metadata of instance %s: %w", o.id, err)
+		}
+	}
 	if err := o.reg.PutEphemeral(ctx, InstancePath(o.id), nil); err != nil {
 		return fmt.Errorf("register instance %s: %w", o.id, err)
 	}
@@ -244,6 +229,9 @@ func (o *Orchestrator) Close() error {
 		defer cancel()
 		if err := o.reg.Delete(ctx, InstancePath(o.id), false); err != nil && !errors.Is(err, registry.ErrNotFound) {
 			return fmt.Errorf("deregister instance %s: %w", o.id, err)
+		}
+		if err := o.reg.Delete(ctx, MetaPath(o.id), false); err != nil && !errors.Is(err, registry.ErrNotFound) {
+			return fmt.Errorf("delete metadata of instance %s: %w", o.id, err)
 		}
 	}
 	return nil
@@ -344,7 +332,7 @@ func (o *Orchestrator) update() {
 
 func (o *Orchestrator) updateConfigLocked() {
 	nodes := map[string]registry.Node{}
-	for _, p := range sharedNodes {
+	for _, p := range SharedNodes {
 		if n, ok := o.cfgNodes[p]; ok {
 			nodes[p] = n
 		}

@@ -276,7 +276,7 @@ func testStateNodes(t *testing.T, b backend) {
 		t.Fatalf("ds_slave_0 disabled before start is not disabled after Start: %+v", rec.st)
 	}
 	rec.mu.Unlock()
-	if err := o.Register(ctx); err != nil {
+	if err := o.Register(ctx, nil); err != nil {
 		t.Fatal(err)
 	}
 	inst := orchestration.InstancePath(o.ID())

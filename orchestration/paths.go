@@ -5,6 +5,7 @@ import (
 	"path"
 	"strconv"
 	"strings"
+	"time"
 )
 
 // Node paths, relative to the orchestration root.
@@ -17,7 +18,23 @@ const (
 	ConfigRule        = "/config/masterslave/rule"
 	ConfigProps       = "/config/props"
 	ConfigAuth        = "/config/authentication"
+	// MetaInstancesDir holds each instance's metadata (JSON), ephemeral like
+	// the instance node, so that the seed's nodes keep their plain values.
+	MetaInstancesDir = "/meta/instances"
 )
+
+// MetaPath is the metadata node of one instance.
+func MetaPath(id string) string { return MetaInstancesDir + "/" + id }
+
+// InstanceMeta is what an instance publishes about itself.
+type InstanceMeta struct {
+	// Address is where the proxy serves clients.
+	Address string `json:"address"`
+	// Admin is the admin HTTP address (health, metrics, API).
+	Admin     string    `json:"admin,omitempty"`
+	Version   string    `json:"version"`
+	StartedAt time.Time `json:"startedAt"`
+}
 
 // Disabled is the value that disables an instance or a data source.
 const Disabled = "DISABLED"
