@@ -1,0 +1,121 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"strings"
+
+	"github.com/spf13/cobra"
+
+	"github.com/shardgate/shardgate/ctl"
+	"github.com/shardgate/shardgate/orchestration"
+	"github.com/shardgate/shardgate/registry"
+	"github.com/shardgate/shardgate/registry/connect"
+)
+
+func init() {
+	var (
+		configFile, regType, servers, namespace, name, output string
+	)
+	root := &cobra.Command{
+		Use:   "ctl",
+		Short: "Operate running instances through the registry: list, disable/enable, show and apply config",
+		Long: `ctl reads and writes the same registry nodes operators drive with zkCli.sh
+or etcdctl. Point it at a registry with --config (an instance's config file:
+its orchestration section is used) or with --registry/--servers/--namespace/--name.`,
+	}
+	pf := root.PersistentFlags()
+	pf.StringVar(&configFile, "config", "", "instance config file whose orchestration section names the registry")
+	pf.StringVar(&regType, "registry", "", "registry type: etcd, zookeeper or embedded (an embedded registry is reached at its client URL)")
+	pf.StringVar(&servers, "servers", "", "registry servers, comma-separated host:port")
+	pf.StringVar(&namespace, "namespace", "", "registry namespace (ZooKeeper deployments use one)")
+	pf.StringVar(&name, "name", "", "orchestration name (default "+orchestration.DefaultName+")")
+	pf.StringVarP(&output, "output", "o", "table", "output: table or json")
+
+	// with opens the registry and runs fn with a Ctl.
+	with := func(cmd *cobra.Command, fn func(context.Context, *ctl.Ctl) error) error {
+		if output != "table" && output != "json" {
+			return fmt.Errorf("--output: want table or json, got %q", output)
+		}
+		oc := orchestration.Config{Name: orchestration.DefaultName}
+		if configFile != "" {
+			f, err := orchestration.LoadFile(configFile)
+			if err != nil {
+				return err
+			}
+			oc = f.Orchestration
+		}
+		if regType != "" {
+			oc.Registry.Type = regType
+		}
+		if servers != "" {
+			oc.Registry.ServerLists = strings.Split(servers, ",")
+		}
+		if namespace != "" {
+			oc.Registry.Namespace = namespace
+		}
+		if name != "" {
+			oc.Name = name
+		}
+		rc := oc.Registry.WithDefaults()
+		if rc.Type == registry.TypeEmbedded {
+			// ctl is a client: it must not start a registry of its own.
+			rc.Type = registry.TypeEtcd
+			if len(rc.ServerLists) == 0 {
+				rc.ServerLists = []string{strings.TrimPrefix(strings.TrimPrefix(rc.Embedded.ClientURL, "http://"), "https://")}
+			}
+		}
+		rc.Namespace = orchestration.Root(rc.Namespace, oc.Name)
+		reg, err := connect.Open(cmd.Context(), rc)
+		if err != nil {
+			return fmt.Errorf("registry %s %v: %w", rc.Type, rc.ServerLists, err)
+		}
+		defer reg.Close()
+		return fn(cmd.Context(), &ctl.Ctl{Reg: reg, Root: rc.Namespace, Out: os.Stdout, In: os.Stdin, JSON: output == "json"})
+	}
+	run := func(fn func(context.Context, *ctl.Ctl, []string) error) func(*cobra.Command, []string) error {
+		return func(cmd *cobra.Command, args []string) error {
+			return with(cmd, func(ctx context.Context, c *ctl.Ctl) error { return fn(ctx, c, args) })
+		}
+	}
+
+	root.AddCommand(&cobra.Command{
+		Use: "instances", Short: "List running instances", Args: cobra.NoArgs,
+		RunE: run(func(ctx context.Context, c *ctl.Ctl, _ []string) error { return c.PrintInstances(ctx) }),
+	})
+	root.AddCommand(&cobra.Command{
+		Use: "datasources", Short: "List data sources with role and state", Args: cobra.NoArgs,
+		RunE: run(func(ctx context.Context, c *ctl.Ctl, _ []string) error { return c.PrintDataSources(ctx) }),
+	})
+	for _, disable := range []bool{true, false} {
+		verb := "enable"
+		if disable {
+			verb = "disable"
+		}
+		cmd := &cobra.Command{Use: verb, Short: verb + " an instance or a data source"}
+		cmd.AddCommand(&cobra.Command{
+			Use: "instance ID", Short: verb + " an instance (circuit breaker)", Args: cobra.ExactArgs(1),
+			RunE: run(func(ctx context.Context, c *ctl.Ctl, a []string) error { return c.SetInstance(ctx, a[0], disable) }),
+		})
+		cmd.AddCommand(&cobra.Command{
+			Use: "datasource NAME", Short: verb + " a data source (reads leave a disabled slave)", Args: cobra.ExactArgs(1),
+			RunE: run(func(ctx context.Context, c *ctl.Ctl, a []string) error { return c.SetDataSource(ctx, a[0], disable) }),
+		})
+		root.AddCommand(cmd)
+	}
+	cfgCmd := &cobra.Command{Use: "config", Short: "Show or apply the configuration in the registry"}
+	cfgCmd.AddCommand(&cobra.Command{
+		Use: "show", Short: "Print the config nodes", Args: cobra.NoArgs,
+		RunE: run(func(ctx context.Context, c *ctl.Ctl, _ []string) error { return c.ConfigShow(ctx) }),
+	})
+	var yes bool
+	apply := &cobra.Command{
+		Use: "apply FILE", Short: "Validate FILE's config, show the diff, and write it to the registry", Args: cobra.ExactArgs(1),
+		RunE: run(func(ctx context.Context, c *ctl.Ctl, a []string) error { return c.ConfigApply(ctx, a[0], yes) }),
+	}
+	apply.Flags().BoolVarP(&yes, "yes", "y", false, "do not ask for confirmation")
+	cfgCmd.AddCommand(apply)
+	root.AddCommand(cfgCmd)
+	rootCmd.AddCommand(root)
+}
