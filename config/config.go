@@ -122,6 +122,10 @@ type Props struct {
 	ServerVersion string `yaml:"serverVersion"`
 	// StatementCacheSize bounds the classification cache (distinct texts).
 	StatementCacheSize int `yaml:"statementCacheSize"`
+	// ReadOnlyTransactionsOnSlave lets a transaction begun read-only (the
+	// driver's BeginTx with TxOptions.ReadOnly) run on a slave. Off by
+	// default: every transaction runs on the master.
+	ReadOnlyTransactionsOnSlave bool `yaml:"readOnlyTransactionsOnSlave,omitempty"`
 }
 
 // Load reads and parses a config file.

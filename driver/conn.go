@@ -1,0 +1,528 @@
+package driver
+
+import (
+	"context"
+	"database/sql/driver"
+	"errors"
+	"fmt"
+	"sync/atomic"
+	"unsafe"
+
+	"github.com/shardgate/shardgate/engine"
+)
+
+var sessionIDs atomic.Uint64
+
+// conn is one shardgate session: one database/sql driver connection.
+// database/sql never uses it from two goroutines at once.
+type conn struct {
+	c   *Connector
+	uid uint64
+	eng engine.Session
+	// pinned is the backend connection held between statements: the
+	// master's while in a transaction, with autocommit off or pinned for
+	// good; a slave's during a read-only transaction there.
+	pinned *bconn
+	tx     *tx
+	// held are the connections that carry this session's SET/USE state
+	// (replay), one per pool; they never go back to their pool.
+	held   map[*pool]*bconn
+	replay []string
+	// txOpen and acOff mirror the master connection's status flags
+	// (go-sql-driver does not expose them), for engine.Session.Done.
+	txOpen, acOff bool
+	closed        bool
+	units         []engine.Unit
+	freeRows      *rows
+}
+
+var (
+	_ driver.Conn               = (*conn)(nil)
+	_ driver.ConnPrepareContext = (*conn)(nil)
+	_ driver.ConnBeginTx        = (*conn)(nil)
+	_ driver.ExecerContext      = (*conn)(nil)
+	_ driver.QueryerContext     = (*conn)(nil)
+	_ driver.Pinger             = (*conn)(nil)
+	_ driver.SessionResetter    = (*conn)(nil)
+	_ driver.Validator          = (*conn)(nil)
+	_ driver.NamedValueChecker  = (*conn)(nil)
+)
+
+func newConn(c *Connector) *conn {
+	return &conn{c: c, uid: sessionIDs.Add(1), units: make([]engine.Unit, 0, 1)}
+}
+
+// classify returns the class of query from the engine's cache. The
+// cache only reads the bytes (it copies the text when it stores it), so
+// the string is viewed as bytes without a copy.
+func (s *conn) classify(query string) engine.Class {
+	return s.c.rt.Cache().Classify(unsafe.Slice(unsafe.StringData(query), len(query)))
+}
+
+func bit(ds *engine.DataSource) uint64 {
+	if ds.Slave < 0 {
+		return engine.MasterTried
+	}
+	return 1 << uint(ds.Slave)
+}
+
+// route picks the data source for a statement and takes a backend
+// connection there. A read whose data source cannot be reached is routed
+// again without it (tried), as the proxy does.
+func (s *conn) route(ctx context.Context, query string, cls engine.Class, tried *uint64) (*bconn, bool, *engine.DataSource, error) {
+	if s.closed {
+		return nil, false, nil, driver.ErrBadConn
+	}
+	v := s.c.view.Load()
+	snap := v.snap
+	if s.tx != nil && s.tx.slave {
+		if cls&engine.Rollback == 0 {
+			if err := instanceDisabled(snap); err != nil {
+				return nil, false, nil, err
+			}
+		}
+		return s.pinned, false, s.tx.ds, nil
+	}
+	for {
+		units, err := snap.Route(s.units[:0], cls, &s.eng, *tried)
+		if err != nil {
+			return nil, false, nil, s.abortTx(snap, cls, err)
+		}
+		ds := units[0].DS
+		onMaster := ds == snap.Master
+		if snap.Config.Props.SQLShow {
+			s.c.log.Info("sql", "session", s.uid, "dataSource", ds.Name, "class", cls.String(), "sql", query)
+		}
+		b, err := s.acquire(ctx, v.pools[ds.Name], onMaster)
+		if err == nil {
+			return b, onMaster, ds, nil
+		}
+		var de *dialError
+		if errors.As(err, &de) {
+			// Routing skips it until the engine's health probe reaches it.
+			ds.Pool.MarkDown(err)
+			if cls&engine.Read != 0 && s.pinned == nil && ctx.Err() == nil {
+				*tried |= bit(ds)
+				continue
+			}
+		}
+		return nil, false, ds, fmt.Errorf("shardgate: data source %s: %w", ds.Name, err)
+	}
+}
+
+// acquire returns the connection to run on: the pinned one, the one that
+// holds the session's state on that pool, or one from the pool brought to
+// the session's state.
+func (s *conn) acquire(ctx context.Context, p *pool, onMaster bool) (*bconn, error) {
+	if s.pinned != nil && onMaster {
+		return s.pinned, nil
+	}
+	if b := s.held[p]; b != nil {
+		if err := s.sync(ctx, b); err != nil {
+			s.drop(b)
+			return nil, err
+		}
+		return b, nil
+	}
+	b, err := p.get(ctx)
+	if err != nil {
+		return nil, err
+	}
+	if len(s.replay) > 0 {
+		s.hold(b)
+		if err := s.sync(ctx, b); err != nil {
+			s.drop(b)
+			return nil, err
+		}
+	}
+	return b, nil
+}
+
+func (s *conn) hold(b *bconn) {
+	if s.held == nil {
+		s.held = map[*pool]*bconn{}
+	}
+	if old := s.held[b.p]; old != nil && old != b && old != s.pinned {
+		old.broken = true
+		old.p.put(old)
+	}
+	b.owner = s.uid
+	s.held[b.p] = b
+}
+
+// drop forgets a session-bound connection and closes it.
+func (s *conn) drop(b *bconn) {
+	if s.held[b.p] == b {
+		delete(s.held, b.p)
+	}
+	if s.pinned == b {
+		s.pinned = nil
+	}
+	b.broken = true
+	b.p.put(b)
+}
+
+// sync replays the session's SET/USE statements the connection lacks.
+func (s *conn) sync(ctx context.Context, b *bconn) error {
+	for b.applied < len(s.replay) {
+		if _, err := b.c.(driver.ExecerContext).ExecContext(ctx, s.replay[b.applied], nil); err != nil {
+			return fmt.Errorf("replaying session state %q: %w", s.replay[b.applied], err)
+		}
+		b.applied++
+	}
+	return nil
+}
+
+// release ends a statement's use of b: it stays pinned or held when the
+// session needs it, else goes back to its pool.
+func (s *conn) release(b *bconn, onMaster bool) {
+	if !b.valid() {
+		if s.pinned == b {
+			// The transaction (or pinned state) died with the connection.
+			s.lost()
+		}
+		s.drop(b)
+		return
+	}
+	if onMaster && s.eng.NeedsMasterConn() || s.tx != nil && s.pinned == b {
+		s.pinned = b
+		return
+	}
+	if s.pinned == b {
+		s.pinned = nil
+	}
+	if s.held[b.p] == b {
+		return
+	}
+	b.p.put(b)
+}
+
+// lost forgets transaction state after its connection died.
+func (s *conn) lost() {
+	s.txOpen = false
+	s.eng.InTx = false
+	if s.tx != nil {
+		s.tx.done = true
+		s.tx = nil
+	}
+}
+
+// after records what a statement that succeeded on b changed in the
+// session.
+func (s *conn) after(b *bconn, cls engine.Class, query string, nargs int, onMaster bool) {
+	if !onMaster {
+		return
+	}
+	if cls&engine.Begin != 0 {
+		s.txOpen = true
+	}
+	if cls&engine.EndTx != 0 {
+		s.txOpen = false
+	}
+	if cls&engine.AutocommitOff != 0 {
+		s.acOff = true
+	}
+	if cls&engine.AutocommitOn != 0 {
+		s.acOff, s.txOpen = false, false // SET autocommit=1 commits
+	}
+	s.eng.Done(cls, true, s.status(), true)
+	if cls&(engine.SetSession|engine.Use) != 0 && cls&engine.Multi == 0 {
+		if nargs == 0 {
+			// A connection not yet held was taken while the session had
+			// no state (acquire holds and syncs the others): it has run
+			// exactly this statement.
+			s.replay = append(s.replay, query)
+			if s.held[b.p] != b {
+				s.hold(b)
+			}
+			b.applied = len(s.replay)
+		} else {
+			s.eng.Pinned = true // state with bound values: keep the connection
+		}
+	}
+	if cls&(engine.Pin|engine.Multi) != 0 {
+		b.owner = s.uid // server state of this connection only: never pooled again
+	}
+}
+
+func (s *conn) status() uint16 {
+	var st uint16
+	if s.txOpen {
+		st |= 0x0001
+	}
+	if !s.acOff {
+		st |= 0x0002
+	}
+	return st
+}
+
+// abortTx handles a COMMIT that cannot be routed (circuit breaker, master
+// disabled): the open transaction is rolled back on its connection, so a
+// caller told COMMIT failed knows nothing was committed.
+func (s *conn) abortTx(snap *engine.Snapshot, cls engine.Class, err error) error {
+	b := s.pinned
+	if cls&engine.EndTx == 0 || cls&engine.Rollback != 0 || b == nil || !s.eng.InTx {
+		return routeError(snap, err, "")
+	}
+	_, rerr := b.c.(driver.ExecerContext).ExecContext(context.Background(), "ROLLBACK", nil)
+	if rerr != nil {
+		b.broken = true
+	}
+	s.txOpen = false
+	s.eng.Done(engine.EndTx|engine.Rollback, true, s.status(), rerr == nil)
+	s.release(b, true)
+	if rerr != nil {
+		return routeError(snap, err, " (the open transaction was aborted: its connection was closed)")
+	}
+	return routeError(snap, err, " (the open transaction was rolled back)")
+}
+
+// retry reports whether a statement that failed with err may run again:
+// a stale pooled connection refused it before anything was sent
+// (driver.ErrBadConn), or a read lost its connection to a data source.
+// bound: the connection carried session state or was pinned (never
+// retried: its state went with it). The connection has been released.
+func retry(bound, dead bool, ds *engine.DataSource, cls engine.Class, err error, attempt int, tried *uint64) bool {
+	if attempt >= 3 || bound || !dead {
+		return false
+	}
+	if errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
+		return false
+	}
+	if errors.Is(err, driver.ErrBadConn) {
+		return true
+	}
+	if cls&engine.Read != 0 {
+		*tried |= bit(ds)
+		return true
+	}
+	return false
+}
+
+// failed releases b after err and reports whether the statement may be
+// retried.
+func (s *conn) failed(b *bconn, onMaster bool, ds *engine.DataSource, cls engine.Class, err error, attempt int, tried *uint64) bool {
+	bound := b.owner != 0 || b == s.pinned || s.tx != nil
+	if errors.Is(err, driver.ErrBadConn) {
+		b.broken = true
+	}
+	dead := !b.valid()
+	s.release(b, onMaster)
+	return retry(bound, dead, ds, cls, err, attempt, tried)
+}
+
+func dsErr(ds *engine.DataSource, err error) error {
+	if ds == nil {
+		return err
+	}
+	return fmt.Errorf("shardgate: data source %s: %w", ds.Name, err)
+}
+
+// exec runs a statement that returns no rows.
+func (s *conn) exec(ctx context.Context, query string, cls engine.Class, args []driver.NamedValue, prepared bool) (driver.Result, error) {
+	var tried uint64
+	for attempt := 0; ; attempt++ {
+		b, onMaster, ds, err := s.route(ctx, query, cls, &tried)
+		if err != nil {
+			return nil, err
+		}
+		var res driver.Result
+		if !prepared {
+			res, err = b.c.(driver.ExecerContext).ExecContext(ctx, query, args)
+		}
+		if prepared || errors.Is(err, driver.ErrSkip) {
+			var st driver.Stmt
+			if st, err = b.stmt(ctx, query); err == nil {
+				res, err = st.(driver.StmtExecContext).ExecContext(ctx, args)
+			}
+		}
+		if err != nil {
+			if s.failed(b, onMaster, ds, cls, err, attempt, &tried) {
+				continue
+			}
+			return nil, dsErr(ds, err)
+		}
+		s.after(b, cls, query, len(args), onMaster)
+		s.release(b, onMaster)
+		return res, nil
+	}
+}
+
+// query runs a statement that returns rows; the backend connection stays
+// taken until the rows are closed.
+func (s *conn) query(ctx context.Context, query string, cls engine.Class, args []driver.NamedValue, prepared bool) (driver.Rows, error) {
+	var tried uint64
+	for attempt := 0; ; attempt++ {
+		b, onMaster, ds, err := s.route(ctx, query, cls, &tried)
+		if err != nil {
+			return nil, err
+		}
+		var r driver.Rows
+		if !prepared {
+			r, err = b.c.(driver.QueryerContext).QueryContext(ctx, query, args)
+		}
+		if prepared || errors.Is(err, driver.ErrSkip) {
+			var st driver.Stmt
+			if st, err = b.stmt(ctx, query); err == nil {
+				r, err = st.(driver.StmtQueryContext).QueryContext(ctx, args)
+			}
+		}
+		if err != nil {
+			if s.failed(b, onMaster, ds, cls, err, attempt, &tried) {
+				continue
+			}
+			return nil, dsErr(ds, err)
+		}
+		s.after(b, cls, query, len(args), onMaster)
+		rs := s.freeRows
+		if rs != nil {
+			s.freeRows = nil
+		} else {
+			rs = &rows{}
+		}
+		*rs = rows{s: s, b: b, onMaster: onMaster, r: r}
+		return rs, nil
+	}
+}
+
+// ExecContext implements driver.ExecerContext.
+func (s *conn) ExecContext(ctx context.Context, query string, args []driver.NamedValue) (driver.Result, error) {
+	return s.exec(ctx, query, s.classify(query), args, false)
+}
+
+// QueryContext implements driver.QueryerContext.
+func (s *conn) QueryContext(ctx context.Context, query string, args []driver.NamedValue) (driver.Rows, error) {
+	return s.query(ctx, query, s.classify(query), args, false)
+}
+
+// PrepareContext returns a statement routed at each execution: it is
+// prepared on a backend connection the first time it runs there (and kept
+// for that connection), so syntax errors surface at execution.
+func (s *conn) PrepareContext(ctx context.Context, query string) (driver.Stmt, error) {
+	if s.closed {
+		return nil, driver.ErrBadConn
+	}
+	return &stmt{s: s, query: query, cls: s.classify(query)}, nil
+}
+
+// Prepare implements driver.Conn.
+func (s *conn) Prepare(query string) (driver.Stmt, error) {
+	return s.PrepareContext(context.Background(), query)
+}
+
+// Begin implements driver.Conn.
+func (s *conn) Begin() (driver.Tx, error) {
+	return s.BeginTx(context.Background(), driver.TxOptions{})
+}
+
+// BeginTx starts a transaction pinned to one backend connection: the
+// master's, or with opts.ReadOnly and props.readOnlyTransactionsOnSlave a
+// slave's (unless read-your-writes sends the session's reads to the
+// master).
+func (s *conn) BeginTx(ctx context.Context, opts driver.TxOptions) (driver.Tx, error) {
+	if s.tx != nil || s.eng.InTx {
+		return nil, errors.New("shardgate: a transaction is already open on this connection")
+	}
+	cls := engine.Begin
+	if opts.ReadOnly && s.c.view.Load().snap.Config.Props.ReadOnlyTransactionsOnSlave {
+		cls = engine.Read
+	}
+	var tried uint64
+	for attempt := 0; ; attempt++ {
+		b, onMaster, ds, err := s.route(ctx, "BEGIN", cls, &tried)
+		if err != nil {
+			return nil, err
+		}
+		btx, err := b.c.(driver.ConnBeginTx).BeginTx(ctx, opts)
+		if err != nil {
+			if s.failed(b, onMaster, ds, cls, err, attempt, &tried) {
+				continue
+			}
+			return nil, dsErr(ds, err)
+		}
+		s.tx = &tx{s: s, btx: btx, slave: !onMaster, ds: ds}
+		s.pinned = b
+		if onMaster {
+			s.txOpen = true
+			s.eng.Done(engine.Begin, true, s.status(), true)
+		}
+		return s.tx, nil
+	}
+}
+
+// Ping checks the instance and one data source a read would go to.
+func (s *conn) Ping(ctx context.Context) error {
+	var tried uint64
+	b, onMaster, ds, err := s.route(ctx, "/* ping */", engine.Read, &tried)
+	if err != nil {
+		return err
+	}
+	if p, ok := b.c.(driver.Pinger); ok {
+		err = p.Ping(ctx)
+	}
+	s.release(b, onMaster)
+	if err != nil {
+		return dsErr(ds, err)
+	}
+	return nil
+}
+
+// ResetSession forgets the session's state before database/sql hands the
+// connection to another user, like COM_RESET_CONNECTION: routing state
+// (read-your-writes, pinning) is cleared and backend connections carrying
+// SET/USE state or an open transaction are closed.
+func (s *conn) ResetSession(ctx context.Context) error {
+	if s.closed {
+		return driver.ErrBadConn
+	}
+	s.reset()
+	return nil
+}
+
+func (s *conn) reset() {
+	if b := s.pinned; b != nil {
+		s.pinned = nil
+		if s.txOpen || s.acOff || s.tx != nil {
+			b.broken = true // closing it rolls the transaction back
+		}
+		if s.held[b.p] != b {
+			b.p.put(b)
+		}
+	}
+	for p, b := range s.held {
+		delete(s.held, p)
+		b.p.put(b) // owner set: closed
+	}
+	if s.tx != nil {
+		s.tx.done = true
+		s.tx = nil
+	}
+	s.replay = s.replay[:0]
+	s.txOpen, s.acOff = false, false
+	s.eng.Reset()
+}
+
+// IsValid implements driver.Validator.
+func (s *conn) IsValid() bool { return !s.closed }
+
+// CheckNamedValue passes unsigned integers through unchanged (the default
+// converter rejects uint64 values with the high bit set; go-sql-driver
+// sends them as unsigned), and leaves everything else to database/sql's
+// default converter.
+func (s *conn) CheckNamedValue(nv *driver.NamedValue) error {
+	switch nv.Value.(type) {
+	case uint64, uint:
+		return nil
+	}
+	return driver.ErrSkip
+}
+
+// Close releases the session's backend connections.
+func (s *conn) Close() error {
+	if s.closed {
+		return nil
+	}
+	s.reset()
+	s.closed = true
+	return nil
+}

@@ -1,0 +1,230 @@
+package driver
+
+import (
+	"context"
+	"database/sql/driver"
+	"errors"
+	"fmt"
+	"log/slog"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/shardgate/shardgate/config"
+	"github.com/shardgate/shardgate/engine"
+	"github.com/shardgate/shardgate/orchestration"
+	"github.com/shardgate/shardgate/registry"
+	"github.com/shardgate/shardgate/registry/connect"
+)
+
+// StartTimeout bounds how long NewConnector waits for the registry.
+const StartTimeout = 30 * time.Second
+
+// view is what one statement routes with: an engine snapshot and the pools
+// of exactly that snapshot's data sources, published together.
+type view struct {
+	snap  *engine.Snapshot
+	pools map[string]*pool
+}
+
+// Connector is one shardgate instance inside the application. It is safe
+// for concurrent use; database/sql calls Close from sql.DB.Close.
+type Connector struct {
+	reg  registry.Registry
+	orch *orchestration.Orchestrator
+	rt   *engine.Runtime
+	id   string
+	log  *slog.Logger
+
+	view atomic.Pointer[view]
+
+	mu        sync.Mutex // serialises Apply, SetState and Close
+	pools     map[string]*pool
+	closed    atomic.Bool
+	closeOnce sync.Once
+	closeErr  error
+	regd      bool
+}
+
+var (
+	_ driver.Connector           = (*Connector)(nil)
+	_ interface{ Close() error } = (*Connector)(nil)
+)
+
+// NewConnector starts an instance from f, in the proxy's order: registry
+// client, orchestration (the registry's config, or f's with overwrite),
+// routing runtime with the registry's state in force, then registration of
+// state/instances/{ip}@-@{pid}. Use it with sql.OpenDB; sql.DB.Close calls
+// Close.
+func NewConnector(f *orchestration.File) (*Connector, error) {
+	ctx, cancel := context.WithTimeout(context.Background(), StartTimeout)
+	defer cancel()
+	return NewConnectorContext(ctx, f)
+}
+
+// NewConnectorContext is NewConnector with a context bounding the start.
+func NewConnectorContext(ctx context.Context, f *orchestration.File) (*Connector, error) {
+	oc := f.Orchestration
+	if oc.Name == "" {
+		oc.Name = orchestration.DefaultName
+	}
+	rcfg := oc.Registry.WithDefaults()
+	rcfg.Namespace = orchestration.Root(rcfg.Namespace, oc.Name)
+	reg, err := connect.Open(ctx, rcfg)
+	if err != nil {
+		return nil, fmt.Errorf("shardgate: registry %s: %w", rcfg.Type, err)
+	}
+	c := &Connector{reg: reg, pools: map[string]*pool{}, log: slog.Default().With("component", "shardgate-driver")}
+	fail := func(err error) (*Connector, error) {
+		c.Close()
+		return nil, fmt.Errorf("shardgate: %w", err)
+	}
+	ff := *f
+	ff.Orchestration = oc
+	o, cfg, err := orchestration.New(ctx, reg, &ff)
+	if err != nil {
+		return fail(err)
+	}
+	c.orch, c.id = o, o.ID()
+	if c.rt, err = engine.NewRuntime(cfg); err != nil {
+		return fail(err)
+	}
+	if err := c.Apply(cfg); err != nil {
+		return fail(err)
+	}
+	if err := o.Start(ctx, c); err != nil {
+		return fail(err)
+	}
+	// Registered directly on the registry (its client re-creates the node
+	// with its last value after a session loss); Close deletes it.
+	if err := reg.PutEphemeral(ctx, orchestration.InstancePath(c.id), nil); err != nil {
+		return fail(fmt.Errorf("register instance %s: %w", c.id, err))
+	}
+	c.regd = true
+	c.log.Info("shardgate driver instance registered", "instance", c.id, "registry", rcfg.Type, "root", rcfg.Namespace,
+		"master", cfg.MasterSlaveRule.MasterDataSourceName, "slaves", cfg.MasterSlaveRule.SlaveDataSourceNames)
+	return c, nil
+}
+
+// ID is the instance id, {ip}@-@{pid}.
+func (c *Connector) ID() string { return c.id }
+
+// Status is the instance's orchestration status: circuit breaker,
+// disabled data sources, config version and any rejected config.
+func (c *Connector) Status() orchestration.Status { return c.orch.Status() }
+
+// Snapshot is the routing snapshot in force.
+func (c *Connector) Snapshot() *engine.Snapshot { return c.view.Load().snap }
+
+// Apply swaps in cfg: pools of added or changed data sources are opened
+// before the engine's swap, those removed or changed are closed after it.
+// The orchestrator calls it for every valid config in the registry.
+func (c *Connector) Apply(cfg *config.Config) error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.closed.Load() {
+		return ErrClosed
+	}
+	pools := make(map[string]*pool, len(cfg.DataSources))
+	var added []*pool
+	for name, ds := range cfg.DataSources {
+		if p := c.pools[name]; p != nil && p.ds == *ds {
+			pools[name] = p
+			continue
+		}
+		p, err := newPool(name, ds)
+		if err != nil {
+			for _, p := range added {
+				p.close()
+			}
+			return fmt.Errorf("dataSources.%s: %w", name, err)
+		}
+		pools[name] = p
+		added = append(added, p)
+	}
+	if err := c.rt.Apply(cfg); err != nil {
+		for _, p := range added {
+			p.close()
+		}
+		return err
+	}
+	c.view.Store(&view{snap: c.rt.Snapshot(), pools: pools})
+	for name, p := range c.pools {
+		if pools[name] != p {
+			p.close()
+		}
+	}
+	c.pools = pools
+	return nil
+}
+
+// SetState swaps in the registry state (circuit breaker, disabled data
+// sources). The orchestrator calls it.
+func (c *Connector) SetState(st engine.State) error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.closed.Load() {
+		return ErrClosed
+	}
+	if err := c.rt.SetState(st); err != nil {
+		return err
+	}
+	c.view.Store(&view{snap: c.rt.Snapshot(), pools: c.pools})
+	return nil
+}
+
+// Connect returns a new session. It touches no backend: the first
+// statement (or Ping) takes a backend connection.
+func (c *Connector) Connect(ctx context.Context) (driver.Conn, error) {
+	if c.closed.Load() {
+		return nil, ErrClosed
+	}
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	return newConn(c), nil
+}
+
+// Driver returns the shardgate driver.
+func (c *Connector) Driver() driver.Driver { return &Driver{} }
+
+// Close stops the instance in the reverse order of its start: the
+// orchestration stops following the registry, the instance node is
+// deleted, the pools are closed, then the registry client. sql.DB.Close
+// calls it after closing its connections. It may be called more than once.
+func (c *Connector) Close() error {
+	c.closeOnce.Do(func() { c.closeErr = c.close() })
+	return c.closeErr
+}
+
+func (c *Connector) close() error {
+	c.closed.Store(true)
+	var errs []error
+	if c.orch != nil {
+		errs = append(errs, c.orch.Close())
+	}
+	if c.regd {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		if err := c.reg.Delete(ctx, orchestration.InstancePath(c.id), false); err != nil && !errors.Is(err, registry.ErrNotFound) {
+			errs = append(errs, fmt.Errorf("deregister instance %s: %w", c.id, err))
+		}
+		cancel()
+	}
+	c.mu.Lock()
+	for _, p := range c.pools {
+		p.close()
+	}
+	c.pools = nil
+	c.mu.Unlock()
+	if c.rt != nil {
+		c.rt.Close()
+	}
+	if c.reg != nil {
+		errs = append(errs, c.reg.Close())
+	}
+	err := errors.Join(errs...)
+	if err == nil && c.id != "" {
+		c.log.Info("shardgate driver instance closed", "instance", c.id)
+	}
+	return err
+}

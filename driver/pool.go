@@ -1,0 +1,240 @@
+package driver
+
+import (
+	"context"
+	"database/sql/driver"
+	"errors"
+	"fmt"
+	"strings"
+	"sync/atomic"
+	"time"
+
+	"github.com/go-sql-driver/mysql"
+
+	"github.com/shardgate/shardgate/config"
+)
+
+// maxBackendStmts bounds the prepared statements kept per backend
+// connection (the server's max_prepared_stmt_count is global).
+const maxBackendStmts = 128
+
+// livenessAfter: a connection idle longer than this is checked for a dead
+// socket before use (cheap, but a syscall the hot path skips).
+const livenessAfter = time.Second
+
+var errPoolClosed = errors.New("pool closed")
+
+// pool is one data source's bounded pool of go-sql-driver connections.
+type pool struct {
+	name string
+	ds   config.DataSource
+	mc   driver.Connector
+
+	idle   chan *bconn   // FIFO, so that all connections age alike
+	sem    chan struct{} // one token per open connection
+	closed atomic.Bool
+}
+
+// bconn is one backend connection.
+type bconn struct {
+	c     driver.Conn
+	p     *pool
+	stmts map[string]driver.Stmt
+	// applied is how many of its owner session's replay statements this
+	// connection has run; owner is that session (0: none, clean).
+	applied int
+	owner   uint64
+	// broken connections are closed on release.
+	broken    bool
+	idleSince time.Time
+}
+
+// newPool builds the go-sql-driver connector of a data source. Parameters
+// of a mysql:// URL (after '?') are go-sql-driver DSN parameters, e.g.
+// mysql://127.0.0.1:3306/app?parseTime=true&loc=UTC.
+func newPool(name string, ds *config.DataSource) (*pool, error) {
+	cfg := mysql.NewConfig()
+	if q, ok := strings.CutPrefix(ds.URL, "mysql://"); ok {
+		if _, params, ok := strings.Cut(q, "?"); ok {
+			var err error
+			dsn := "tcp(" + ds.Addr + ")/?" + params
+			if cfg, err = mysql.ParseDSN(dsn); err != nil {
+				return nil, fmt.Errorf("url parameters: %w", err)
+			}
+		}
+	}
+	cfg.Net, cfg.Addr = "tcp", ds.Addr
+	cfg.User, cfg.Passwd, cfg.DBName = ds.Username, ds.Password, ds.Database
+	if cfg.Timeout == 0 {
+		cfg.Timeout = ds.ConnectTimeout
+	}
+	mc, err := mysql.NewConnector(cfg)
+	if err != nil {
+		return nil, err
+	}
+	return &pool{
+		name: name,
+		ds:   *ds,
+		mc:   mc,
+		idle: make(chan *bconn, ds.MaxPoolSize),
+		sem:  make(chan struct{}, ds.MaxPoolSize),
+	}, nil
+}
+
+// get returns an idle connection or opens one, waiting at most
+// connectTimeout (and ctx) for a free slot. A dial error is returned as a
+// *dialError.
+func (p *pool) get(ctx context.Context) (*bconn, error) {
+	for {
+		if p.closed.Load() {
+			return nil, errPoolClosed
+		}
+		select {
+		case b := <-p.idle:
+			if b = p.check(ctx, b); b != nil {
+				return b, nil
+			}
+			continue
+		default:
+		}
+		break
+	}
+	t := time.NewTimer(p.ds.ConnectTimeout)
+	defer t.Stop()
+	for {
+		select {
+		case b := <-p.idle:
+			if b = p.check(ctx, b); b != nil {
+				return b, nil
+			}
+			continue
+		case p.sem <- struct{}{}:
+		case <-t.C:
+			return nil, fmt.Errorf("no free connection within %v (maxPoolSize %d)", p.ds.ConnectTimeout, p.ds.MaxPoolSize)
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		}
+		break
+	}
+	c, err := p.mc.Connect(ctx)
+	if err != nil {
+		<-p.sem
+		if ctx.Err() != nil {
+			return nil, ctx.Err()
+		}
+		var me *mysql.MySQLError
+		if errors.As(err, &me) {
+			return nil, err // the server answered: reachable
+		}
+		return nil, &dialError{err: err}
+	}
+	return &bconn{c: c, p: p}, nil
+}
+
+// check returns b if it is still usable, else closes it and returns nil.
+func (p *pool) check(ctx context.Context, b *bconn) *bconn {
+	idle := time.Since(b.idleSince)
+	if idle > p.ds.IdleTimeout {
+		p.discard(b)
+		return nil
+	}
+	if idle > livenessAfter {
+		if r, ok := b.c.(driver.SessionResetter); ok && r.ResetSession(ctx) != nil {
+			p.discard(b)
+			return nil
+		}
+	}
+	return b
+}
+
+// put gives b back; broken, session-bound or late connections are closed.
+func (p *pool) put(b *bconn) {
+	if b.broken || b.owner != 0 || p.closed.Load() {
+		p.discard(b)
+		return
+	}
+	if v, ok := b.c.(driver.Validator); ok && !v.IsValid() {
+		p.discard(b)
+		return
+	}
+	b.idleSince = time.Now()
+	select {
+	case p.idle <- b:
+	default:
+		p.discard(b)
+	}
+	if p.closed.Load() {
+		p.drain()
+	}
+}
+
+func (p *pool) discard(b *bconn) {
+	b.closeStmts()
+	b.c.Close()
+	<-p.sem
+}
+
+// close closes the idle connections; those in use close when they come
+// back.
+func (p *pool) close() {
+	p.closed.Store(true)
+	p.drain()
+}
+
+func (p *pool) drain() {
+	for {
+		select {
+		case b := <-p.idle:
+			p.discard(b)
+		default:
+			return
+		}
+	}
+}
+
+// stmt returns the connection's prepared statement for query, preparing it
+// on first use.
+func (b *bconn) stmt(ctx context.Context, query string) (driver.Stmt, error) {
+	if st := b.stmts[query]; st != nil {
+		return st, nil
+	}
+	if len(b.stmts) >= maxBackendStmts {
+		b.closeStmts()
+	}
+	st, err := b.c.(driver.ConnPrepareContext).PrepareContext(ctx, query)
+	if err != nil {
+		return nil, err
+	}
+	if b.stmts == nil {
+		b.stmts = make(map[string]driver.Stmt)
+	}
+	b.stmts[query] = st
+	return st, nil
+}
+
+func (b *bconn) closeStmts() {
+	for q, st := range b.stmts {
+		st.Close()
+		delete(b.stmts, q)
+	}
+}
+
+// valid reports whether the connection survived its last command (a
+// cancelled context or a network error closes it inside go-sql-driver).
+func (b *bconn) valid() bool {
+	if b.broken {
+		return false
+	}
+	if v, ok := b.c.(driver.Validator); ok && !v.IsValid() {
+		b.broken = true
+		return false
+	}
+	return true
+}
+
+// dialError is a failure to connect to a data source: a read may try
+// another.
+type dialError struct{ err error }
+
+func (e *dialError) Error() string { return e.err.Error() }
+func (e *dialError) Unwrap() error { return e.err }
