@@ -14,9 +14,62 @@ import (
 	"github.com/shardgate/shardgate/registry/connect"
 )
 
+// registryFlags select an orchestration's registry for ctl and console.
+type registryFlags struct {
+	configFile, regType, servers, namespace, name string
+}
+
+func (f *registryFlags) add(cmd *cobra.Command) {
+	pf := cmd.PersistentFlags()
+	pf.StringVar(&f.configFile, "config", "", "instance config file whose orchestration section names the registry")
+	pf.StringVar(&f.regType, "registry", "", "registry type: etcd, zookeeper or embedded (an embedded registry is reached at its client URL)")
+	pf.StringVar(&f.servers, "servers", "", "registry servers, comma-separated host:port")
+	pf.StringVar(&f.namespace, "namespace", "", "registry namespace (ZooKeeper deployments use one)")
+	pf.StringVar(&f.name, "name", "", "orchestration name (default "+orchestration.DefaultName+")")
+}
+
+// open connects to the registry as a client rooted at the orchestration.
+func (f *registryFlags) open(ctx context.Context) (registry.Registry, string, error) {
+	oc := orchestration.Config{Name: orchestration.DefaultName}
+	if f.configFile != "" {
+		file, err := orchestration.LoadFile(f.configFile)
+		if err != nil {
+			return nil, "", err
+		}
+		oc = file.Orchestration
+	}
+	if f.regType != "" {
+		oc.Registry.Type = f.regType
+	}
+	if f.servers != "" {
+		oc.Registry.ServerLists = strings.Split(f.servers, ",")
+	}
+	if f.namespace != "" {
+		oc.Registry.Namespace = f.namespace
+	}
+	if f.name != "" {
+		oc.Name = f.name
+	}
+	rc := oc.Registry.WithDefaults()
+	if rc.Type == registry.TypeEmbedded {
+		// A tool is a client: it must not start a registry of its own.
+		rc.Type = registry.TypeEtcd
+		if len(rc.ServerLists) == 0 {
+			rc.ServerLists = []string{strings.TrimPrefix(strings.TrimPrefix(rc.Embedded.ClientURL, "http://"), "https://")}
+		}
+	}
+	rc.Namespace = orchestration.Root(rc.Namespace, oc.Name)
+	reg, err := connect.Open(ctx, rc)
+	if err != nil {
+		return nil, "", fmt.Errorf("registry %s %v: %w", rc.Type, rc.ServerLists, err)
+	}
+	return reg, rc.Namespace, nil
+}
+
 func init() {
 	var (
-		configFile, regType, servers, namespace, name, output string
+		rf     registryFlags
+		output string
 	)
 	root := &cobra.Command{
 		Use:   "ctl",
@@ -25,54 +78,20 @@ func init() {
 or etcdctl. Point it at a registry with --config (an instance's config file:
 its orchestration section is used) or with --registry/--servers/--namespace/--name.`,
 	}
-	pf := root.PersistentFlags()
-	pf.StringVar(&configFile, "config", "", "instance config file whose orchestration section names the registry")
-	pf.StringVar(&regType, "registry", "", "registry type: etcd, zookeeper or embedded (an embedded registry is reached at its client URL)")
-	pf.StringVar(&servers, "servers", "", "registry servers, comma-separated host:port")
-	pf.StringVar(&namespace, "namespace", "", "registry namespace (ZooKeeper deployments use one)")
-	pf.StringVar(&name, "name", "", "orchestration name (default "+orchestration.DefaultName+")")
-	pf.StringVarP(&output, "output", "o", "table", "output: table or json")
+	rf.add(root)
+	root.PersistentFlags().StringVarP(&output, "output", "o", "table", "output: table or json")
 
 	// with opens the registry and runs fn with a Ctl.
 	with := func(cmd *cobra.Command, fn func(context.Context, *ctl.Ctl) error) error {
 		if output != "table" && output != "json" {
 			return fmt.Errorf("--output: want table or json, got %q", output)
 		}
-		oc := orchestration.Config{Name: orchestration.DefaultName}
-		if configFile != "" {
-			f, err := orchestration.LoadFile(configFile)
-			if err != nil {
-				return err
-			}
-			oc = f.Orchestration
-		}
-		if regType != "" {
-			oc.Registry.Type = regType
-		}
-		if servers != "" {
-			oc.Registry.ServerLists = strings.Split(servers, ",")
-		}
-		if namespace != "" {
-			oc.Registry.Namespace = namespace
-		}
-		if name != "" {
-			oc.Name = name
-		}
-		rc := oc.Registry.WithDefaults()
-		if rc.Type == registry.TypeEmbedded {
-			// ctl is a client: it must not start a registry of its own.
-			rc.Type = registry.TypeEtcd
-			if len(rc.ServerLists) == 0 {
-				rc.ServerLists = []string{strings.TrimPrefix(strings.TrimPrefix(rc.Embedded.ClientURL, "http://"), "https://")}
-			}
-		}
-		rc.Namespace = orchestration.Root(rc.Namespace, oc.Name)
-		reg, err := connect.Open(cmd.Context(), rc)
+		reg, root, err := rf.open(cmd.Context())
 		if err != nil {
-			return fmt.Errorf("registry %s %v: %w", rc.Type, rc.ServerLists, err)
+			return err
 		}
 		defer reg.Close()
-		return fn(cmd.Context(), &ctl.Ctl{Reg: reg, Root: rc.Namespace, Out: os.Stdout, In: os.Stdin, JSON: output == "json"})
+		return fn(cmd.Context(), &ctl.Ctl{Reg: reg, Root: root, Out: os.Stdout, In: os.Stdin, JSON: output == "json"})
 	}
 	run := func(fn func(context.Context, *ctl.Ctl, []string) error) func(*cobra.Command, []string) error {
 		return func(cmd *cobra.Command, args []string) error {

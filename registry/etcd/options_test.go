@@ -30,8 +30,20 @@ func TestFailoverAcrossEndpoints(t *testing.T) {
 	for _, m := range members {
 		eps = append(eps, m.Endpoint)
 	}
-	c := mustOpen(t, cfgFor(eps...))
 	ctx := context.Background()
+	// The members may still be electing their first leader: Open (which
+	// needs a lease) is retried until the cluster serves.
+	var c *etcd.Client
+	for deadline := time.Now().Add(20 * time.Second); c == nil; {
+		var err error
+		if c, err = etcd.Open(ctx, cfgFor(eps...)); err != nil {
+			if time.Now().After(deadline) {
+				t.Fatalf("cluster not serving: %v", err)
+			}
+			time.Sleep(200 * time.Millisecond)
+		}
+	}
+	defer c.Close()
 	// The cluster may still be electing its first leader.
 	deadline := time.Now().Add(15 * time.Second)
 	for {

@@ -1,0 +1,213 @@
+// Package demo runs the whole product in one process with nothing
+// installed: an embedded etcd registry, three in-memory MySQL-compatible
+// backends (a master and two slaves, go-mysql-server), a shardgate proxy
+// instance and the web console. Only cmd/shardgate imports it, so its
+// heavy dependencies stay out of the proxy's own packages.
+package demo
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"strings"
+	"text/template"
+	"time"
+
+	"github.com/sirupsen/logrus"
+
+	"github.com/shardgate/shardgate/config"
+	"github.com/shardgate/shardgate/console"
+	"github.com/shardgate/shardgate/instance"
+	"github.com/shardgate/shardgate/orchestration"
+	"github.com/shardgate/shardgate/registry"
+)
+
+// Options choose the demo's addresses; an address that is taken is
+// replaced by a free port.
+type Options struct {
+	ProxyAddr    string // default 127.0.0.1:3307
+	RegistryAddr string // embedded etcd client address, default 127.0.0.1:2379
+	ConsoleAddr  string // default 127.0.0.1:8080
+	AdminAddr    string // default 127.0.0.1:9307
+	BackendAddrs []string
+	DataDir      string // default a temp dir, removed at the end
+	Binary       string // how to call shardgate in the printed commands
+}
+
+// Demo is a running demo.
+type Demo struct {
+	Backends    []*Backend
+	Instance    *instance.Instance
+	ConsoleURL  string
+	RegistryURL string
+	ProxyAddr   string
+	Root        string
+	console     *http.Server
+	consoleH    *console.Console
+	dataDir     string
+	removeDir   bool
+}
+
+// User and Password log in to the demo proxy.
+const (
+	User     = "demo"
+	Password = "demo"
+	Name     = "demo"
+)
+
+// Start brings the demo up.
+func Start(ctx context.Context, o Options) (*Demo, error) {
+	logrus.SetLevel(logrus.ErrorLevel) // go-mysql-server logs every connection, and warns of its defaults
+	o.ProxyAddr = free(o.ProxyAddr, "127.0.0.1:3307")
+	o.RegistryAddr = free(o.RegistryAddr, "127.0.0.1:2379")
+	o.ConsoleAddr = free(o.ConsoleAddr, "127.0.0.1:8080")
+	o.AdminAddr = free(o.AdminAddr, "127.0.0.1:9307")
+	for len(o.BackendAddrs) < 3 {
+		o.BackendAddrs = append(o.BackendAddrs, "127.0.0.1:0")
+	}
+	d := &Demo{dataDir: o.DataDir, ProxyAddr: o.ProxyAddr, Root: "/" + Name}
+	if d.dataDir == "" {
+		dir, err := os.MkdirTemp("", "shardgate-demo-")
+		if err != nil {
+			return nil, err
+		}
+		d.dataDir, d.removeDir = dir, true
+	}
+	fail := func(err error) (*Demo, error) {
+		d.Close()
+		return nil, err
+	}
+	var err error
+	if d.Backends, err = startBackends([]string{"ds_master", "ds_slave_0", "ds_slave_1"}, o.BackendAddrs); err != nil {
+		return fail(err)
+	}
+	ds := func(b *Backend) *config.DataSource {
+		return &config.DataSource{URL: b.Addr, Username: "root", Database: "demo", HealthCheckInterval: 500 * time.Millisecond}
+	}
+	peer := free("", "127.0.0.1:0")
+	f := &orchestration.File{
+		Config: config.Config{
+			Listen: o.ProxyAddr,
+			Users:  []config.User{{Name: User, Password: Password}},
+			DataSources: map[string]*config.DataSource{
+				"ds_master": ds(d.Backends[0]), "ds_slave_0": ds(d.Backends[1]), "ds_slave_1": ds(d.Backends[2]),
+			},
+			MasterSlaveRule: config.MasterSlaveRule{Name: "ms", MasterDataSourceName: "ds_master", SlaveDataSourceNames: []string{"ds_slave_0", "ds_slave_1"}},
+			Props:           config.Props{ReadYourWrites: config.RYWOff},
+		},
+		Orchestration: orchestration.Config{
+			Name:       Name,
+			Overwrite:  true,
+			InstanceIP: "127.0.0.1",
+			Registry: registry.Config{Type: registry.TypeEmbedded, Embedded: registry.EmbeddedConfig{
+				DataDir: d.dataDir + "/registry", ClientURL: "http://" + o.RegistryAddr, PeerURL: "http://" + peer,
+			}},
+		},
+		Admin: orchestration.Admin{Listen: o.AdminAddr},
+	}
+	d.RegistryURL = "http://" + o.RegistryAddr
+	if d.Instance, err = instance.Start(ctx, f); err != nil {
+		return fail(err)
+	}
+	if err := seed(ctx, d.Instance.Addr().String()); err != nil {
+		return fail(err)
+	}
+	cl, err := net.Listen("tcp", o.ConsoleAddr)
+	if err != nil {
+		return fail(fmt.Errorf("console: %w", err))
+	}
+	c, err := console.New(d.Instance.Registry, d.Root)
+	if err != nil {
+		cl.Close()
+		return fail(err)
+	}
+	d.consoleH = c
+	d.console = &http.Server{Handler: c, ReadHeaderTimeout: 10 * time.Second}
+	go d.console.Serve(cl)
+	d.ConsoleURL = "http://" + cl.Addr().String() + "/"
+	return d, nil
+}
+
+// Close stops everything the demo started.
+func (d *Demo) Close() error {
+	var errs []error
+	if d.console != nil {
+		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+		d.console.Shutdown(ctx)
+		cancel()
+	}
+	if d.consoleH != nil {
+		d.consoleH.Close()
+	}
+	if d.Instance != nil {
+		errs = append(errs, d.Instance.Close())
+	}
+	closeAll(d.Backends)
+	if d.removeDir {
+		os.RemoveAll(d.dataDir)
+	}
+	return errors.Join(errs...)
+}
+
+// free returns addr (or def) if it can be listened on, else a free port on
+// the same host.
+func free(addr, def string) string {
+	if addr == "" {
+		addr = def
+	}
+	if l, err := net.Listen("tcp", addr); err == nil {
+		a := l.Addr().String()
+		l.Close()
+		return a
+	}
+	host, _, _ := net.SplitHostPort(addr)
+	l, err := net.Listen("tcp", net.JoinHostPort(host, "0"))
+	if err != nil {
+		return addr
+	}
+	defer l.Close()
+	return l.Addr().String()
+}
+
+var howTo = template.Must(template.New("howto").Parse(`
+shardgate demo is running: a master and two slaves (in-memory, go-mysql-server),
+an embedded etcd registry, a shardgate proxy instance and the web console.
+
+Connect through the proxy (any MySQL client; the password is {{.Password}}):
+    mariadb -h{{.Host}} -P{{.Port}} -u{{.User}} -p{{.Password}} demo
+    mysql> SELECT @@server_id;            -- 2 or 3: a slave served the read
+    mysql> INSERT INTO items (name) VALUES ('x');   -- goes to the master (1)
+    mysql> SELECT * FROM items;           -- the write is visible on the slaves
+
+Web console (live state, enable/disable buttons):
+    {{.Console}}
+
+Take a slave out of read rotation, and put it back:
+    {{.Bin}} ctl --registry etcd --servers {{.Registry}} --name {{.Name}} disable datasource ds_slave_0
+    ETCDCTL_API=3 etcdctl --endpoints={{.Registry}} put /{{.Name}}/state/datasources/ds_slave_0 DISABLED
+    ETCDCTL_API=3 etcdctl --endpoints={{.Registry}} put /{{.Name}}/state/datasources/ds_slave_0 ""
+
+Circuit-break this instance (every statement then fails with a clear error):
+    {{.Bin}} ctl --registry etcd --servers {{.Registry}} --name {{.Name}} disable instance {{.Instance}}
+    ETCDCTL_API=3 etcdctl --endpoints={{.Registry}} put /{{.Name}}/state/instances/{{.Instance}} DISABLED
+
+List what runs:
+    {{.Bin}} ctl --registry etcd --servers {{.Registry}} --name {{.Name}} instances
+    curl http://{{.Admin}}/api/v1/state     (also /metrics, /readyz)
+
+Ctrl-C stops everything.
+`))
+
+// PrintHowTo writes how to use the running demo.
+func (d *Demo) PrintHowTo(w io.Writer, bin string) error {
+	host, port, _ := net.SplitHostPort(d.Instance.Addr().String())
+	return howTo.Execute(w, map[string]string{
+		"Host": host, "Port": port, "User": User, "Password": Password,
+		"Console": d.ConsoleURL, "Registry": strings.TrimPrefix(d.RegistryURL, "http://"),
+		"Name": Name, "Instance": d.Instance.Orchestrator.ID(), "Admin": d.Instance.Meta.Admin, "Bin": bin,
+	})
+}

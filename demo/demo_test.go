@@ -1,0 +1,169 @@
+package demo_test
+
+import (
+	"context"
+	"database/sql"
+	"fmt"
+	"net/http"
+	"os"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/chromedp/chromedp"
+	_ "github.com/go-sql-driver/mysql"
+
+	"github.com/shardgate/shardgate/demo"
+	"github.com/shardgate/shardgate/internal/testenv"
+)
+
+func start(t *testing.T) *demo.Demo {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	d, err := demo.Start(ctx, demo.Options{
+		ProxyAddr: "127.0.0.1:0", RegistryAddr: "127.0.0.1:0", ConsoleAddr: "127.0.0.1:0", AdminAddr: "127.0.0.1:0",
+		DataDir: t.TempDir(),
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { d.Close() })
+	return d
+}
+
+func open(t *testing.T, d *demo.Demo) *sql.DB {
+	t.Helper()
+	db, err := sql.Open("mysql", fmt.Sprintf("%s:%s@tcp(%s)/demo", demo.User, demo.Password, d.Instance.Addr()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { db.Close() })
+	return db
+}
+
+func readIDs(t *testing.T, db *sql.DB, n int) map[int]int {
+	t.Helper()
+	ids := map[int]int{}
+	for range n {
+		var id int
+		if err := db.QueryRow("SELECT @@server_id").Scan(&id); err != nil {
+			t.Fatal(err)
+		}
+		ids[id]++
+	}
+	return ids
+}
+
+// The demo runs with nothing installed, and a user sees routing at work.
+func TestDemo(t *testing.T) {
+	d := start(t)
+	db := open(t, d)
+	if ids := readIDs(t, db, 10); ids[2] == 0 || ids[3] == 0 || ids[1] != 0 {
+		t.Fatalf("reads through the demo proxy: %v", ids)
+	}
+	if _, err := db.Exec("INSERT INTO items (name) VALUES ('through the proxy')"); err != nil {
+		t.Fatal(err)
+	}
+	var n int
+	if err := db.QueryRow("SELECT COUNT(*) FROM items WHERE name = 'through the proxy'").Scan(&n); err != nil || n != 1 {
+		t.Fatalf("a write through the proxy is not visible on the slaves: %d %v", n, err)
+	}
+	var howto strings.Builder
+	if err := d.PrintHowTo(&howto, "shardgate"); err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{"mariadb -h127.0.0.1 -P", d.ConsoleURL, "disable datasource ds_slave_0", "etcdctl --endpoints=", d.Instance.Orchestrator.ID()} {
+		if !strings.Contains(howto.String(), want) {
+			t.Errorf("how-to lacks %q:\n%s", want, howto.String())
+		}
+	}
+}
+
+// The console, driven in headless Chromium: clicking "disable" on a slave
+// writes DISABLED to its registry node, the page shows it live, and the
+// proxy stops reading from that slave.
+func TestConsoleInChromium(t *testing.T) {
+	chromium := testenv.Require(t, "chromium", "chromium-browser", "google-chrome")
+	d := start(t)
+	db := open(t, d)
+
+	opts := append(chromedp.DefaultExecAllocatorOptions[:],
+		chromedp.ExecPath(chromium),
+		chromedp.Flag("headless", true),
+		chromedp.Flag("no-sandbox", true),
+		chromedp.Flag("disable-gpu", true),
+		chromedp.Flag("disable-quic", true),
+		chromedp.Flag("disable-background-networking", true),
+		chromedp.Flag("disable-component-update", true),
+		chromedp.Flag("disable-sync", true),
+		chromedp.UserDataDir(t.TempDir()),
+	)
+	actx, cancel := chromedp.NewExecAllocator(context.Background(), opts...)
+	defer cancel()
+	bctx, cancel := chromedp.NewContext(actx)
+	defer cancel()
+	ctx, cancel := context.WithTimeout(bctx, 60*time.Second)
+	defer cancel()
+
+	// The first call starts the browser: it runs on the context without a
+	// timeout, the later ones are bounded.
+	if err := chromedp.Do(bctx, chromedp.Navigate(d.ConsoleURL)); err != nil {
+		t.Fatalf("open console: %v", err)
+	}
+	slave0 := chromedp.CSS(`[data-testid="state-ds_slave_0"]`)
+	if err := chromedp.Do(ctx, chromedp.WaitVisible(slave0)); err != nil {
+		t.Fatalf("console page: %v", err)
+	}
+	if state, err := chromedp.Run(ctx, chromedp.Text(slave0)); err != nil || state != "enabled" {
+		t.Fatalf("ds_slave_0 shown as %q (%v)", state, err)
+	}
+	err := chromedp.Do(ctx,
+		chromedp.Click(chromedp.CSS(`[data-testid="disable-ds_slave_0"]`)),
+		chromedp.WaitVisible(chromedp.CSS(`td.disabled[data-testid="state-ds_slave_0"]`)),
+	)
+	if err != nil {
+		t.Fatalf("click disable: %v", err)
+	}
+	v, _, err := d.Instance.Registry.Get(context.Background(), "/state/datasources/ds_slave_0")
+	if err != nil || string(v) != "DISABLED" {
+		t.Fatalf("registry node after the click: %q %v", v, err)
+	}
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		ids := readIDs(t, db, 10)
+		if ids[2] == 0 && ids[3] == 10 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("proxy still reads from the disabled slave: %v", ids)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	// Enable again from the page.
+	err = chromedp.Do(ctx,
+		chromedp.Click(chromedp.CSS(`[data-testid="enable-ds_slave_0"]`)),
+		chromedp.WaitVisible(chromedp.CSS(`td.enabled[data-testid="state-ds_slave_0"]`)),
+	)
+	if err != nil {
+		t.Fatalf("click enable: %v", err)
+	}
+	if p := os.Getenv("SHARDGATE_SCREENSHOT"); p != "" {
+		if png, err := chromedp.Run(ctx, chromedp.FullScreenshot(100)); err == nil {
+			os.WriteFile(p, png, 0o644)
+		}
+	}
+	// Passwords are masked in the config view.
+	if html, err := chromedp.Run(ctx, chromedp.Text(chromedp.CSS("#config"))); err != nil || strings.Contains(html, "password: demo") || !strings.Contains(html, "password: ******") {
+		t.Fatalf("config view (%v):\n%s", err, html)
+	}
+	// A cross-site form post without the console's header is refused.
+	resp, err := http.Post(d.ConsoleURL+"api/datasources/ds_slave_1/disable", "application/x-www-form-urlencoded", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusForbidden {
+		t.Fatalf("post without header: %d", resp.StatusCode)
+	}
+}
