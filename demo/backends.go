@@ -67,4 +67,3 @@ func closeAll(bs []*Backend) {
 		b.Close()
 	}
 }
-
