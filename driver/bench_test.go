@@ -179,8 +179,8 @@ func BenchmarkPointSelect(b *testing.B) {
 	}
 }
 
-// BenchmarkClassifyRoute is the driver's own work per statement without
-// the network: cached classification plus routing on the snapshot.
+// BenchmarkPointSelectParallel is the prepared point select from two
+// goroutines at once, for throughput (ns/op is wall time per query).
 func BenchmarkPointSelectParallel(b *testing.B) {
 	directDB, sg := benchDBs(b, "")
 	for _, p := range []struct {
