@@ -59,6 +59,8 @@ type registryEnv struct {
 	cfg  registry.Config
 	// set runs the operator's command: etcdctl put or zkCli.sh set.
 	set func(path, value string) error
+	// stop and start the server, keeping its data.
+	stop, start func()
 }
 
 func startEtcd(t *testing.T, name string) *registryEnv {
@@ -67,6 +69,7 @@ func startEtcd(t *testing.T, name string) *registryEnv {
 		kind: "etcd",
 		yaml: fmt.Sprintf("{type: etcd, serverLists: [%s], timeToLive: 2s}", srv.Endpoint),
 		cfg:  registry.Config{Type: registry.TypeEtcd, ServerLists: []string{srv.Endpoint}, Namespace: "/" + name},
+		stop: srv.Stop, start: srv.Start,
 		set: func(path, value string) error {
 			if out, err := srv.Etcdctl("put", "/"+name+path, value); err != nil {
 				return fmt.Errorf("etcdctl put %s %s: %v: %s", path, value, err, out)
@@ -82,6 +85,7 @@ func startZooKeeper(t *testing.T, name string) *registryEnv {
 		kind: "zookeeper",
 		yaml: fmt.Sprintf("{type: zookeeper, serverLists: [%s], namespace: /shardgate, timeToLive: 4s}", zk.Addr()),
 		cfg:  registry.Config{Type: registry.TypeZooKeeper, ServerLists: []string{zk.Addr()}, Namespace: "/shardgate/" + name},
+		stop: func() { zk.Stop(t) }, start: func() { zk.Start(t) },
 		set: func(path, value string) error {
 			if out, err := zk.ZkCli("set", "/shardgate/"+name+path, value); err != nil {
 				return fmt.Errorf("zkCli.sh set %s %s: %v: %s", path, value, err, out)

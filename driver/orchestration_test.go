@@ -250,6 +250,41 @@ func testOrchestration(t *testing.T, env *registryEnv) {
 		})
 	})
 
+	t.Run("RegistryOutage", func(t *testing.T) {
+		env.stop()
+		// The instance keeps serving with the last known state.
+		for range 5 {
+			if ids := readIDs(t, db, 4); ids[master] != 0 {
+				t.Fatalf("reads during the outage: %v", ids)
+			}
+			if _, err := db.Exec("REPLACE INTO drv.t VALUES (13, 'outage')"); err != nil {
+				t.Fatalf("write during the outage: %v", err)
+			}
+			time.Sleep(100 * time.Millisecond)
+		}
+		env.start()
+		// Back in touch: the instance node is there and operator commands
+		// apply again.
+		eventually(t, "instance node after the outage", func() error {
+			_, _, err := reg.Get(ctx, inst)
+			return err
+		})
+		mustSet(t, env, "/state/datasources/ds_slave_0", "DISABLED")
+		eventually(t, "slave0 disabled after the outage", func() error {
+			if ids := readIDs(t, db, 10); ids[slave1] != 10 {
+				return fmt.Errorf("reads: %v", ids)
+			}
+			return nil
+		})
+		mustSet(t, env, "/state/datasources/ds_slave_0", "")
+		eventually(t, "slave0 back", func() error {
+			if ids := readIDs(t, db, 20); ids[slave0] == 0 {
+				return fmt.Errorf("reads: %v", ids)
+			}
+			return nil
+		})
+	})
+
 	t.Run("CloseDeregisters", func(t *testing.T) {
 		if err := db.Close(); err != nil {
 			t.Fatal(err)
@@ -260,6 +295,10 @@ func testOrchestration(t *testing.T, env *registryEnv) {
 		if _, err := db.Exec("SELECT 1"); err == nil {
 			t.Fatal("statement after Close succeeded")
 		}
-		goleak.VerifyNone(t, leaks)
+		// Only the harness's own goroutines may remain: the operator's
+		// registry client is closed, and the registry server restarted by
+		// the outage test has a new process waiter.
+		reg.Close()
+		goleak.VerifyNone(t, leaks, goleak.IgnoreAnyFunction("github.com/shardgate/shardgate/internal/testenv.(*Process).Start.func1"))
 	})
 }
