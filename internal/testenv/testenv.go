@@ -143,3 +143,6 @@ func (p *Process) LogTail() string {
 
 // Itoa is strconv.Itoa, kept here so server files read short.
 func Itoa(i int) string { return strconv.Itoa(i) }
+
+// LogPath is the file the process writes its output to.
+func (p *Process) LogPath() string { return p.log }
