@@ -50,6 +50,17 @@ func testOrchestration(t *testing.T, env *registryEnv) {
 		return nil
 	})
 
+	// Without props.readOnlyTransactionsOnSlave a read-only transaction
+	// runs on the master.
+	ro, err := db.BeginTx(ctx, &sql.TxOptions{ReadOnly: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if ids := readIDs(t, ro, 3); ids[master] != 3 {
+		t.Fatalf("read-only transaction: %v", ids)
+	}
+	ro.Rollback()
+
 	t.Run("SlaveDisabled", func(t *testing.T) {
 		// A read running on slave0 when it is disabled finishes.
 		inflight := make(chan error, 2)
@@ -126,6 +137,17 @@ func testOrchestration(t *testing.T, env *registryEnv) {
 		if err != nil {
 			t.Fatal(err)
 		}
+		// A transaction begun with text BEGIN on a sql.Conn.
+		textTx, err := db.Conn(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer textTx.Close()
+		for _, q := range []string{"BEGIN", "REPLACE INTO drv.t VALUES (14, 'never')"} {
+			if _, err := textTx.ExecContext(ctx, q); err != nil {
+				t.Fatal(err)
+			}
+		}
 		st, err := db.Prepare("SELECT id FROM drv.t WHERE id = ?")
 		if err != nil {
 			t.Fatal(err)
@@ -166,6 +188,9 @@ func testOrchestration(t *testing.T, env *registryEnv) {
 		if !errors.Is(err, driver.ErrInstanceDisabled) || !strings.Contains(err.Error(), "rolled back") {
 			t.Fatalf("commit on a disabled instance: %v", err)
 		}
+		if _, err := textTx.ExecContext(ctx, "COMMIT"); !errors.Is(err, driver.ErrInstanceDisabled) || !strings.Contains(err.Error(), "rolled back") {
+			t.Fatalf("text COMMIT on a disabled instance: %v", err)
+		}
 		if s := c.Status(); !s.InstanceDisabled {
 			t.Fatalf("status: %+v", s)
 		}
@@ -175,7 +200,7 @@ func testOrchestration(t *testing.T, env *registryEnv) {
 			return err
 		})
 		var n int
-		if err := db.QueryRow("/* shardgate:master */ SELECT COUNT(*) FROM drv.t WHERE id = 11").Scan(&n); err != nil || n != 0 {
+		if err := db.QueryRow("/* shardgate:master */ SELECT COUNT(*) FROM drv.t WHERE id IN (11, 14)").Scan(&n); err != nil || n != 0 {
 			t.Fatalf("transaction whose commit failed was committed: %d %v", n, err)
 		}
 	})
