@@ -1,0 +1,97 @@
+package admin_test
+
+import (
+	"encoding/json"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"testing"
+
+	"github.com/shardgate/shardgate/admin"
+	"github.com/shardgate/shardgate/config"
+	"github.com/shardgate/shardgate/engine"
+	"github.com/shardgate/shardgate/orchestration"
+)
+
+type status struct{ st orchestration.Status }
+
+func (s *status) Status() orchestration.Status { return s.st }
+
+func get(t *testing.T, h http.Handler, path string) (int, string) {
+	t.Helper()
+	rec := httptest.NewRecorder()
+	h.ServeHTTP(rec, httptest.NewRequest("GET", path, nil))
+	b, _ := io.ReadAll(rec.Body)
+	return rec.Code, string(b)
+}
+
+func TestEndpoints(t *testing.T) {
+	cfg, err := config.Parse([]byte(`
+users: [{name: app, password: x}]
+dataSources:
+  m: {url: 127.0.0.1:1, username: root}
+  s0: {url: 127.0.0.1:2, username: root}
+masterSlaveRule: {masterDataSourceName: m, slaveDataSourceNames: [s0]}
+`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	rt, err := engine.NewRuntime(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rt.Close()
+	st := &status{orchestration.Status{InstanceID: "10.0.0.5@-@42", ConfigVersion: 7, RegistryConnected: true}}
+	s, err := admin.New(rt, st, orchestration.InstanceMeta{Address: "127.0.0.1:3307", Version: "test"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	h := s.Handler()
+	if code, _ := get(t, h, "/healthz"); code != 200 {
+		t.Fatalf("/healthz %d", code)
+	}
+	if code, body := get(t, h, "/readyz"); code != 200 {
+		t.Fatalf("/readyz %d %s", code, body)
+	}
+	_, m := get(t, h, "/metrics")
+	for _, want := range []string{
+		"shardgate_instance_circuit_broken 0", "shardgate_instance_ready 1", "shardgate_config_version 7",
+		`shardgate_datasource_disabled{datasource="s0",role="slave"} 0`, "shardgate_registry_connected 1",
+		`shardgate_pool_connections{datasource="m",state="idle"} 0`, "go_goroutines",
+	} {
+		if !strings.Contains(m, want) {
+			t.Errorf("metrics lack %q", want)
+		}
+	}
+
+	// The figures move with the registry state.
+	rt.SetState(engine.State{InstanceDisabled: true, InstancePath: "/app/state/instances/10.0.0.5@-@42",
+		DisabledDataSources: map[string]string{"s0": "/app/state/datasources/s0"}})
+	st.st.ConfigError = "masterSlaveRule.masterDataSourceName: unknown data source"
+	if code, body := get(t, h, "/readyz"); code != 503 || !strings.Contains(body, "/app/state/instances/10.0.0.5@-@42") {
+		t.Fatalf("/readyz while circuit-broken: %d %s", code, body)
+	}
+	_, m = get(t, h, "/metrics")
+	for _, want := range []string{"shardgate_instance_circuit_broken 1", "shardgate_instance_ready 0",
+		`shardgate_datasource_disabled{datasource="s0",role="slave"} 1`, "shardgate_config_rejected 1"} {
+		if !strings.Contains(m, want) {
+			t.Errorf("metrics lack %q after the change", want)
+		}
+	}
+	_, js := get(t, h, "/api/v1/state")
+	var state admin.State
+	if err := json.Unmarshal([]byte(js), &state); err != nil {
+		t.Fatal(err)
+	}
+	if !state.Instance.Disabled || state.Instance.Ready || state.Config.Error == "" || state.Instance.Address != "127.0.0.1:3307" ||
+		len(state.DataSources) != 2 || !state.DataSources[1].Disabled || state.DataSources[1].Role != "slave" {
+		t.Fatalf("/api/v1/state: %s", js)
+	}
+
+	// Master disabled: not ready either.
+	rt.SetState(engine.State{DisabledDataSources: map[string]string{"m": "/app/state/datasources/m"}})
+	if code, body := get(t, h, "/readyz"); code != 503 || !strings.Contains(body, "master data source m disabled") {
+		t.Fatalf("/readyz with master disabled: %d %s", code, body)
+	}
+}
