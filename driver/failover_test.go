@@ -104,4 +104,23 @@ func TestNewConnector(t *testing.T) {
 	if _, err := conn.ExecContext(ctx, "SET @a = 1"); !errors.Is(err, driver.ErrInstanceDisabled) {
 		t.Fatalf("statement on a new connection: %v", err)
 	}
+	conn.Close()
+	if err := db.Close(); err != nil {
+		t.Fatal(err)
+	}
+
+	// An instance file with only the registry settings takes the config
+	// from the registry; the same process registers again.
+	p := filepath.Join(t.TempDir(), "registry-only.yaml")
+	y := fmt.Sprintf("orchestration: {name: programmatic, instanceIP: 127.0.0.1, registry: %s}\n", env.yaml)
+	if err := os.WriteFile(p, []byte(y), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	db2 := open(t, p)
+	if ids := readIDs(t, db2, 5); ids[r.Slaves[1].ServerID] != 5 {
+		t.Fatalf("reads with the registry's config: %v", ids)
+	}
+	if v, _, err := reg.Get(ctx, orchestration.InstancePath(c.ID())); err != nil || len(v) != 0 {
+		t.Fatalf("instance node after registering again: %q %v", v, err)
+	}
 }
