@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -19,6 +20,20 @@ import (
 
 // StartTimeout bounds how long NewConnector waits for the registry.
 const StartTimeout = 30 * time.Second
+
+// live holds the orchestrations this process has a connector on.
+var live = liveSet{m: map[string]bool{}}
+
+type liveSet struct {
+	sync.Mutex
+	m map[string]bool
+}
+
+func (l *liveSet) release(key string) {
+	l.Lock()
+	delete(l.m, key)
+	l.Unlock()
+}
 
 // view is what one statement routes with: an engine snapshot and the pools
 // of exactly that snapshot's data sources, published together.
@@ -34,6 +49,7 @@ type Connector struct {
 	orch *orchestration.Orchestrator
 	rt   *engine.Runtime
 	id   string
+	key  string // in live
 	log  *slog.Logger
 
 	view atomic.Pointer[view]
@@ -70,11 +86,26 @@ func NewConnectorContext(ctx context.Context, f *orchestration.File) (*Connector
 	}
 	rcfg := oc.Registry.WithDefaults()
 	rcfg.Namespace = orchestration.Root(rcfg.Namespace, oc.Name)
+	// One process is one instance ({ip}@-@{pid}): a second connector on
+	// the same orchestration would share, and at Close delete, the first
+	// one's node.
+	key := rcfg.Type + " " + strings.Join(rcfg.ServerLists, ",") + " " + rcfg.Namespace
+	if rcfg.Type == registry.TypeEmbedded {
+		key = rcfg.Type + " " + rcfg.Namespace
+	}
+	live.Lock()
+	if live.m[key] {
+		live.Unlock()
+		return nil, fmt.Errorf("shardgate: this process already has a connector on orchestration %s (%s registry): one process is one instance; share the *sql.DB", rcfg.Namespace, rcfg.Type)
+	}
+	live.m[key] = true
+	live.Unlock()
 	reg, err := connect.Open(ctx, rcfg)
 	if err != nil {
+		live.release(key)
 		return nil, fmt.Errorf("shardgate: registry %s: %w", rcfg.Type, err)
 	}
-	c := &Connector{reg: reg, pools: map[string]*pool{}, log: slog.Default().With("component", "shardgate-driver")}
+	c := &Connector{reg: reg, pools: map[string]*pool{}, key: key, log: slog.Default().With("component", "shardgate-driver")}
 	fail := func(err error) (*Connector, error) {
 		c.Close()
 		return nil, fmt.Errorf("shardgate: %w", err)
@@ -222,6 +253,7 @@ func (c *Connector) close() error {
 	if c.reg != nil {
 		errs = append(errs, c.reg.Close())
 	}
+	live.release(c.key)
 	err := errors.Join(errs...)
 	if err == nil && c.id != "" {
 		c.log.Info("shardgate driver instance closed", "instance", c.id)

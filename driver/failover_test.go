@@ -83,6 +83,9 @@ func TestNewConnector(t *testing.T) {
 	}
 	db := sql.OpenDB(c)
 	defer db.Close()
+	if _, err := driver.NewConnector(f); err == nil || !strings.Contains(err.Error(), "one process is one instance") {
+		t.Fatalf("second connector on the same orchestration: %v", err)
+	}
 	if ids := readIDs(t, db, 5); ids[r.Slaves[1].ServerID] != 5 {
 		t.Fatalf("reads: %v", ids)
 	}
