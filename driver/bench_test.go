@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -206,6 +207,48 @@ func BenchmarkPointSelectParallel(b *testing.B) {
 					i++
 				}
 			})
+		})
+	}
+}
+
+// BenchmarkPropagation measures, through the driver, the time from a
+// registry write that disables (or enables) a slave to the moment the
+// view every statement loads honours it. p50 and p99 over b.N toggles.
+//
+//	go test -run '^$' -bench Propagation -benchtime 200x ./driver
+func BenchmarkPropagation(b *testing.B) {
+	r := replication(b)
+	for _, be := range []struct {
+		name  string
+		start func(testing.TB, string) *registryEnv
+	}{{"etcd", startEtcd}, {"zookeeper", startZooKeeper}} {
+		b.Run(be.name, func(b *testing.B) {
+			env := be.start(b, "propagation")
+			reg := env.client(b)
+			_, c := openConnector(b, instanceFile(b, r, env.yaml, "propagation", ""))
+			ctx := context.Background()
+			lat := make([]time.Duration, 0, b.N)
+			for i := 0; b.Loop(); i++ {
+				disable := i%2 == 0
+				val := []byte("")
+				if disable {
+					val = []byte("DISABLED")
+				}
+				start := time.Now()
+				if _, err := reg.Put(ctx, "/state/datasources/ds_slave_0", val); err != nil {
+					b.Fatal(err)
+				}
+				for c.Snapshot().ByName["ds_slave_0"].Disabled != disable {
+					if time.Since(start) > 10*time.Second {
+						b.Fatalf("toggle %d not applied within 10s", i)
+					}
+					time.Sleep(50 * time.Microsecond)
+				}
+				lat = append(lat, time.Since(start))
+			}
+			slices.Sort(lat)
+			b.ReportMetric(float64(lat[len(lat)/2].Microseconds()), "p50-µs")
+			b.ReportMetric(float64(lat[len(lat)*99/100].Microseconds()), "p99-µs")
 		})
 	}
 }

@@ -63,7 +63,7 @@ type registryEnv struct {
 	stop, start func()
 }
 
-func startEtcd(t *testing.T, name string) *registryEnv {
+func startEtcd(t testing.TB, name string) *registryEnv {
 	srv := testenv.StartEtcd(t, testenv.Require(t, "etcd"))
 	return &registryEnv{
 		kind: "etcd",
@@ -79,7 +79,7 @@ func startEtcd(t *testing.T, name string) *registryEnv {
 	}
 }
 
-func startZooKeeper(t *testing.T, name string) *registryEnv {
+func startZooKeeper(t testing.TB, name string) *registryEnv {
 	zk := testenv.StartZooKeeper(t)
 	return &registryEnv{
 		kind: "zookeeper",
@@ -103,7 +103,7 @@ func mustSet(t *testing.T, env *registryEnv, path, value string) {
 }
 
 // client is a registry client on env's orchestration root, as a tool's.
-func (e *registryEnv) client(t *testing.T) registry.Registry {
+func (e *registryEnv) client(t testing.TB) registry.Registry {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
