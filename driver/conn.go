@@ -237,7 +237,10 @@ func (s *conn) after(b *bconn, cls engine.Class, query string, nargs int, onMast
 			}
 			b.applied = len(s.replay)
 		} else {
-			s.eng.Pinned = true // state with bound values: keep the connection
+			// State with bound values is not replayable: keep this
+			// connection for the session, and never pool it again.
+			s.eng.Pinned = true
+			b.owner = s.uid
 		}
 	}
 	if cls&(engine.Pin|engine.Multi) != 0 {

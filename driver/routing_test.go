@@ -220,11 +220,23 @@ func TestRouting(t *testing.T) {
 		if !seen[slave0] || !seen[slave1] || seen[master] {
 			t.Fatalf("reads with session state: %v", seen)
 		}
+		// A SET with a bound value cannot be replayed: the session stays
+		// on its master connection.
+		if _, err := conn.ExecContext(ctx, "SET @bound = ?", 7); err != nil {
+			t.Fatal(err)
+		}
+		var bound, id int
+		if err := conn.QueryRowContext(ctx, "SELECT @bound, @@server_id").Scan(&bound, &id); err != nil || bound != 7 || id != master {
+			t.Fatalf("after SET with a bound value: @bound=%d on %d (%v)", bound, id, err)
+		}
 		conn.Close()
 		// The next user of the pool starts clean.
 		for range 5 {
-			var who sql.NullString
+			var who, bound sql.NullString
 			var dbName string
+			if err := db.QueryRow("/* shardgate:master */ SELECT @who, @bound, DATABASE()").Scan(&who, &bound, &dbName); err != nil || who.Valid || bound.Valid || dbName != "drv" {
+				t.Fatalf("state leaked to another session: %v %v %q %v", who, bound, dbName, err)
+			}
 			if err := db.QueryRow("SELECT @who, DATABASE()").Scan(&who, &dbName); err != nil || who.Valid || dbName != "drv" {
 				t.Fatalf("state leaked to another session: %v %q %v", who, dbName, err)
 			}
