@@ -8,7 +8,10 @@
 //
 //	db, err := sql.Open("shardgate", "/etc/app/shardgate.yaml")
 //
-// or, with a config built in code, sql.OpenDB(driver.NewConnector(file)).
+// or, with a config built in code:
+//
+//	c, err := driver.NewConnector(file) // *orchestration.File
+//	db := sql.OpenDB(c)
 //
 // Rules:
 //   - Every routing decision reads one engine snapshot (an atomic load);
