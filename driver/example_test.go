@@ -36,6 +36,6 @@ func Example() {
 		log.Fatal(err)
 	}
 	defer conn.Close()
-	conn.ExecContext(ctx, "UPDATE users SET name = ? WHERE id = ?", "ada", 42) // the master
+	conn.ExecContext(ctx, "UPDATE users SET name = ? WHERE id = ?", "ada", 42)       // the master
 	conn.QueryRowContext(ctx, "SELECT name FROM users WHERE id = ?", 42).Scan(&name) // the master too
 }
