@@ -13,6 +13,7 @@ import (
 
 	"github.com/shardgate/shardgate/config"
 	"github.com/shardgate/shardgate/engine"
+	"github.com/shardgate/shardgate/internal/version"
 	"github.com/shardgate/shardgate/orchestration"
 	"github.com/shardgate/shardgate/registry"
 	"github.com/shardgate/shardgate/registry/connect"
@@ -59,7 +60,6 @@ type Connector struct {
 	closed    atomic.Bool
 	closeOnce sync.Once
 	closeErr  error
-	regd      bool
 }
 
 var (
@@ -126,12 +126,12 @@ func NewConnectorContext(ctx context.Context, f *orchestration.File) (*Connector
 	if err := o.Start(ctx, c); err != nil {
 		return fail(err)
 	}
-	// Registered directly on the registry (its client re-creates the node
-	// with its last value after a session loss); Close deletes it.
-	if err := reg.PutEphemeral(ctx, orchestration.InstancePath(c.id), nil); err != nil {
-		return fail(fmt.Errorf("register instance %s: %w", c.id, err))
+	// The registry client re-creates the nodes with their last values after
+	// a session loss; the orchestrator's Close deletes them.
+	meta := &orchestration.InstanceMeta{Version: version.Version(), StartedAt: time.Now().UTC()}
+	if err := o.Register(ctx, meta); err != nil {
+		return fail(err)
 	}
-	c.regd = true
 	c.log.Info("shardgate driver instance registered", "instance", c.id, "registry", rcfg.Type, "root", rcfg.Namespace,
 		"master", cfg.MasterSlaveRule.MasterDataSourceName, "slaves", cfg.MasterSlaveRule.SlaveDataSourceNames)
 	return c, nil
@@ -233,13 +233,6 @@ func (c *Connector) close() error {
 	var errs []error
 	if c.orch != nil {
 		errs = append(errs, c.orch.Close())
-	}
-	if c.regd {
-		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-		if err := c.reg.Delete(ctx, orchestration.InstancePath(c.id), false); err != nil && !errors.Is(err, registry.ErrNotFound) {
-			errs = append(errs, fmt.Errorf("deregister instance %s: %w", c.id, err))
-		}
-		cancel()
 	}
 	c.mu.Lock()
 	for _, p := range c.pools {

@@ -11,12 +11,12 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
-	"runtime/debug"
 	"sync"
 	"time"
 
 	"github.com/shardgate/shardgate/admin"
 	"github.com/shardgate/shardgate/engine"
+	"github.com/shardgate/shardgate/internal/version"
 	"github.com/shardgate/shardgate/orchestration"
 	"github.com/shardgate/shardgate/proxy"
 	"github.com/shardgate/shardgate/registry"
@@ -75,7 +75,7 @@ func Start(ctx context.Context, f *orchestration.File) (*Instance, error) {
 		in.served <- err
 		close(in.served)
 	}()
-	in.Meta = orchestration.InstanceMeta{Address: in.ln.Addr().String(), Version: Version(), StartedAt: time.Now().UTC()}
+	in.Meta = orchestration.InstanceMeta{Address: in.ln.Addr().String(), Version: version.Version(), StartedAt: time.Now().UTC()}
 	if f.Admin.Listen != "off" {
 		if in.Admin, err = admin.New(in.Runtime, o, in.Meta); err != nil {
 			return fail(err)
@@ -96,25 +96,6 @@ func Start(ctx context.Context, f *orchestration.File) (*Instance, error) {
 		"master", cfg.MasterSlaveRule.MasterDataSourceName, "slaves", cfg.MasterSlaveRule.SlaveDataSourceNames)
 	return in, nil
 }
-
-// Version is shardgate's version: set at link time (-X
-// github.com/shardgate/shardgate/instance.version=v1.2.3), else the VCS
-// revision of the build, else "dev".
-func Version() string {
-	if version != "" {
-		return version
-	}
-	if bi, ok := debug.ReadBuildInfo(); ok {
-		for _, s := range bi.Settings {
-			if s.Key == "vcs.revision" && len(s.Value) >= 12 {
-				return "dev-" + s.Value[:12]
-			}
-		}
-	}
-	return "dev"
-}
-
-var version string
 
 // Addr is where the proxy listens.
 func (in *Instance) Addr() net.Addr { return in.ln.Addr() }
