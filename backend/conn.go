@@ -25,12 +25,14 @@ type Conn struct {
 	Broken bool
 	// DB is the current default database.
 	DB string
-	// Dirty says session state was changed (SET, USE of another db,
-	// temporary tables, …). Owner and StateVersion say whose state it is,
-	// so that the same session can take it back without a replay.
-	Dirty        bool
-	Owner        uint64
-	StateVersion uint64
+	// StateKey is the session state the connection carries: the replayed
+	// SET statements, joined. Sessions with the same key (most often the
+	// empty one) share connections without any reset or replay.
+	StateKey string
+	// Tainted says the connection has session state StateKey does not
+	// describe (temporary tables, locks, SET inside a multi-statement): it
+	// is reset before anyone else uses it.
+	Tainted bool
 	// Stmts are this connection's server-side prepared statements by text,
 	// shared by every session that uses the connection.
 	Stmts    map[string]*Stmt
@@ -249,8 +251,69 @@ func (c *Conn) ResetSession() error {
 		return err
 	}
 	clear(c.Stmts)
-	c.Dirty, c.Owner, c.StateVersion = false, 0, 0
+	c.StateKey, c.Tainted = "", false
 	return nil
+}
+
+// Query runs a statement and returns its rows as strings (NULL as ""),
+// for the proxy's own small look-ups.
+func (c *Conn) Query(sql string) ([][]string, error) {
+	c.scratch = append(append(c.scratch[:0], wire.ComQuery), sql...)
+	if err := c.WriteCommand(c.scratch); err != nil {
+		c.Broken = true
+		return nil, err
+	}
+	fail := func(err error) ([][]string, error) {
+		c.Broken = true
+		return nil, err
+	}
+	p, err := c.ReadPacket()
+	if err != nil {
+		return fail(err)
+	}
+	switch {
+	case len(p) == 0:
+		return fail(wire.ErrMalformed)
+	case p[0] == 0xff:
+		return nil, wire.ParseError(p)
+	case p[0] == 0x00:
+		return nil, nil
+	}
+	n, _, ok := wire.ReadLenenc(p)
+	if !ok {
+		return fail(wire.ErrMalformed)
+	}
+	for i := uint64(0); i <= n; i++ { // definitions and EOF
+		if _, err := c.ReadPacket(); err != nil {
+			return fail(err)
+		}
+	}
+	var rows [][]string
+	for {
+		p, err := c.ReadPacket()
+		if err != nil {
+			return fail(err)
+		}
+		if wire.IsEOF(p) {
+			return rows, nil
+		}
+		if len(p) > 0 && p[0] == 0xff {
+			return nil, wire.ParseError(p)
+		}
+		row := make([]string, 0, n)
+		for r := p; len(r) > 0; {
+			if r[0] == 0xfb {
+				row, r = append(row, ""), r[1:]
+				continue
+			}
+			l, rest, ok := wire.ReadLenenc(r)
+			if !ok || uint64(len(rest)) < l {
+				return fail(wire.ErrMalformed)
+			}
+			row, r = append(row, string(rest[:l])), rest[l:]
+		}
+		rows = append(rows, row)
+	}
 }
 
 // Pool returns the connection's pool.

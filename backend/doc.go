@@ -4,6 +4,6 @@
 // Rules: a connection that saw an I/O error is marked broken and closed,
 // never put back; a connection is put back only clean (no open transaction,
 // no session state the next user would inherit without knowing — see
-// Conn.Dirty); a pool that failed to connect is marked down, so routing
+// Conn.StateKey and Conn.Tainted); a pool that failed to connect is marked down, so routing
 // skips it until the probe reconnects.
 package backend

@@ -31,7 +31,7 @@ cleanup() {
 trap cleanup EXIT
 
 freeport() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
-DB_PORT=$(freeport); RELAY_PORT=$(freeport); SG_PORT=$(freeport)
+DB_PORT=$(freeport); RELAY_PORT=$(freeport); SG_PORT=$(freeport); REG_C=$(freeport); REG_P=$(freeport)
 PW=benchpw
 
 echo "== building shardgate and relay"
@@ -76,9 +76,16 @@ dataSources:
   slave:  {url: "127.0.0.1:$DB_PORT", username: root, password: $PW, database: sbtest}
 masterSlaveRule: {masterDataSourceName: master, slaveDataSourceNames: [slave]}
 props: {readYourWrites: off}
+# A private embedded registry under the bench's temp dir; the file's config wins.
+orchestration:
+  name: bench
+  overwrite: true
+  registry:
+    type: embedded
+    embedded: {dataDir: "$W/registry", clientURL: "http://127.0.0.1:$REG_C", peerURL: "http://127.0.0.1:$REG_P"}
 YAML
-"$W/shardgate" proxy --config "$W/proxy.yaml" 2>"$W/shardgate.log" & SG_PID=$!; PIDS+=($SG_PID)
-for _ in $(seq 100); do (echo > /dev/tcp/127.0.0.1/$SG_PORT) 2>/dev/null && break; sleep 0.1; done
+(cd "$W" && exec "$W/shardgate" proxy --config "$W/proxy.yaml" 2>"$W/shardgate.log") & SG_PID=$!; PIDS+=($SG_PID)
+for _ in $(seq 300); do (echo > /dev/tcp/127.0.0.1/$SG_PORT) 2>/dev/null && break; sleep 0.1; done
 for _ in $(seq 100); do (echo > /dev/tcp/127.0.0.1/$RELAY_PORT) 2>/dev/null && break; sleep 0.1; done
 
 # cpu_us PID: utime+stime of a process in microseconds.

@@ -111,8 +111,6 @@ func classifyOne(l *lexer) (c Class, more bool) {
 		l.push(n)
 	case "EXPLAIN":
 		c = Read
-	case "BEGIN":
-		c = Begin
 	case "START":
 		n := l.next()
 		if upper(n) == "TRANSACTION" {
@@ -144,7 +142,21 @@ func classifyOne(l *lexer) (c Class, more bool) {
 		} else {
 			c = Write
 			l.push(n)
+			if kw == "CREATE" && l.storedProgram() {
+				// The body's semicolons belong to the one statement.
+				l.i, l.pushed = len(l.s), l.pushed[:0]
+				return c, false
+			}
 		}
+	case "BEGIN":
+		n := l.next()
+		if upper(n) == "NOT" {
+			// MariaDB compound statement: BEGIN NOT ATOMIC … END.
+			l.i, l.pushed = len(l.s), l.pushed[:0]
+			return Write, false
+		}
+		l.push(n)
+		c = Begin
 	case "DO":
 		c = SideEffect
 	default:
@@ -285,6 +297,26 @@ type lexer struct {
 }
 
 func (l *lexer) push(t token) { l.pushed = append(l.pushed, t) }
+
+// storedProgram looks ahead (without consuming) for CREATE [OR REPLACE]
+// [DEFINER = …] [AGGREGATE] PROCEDURE | FUNCTION | TRIGGER | EVENT | PACKAGE.
+func (l *lexer) storedProgram() bool {
+	save, saved := l.i, append([]token(nil), l.pushed...)
+	defer func() { l.i, l.pushed = save, saved }()
+	for i := 0; i < 12; i++ {
+		t := l.next()
+		switch upper(t) {
+		case "PROCEDURE", "FUNCTION", "TRIGGER", "EVENT", "PACKAGE":
+			return true
+		case "TABLE", "VIEW", "INDEX", "DATABASE", "SCHEMA", "USER", "SEQUENCE", "ROLE", "SERVER":
+			return false
+		}
+		if t.kind == tokEnd || t.kind == tokPunct && t.text == ";" {
+			return false
+		}
+	}
+	return false
+}
 
 func (l *lexer) peekEnd() bool {
 	t := l.next()

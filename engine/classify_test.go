@@ -81,6 +81,12 @@ func TestClassify(t *testing.T) {
 		{"garbage ' unterminated", Write},
 		{"SELECT 'unterminated", Read},
 		{"XA START 'x'", Begin | Pin},
+		{"CREATE PROCEDURE p() BEGIN SELECT 1; SELECT 2; END", Write},
+		{"CREATE DEFINER=`root`@`%` FUNCTION f() RETURNS INT BEGIN RETURN 1; END", Write},
+		{"CREATE TRIGGER tr BEFORE INSERT ON t FOR EACH ROW BEGIN SET NEW.a = 1; END", Write},
+		{"BEGIN NOT ATOMIC SELECT 1; SELECT 2; END", Write},
+		{"CREATE TABLE t (a INT); SELECT 1", Write | Multi},
+		{"BEGIN WORK", Begin},
 	} {
 		if got := Classify(tc.sql); got != tc.want {
 			t.Errorf("Classify(%q) = %s, want %s", tc.sql, got, tc.want)

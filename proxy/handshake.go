@@ -1,6 +1,7 @@
 package proxy
 
 import (
+	"context"
 	"crypto/rand"
 	"crypto/subtle"
 	"crypto/tls"
@@ -8,6 +9,7 @@ import (
 	"fmt"
 	"net"
 
+	"github.com/shardgate/shardgate/backend"
 	"github.com/shardgate/shardgate/backend/wire"
 )
 
@@ -56,7 +58,10 @@ func (s *session) handshake() bool {
 	}
 	clientCaps := binary.LittleEndian.Uint32(p)
 	if clientCaps&wire.ClientSSL != 0 && s.srv.tls != nil && len(p) == 32 {
-		tc := tls.Server(s.c.NC, s.srv.tls)
+		// The client may have sent its TLS hello right behind the SSL
+		// request: bytes already in the read buffer belong to TLS.
+		pre, _ := s.c.R.Peek(s.c.R.Buffered())
+		tc := tls.Server(&prefixConn{Conn: s.c.NC, pre: append([]byte(nil), pre...)}, s.srv.tls)
 		if err := tc.Handshake(); err != nil {
 			s.srv.log.Info("client TLS handshake failed", "conn", s.id, "err", err)
 			return false
@@ -155,9 +160,8 @@ func (s *session) handshake() bool {
 		return false
 	}
 	s.initialDB = s.db
-	if cs := charsetOf(s.collation); cs != "" {
-		s.replay = append(s.replay, "SET NAMES "+cs)
-		s.stateVer++
+	if names := s.srv.setNames(s.collation); names != "" {
+		s.setReplay([]string{names})
 	}
 	// A circuit-broken instance still accepts logins (each statement then
 	// gets the breaker's error), so it cannot check the database now.
@@ -169,6 +173,21 @@ func (s *session) handshake() bool {
 	}
 	s.writeOK(0, 0)
 	return s.c.Flush() == nil
+}
+
+// prefixConn reads pre before the connection itself.
+type prefixConn struct {
+	net.Conn
+	pre []byte
+}
+
+func (c *prefixConn) Read(b []byte) (int, error) {
+	if len(c.pre) > 0 {
+		n := copy(b, c.pre)
+		c.pre = c.pre[n:]
+		return n, nil
+	}
+	return c.Conn.Read(b)
 }
 
 func equal(a, b []byte) bool {
@@ -191,20 +210,32 @@ func hostOf(a net.Addr) string {
 	return fmt.Sprint(a)
 }
 
-// charsetOf returns the SET NAMES argument for a client collation that
-// differs from the backends' utf8mb4, or "".
-func charsetOf(collation byte) string {
-	switch collation {
-	case 8, 47, 48, 5, 31, 94:
-		return "latin1"
-	case 33, 83, 192, 213:
-		return "utf8"
-	case 63:
-		return "binary"
-	case 11, 65:
-		return "ascii"
-	case 28, 87:
-		return "gbk"
+// setNames returns the SET NAMES statement that gives a backend connection
+// the client's handshake collation, or "" for the backends' own
+// (utf8mb4_general_ci) and for collations the master does not know. Names
+// are looked up on the master once per collation id.
+func (srv *Server) setNames(collation byte) string {
+	if collation == backend.Collation || collation == 0 {
+		return ""
 	}
-	return "" // utf8mb4 (45, 46, 224, 255, …) or unknown: the backend default
+	srv.collMu.Lock()
+	defer srv.collMu.Unlock()
+	if v, ok := srv.collations[collation]; ok {
+		return v
+	}
+	bc, err := srv.rt.Snapshot().Master.Pool.Get(context.Background())
+	if err != nil {
+		return "" // not cached: try again with the next login
+	}
+	defer bc.Pool().Put(bc)
+	rows, err := bc.Query(fmt.Sprintf("SELECT CHARACTER_SET_NAME, COLLATION_NAME FROM information_schema.COLLATIONS WHERE ID = %d", collation))
+	if err != nil {
+		return ""
+	}
+	v := ""
+	if len(rows) == 1 && len(rows[0]) == 2 {
+		v = fmt.Sprintf("SET NAMES %s COLLATE %s", rows[0][0], rows[0][1])
+	}
+	srv.collations[collation] = v
+	return v
 }

@@ -21,6 +21,9 @@ type Server struct {
 
 	nextConnID atomic.Uint32
 
+	collMu     sync.Mutex
+	collations map[byte]string // client collation id → SET NAMES statement
+
 	mu       sync.Mutex
 	ln       net.Listener
 	sessions map[*session]struct{}
@@ -31,7 +34,7 @@ type Server struct {
 // New creates a server over a runtime. TLS towards clients is taken from
 // the runtime's config (tls.certFile, tls.keyFile).
 func New(rt *engine.Runtime) (*Server, error) {
-	s := &Server{rt: rt, log: slog.Default(), sessions: map[*session]struct{}{}}
+	s := &Server{rt: rt, log: slog.Default(), sessions: map[*session]struct{}{}, collations: map[byte]string{}}
 	t := rt.Snapshot().Config.TLS
 	if t.Enabled() {
 		cert, err := tls.LoadX509KeyPair(t.CertFile, t.KeyFile)
@@ -114,7 +117,7 @@ func (s *Server) Close() error {
 		s.ln.Close()
 	}
 	for sess := range s.sessions {
-		sess.c.NC.Close()
+		sess.raw.Close()
 	}
 	s.mu.Unlock()
 	s.wg.Wait()

@@ -5,15 +5,12 @@ import (
 	"encoding/binary"
 	"errors"
 	"net"
-	"sync/atomic"
+	"strings"
 
 	"github.com/shardgate/shardgate/backend"
 	"github.com/shardgate/shardgate/backend/wire"
 	"github.com/shardgate/shardgate/engine"
 )
-
-// sessionIDs tell backend connections whose session state they carry.
-var sessionIDs atomic.Uint64
 
 // maxBackendStmts bounds the prepared statements kept per backend
 // connection (the server's max_prepared_stmt_count is global).
@@ -21,9 +18,9 @@ const maxBackendStmts = 512
 
 type session struct {
 	srv       *Server
+	raw       net.Conn // the client's TCP connection, also under TLS
 	c         *wire.Conn
 	id        uint32
-	uid       uint64
 	user      string
 	caps      uint32
 	collation byte
@@ -35,10 +32,10 @@ type session struct {
 	// pinned is the master connection held while the session is in a
 	// transaction, has autocommit off, or is pinned for good.
 	pinned *backend.Conn
-	// replay are the session's SET statements, in order; stateVer counts
-	// changes to replay.
+	// replay are the session's SET statements, in order; stateKey is
+	// them joined (see backend.Conn.StateKey).
 	replay   []string
-	stateVer uint64
+	stateKey string
 
 	stmts    map[uint32]*stmt
 	nextStmt uint32
@@ -61,9 +58,9 @@ type stmt struct {
 func newSession(srv *Server, nc net.Conn) *session {
 	return &session{
 		srv:   srv,
+		raw:   nc,
 		c:     wire.NewConn(nc, 16<<10),
 		id:    srv.nextConnID.Add(1),
-		uid:   sessionIDs.Add(1),
 		stmts: map[uint32]*stmt{},
 		units: make([]engine.Unit, 0, 1),
 	}
@@ -285,13 +282,12 @@ func (s *session) after(bc *backend.Conn, cls engine.Class, p []byte) {
 		}
 	}
 	if cls&engine.SetSession != 0 && cls&engine.Multi == 0 && p[0] == wire.ComQuery {
-		s.replay = append(s.replay, string(p[1:]))
-		s.stateVer++
-		bc.Dirty, bc.Owner, bc.StateVersion = true, s.uid, s.stateVer
+		s.setReplay(append(s.replay, string(p[1:])))
+		bc.StateKey = s.stateKey
 	}
 	if cls&(engine.Pin|engine.Multi) != 0 {
 		// Server-side state only this connection has.
-		bc.Dirty = true
+		bc.Tainted = true
 	}
 }
 
@@ -322,18 +318,19 @@ func (s *session) acquire(ds *engine.DataSource, onMaster bool) (*backend.Conn, 
 // sync brings a backend connection to this session's state: SET replay and
 // default database.
 func (s *session) sync(bc *backend.Conn) error {
-	if bc.Owner != s.uid || bc.StateVersion != s.stateVer {
-		if bc.Dirty {
+	if bc.Tainted || bc.StateKey != s.stateKey {
+		if bc.Tainted || bc.StateKey != "" {
 			if err := bc.ResetSession(); err != nil {
 				return err
 			}
 		}
 		for _, q := range s.replay {
 			if _, err := bc.Exec(q); err != nil {
+				bc.Tainted = true
 				return err
 			}
 		}
-		bc.Owner, bc.StateVersion, bc.Dirty = s.uid, s.stateVer, len(s.replay) > 0
+		bc.StateKey = s.stateKey
 	}
 	if s.db != "" && bc.DB != s.db {
 		return bc.InitDB(s.db)
@@ -429,13 +426,17 @@ func (s *session) resetConnection() {
 		bc.Pool().Put(bc)
 	}
 	s.eng.Reset()
-	s.replay = nil
-	if cs := charsetOf(s.collation); cs != "" {
-		s.replay = append(s.replay, "SET NAMES "+cs)
+	s.setReplay(nil)
+	if names := s.srv.setNames(s.collation); names != "" {
+		s.setReplay([]string{names})
 	}
-	s.stateVer++
 	s.db = s.initialDB
 	clear(s.stmts)
+}
+
+func (s *session) setReplay(r []string) {
+	s.replay = r
+	s.stateKey = strings.Join(r, ";\n")
 }
 
 func (s *session) status() uint16 {

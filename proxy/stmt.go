@@ -151,7 +151,7 @@ func (s *session) execute(p []byte) bool {
 		return true
 	}
 	if st.params > 0 {
-		nb := int(st.params+7) / 8
+		nb := (int(st.params) + 7) / 8
 		if len(p) < 10+nb+1 {
 			s.writeErr(wire.NewError(1210, "HY000", "Incorrect arguments to mysqld_stmt_execute"))
 			return true
@@ -191,7 +191,7 @@ func (s *session) bindExecute(bc *backend.Conn, st *stmt, p []byte) ([]byte, err
 	binary.LittleEndian.PutUint32(b[1:], bs.ID)
 	b[5] = 0 // CURSOR_TYPE_NO_CURSOR: results come inline
 	if st.params > 0 {
-		nb := int(st.params+7) / 8
+		nb := (int(st.params) + 7) / 8
 		b = append(b, p[10:10+nb]...)
 		b = append(b, 1)
 		b = append(b, st.types...)

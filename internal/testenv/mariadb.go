@@ -161,7 +161,9 @@ func StartReplication(t testing.TB, n int) *Replication {
 }
 
 func (m *MariaDB) install(installDB string) error {
-	if err := os.MkdirAll(m.Dir, 0o755); err != nil {
+	// A private tmpdir: bootstraps running at once (test packages run in
+	// parallel) otherwise collide on temporary table files in /tmp.
+	if err := os.MkdirAll(filepath.Join(m.Dir, "tmp"), 0o755); err != nil {
 		return err
 	}
 	cnf := fmt.Sprintf(`[mariadbd]
@@ -171,6 +173,7 @@ bind-address=127.0.0.1
 socket=%[1]s/mysqld.sock
 pid-file=%[1]s/mysqld.pid
 log-error=%[1]s/error.log
+tmpdir=%[1]s/tmp
 user=root
 server-id=%[3]d
 log-bin=%[1]s/data/mysql-bin
