@@ -23,6 +23,9 @@ type Conn struct {
 	Version  string
 	// Broken connections are closed when put back.
 	Broken bool
+	// FoundRows: opened with CLIENT_FOUND_ROWS (affected rows count matched
+	// rows), for clients that asked for it.
+	FoundRows bool
 	// DB is the current default database.
 	DB string
 	// StateKey is the session state the connection carries: the replayed
@@ -49,13 +52,17 @@ type Stmt struct {
 
 // Dial connects and authenticates to a data source.
 func Dial(ctx context.Context, ds *config.DataSource) (*Conn, error) {
+	return dial(ctx, ds, false)
+}
+
+func dial(ctx context.Context, ds *config.DataSource, foundRows bool) (*Conn, error) {
 	d := net.Dialer{Timeout: ds.ConnectTimeout}
 	nc, err := d.DialContext(ctx, "tcp", ds.Addr)
 	if err != nil {
 		return nil, err
 	}
 	nc.SetDeadline(time.Now().Add(ds.ConnectTimeout))
-	c := &Conn{Conn: wire.NewConn(nc, 16<<10), DB: ds.Database, Stmts: map[string]*Stmt{}}
+	c := &Conn{Conn: wire.NewConn(nc, 16<<10), DB: ds.Database, Stmts: map[string]*Stmt{}, FoundRows: foundRows}
 	if err := c.handshake(ds); err != nil {
 		nc.Close()
 		return nil, err
@@ -115,6 +122,9 @@ func (c *Conn) handshake(ds *config.DataSource) error {
 		return fmt.Errorf("handshake: server lacks protocol 4.1 / plugin auth")
 	}
 	flags := uint32(wire.Capabilities) & caps
+	if c.FoundRows {
+		flags |= wire.ClientFoundRows
+	}
 	if ds.Database == "" {
 		flags &^= wire.ClientConnectWithDB
 	}

@@ -20,7 +20,9 @@ type Pool struct {
 	Name string
 	cfg  config.DataSource
 
-	idle chan *Conn    // idle connections, FIFO so all age alike
+	// idle connections, FIFO so all age alike; [1] holds those opened with
+	// CLIENT_FOUND_ROWS.
+	idle [2]chan *Conn
 	sem  chan struct{} // one token per open connection
 	down atomic.Bool
 	// closed is set by Close; connections coming back are closed.
@@ -38,7 +40,7 @@ func NewPool(name string, ds *config.DataSource) *Pool {
 	p := &Pool{
 		Name: name,
 		cfg:  *ds,
-		idle: make(chan *Conn, ds.MaxPoolSize),
+		idle: [2]chan *Conn{make(chan *Conn, ds.MaxPoolSize), make(chan *Conn, ds.MaxPoolSize)},
 		sem:  make(chan struct{}, ds.MaxPoolSize),
 		stop: make(chan struct{}),
 	}
@@ -69,39 +71,63 @@ func (p *Pool) MarkDown(err error) {
 	if !p.down.Swap(true) {
 		slog.Warn("data source down", "dataSource", p.Name, "err", err)
 	}
-	for {
-		select {
-		case c := <-p.idle:
-			p.discard(c)
-		default:
-			return
+	p.closeIdle()
+}
+
+func (p *Pool) closeIdle() {
+	for _, idle := range p.idle {
+	drain:
+		for {
+			select {
+			case c := <-idle:
+				p.discard(c)
+			default:
+				break drain
+			}
 		}
 	}
 }
 
 // Get returns an idle connection or opens one, waiting at most
 // connectTimeout for a free slot.
-func (p *Pool) Get(ctx context.Context) (*Conn, error) {
+func (p *Pool) Get(ctx context.Context) (*Conn, error) { return p.GetFor(ctx, false) }
+
+// GetFor is Get for a client that did or did not ask for CLIENT_FOUND_ROWS:
+// the connection it returns was opened the same way.
+func (p *Pool) GetFor(ctx context.Context, foundRows bool) (*Conn, error) {
 	if p.closed.Load() {
 		return nil, ErrPoolClosed
 	}
+	idle, other := p.idle[0], p.idle[1]
+	if foundRows {
+		idle, other = other, idle
+	}
 	select {
-	case c := <-p.idle:
+	case c := <-idle:
 		return c, nil
 	default:
 	}
 	t := time.NewTimer(p.cfg.ConnectTimeout)
 	defer t.Stop()
 	select {
-	case c := <-p.idle:
+	case c := <-idle:
 		return c, nil
 	case p.sem <- struct{}{}:
-	case <-t.C:
-		return nil, fmt.Errorf("%s: no free connection within %v (maxPoolSize %d)", p.Name, p.cfg.ConnectTimeout, p.cfg.MaxPoolSize)
-	case <-ctx.Done():
-		return nil, ctx.Err()
+	default:
+		// Full: trade an idle connection of the other kind for a new one.
+		select {
+		case c := <-other:
+			c.Close()
+		case c := <-idle:
+			return c, nil
+		case p.sem <- struct{}{}:
+		case <-t.C:
+			return nil, fmt.Errorf("%s: no free connection within %v (maxPoolSize %d)", p.Name, p.cfg.ConnectTimeout, p.cfg.MaxPoolSize)
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		}
 	}
-	c, err := p.dial(ctx)
+	c, err := p.dial(ctx, foundRows)
 	if err != nil {
 		<-p.sem
 		p.MarkDown(err)
@@ -110,8 +136,8 @@ func (p *Pool) Get(ctx context.Context) (*Conn, error) {
 	return c, nil
 }
 
-func (p *Pool) dial(ctx context.Context) (*Conn, error) {
-	c, err := Dial(ctx, &p.cfg)
+func (p *Pool) dial(ctx context.Context, foundRows bool) (*Conn, error) {
+	c, err := dial(ctx, &p.cfg, foundRows)
 	if err != nil {
 		return nil, fmt.Errorf("%s (%s): %w", p.Name, p.cfg.Addr, err)
 	}
@@ -127,8 +153,12 @@ func (p *Pool) Put(c *Conn) {
 		return
 	}
 	c.lastUsed = time.Now()
+	idle := p.idle[0]
+	if c.FoundRows {
+		idle = p.idle[1]
+	}
 	select {
-	case p.idle <- c:
+	case idle <- c:
 	default: // cannot happen: idle holds at most the open count
 		p.discard(c)
 	}
@@ -147,21 +177,14 @@ func (p *Pool) Close() {
 	}
 	close(p.stop)
 	p.wg.Wait()
-	for {
-		select {
-		case c := <-p.idle:
-			p.discard(c)
-		default:
-			return
-		}
-	}
+	p.closeIdle()
 }
 
 // Stats is a snapshot of the pool's counters.
 type Stats struct{ Open, Idle int }
 
 // Stats returns the open and idle connection counts.
-func (p *Pool) Stats() Stats { return Stats{Open: len(p.sem), Idle: len(p.idle)} }
+func (p *Pool) Stats() Stats { return Stats{Open: len(p.sem), Idle: len(p.idle[0]) + len(p.idle[1])} }
 
 func (p *Pool) maintain() {
 	defer p.wg.Done()
@@ -190,7 +213,7 @@ func (p *Pool) probe() {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), p.cfg.ConnectTimeout)
 	defer cancel()
-	c, err := p.dial(ctx)
+	c, err := p.dial(ctx, false)
 	if err == nil {
 		err = c.Ping()
 	}
@@ -209,16 +232,19 @@ func (p *Pool) probe() {
 // sweep closes connections idle longer than idleTimeout.
 func (p *Pool) sweep() {
 	cutoff := time.Now().Add(-p.cfg.IdleTimeout)
-	for n := len(p.idle); n > 0; n-- {
-		select {
-		case c := <-p.idle:
-			if c.lastUsed.Before(cutoff) {
-				p.discard(c)
-			} else {
-				p.idle <- c
+	for _, idle := range p.idle {
+	sweep:
+		for n := len(idle); n > 0; n-- {
+			select {
+			case c := <-idle:
+				if c.lastUsed.Before(cutoff) {
+					p.discard(c)
+				} else {
+					idle <- c
+				}
+			default:
+				break sweep
 			}
-		default:
-			return
 		}
 	}
 }

@@ -28,7 +28,7 @@ func (s *session) handshake() bool {
 		salt[i] = salt[i]%94 + 33
 	}
 	snap := s.srv.rt.Snapshot()
-	caps := uint32(wire.Capabilities | wire.ClientConnectAttrs)
+	caps := uint32(wire.Capabilities | wire.ClientConnectAttrs | wire.ClientFoundRows)
 	if s.srv.tls != nil {
 		caps |= wire.ClientSSL
 	}

@@ -214,3 +214,41 @@ func TestLargeResultStreams(t *testing.T) {
 		t.Errorf("proxy allocated %d MB relaying a %d MB result", alloc>>20, n>>20)
 	}
 }
+
+func TestFoundRowsAndLocalInfile(t *testing.T) {
+	p := startProxy(t, "")
+	p.r.Master.Exec(t, "REPLACE INTO pt.t VALUES (50, 'same')")
+	for _, tc := range []struct {
+		params string
+		want   int64
+	}{{"", 0}, {"clientFoundRows=true", 1}} {
+		db := p.db(t, tc.params)
+		res, err := db.Exec("UPDATE t SET v = 'same' WHERE id = 50")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if n, _ := res.RowsAffected(); n != tc.want {
+			t.Errorf("%q: rows affected %d, want %d", tc.params, n, tc.want)
+		}
+	}
+	f := filepath.Join(t.TempDir(), "rows.tsv")
+	os.WriteFile(f, []byte("60\tsixty\n61\tsixty-one\n"), 0o600)
+	mysql.RegisterLocalFile(f)
+	defer mysql.DeregisterLocalFile(f)
+	db := p.db(t, "")
+	res, err := db.Exec("LOAD DATA LOCAL INFILE '" + f + "' REPLACE INTO TABLE t")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n, _ := res.RowsAffected(); n != 2 {
+		t.Errorf("LOAD DATA LOCAL: %d rows", n)
+	}
+	var v string
+	if err := db.QueryRow("/* shardgate:master */ SELECT v FROM t WHERE id = 61").Scan(&v); err != nil || v != "sixty-one" {
+		t.Errorf("loaded row: %q %v", v, err)
+	}
+	// The connection is usable afterwards.
+	if serverID(t, db, "SELECT @@server_id") == 0 {
+		t.Error("unusable after LOAD DATA")
+	}
+}

@@ -301,7 +301,7 @@ func (s *session) acquire(ds *engine.DataSource, onMaster bool) (*backend.Conn, 
 		// Routing sends a pinned session to the master; never reached.
 		return nil, errors.New("internal: pinned session routed to a slave")
 	}
-	bc, err := ds.Pool.Get(context.Background())
+	bc, err := ds.Pool.GetFor(context.Background(), s.caps&wire.ClientFoundRows != 0)
 	if err != nil {
 		return nil, err
 	}

@@ -104,9 +104,13 @@ func Relay(dst, src *Conn, kind Response) RelayResult {
 				res.Err = ParseError(p)
 				return res
 			case n > 0 && p[0] == 0xfb:
-				// LOCAL INFILE request: never negotiated, so never expected.
-				res.BackendErr = fmt.Errorf("unexpected LOCAL INFILE request")
-				return res
+				// LOAD DATA LOCAL INFILE: the request went to the client;
+				// its file comes back as packets up to an empty one, then
+				// the server answers.
+				src.Seq = src.hdr[3] + 1
+				if err := sendFile(dst, src, &res); err != nil {
+					return res
+				}
 			default:
 				c, _, ok := ReadLenenc(p)
 				if !ok || c == 0 {
@@ -137,6 +141,55 @@ func Relay(dst, src *Conn, kind Response) RelayResult {
 				res.Err = ParseError(p)
 				return res
 			}
+		}
+	}
+}
+
+// sendFile copies the client's LOCAL INFILE packets to the backend.
+func sendFile(client, backend *Conn, res *RelayResult) error {
+	if client.R == nil {
+		res.BackendErr = fmt.Errorf("LOCAL INFILE request with no client")
+		return res.BackendErr
+	}
+	if res.ClientErr != nil {
+		res.BackendErr = res.ClientErr // cannot finish the exchange
+		return res.ClientErr
+	}
+	if err := client.Flush(); err != nil {
+		res.ClientErr, res.BackendErr = err, err
+		return err
+	}
+	for {
+		var h [4]byte
+		if _, err := io.ReadFull(client.R, h[:]); err != nil {
+			res.ClientErr, res.BackendErr = err, err
+			return err
+		}
+		n := int(h[0]) | int(h[1])<<8 | int(h[2])<<16
+		client.Seq = h[3] + 1
+		if err := backend.WriteHeader(n); err != nil {
+			res.BackendErr = err
+			return err
+		}
+		for left := n; left > 0; {
+			b, err := client.R.Peek(min(left, client.R.Size()))
+			if len(b) == 0 && err != nil {
+				res.ClientErr, res.BackendErr = err, err
+				return err
+			}
+			if _, err := backend.W.Write(b); err != nil {
+				res.BackendErr = err
+				return err
+			}
+			client.R.Discard(len(b))
+			left -= len(b)
+		}
+		if n == 0 {
+			if err := backend.Flush(); err != nil {
+				res.BackendErr = err
+				return err
+			}
+			return nil
 		}
 	}
 }

@@ -36,6 +36,7 @@ const (
 	ClientFoundRows        = 0x00000002
 	ClientLongFlag         = 0x00000004
 	ClientConnectWithDB    = 0x00000008
+	ClientLocalFiles       = 0x00000080
 	ClientProtocol41       = 0x00000200
 	ClientSSL              = 0x00000800
 	ClientTransactions     = 0x00002000
@@ -50,7 +51,7 @@ const (
 )
 
 // Capabilities is what shardgate speaks on both sides.
-const Capabilities = ClientLongPassword | ClientLongFlag | ClientConnectWithDB | ClientProtocol41 |
+const Capabilities = ClientLongPassword | ClientLongFlag | ClientConnectWithDB | ClientLocalFiles | ClientProtocol41 |
 	ClientTransactions | ClientSecureConnection | ClientMultiStatements | ClientMultiResults |
 	ClientPSMultiResults | ClientPluginAuth | ClientPluginAuthLenenc
 
