@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/shardgate/shardgate/internal/testenv"
+	"github.com/shardgate/shardgate/internal/testenv/orchenv"
 )
 
 const benchRows = 10000
@@ -220,12 +221,12 @@ func BenchmarkPropagation(b *testing.B) {
 	r := replication(b)
 	for _, be := range []struct {
 		name  string
-		start func(testing.TB, string) *registryEnv
-	}{{"etcd", startEtcd}, {"zookeeper", startZooKeeper}} {
+		start func(testing.TB, string) *orchenv.Registry
+	}{{"etcd", orchenv.Etcd}, {"zookeeper", orchenv.ZooKeeper}} {
 		b.Run(be.name, func(b *testing.B) {
 			env := be.start(b, "propagation")
-			reg := env.client(b)
-			_, c := openConnector(b, instanceFile(b, r, env.yaml, "propagation", ""))
+			reg := env.Client(b)
+			_, c := openConnector(b, instanceFile(b, r, env.YAML, "propagation", ""))
 			ctx := context.Background()
 			lat := make([]time.Duration, 0, b.N)
 			for i := 0; b.Loop(); i++ {

@@ -3,6 +3,7 @@ package driver_test
 import (
 	"context"
 	"fmt"
+	"github.com/shardgate/shardgate/internal/testenv/orchenv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -19,9 +20,9 @@ import (
 // was routed with.
 func TestChurn(t *testing.T) {
 	r := replication(t)
-	env := startEtcd(t, "churn")
-	reg := env.client(t)
-	db, c := openConnector(t, instanceFile(t, r, env.yaml, "churn", `readYourWrites: "off"`))
+	env := orchenv.Etcd(t, "churn")
+	reg := env.Client(t)
+	db, c := openConnector(t, instanceFile(t, r, env.YAML, "churn", `readYourWrites: "off"`))
 	db.SetMaxOpenConns(8)
 	slave0 := r.Slaves[0].ServerID
 	ctx, cancel := context.WithCancel(context.Background())

@@ -13,6 +13,7 @@ import (
 	"github.com/shardgate/shardgate/config"
 	"github.com/shardgate/shardgate/driver"
 	"github.com/shardgate/shardgate/internal/testenv"
+	"github.com/shardgate/shardgate/internal/testenv/orchenv"
 	"github.com/shardgate/shardgate/orchestration"
 )
 
@@ -22,7 +23,7 @@ import (
 // any row).
 func TestUnreachableSlave(t *testing.T) {
 	r := replication(t)
-	env := startEtcd(t, "deadslave")
+	env := orchenv.Etcd(t, "deadslave")
 	y := fmt.Sprintf(`
 users: [{name: app, password: x}]
 dataSources:
@@ -31,13 +32,13 @@ dataSources:
   ds_dead: {url: "127.0.0.1:%d", username: root, password: x, connectTimeout: 500ms, healthCheckInterval: 100ms}
 masterSlaveRule: {masterDataSourceName: ds_master, slaveDataSourceNames: [ds_dead, ds_slave_0]}
 orchestration: {name: deadslave, overwrite: true, instanceIP: 127.0.0.1, registry: %s}
-`, r.Master.Addr(), testenv.RootPassword, r.Slaves[0].Addr(), testenv.RootPassword, testenv.FreePort(t), env.yaml)
+`, r.Master.Addr(), testenv.RootPassword, r.Slaves[0].Addr(), testenv.RootPassword, testenv.FreePort(t), env.YAML)
 	p := filepath.Join(t.TempDir(), "shardgate.yaml")
 	if err := os.WriteFile(p, []byte(y), 0o600); err != nil {
 		t.Fatal(err)
 	}
 	db := open(t, p)
-	if ids := readIDs(t, db, 20); ids[r.Slaves[0].ServerID] != 20 {
+	if ids := orchenv.ReadIDs(t, db, 20); ids[r.Slaves[0].ServerID] != 20 {
 		t.Fatalf("reads with a dead slave: %v", ids)
 	}
 }
@@ -63,8 +64,8 @@ func TestOpenErrors(t *testing.T) {
 // failing with ErrInstanceDisabled.
 func TestNewConnector(t *testing.T) {
 	r := replication(t)
-	env := startEtcd(t, "programmatic")
-	reg := env.client(t)
+	env := orchenv.Etcd(t, "programmatic")
+	reg := env.Client(t)
 	ds := func(m *testenv.MariaDB) *config.DataSource {
 		return &config.DataSource{URL: m.Addr(), Username: "root", Password: testenv.RootPassword, Database: "drv"}
 	}
@@ -74,7 +75,7 @@ func TestNewConnector(t *testing.T) {
 			DataSources:     map[string]*config.DataSource{"m": ds(r.Master), "s": ds(r.Slaves[1])},
 			MasterSlaveRule: config.MasterSlaveRule{MasterDataSourceName: "m", SlaveDataSourceNames: []string{"s"}},
 		},
-		Orchestration: orchestration.Config{Name: "programmatic", Overwrite: true, InstanceIP: "127.0.0.1", Registry: env.cfg},
+		Orchestration: orchestration.Config{Name: "programmatic", Overwrite: true, InstanceIP: "127.0.0.1", Registry: env.Config},
 	}
 	f.Orchestration.Registry.Namespace = ""
 	c, err := driver.NewConnector(f)
@@ -86,14 +87,14 @@ func TestNewConnector(t *testing.T) {
 	if _, err := driver.NewConnector(f); err == nil || !strings.Contains(err.Error(), "one process is one instance") {
 		t.Fatalf("second connector on the same orchestration: %v", err)
 	}
-	if ids := readIDs(t, db, 5); ids[r.Slaves[1].ServerID] != 5 {
+	if ids := orchenv.ReadIDs(t, db, 5); ids[r.Slaves[1].ServerID] != 5 {
 		t.Fatalf("reads: %v", ids)
 	}
 	ctx := context.Background()
 	if _, err := reg.Put(ctx, orchestration.InstancePath(c.ID()), []byte("DISABLED")); err != nil {
 		t.Fatal(err)
 	}
-	eventually(t, "circuit breaker", func() error {
+	orchenv.Eventually(t, "circuit breaker", func() error {
 		if err := db.Ping(); !errors.Is(err, driver.ErrInstanceDisabled) {
 			return fmt.Errorf("ping: %v", err)
 		}
@@ -115,12 +116,12 @@ func TestNewConnector(t *testing.T) {
 	// An instance file with only the registry settings takes the config
 	// from the registry; the same process registers again.
 	p := filepath.Join(t.TempDir(), "registry-only.yaml")
-	y := fmt.Sprintf("orchestration: {name: programmatic, instanceIP: 127.0.0.1, registry: %s}\n", env.yaml)
+	y := fmt.Sprintf("orchestration: {name: programmatic, instanceIP: 127.0.0.1, registry: %s}\n", env.YAML)
 	if err := os.WriteFile(p, []byte(y), 0o600); err != nil {
 		t.Fatal(err)
 	}
 	db2 := open(t, p)
-	if ids := readIDs(t, db2, 5); ids[r.Slaves[1].ServerID] != 5 {
+	if ids := orchenv.ReadIDs(t, db2, 5); ids[r.Slaves[1].ServerID] != 5 {
 		t.Fatalf("reads with the registry's config: %v", ids)
 	}
 	if v, _, err := reg.Get(ctx, orchestration.InstancePath(c.ID())); err != nil || len(v) != 0 {

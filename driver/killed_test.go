@@ -4,6 +4,7 @@ import (
 	"context"
 	"database/sql"
 	"errors"
+	"github.com/shardgate/shardgate/internal/testenv/orchenv"
 	"os"
 	"os/exec"
 	"testing"
@@ -18,23 +19,23 @@ import (
 // (2s here), as a killed proxy does.
 func TestKilledProcess(t *testing.T) {
 	r := replication(t)
-	env := startEtcd(t, "killed")
-	reg := env.client(t)
+	env := orchenv.Etcd(t, "killed")
+	reg := env.Client(t)
 	cmd := exec.Command(os.Args[0], "-test.run=^TestHelperInstance$")
-	cmd.Env = append(os.Environ(), "SHARDGATE_HELPER_CONFIG="+instanceFile(t, r, env.yaml, "killed", ""))
+	cmd.Env = append(os.Environ(), "SHARDGATE_HELPER_CONFIG="+instanceFile(t, r, env.YAML, "killed", ""))
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { cmd.Process.Kill(); cmd.Wait() })
 	node := orchestration.InstancePath(orchestration.InstanceID("127.0.0.1", cmd.Process.Pid))
-	eventually(t, "helper registered", func() error {
+	orchenv.Eventually(t, "helper registered", func() error {
 		_, _, err := reg.Get(context.Background(), node)
 		return err
 	})
 	cmd.Process.Kill()
 	cmd.Wait()
 	killed := time.Now()
-	eventually(t, "instance node gone after kill -9", func() error {
+	orchenv.Eventually(t, "instance node gone after kill -9", func() error {
 		if _, _, err := reg.Get(context.Background(), node); !errors.Is(err, registry.ErrNotFound) {
 			return errors.New("still there")
 		}

@@ -1,14 +1,12 @@
 package driver_test
 
 import (
-	"context"
 	"database/sql"
 	"fmt"
 	"os"
 	"path/filepath"
 	"sync"
 	"testing"
-	"time"
 
 	_ "github.com/go-sql-driver/mysql"
 	"go.uber.org/goleak"
@@ -16,8 +14,6 @@ import (
 	"github.com/shardgate/shardgate/driver"
 	"github.com/shardgate/shardgate/internal/testenv"
 	"github.com/shardgate/shardgate/orchestration"
-	"github.com/shardgate/shardgate/registry"
-	"github.com/shardgate/shardgate/registry/connect"
 )
 
 var shared = &testenv.Shared{Slaves: 2}
@@ -49,69 +45,6 @@ func replication(t testing.TB) *testenv.Replication {
 		)
 		r.Sync(t)
 	})
-	return r
-}
-
-// registryEnv is a real registry server and the operator's tool for it.
-type registryEnv struct {
-	kind string
-	yaml string // the orchestration.registry section
-	cfg  registry.Config
-	// set runs the operator's command: etcdctl put or zkCli.sh set.
-	set func(path, value string) error
-	// stop and start the server, keeping its data.
-	stop, start func()
-}
-
-func startEtcd(t testing.TB, name string) *registryEnv {
-	srv := testenv.StartEtcd(t, testenv.Require(t, "etcd"))
-	return &registryEnv{
-		kind: "etcd",
-		yaml: fmt.Sprintf("{type: etcd, serverLists: [%s], timeToLive: 2s}", srv.Endpoint),
-		cfg:  registry.Config{Type: registry.TypeEtcd, ServerLists: []string{srv.Endpoint}, Namespace: "/" + name},
-		stop: srv.Stop, start: srv.Start,
-		set: func(path, value string) error {
-			if out, err := srv.Etcdctl("put", "/"+name+path, value); err != nil {
-				return fmt.Errorf("etcdctl put %s %s: %v: %s", path, value, err, out)
-			}
-			return nil
-		},
-	}
-}
-
-func startZooKeeper(t testing.TB, name string) *registryEnv {
-	zk := testenv.StartZooKeeper(t)
-	return &registryEnv{
-		kind: "zookeeper",
-		yaml: fmt.Sprintf("{type: zookeeper, serverLists: [%s], namespace: /shardgate, timeToLive: 4s}", zk.Addr()),
-		cfg:  registry.Config{Type: registry.TypeZooKeeper, ServerLists: []string{zk.Addr()}, Namespace: "/shardgate/" + name},
-		stop: func() { zk.Stop(t) }, start: func() { zk.Start(t) },
-		set: func(path, value string) error {
-			if out, err := zk.ZkCli("set", "/shardgate/"+name+path, value); err != nil {
-				return fmt.Errorf("zkCli.sh set %s %s: %v: %s", path, value, err, out)
-			}
-			return nil
-		},
-	}
-}
-
-func mustSet(t *testing.T, env *registryEnv, path, value string) {
-	t.Helper()
-	if err := env.set(path, value); err != nil {
-		t.Fatal(err)
-	}
-}
-
-// client is a registry client on env's orchestration root, as a tool's.
-func (e *registryEnv) client(t testing.TB) registry.Registry {
-	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
-	r, err := connect.Open(ctx, e.cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { r.Close() })
 	return r
 }
 
@@ -168,38 +101,6 @@ func openConnector(t testing.TB, path string) (*sql.DB, *driver.Connector) {
 	db := sql.OpenDB(c)
 	t.Cleanup(func() { db.Close() })
 	return db, c
-}
-
-// readIDs runs n plain reads and counts the server ids that answered.
-func readIDs(t testing.TB, q interface {
-	QueryRowContext(context.Context, string, ...any) *sql.Row
-}, n int) map[int]int {
-	t.Helper()
-	ids := map[int]int{}
-	for range n {
-		var id int
-		if err := q.QueryRowContext(context.Background(), "SELECT @@server_id").Scan(&id); err != nil {
-			t.Fatalf("read: %v", err)
-		}
-		ids[id]++
-	}
-	return ids
-}
-
-// eventually retries cond for up to 10s.
-func eventually(t *testing.T, what string, cond func() error) {
-	t.Helper()
-	deadline := time.Now().Add(10 * time.Second)
-	for {
-		err := cond()
-		if err == nil {
-			return
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("%s: %v", what, err)
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
 }
 
 // direct runs f on a plain go-sql-driver handle to m, closed afterwards

@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"github.com/shardgate/shardgate/internal/testenv/orchenv"
 	"strings"
 	"testing"
 	"time"
@@ -16,17 +17,17 @@ import (
 	"github.com/shardgate/shardgate/registry"
 )
 
-func TestOrchestrationEtcd(t *testing.T) { testOrchestration(t, startEtcd(t, "orch")) }
+func TestOrchestrationEtcd(t *testing.T) { testOrchestration(t, orchenv.Etcd(t, "orch")) }
 
-func TestOrchestrationZooKeeper(t *testing.T) { testOrchestration(t, startZooKeeper(t, "orch")) }
+func TestOrchestrationZooKeeper(t *testing.T) { testOrchestration(t, orchenv.ZooKeeper(t, "orch")) }
 
 // testOrchestration drives the driver with the operators' own commands
 // (etcdctl put / zkCli.sh set), as the proxy's e2e tests do: state read at
 // start, disabled slaves, master disabled, circuit breaker, live config,
 // and Close deregistering the instance and stopping every goroutine.
-func testOrchestration(t *testing.T, env *registryEnv) {
+func testOrchestration(t *testing.T, env *orchenv.Registry) {
 	r := replication(t)
-	reg := env.client(t)
+	reg := env.Client(t)
 	ctx := context.Background()
 	master, slave0, slave1 := r.Master.ServerID, r.Slaves[0].ServerID, r.Slaves[1].ServerID
 	// A data source disabled before the instance starts stays disabled.
@@ -34,17 +35,17 @@ func testOrchestration(t *testing.T, env *registryEnv) {
 		t.Fatal(err)
 	}
 	leaks := goleak.IgnoreCurrent()
-	db, c := openConnector(t, instanceFile(t, r, env.yaml, "orch", `readYourWrites: "off"`))
+	db, c := openConnector(t, instanceFile(t, r, env.YAML, "orch", `readYourWrites: "off"`))
 	inst := orchestration.InstancePath(c.ID())
 	if v, _, err := reg.Get(ctx, inst); err != nil || len(v) != 0 {
 		t.Fatalf("instance node %s: %q %v", inst, v, err)
 	}
-	if ids := readIDs(t, db, 10); ids[slave0] != 10 {
+	if ids := orchenv.ReadIDs(t, db, 10); ids[slave0] != 10 {
 		t.Fatalf("reads with slave1 disabled before start: %v", ids)
 	}
-	mustSet(t, env, "/state/datasources/ds_slave_1", "")
-	eventually(t, "slave1 enabled", func() error {
-		if ids := readIDs(t, db, 20); ids[slave0] == 0 || ids[slave1] == 0 || ids[master] != 0 {
+	env.MustSet(t, "/state/datasources/ds_slave_1", "")
+	orchenv.Eventually(t, "slave1 enabled", func() error {
+		if ids := orchenv.ReadIDs(t, db, 20); ids[slave0] == 0 || ids[slave1] == 0 || ids[master] != 0 {
 			return fmt.Errorf("reads: %v", ids)
 		}
 		return nil
@@ -56,7 +57,7 @@ func testOrchestration(t *testing.T, env *registryEnv) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if ids := readIDs(t, ro, 3); ids[master] != 3 {
+	if ids := orchenv.ReadIDs(t, ro, 3); ids[master] != 3 {
 		t.Fatalf("read-only transaction: %v", ids)
 	}
 	ro.Rollback()
@@ -71,9 +72,9 @@ func testOrchestration(t *testing.T, env *registryEnv) {
 			}()
 		}
 		time.Sleep(100 * time.Millisecond)
-		mustSet(t, env, "/state/datasources/ds_slave_0", "DISABLED")
-		eventually(t, "slave0 out of rotation", func() error {
-			if ids := readIDs(t, db, 10); ids[slave1] != 10 {
+		env.MustSet(t, "/state/datasources/ds_slave_0", "DISABLED")
+		orchenv.Eventually(t, "slave0 out of rotation", func() error {
+			if ids := orchenv.ReadIDs(t, db, 10); ids[slave1] != 10 {
 				return fmt.Errorf("reads: %v", ids)
 			}
 			return nil
@@ -83,17 +84,17 @@ func testOrchestration(t *testing.T, env *registryEnv) {
 				t.Fatalf("read in flight when its slave was disabled: %v", err)
 			}
 		}
-		mustSet(t, env, "/state/datasources/ds_slave_1", "Disabled")
-		eventually(t, "all slaves disabled: reads on the master", func() error {
-			if ids := readIDs(t, db, 10); ids[master] != 10 {
+		env.MustSet(t, "/state/datasources/ds_slave_1", "Disabled")
+		orchenv.Eventually(t, "all slaves disabled: reads on the master", func() error {
+			if ids := orchenv.ReadIDs(t, db, 10); ids[master] != 10 {
 				return fmt.Errorf("reads: %v", ids)
 			}
 			return nil
 		})
-		mustSet(t, env, "/state/datasources/ds_slave_0", "")
-		mustSet(t, env, "/state/datasources/ds_slave_1", "")
-		eventually(t, "slaves back", func() error {
-			if ids := readIDs(t, db, 20); ids[slave0] == 0 || ids[slave1] == 0 || ids[master] != 0 {
+		env.MustSet(t, "/state/datasources/ds_slave_0", "")
+		env.MustSet(t, "/state/datasources/ds_slave_1", "")
+		orchenv.Eventually(t, "slaves back", func() error {
+			if ids := orchenv.ReadIDs(t, db, 20); ids[slave0] == 0 || ids[slave1] == 0 || ids[master] != 0 {
 				return fmt.Errorf("reads: %v", ids)
 			}
 			return nil
@@ -101,8 +102,8 @@ func testOrchestration(t *testing.T, env *registryEnv) {
 	})
 
 	t.Run("MasterDisabled", func(t *testing.T) {
-		mustSet(t, env, "/state/datasources/ds_master", "DISABLED")
-		eventually(t, "writes fail", func() error {
+		env.MustSet(t, "/state/datasources/ds_master", "DISABLED")
+		orchenv.Eventually(t, "writes fail", func() error {
 			_, err := db.Exec("REPLACE INTO drv.t VALUES (10, 'x')")
 			if !errors.Is(err, driver.ErrMasterDisabled) {
 				return fmt.Errorf("write: %v", err)
@@ -115,11 +116,11 @@ func testOrchestration(t *testing.T, env *registryEnv) {
 		if _, err := db.Begin(); !errors.Is(err, driver.ErrMasterDisabled) {
 			t.Fatalf("begin with the master disabled: %v", err)
 		}
-		if ids := readIDs(t, db, 10); ids[master] != 0 {
+		if ids := orchenv.ReadIDs(t, db, 10); ids[master] != 0 {
 			t.Fatalf("reads with the master disabled: %v", ids)
 		}
-		mustSet(t, env, "/state/datasources/ds_master", "")
-		eventually(t, "writes work", func() error {
+		env.MustSet(t, "/state/datasources/ds_master", "")
+		orchenv.Eventually(t, "writes work", func() error {
 			_, err := db.Exec("REPLACE INTO drv.t VALUES (10, 'x')")
 			return err
 		})
@@ -153,8 +154,8 @@ func testOrchestration(t *testing.T, env *registryEnv) {
 			t.Fatal(err)
 		}
 		defer st.Close()
-		mustSet(t, env, inst, " DISABLED")
-		eventually(t, "circuit breaker", func() error {
+		env.MustSet(t, inst, " DISABLED")
+		orchenv.Eventually(t, "circuit breaker", func() error {
 			var id int
 			err := db.QueryRow("SELECT id FROM drv.t WHERE id = 1").Scan(&id)
 			if errors.Is(err, sql.ErrNoRows) {
@@ -194,8 +195,8 @@ func testOrchestration(t *testing.T, env *registryEnv) {
 		if s := c.Status(); !s.InstanceDisabled {
 			t.Fatalf("status: %+v", s)
 		}
-		mustSet(t, env, inst, "")
-		eventually(t, "instance enabled", func() error {
+		env.MustSet(t, inst, "")
+		orchenv.Eventually(t, "instance enabled", func() error {
 			_, err := db.Exec("SELECT 1")
 			return err
 		})
@@ -223,8 +224,8 @@ func testOrchestration(t *testing.T, env *registryEnv) {
 				t.Fatalf("statement in flight during a config change: %v", err)
 			}
 		}
-		eventually(t, "rule without slave0", func() error {
-			if ids := readIDs(t, db, 10); ids[slave1] != 10 {
+		orchenv.Eventually(t, "rule without slave0", func() error {
+			if ids := orchenv.ReadIDs(t, db, 10); ids[slave1] != 10 {
 				return fmt.Errorf("reads: %v", ids)
 			}
 			return nil
@@ -241,34 +242,34 @@ func testOrchestration(t *testing.T, env *registryEnv) {
 		if _, err := reg.Put(ctx, orchestration.ConfigDataSources, []byte(changed)); err != nil {
 			t.Fatal(err)
 		}
-		eventually(t, "pool size applied", func() error {
+		orchenv.Eventually(t, "pool size applied", func() error {
 			if n := c.Snapshot().Config.DataSources["ds_slave_1"].MaxPoolSize; n != 8 {
 				return fmt.Errorf("maxPoolSize %d", n)
 			}
 			return nil
 		})
-		if ids := readIDs(t, db, 10); ids[slave1] != 10 {
+		if ids := orchenv.ReadIDs(t, db, 10); ids[slave1] != 10 {
 			t.Fatalf("reads on the new pools: %v", ids)
 		}
 		// An invalid rule is rejected; the last good one stays.
 		if _, err := reg.Put(ctx, orchestration.ConfigRule, []byte("masterDataSourceName: nowhere\n")); err != nil {
 			t.Fatal(err)
 		}
-		eventually(t, "invalid config reported", func() error {
+		orchenv.Eventually(t, "invalid config reported", func() error {
 			if s := c.Status(); !strings.Contains(s.ConfigError, "nowhere") {
 				return fmt.Errorf("status: %+v", s)
 			}
 			return nil
 		})
-		if ids := readIDs(t, db, 10); ids[slave1] != 10 {
+		if ids := orchenv.ReadIDs(t, db, 10); ids[slave1] != 10 {
 			t.Fatalf("reads after an invalid rule: %v", ids)
 		}
 		rule = "masterDataSourceName: ds_master\nslaveDataSourceNames: [ds_slave_0, ds_slave_1]\n"
 		if _, err := reg.Put(ctx, orchestration.ConfigRule, []byte(rule)); err != nil {
 			t.Fatal(err)
 		}
-		eventually(t, "rule with both slaves", func() error {
-			if ids := readIDs(t, db, 20); ids[slave0] == 0 || ids[slave1] == 0 {
+		orchenv.Eventually(t, "rule with both slaves", func() error {
+			if ids := orchenv.ReadIDs(t, db, 20); ids[slave0] == 0 || ids[slave1] == 0 {
 				return fmt.Errorf("reads: %v", ids)
 			}
 			return nil
@@ -276,10 +277,10 @@ func testOrchestration(t *testing.T, env *registryEnv) {
 	})
 
 	t.Run("RegistryOutage", func(t *testing.T) {
-		env.stop()
+		env.Stop()
 		// The instance keeps serving with the last known state.
 		for range 5 {
-			if ids := readIDs(t, db, 4); ids[master] != 0 {
+			if ids := orchenv.ReadIDs(t, db, 4); ids[master] != 0 {
 				t.Fatalf("reads during the outage: %v", ids)
 			}
 			if _, err := db.Exec("REPLACE INTO drv.t VALUES (13, 'outage')"); err != nil {
@@ -287,23 +288,23 @@ func testOrchestration(t *testing.T, env *registryEnv) {
 			}
 			time.Sleep(100 * time.Millisecond)
 		}
-		env.start()
+		env.Start()
 		// Back in touch: the instance node is there and operator commands
 		// apply again.
-		eventually(t, "instance node after the outage", func() error {
+		orchenv.Eventually(t, "instance node after the outage", func() error {
 			_, _, err := reg.Get(ctx, inst)
 			return err
 		})
-		mustSet(t, env, "/state/datasources/ds_slave_0", "DISABLED")
-		eventually(t, "slave0 disabled after the outage", func() error {
-			if ids := readIDs(t, db, 10); ids[slave1] != 10 {
+		env.MustSet(t, "/state/datasources/ds_slave_0", "DISABLED")
+		orchenv.Eventually(t, "slave0 disabled after the outage", func() error {
+			if ids := orchenv.ReadIDs(t, db, 10); ids[slave1] != 10 {
 				return fmt.Errorf("reads: %v", ids)
 			}
 			return nil
 		})
-		mustSet(t, env, "/state/datasources/ds_slave_0", "")
-		eventually(t, "slave0 back", func() error {
-			if ids := readIDs(t, db, 20); ids[slave0] == 0 {
+		env.MustSet(t, "/state/datasources/ds_slave_0", "")
+		orchenv.Eventually(t, "slave0 back", func() error {
+			if ids := orchenv.ReadIDs(t, db, 20); ids[slave0] == 0 {
 				return fmt.Errorf("reads: %v", ids)
 			}
 			return nil

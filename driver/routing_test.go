@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"github.com/shardgate/shardgate/internal/testenv/orchenv"
 	"testing"
 	"time"
 )
@@ -16,8 +17,8 @@ import (
 // every backend connection of a sql.Conn, and context deadlines.
 func TestRouting(t *testing.T) {
 	r := replication(t)
-	env := startEtcd(t, "routing")
-	db := open(t, instanceFile(t, r, env.yaml, "routing", "readYourWrites: session, readOnlyTransactionsOnSlave: true"))
+	env := orchenv.Etcd(t, "routing")
+	db := open(t, instanceFile(t, r, env.YAML, "routing", "readYourWrites: session, readOnlyTransactionsOnSlave: true"))
 	ctx := context.Background()
 	master, slave0, slave1 := r.Master.ServerID, r.Slaves[0].ServerID, r.Slaves[1].ServerID
 	one := func(t *testing.T, q interface {
@@ -35,7 +36,7 @@ func TestRouting(t *testing.T) {
 		if err := db.Ping(); err != nil {
 			t.Fatal(err)
 		}
-		if ids := readIDs(t, db, 20); ids[slave0] == 0 || ids[slave1] == 0 || ids[master] != 0 {
+		if ids := orchenv.ReadIDs(t, db, 20); ids[slave0] == 0 || ids[slave1] == 0 || ids[master] != 0 {
 			t.Fatalf("reads: %v", ids)
 		}
 	})
@@ -61,7 +62,7 @@ func TestRouting(t *testing.T) {
 			}
 		})
 		// Separate checkouts of the pool are separate sessions.
-		if ids := readIDs(t, db, 10); ids[master] != 0 {
+		if ids := orchenv.ReadIDs(t, db, 10); ids[master] != 0 {
 			t.Fatalf("reads after a write on another checkout: %v", ids)
 		}
 	})
@@ -71,7 +72,7 @@ func TestRouting(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if ids := readIDs(t, tx, 5); ids[master] != 5 {
+		if ids := orchenv.ReadIDs(t, tx, 5); ids[master] != 5 {
 			t.Fatalf("reads in a transaction: %v", ids)
 		}
 		var connID1, connID2 int
@@ -90,7 +91,7 @@ func TestRouting(t *testing.T) {
 		if err := db.QueryRow("/* shardgate:master */ SELECT COUNT(*) FROM drv.t WHERE id = 3").Scan(&n); err != nil || n != 0 {
 			t.Fatalf("rolled back row visible: %d %v", n, err)
 		}
-		if ids := readIDs(t, db, 10); ids[master] != 0 {
+		if ids := orchenv.ReadIDs(t, db, 10); ids[master] != 0 {
 			t.Fatalf("reads after the transaction: %v", ids)
 		}
 		// Text BEGIN/COMMIT on a sql.Conn pin it the same way.
@@ -102,13 +103,13 @@ func TestRouting(t *testing.T) {
 		if _, err := conn.ExecContext(ctx, "BEGIN"); err != nil {
 			t.Fatal(err)
 		}
-		if ids := readIDs(t, conn, 3); ids[master] != 3 {
+		if ids := orchenv.ReadIDs(t, conn, 3); ids[master] != 3 {
 			t.Fatalf("reads after BEGIN: %v", ids)
 		}
 		if _, err := conn.ExecContext(ctx, "COMMIT"); err != nil {
 			t.Fatal(err)
 		}
-		if ids := readIDs(t, conn, 6); ids[master] != 0 {
+		if ids := orchenv.ReadIDs(t, conn, 6); ids[master] != 0 {
 			t.Fatalf("reads after COMMIT: %v", ids)
 		}
 	})
@@ -119,7 +120,7 @@ func TestRouting(t *testing.T) {
 			t.Fatal(err)
 		}
 		defer tx.Rollback()
-		ids := readIDs(t, tx, 5)
+		ids := orchenv.ReadIDs(t, tx, 5)
 		if len(ids) != 1 || ids[master] != 0 {
 			t.Fatalf("reads in a read-only transaction: %v (want one slave)", ids)
 		}
@@ -147,7 +148,7 @@ func TestRouting(t *testing.T) {
 		if err := conn.QueryRowContext(ctx, "SELECT v FROM drv.t WHERE id = 5").Scan(&v); err != nil || v != "ryw" {
 			t.Fatalf("own write not read: %q %v", v, err)
 		}
-		if ids := readIDs(t, conn, 5); ids[master] != 5 {
+		if ids := orchenv.ReadIDs(t, conn, 5); ids[master] != 5 {
 			t.Fatalf("reads after a write in the session: %v", ids)
 		}
 	})
@@ -272,7 +273,7 @@ func TestRouting(t *testing.T) {
 		if err := db.QueryRow("/* shardgate:master */ SELECT COUNT(*) FROM drv.t WHERE id = 7").Scan(&n); err != nil || n != 0 {
 			t.Fatalf("cancelled transaction committed: %d %v", n, err)
 		}
-		if ids := readIDs(t, db, 6); ids[master] != 0 {
+		if ids := orchenv.ReadIDs(t, db, 6); ids[master] != 0 {
 			t.Fatalf("reads after cancellations: %v", ids)
 		}
 	})

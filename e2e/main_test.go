@@ -18,9 +18,9 @@ import (
 	_ "github.com/go-sql-driver/mysql"
 
 	"github.com/shardgate/shardgate/internal/testenv"
+	"github.com/shardgate/shardgate/internal/testenv/orchenv"
 	"github.com/shardgate/shardgate/orchestration"
 	"github.com/shardgate/shardgate/registry"
-	"github.com/shardgate/shardgate/registry/connect"
 )
 
 var (
@@ -59,77 +59,6 @@ func replication(t *testing.T) *testenv.Replication {
 	return r
 }
 
-// registryEnv is one real registry server plus the operator's tool for it.
-type registryEnv struct {
-	kind string
-	// yaml is the orchestration.registry section for instances.
-	yaml string
-	// root is the orchestration root the tool addresses.
-	root string
-	cfg  registry.Config
-	// set is the operator's command: etcdctl put / zkCli.sh set.
-	set func(path, value string) error
-	// stop and start the registry server (keeping its data).
-	stop, start func()
-}
-
-func startEtcd(t *testing.T, name string) *registryEnv {
-	srv := testenv.StartEtcd(t, testenv.Require(t, "etcd"))
-	return &registryEnv{
-		kind:  "etcd",
-		yaml:  fmt.Sprintf("{type: etcd, serverLists: [%s], timeToLive: 2s}", srv.Endpoint),
-		root:  "/" + name,
-		cfg:   registry.Config{Type: registry.TypeEtcd, ServerLists: []string{srv.Endpoint}, Namespace: "/" + name},
-		stop:  srv.Stop,
-		start: srv.Start,
-		set: func(path, value string) error {
-			if out, err := srv.Etcdctl("put", "/"+name+path, value); err != nil {
-				return fmt.Errorf("etcdctl put %s %s: %v: %s", path, value, err, out)
-			}
-			return nil
-		},
-	}
-}
-
-func startZooKeeper(t *testing.T, name string) *registryEnv {
-	zk := testenv.StartZooKeeper(t)
-	return &registryEnv{
-		kind:  "zookeeper",
-		yaml:  fmt.Sprintf("{type: zookeeper, serverLists: [%s], namespace: /shardgate, timeToLive: 4s}", zk.Addr()),
-		root:  "/shardgate/" + name,
-		cfg:   registry.Config{Type: registry.TypeZooKeeper, ServerLists: []string{zk.Addr()}, Namespace: "/shardgate/" + name},
-		stop:  func() { zk.Stop(t) },
-		start: func() { zk.Start(t) },
-		set: func(path, value string) error {
-			if out, err := zk.ZkCli("set", "/shardgate/"+name+path, value); err != nil {
-				return fmt.Errorf("zkCli.sh set %s %s: %v: %s", path, value, err, out)
-			}
-			return nil
-		},
-	}
-}
-
-// mustSet runs the operator's command.
-func mustSet(t *testing.T, env *registryEnv, path, value string) {
-	t.Helper()
-	if err := env.set(path, value); err != nil {
-		t.Fatal(err)
-	}
-}
-
-// client opens a registry client on the env, as an operator's tool would.
-func (e *registryEnv) client(t *testing.T) registry.Registry {
-	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
-	r, err := connect.Open(ctx, e.cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { r.Close() })
-	return r
-}
-
 // proxyProc is one `shardgate proxy` process.
 type proxyProc struct {
 	*testenv.Process
@@ -139,7 +68,7 @@ type proxyProc struct {
 
 const user, password = "app", "app-secret"
 
-func instanceYAML(r *testenv.Replication, env *registryEnv, name string, port int) string {
+func instanceYAML(r *testenv.Replication, env *orchenv.Registry, name string, port int) string {
 	ds := func(m *testenv.MariaDB) string {
 		return fmt.Sprintf(`{url: "%s", username: root, password: %s, database: e2e, healthCheckInterval: 100ms, connectTimeout: 1s}`, m.Addr(), testenv.RootPassword)
 	}
@@ -156,11 +85,11 @@ orchestration:
   name: %s
   instanceIP: 127.0.0.1
   registry: %s
-`, port, user, password, ds(r.Master), ds(r.Slaves[0]), ds(r.Slaves[1]), name, env.yaml)
+`, port, user, password, ds(r.Master), ds(r.Slaves[0]), ds(r.Slaves[1]), name, env.YAML)
 }
 
 // startProxy starts a proxy process and waits until it is registered.
-func startProxy(t *testing.T, env *registryEnv, yaml string, reg registry.Registry) *proxyProc {
+func startProxy(t *testing.T, env *orchenv.Registry, yaml string, reg registry.Registry) *proxyProc {
 	t.Helper()
 	dir := t.TempDir()
 	cfgFile := filepath.Join(dir, "shardgate.yaml")

@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"github.com/shardgate/shardgate/internal/testenv/orchenv"
 	"strings"
 	"testing"
 	"time"
@@ -14,44 +15,13 @@ import (
 	"github.com/shardgate/shardgate/registry"
 )
 
-// readIDs runs n plain reads and counts the server ids that answered.
-func readIDs(t *testing.T, db *sql.DB, n int) map[int]int {
-	t.Helper()
-	ids := map[int]int{}
-	for range n {
-		var id int
-		if err := db.QueryRow("SELECT @@server_id").Scan(&id); err != nil {
-			t.Fatalf("read: %v", err)
-		}
-		ids[id]++
-	}
-	return ids
-}
+func TestOrchestrationEtcd(t *testing.T) { testOrchestration(t, orchenv.Etcd(t, "app")) }
 
-// eventually retries cond for up to 10s: a registry write reaches every
-// instance in milliseconds, but not at once.
-func eventually(t *testing.T, what string, cond func() error) {
-	t.Helper()
-	deadline := time.Now().Add(10 * time.Second)
-	for {
-		err := cond()
-		if err == nil {
-			return
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("%s: %v", what, err)
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
-}
+func TestOrchestrationZooKeeper(t *testing.T) { testOrchestration(t, orchenv.ZooKeeper(t, "app")) }
 
-func TestOrchestrationEtcd(t *testing.T) { testOrchestration(t, startEtcd(t, "app")) }
-
-func TestOrchestrationZooKeeper(t *testing.T) { testOrchestration(t, startZooKeeper(t, "app")) }
-
-func testOrchestration(t *testing.T, env *registryEnv) {
+func testOrchestration(t *testing.T, env *orchenv.Registry) {
 	r := replication(t)
-	reg := env.client(t)
+	reg := env.Client(t)
 	ctx := context.Background()
 	a := startProxy(t, env, instanceYAML(r, env, "app", freePort(t)), reg)
 	b := startProxy(t, env, instanceYAML(r, env, "app", freePort(t)), reg)
@@ -67,37 +37,37 @@ func testOrchestration(t *testing.T, env *registryEnv) {
 			t.Fatalf("state node of %s: %q %v", ds, v, err)
 		}
 	}
-	if ids := readIDs(t, dbA, 20); ids[slave0] == 0 || ids[slave1] == 0 || ids[master] != 0 {
+	if ids := orchenv.ReadIDs(t, dbA, 20); ids[slave0] == 0 || ids[slave1] == 0 || ids[master] != 0 {
 		t.Fatalf("reads before any change: %v", ids)
 	}
 
 	t.Run("SlaveDisabled", func(t *testing.T) {
-		mustSet(t, env, "/state/datasources/ds_slave_0", "DISABLED")
+		env.MustSet(t, "/state/datasources/ds_slave_0", "DISABLED")
 		for _, db := range []*sql.DB{dbA, dbB} {
-			eventually(t, "slave0 out of rotation", func() error {
-				if ids := readIDs(t, db, 10); ids[slave0] != 0 || ids[master] != 0 {
+			orchenv.Eventually(t, "slave0 out of rotation", func() error {
+				if ids := orchenv.ReadIDs(t, db, 10); ids[slave0] != 0 || ids[master] != 0 {
 					return fmt.Errorf("reads: %v", ids)
 				}
 				return nil
 			})
 		}
-		eventually(t, "metrics show slave0 disabled", func() error {
+		orchenv.Eventually(t, "metrics show slave0 disabled", func() error {
 			if _, m := a.adminGet(t, reg, "/metrics"); !strings.Contains(m, `shardgate_datasource_disabled{datasource="ds_slave_0",role="slave"} 1`) {
 				return fmt.Errorf("metrics do not show it")
 			}
 			return nil
 		})
-		mustSet(t, env, "/state/datasources/ds_slave_1", " disabled ")
-		eventually(t, "all slaves disabled: reads on the master", func() error {
-			if ids := readIDs(t, dbA, 10); ids[master] != 10 {
+		env.MustSet(t, "/state/datasources/ds_slave_1", " disabled ")
+		orchenv.Eventually(t, "all slaves disabled: reads on the master", func() error {
+			if ids := orchenv.ReadIDs(t, dbA, 10); ids[master] != 10 {
 				return fmt.Errorf("reads: %v", ids)
 			}
 			return nil
 		})
-		mustSet(t, env, "/state/datasources/ds_slave_0", "")
-		mustSet(t, env, "/state/datasources/ds_slave_1", "")
-		eventually(t, "slaves back", func() error {
-			if ids := readIDs(t, dbA, 20); ids[slave0] == 0 || ids[slave1] == 0 {
+		env.MustSet(t, "/state/datasources/ds_slave_0", "")
+		env.MustSet(t, "/state/datasources/ds_slave_1", "")
+		orchenv.Eventually(t, "slaves back", func() error {
+			if ids := orchenv.ReadIDs(t, dbA, 20); ids[slave0] == 0 || ids[slave1] == 0 {
 				return fmt.Errorf("reads: %v", ids)
 			}
 			return nil
@@ -105,19 +75,19 @@ func testOrchestration(t *testing.T, env *registryEnv) {
 	})
 
 	t.Run("MasterDisabled", func(t *testing.T) {
-		mustSet(t, env, "/state/datasources/ds_master", "DISABLED")
-		eventually(t, "writes fail fast", func() error {
+		env.MustSet(t, "/state/datasources/ds_master", "DISABLED")
+		orchenv.Eventually(t, "writes fail fast", func() error {
 			_, err := dbA.Exec("INSERT INTO t VALUES (1, 'x') ON DUPLICATE KEY UPDATE v = 'x'")
 			if err == nil || !strings.Contains(err.Error(), "state/datasources/ds_master") {
 				return fmt.Errorf("write with master disabled: %v", err)
 			}
 			return nil
 		})
-		if ids := readIDs(t, dbA, 10); ids[master] != 0 {
+		if ids := orchenv.ReadIDs(t, dbA, 10); ids[master] != 0 {
 			t.Fatalf("reads with master disabled: %v", ids)
 		}
-		mustSet(t, env, "/state/datasources/ds_master", "")
-		eventually(t, "writes work again", func() error {
+		env.MustSet(t, "/state/datasources/ds_master", "")
+		orchenv.Eventually(t, "writes work again", func() error {
 			_, err := dbA.Exec("INSERT INTO t VALUES (1, 'x') ON DUPLICATE KEY UPDATE v = 'x'")
 			return err
 		})
@@ -132,8 +102,8 @@ func testOrchestration(t *testing.T, env *registryEnv) {
 		defer conn.Close()
 		mustExec(t, conn, "BEGIN")
 		mustExec(t, conn, "INSERT INTO t VALUES (100, 'uncommitted')")
-		mustSet(t, env, "/state/instances/"+a.id, "DISABLED")
-		eventually(t, "A rejects statements", func() error {
+		env.MustSet(t, "/state/instances/"+a.id, "DISABLED")
+		orchenv.Eventually(t, "A rejects statements", func() error {
 			_, err := dbA.Exec("SELECT 1")
 			return wantBreakerError(err, a.id)
 		})
@@ -172,8 +142,8 @@ func testOrchestration(t *testing.T, env *registryEnv) {
 		if err := dbB.QueryRow("SELECT COUNT(*) FROM t WHERE id = 100 /* shardgate:master */").Scan(&n); err != nil || n != 0 {
 			t.Fatalf("the transaction of a circuit-broken COMMIT was committed: %d rows, %v", n, err)
 		}
-		mustSet(t, env, "/state/instances/"+a.id, "")
-		eventually(t, "A serves again", func() error {
+		env.MustSet(t, "/state/instances/"+a.id, "")
+		orchenv.Eventually(t, "A serves again", func() error {
 			_, err := dbA.Exec("SELECT 1")
 			return err
 		})
@@ -208,8 +178,8 @@ func testOrchestration(t *testing.T, env *registryEnv) {
 			}
 		}
 		for _, db := range []*sql.DB{dbA, dbB} {
-			eventually(t, "rule without slave0 applied", func() error {
-				if ids := readIDs(t, db, 10); ids[slave0] != 0 || ids[slave1] != 10 {
+			orchenv.Eventually(t, "rule without slave0 applied", func() error {
+				if ids := orchenv.ReadIDs(t, db, 10); ids[slave0] != 0 || ids[slave1] != 10 {
 					return fmt.Errorf("reads: %v", ids)
 				}
 				return nil
@@ -220,15 +190,15 @@ func testOrchestration(t *testing.T, env *registryEnv) {
 			t.Fatal(err)
 		}
 		time.Sleep(300 * time.Millisecond)
-		if ids := readIDs(t, dbA, 10); ids[slave1] != 10 {
+		if ids := orchenv.ReadIDs(t, dbA, 10); ids[slave1] != 10 {
 			t.Fatalf("reads after an invalid rule: %v", ids)
 		}
 		rule = "masterDataSourceName: ds_master\nslaveDataSourceNames: [ds_slave_0, ds_slave_1]\n"
 		if _, err := reg.Put(ctx, "/config/masterslave/rule", []byte(rule)); err != nil {
 			t.Fatal(err)
 		}
-		eventually(t, "rule with both slaves applied", func() error {
-			if ids := readIDs(t, dbA, 20); ids[slave0] == 0 || ids[slave1] == 0 {
+		orchenv.Eventually(t, "rule with both slaves applied", func() error {
+			if ids := orchenv.ReadIDs(t, dbA, 20); ids[slave0] == 0 || ids[slave1] == 0 {
 				return fmt.Errorf("reads: %v", ids)
 			}
 			return nil
@@ -236,34 +206,34 @@ func testOrchestration(t *testing.T, env *registryEnv) {
 	})
 
 	t.Run("RegistryOutage", func(t *testing.T) {
-		env.stop()
+		env.Stop()
 		// Instances keep serving with the last known state.
 		for range 3 {
 			if _, err := dbA.Exec("INSERT INTO t VALUES (2, 'outage') ON DUPLICATE KEY UPDATE v = 'outage'"); err != nil {
 				t.Fatalf("write while the registry is down: %v", err)
 			}
-			if ids := readIDs(t, dbB, 10); ids[master] != 0 {
+			if ids := orchenv.ReadIDs(t, dbB, 10); ids[master] != 0 {
 				t.Fatalf("reads while the registry is down: %v", ids)
 			}
 			time.Sleep(time.Second)
 		}
-		env.start()
+		env.Start()
 		// A change made as soon as the registry is back is honoured.
-		eventually(t, "operator write after the outage", func() error {
-			return env.set("/state/datasources/ds_slave_1", "DISABLED")
+		orchenv.Eventually(t, "operator write after the outage", func() error {
+			return env.Set("/state/datasources/ds_slave_1", "DISABLED")
 		})
 		for _, db := range []*sql.DB{dbA, dbB} {
-			eventually(t, "slave1 disabled after the outage", func() error {
-				if ids := readIDs(t, db, 10); ids[slave1] != 0 {
+			orchenv.Eventually(t, "slave1 disabled after the outage", func() error {
+				if ids := orchenv.ReadIDs(t, db, 10); ids[slave1] != 0 {
 					return fmt.Errorf("reads: %v", ids)
 				}
 				return nil
 			})
 		}
-		mustSet(t, env, "/state/datasources/ds_slave_1", "")
+		env.MustSet(t, "/state/datasources/ds_slave_1", "")
 		// Both instances are still registered (etcd leases may have been
 		// replaced, ZooKeeper sessions kept or renewed).
-		eventually(t, "instances registered after the outage", func() error {
+		orchenv.Eventually(t, "instances registered after the outage", func() error {
 			kids, err := reg.Children(ctx, "/state/instances")
 			if err != nil || len(kids) != 2 {
 				return fmt.Errorf("instances %v, %v", kids, err)
@@ -275,7 +245,7 @@ func testOrchestration(t *testing.T, env *registryEnv) {
 	t.Run("InstanceNodes", func(t *testing.T) {
 		// kill -9: the node goes within the TTL; graceful stop: at once.
 		a.Kill()
-		eventually(t, "killed instance's node gone", func() error {
+		orchenv.Eventually(t, "killed instance's node gone", func() error {
 			if _, _, err := reg.Get(ctx, "/state/instances/"+a.id); !errors.Is(err, registry.ErrNotFound) {
 				return fmt.Errorf("still there (%v)", err)
 			}

@@ -2,6 +2,7 @@ package e2e
 
 import (
 	"context"
+	"github.com/shardgate/shardgate/internal/testenv/orchenv"
 	"os"
 	"path/filepath"
 	"strings"
@@ -15,8 +16,8 @@ import (
 // written.
 func TestSighupPublishesConfig(t *testing.T) {
 	r := replication(t)
-	env := startEtcd(t, "hup")
-	reg := env.client(t)
+	env := orchenv.Etcd(t, "hup")
+	reg := env.Client(t)
 	y := instanceYAML(r, env, "hup", freePort(t))
 	p := startProxy(t, env, y, reg)
 	cfgFile := filepath.Join(filepath.Dir(p.LogPath()), "shardgate.yaml")
@@ -39,7 +40,7 @@ func TestSighupPublishesConfig(t *testing.T) {
 		t.Fatal(err)
 	}
 	syscall.Kill(p.Pid(), syscall.SIGHUP)
-	eventually(t, "published props", func() error {
+	orchenv.Eventually(t, "published props", func() error {
 		v, _, err := reg.Get(context.Background(), "/config/props")
 		if err != nil || !strings.Contains(string(v), "sqlShow: true") {
 			return errString("props: " + string(v))

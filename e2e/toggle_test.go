@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/shardgate/shardgate/internal/testenv"
+	"github.com/shardgate/shardgate/internal/testenv/orchenv"
 )
 
 // comCount is a slave's count of statements run for clients (text and
@@ -40,8 +41,8 @@ func comCount(t *testing.T, db *sql.DB) int64 {
 func TestToggleUnderSysbench(t *testing.T) {
 	sb := testenv.Require(t, "sysbench")
 	r := replication(t)
-	env := startEtcd(t, "toggle")
-	reg := env.client(t)
+	env := orchenv.Etcd(t, "toggle")
+	reg := env.Client(t)
 	r.Master.Exec(t, "CREATE DATABASE IF NOT EXISTS sbtest")
 	sbArgs := func(host string, port int, user, pw string) []string {
 		return []string{"oltp_read_only", "--db-driver=mysql", "--mysql-host=" + host, fmt.Sprintf("--mysql-port=%d", port),
