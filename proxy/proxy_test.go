@@ -82,6 +82,12 @@ masterSlaveRule: {masterDataSourceName: master, slaveDataSourceNames: [slave0, s
 props: {%s}
 %s
 `, user, password, r.Master.Addr(), testenv.RootPassword, r.Slaves[0].Addr(), testenv.RootPassword, r.Slaves[1].Addr(), testenv.RootPassword, props, strings.Join(extra, "\n"))
+	return startProxyYAML(t, r, y)
+}
+
+// startProxyYAML starts a proxy from a whole config.
+func startProxyYAML(t *testing.T, r *testenv.Replication, y string) *proxyEnv {
+	t.Helper()
 	cfg, err := config.Parse([]byte(y))
 	if err != nil {
 		t.Fatal(err)

@@ -16,6 +16,7 @@ import (
 // Server serves the MySQL protocol on a listener.
 type Server struct {
 	rt  *engine.Runtime
+	obs Observer
 	tls *tls.Config
 	log *slog.Logger
 

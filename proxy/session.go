@@ -6,6 +6,7 @@ import (
 	"errors"
 	"net"
 	"strings"
+	"time"
 
 	"github.com/shardgate/shardgate/backend"
 	"github.com/shardgate/shardgate/backend/wire"
@@ -36,6 +37,10 @@ type session struct {
 	// them joined (see backend.Conn.StateKey).
 	replay   []string
 	stateKey string
+
+	// lastDS and lastErr describe the statement running, for the observer.
+	lastDS  string
+	lastErr uint16
 
 	stmts    map[uint32]*stmt
 	nextStmt uint32
@@ -173,11 +178,24 @@ func (s *session) query(p []byte) bool {
 
 // forward runs a command that returns a result of the given kind.
 func (s *session) forward(p []byte, cls engine.Class, kind wire.Response) bool {
-	return s.runKind(p, cls, nil, kind)
+	return s.observe(p, cls, nil, kind)
 }
 
 func (s *session) run(p []byte, cls engine.Class, st *stmt) bool {
-	return s.runKind(p, cls, st, wire.ResultSet)
+	return s.observe(p, cls, st, wire.ResultSet)
+}
+
+// observe runs a statement and tells the server's observer about it.
+func (s *session) observe(p []byte, cls engine.Class, st *stmt, kind wire.Response) bool {
+	obs := s.srv.obs
+	if obs == nil {
+		return s.runKind(p, cls, st, kind)
+	}
+	start := time.Now()
+	s.lastDS, s.lastErr = "", 0
+	ok := s.runKind(p, cls, st, kind)
+	obs.Statement(s.lastDS, cls, time.Since(start), s.lastErr)
+	return ok
 }
 
 // runKind routes a command, sends it and relays the answer, retrying a
@@ -192,6 +210,7 @@ func (s *session) runKind(p []byte, cls engine.Class, st *stmt, kind wire.Respon
 			return true
 		}
 		ds := units[0].DS
+		s.lastDS = ds.Name
 		onMaster := ds == snap.Master
 		bc, err := s.acquire(ds, onMaster)
 		if err != nil {
@@ -243,6 +262,8 @@ func (s *session) runKind(p []byte, cls engine.Class, st *stmt, kind wire.Respon
 		s.eng.Done(cls, onMaster, res.Status, res.Err == nil)
 		if res.Err == nil {
 			s.after(bc, cls, p)
+		} else {
+			s.lastErr = res.Err.Code
 		}
 		s.release(bc, onMaster)
 		return res.ClientErr == nil
@@ -466,6 +487,7 @@ func (s *session) writeErr(err error) {
 	default:
 		se = &wire.SQLError{Code: 1105, State: "HY000", Message: "shardgate: " + err.Error()}
 	}
+	s.lastErr = se.Code
 	s.buf = wire.AppendError(s.buf[:0], se)
 	s.c.WritePacket(s.buf)
 }
