@@ -7,6 +7,10 @@ import (
 	"net/http/httptest"
 	"strings"
 	"testing"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	"github.com/shardgate/shardgate/admin"
 	"github.com/shardgate/shardgate/config"
@@ -93,5 +97,38 @@ masterSlaveRule: {masterDataSourceName: m, slaveDataSourceNames: [s0]}
 	rt.SetState(engine.State{DisabledDataSources: map[string]string{"m": "/app/state/datasources/m"}})
 	if code, body := get(t, h, "/readyz"); code != 503 || !strings.Contains(body, "master data source m disabled") {
 		t.Fatalf("/readyz with master disabled: %d %s", code, body)
+	}
+}
+
+func TestStatementsMetrics(t *testing.T) {
+	s := admin.NewStatements()
+	s.Statement("ds_slave_0", engine.Read, 300*time.Microsecond, 0)
+	s.Statement("ds_master", engine.Write, time.Millisecond, 1062)
+	s.Statement("", engine.Write, 0, 1105)
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(s)
+	srv := httptest.NewServer(promhttp.HandlerFor(reg, promhttp.HandlerOpts{}))
+	defer srv.Close()
+	resp, err := http.Get(srv.URL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	m := string(b)
+	for _, want := range []string{
+		`shardgate_statements_total{datasource="ds_slave_0",kind="read"} 1`,
+		`shardgate_statements_total{datasource="ds_master",kind="write"} 1`,
+		`shardgate_statements_total{datasource="none",kind="write"} 1`,
+		`shardgate_statement_errors_total{code="1062"} 1`,
+		`shardgate_statement_errors_total{code="1105"} 1`,
+		`shardgate_statement_duration_seconds_count{kind="read"} 1`,
+	} {
+		if !strings.Contains(m, want) {
+			t.Errorf("metrics lack %q", want)
+		}
+	}
+	if n := testing.AllocsPerRun(1000, func() { s.Statement("ds_slave_0", engine.Read, time.Millisecond, 0) }); n != 0 {
+		t.Errorf("Statement allocates %.0f times per call", n)
 	}
 }

@@ -107,6 +107,13 @@ func testOrchestration(t *testing.T, env *orchenv.Registry) {
 			_, err := dbA.Exec("SELECT 1")
 			return wantBreakerError(err, a.id)
 		})
+		// Statement metrics moved: reads on the slaves, breaker errors.
+		_, m := a.adminGet(t, reg, "/metrics")
+		for _, want := range []string{`shardgate_statements_total{datasource="ds_slave_1",kind="read"}`, `shardgate_statement_errors_total{code="1105"}`, `shardgate_statement_duration_seconds_bucket{kind="read"`} {
+			if !strings.Contains(m, want) {
+				t.Fatalf("metrics of A lack %s", want)
+			}
+		}
 		// The admin endpoint tells load balancers to drain A.
 		if code, body := a.adminGet(t, reg, "/readyz"); code != 503 || !strings.Contains(body, "circuit-broken") {
 			t.Fatalf("/readyz of a circuit-broken instance: %d %s", code, body)

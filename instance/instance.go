@@ -67,6 +67,11 @@ func Start(ctx context.Context, f *orchestration.File) (*Instance, error) {
 	if in.Proxy, err = proxy.New(in.Runtime); err != nil {
 		return fail(err)
 	}
+	var stmts *admin.Statements
+	if f.Admin.Listen != "off" {
+		stmts = admin.NewStatements()
+		in.Proxy.SetObserver(stmts)
+	}
 	if in.ln, err = net.Listen("tcp", cfg.Listen); err != nil {
 		return fail(fmt.Errorf("listen: %w", err))
 	}
@@ -77,7 +82,7 @@ func Start(ctx context.Context, f *orchestration.File) (*Instance, error) {
 	}()
 	in.Meta = orchestration.InstanceMeta{Address: in.ln.Addr().String(), Version: version.Version(), StartedAt: time.Now().UTC()}
 	if f.Admin.Listen != "off" {
-		if in.Admin, err = admin.New(in.Runtime, o, in.Meta); err != nil {
+		if in.Admin, err = admin.New(in.Runtime, o, in.Meta, stmts); err != nil {
 			return fail(err)
 		}
 		aln, err := net.Listen("tcp", f.Admin.Listen)
