@@ -96,6 +96,7 @@ type DataSourceState struct {
 	Error    string `json:"error,omitempty"`
 	Open     int    `json:"openConnections"`
 	Idle     int    `json:"idleConnections"`
+	Waits    uint64 `json:"poolWaits"`
 }
 
 // State is the JSON of /api/v1/state.
@@ -139,7 +140,7 @@ func (s *Server) Snapshot() State {
 				d.Error = err.Error()
 			}
 			ps := ds.Pool.Stats()
-			d.Open, d.Idle = ps.Open, ps.Idle
+			d.Open, d.Idle, d.Waits = ps.Open, ps.Idle, ps.Waits
 		}
 		out.DataSources = append(out.DataSources, d)
 	}
@@ -183,6 +184,7 @@ var (
 	descDisabled   = prometheus.NewDesc("shardgate_datasource_disabled", "1 while a data source is disabled by its registry node.", []string{"datasource", "role"}, nil)
 	descUp         = prometheus.NewDesc("shardgate_datasource_up", "1 while a data source is reachable (its pool is not marked down).", []string{"datasource", "role"}, nil)
 	descPool       = prometheus.NewDesc("shardgate_pool_connections", "Backend connections per data source, by state.", []string{"datasource", "state"}, nil)
+	descWaits      = prometheus.NewDesc("shardgate_pool_waits_total", "Times a statement found its data source's pool full and waited (since the pool opened).", []string{"datasource"}, nil)
 	descRegistry   = prometheus.NewDesc("shardgate_registry_connected", "1 while the registry session is connected.", nil, nil)
 	descConfigVer  = prometheus.NewDesc("shardgate_config_version", "Version (registry revision) of the config in force.", nil, nil)
 	descConfigErr  = prometheus.NewDesc("shardgate_config_rejected", "1 while the newest config in the registry is rejected (the last good one stays in force).", nil, nil)
@@ -190,7 +192,7 @@ var (
 )
 
 func (c *stateCollector) Describe(ch chan<- *prometheus.Desc) {
-	for _, d := range []*prometheus.Desc{descCircuit, descReady, descDisabled, descUp, descPool, descRegistry, descConfigVer, descConfigErr, descConfigDone} {
+	for _, d := range []*prometheus.Desc{descCircuit, descReady, descDisabled, descUp, descPool, descWaits, descRegistry, descConfigVer, descConfigErr, descConfigDone} {
 		ch <- d
 	}
 }
@@ -204,6 +206,7 @@ func (c *stateCollector) Collect(ch chan<- prometheus.Metric) {
 		ch <- prometheus.MustNewConstMetric(descUp, prometheus.GaugeValue, b2f(d.Healthy), d.Name, d.Role)
 		ch <- prometheus.MustNewConstMetric(descPool, prometheus.GaugeValue, float64(d.Open-d.Idle), d.Name, "in_use")
 		ch <- prometheus.MustNewConstMetric(descPool, prometheus.GaugeValue, float64(d.Idle), d.Name, "idle")
+		ch <- prometheus.MustNewConstMetric(descWaits, prometheus.CounterValue, float64(d.Waits), d.Name)
 	}
 	ch <- prometheus.MustNewConstMetric(descRegistry, prometheus.GaugeValue, b2f(st.Registry.Connected))
 	ch <- prometheus.MustNewConstMetric(descConfigVer, prometheus.GaugeValue, float64(st.Config.Version))

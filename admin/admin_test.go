@@ -62,7 +62,7 @@ masterSlaveRule: {masterDataSourceName: m, slaveDataSourceNames: [s0]}
 	for _, want := range []string{
 		"shardgate_instance_circuit_broken 0", "shardgate_instance_ready 1", "shardgate_config_version 7",
 		`shardgate_datasource_disabled{datasource="s0",role="slave"} 0`, "shardgate_registry_connected 1",
-		`shardgate_pool_connections{datasource="m",state="idle"} 0`, "go_goroutines",
+		`shardgate_pool_connections{datasource="m",state="idle"} 0`, `shardgate_pool_waits_total{datasource="m"} 0`, "go_goroutines",
 	} {
 		if !strings.Contains(m, want) {
 			t.Errorf("metrics lack %q", want)

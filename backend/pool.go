@@ -25,6 +25,8 @@ type Pool struct {
 	idle [2]chan *Conn
 	sem  chan struct{} // one token per open connection
 	down atomic.Bool
+	// waits counts Gets that found the pool full and had to wait.
+	waits atomic.Uint64
 	// closed is set by Close; connections coming back are closed.
 	closed atomic.Bool
 	stop   chan struct{}
@@ -115,6 +117,7 @@ func (p *Pool) GetFor(ctx context.Context, foundRows bool) (*Conn, error) {
 	case p.sem <- struct{}{}:
 	default:
 		// Full: trade an idle connection of the other kind for a new one.
+		p.waits.Add(1)
 		select {
 		case c := <-other:
 			c.Close()
@@ -181,10 +184,16 @@ func (p *Pool) Close() {
 }
 
 // Stats is a snapshot of the pool's counters.
-type Stats struct{ Open, Idle int }
+type Stats struct {
+	Open, Idle int
+	// Waits counts Gets that found the pool full, since the pool opened.
+	Waits uint64
+}
 
-// Stats returns the open and idle connection counts.
-func (p *Pool) Stats() Stats { return Stats{Open: len(p.sem), Idle: len(p.idle[0]) + len(p.idle[1])} }
+// Stats returns the open and idle connection counts and the waits.
+func (p *Pool) Stats() Stats {
+	return Stats{Open: len(p.sem), Idle: len(p.idle[0]) + len(p.idle[1]), Waits: p.waits.Load()}
+}
 
 func (p *Pool) maintain() {
 	defer p.wg.Done()
