@@ -132,14 +132,15 @@ for round in $(seq "$ROUNDS"); do
 done
 
 echo
-echo "== summary (mean qps over $ROUNDS round(s); $THREADS threads; $(nproc) cores)"
-printf '%-30s %-8s %9s %9s %9s %8s %8s %10s %10s %6s\n' workload ps-mode direct relay shardgate sg/direct sg/relay "sg cpu-us" "relay cpu" errors
+echo "== summary (means over $ROUNDS round(s); $THREADS threads; $(nproc) cores; errors: sysbench's ignored errors, e.g. deadlocks)"
+printf '%-30s %-8s %9s %9s %9s %8s %8s %10s %10s %9s %9s\n' workload ps-mode direct relay shardgate sg/direct sg/relay "sg cpu-us" "relay cpu" "sg errs" "d+r errs"
 for wl in "${WORKLOADS[@]}"; do
 	for ps in auto disable; do
 		d=${QPS["$wl|$ps|direct"]}; r=${QPS["$wl|$ps|relay"]}; s=${QPS["$wl|$ps|shardgate"]}
-		e=$(( ${ERR["$wl|$ps|direct"]} + ${ERR["$wl|$ps|relay"]} + ${ERR["$wl|$ps|shardgate"]} ))
-		awk -v wl="$wl" -v ps="$ps" -v d="$d" -v r="$r" -v s="$s" -v n="$ROUNDS" -v sc="${CPU["$wl|$ps|shardgate"]}" -v rc="${CPU["$wl|$ps|relay"]}" -v e="$e" 'BEGIN{
-			printf "%-30s %-8s %9.0f %9.0f %9.0f %8.2f %8.2f %10s %10s %6d\n", wl, ps, d/n, r/n, s/n, s/d, s/r, sc, rc, e }'
+		e=${ERR["$wl|$ps|shardgate"]}; o=$(( ${ERR["$wl|$ps|direct"]} + ${ERR["$wl|$ps|relay"]} ))
+		awk -v wl="$wl" -v ps="$ps" -v d="$d" -v r="$r" -v s="$s" -v n="$ROUNDS" -v sc="${CPU["$wl|$ps|shardgate"]}" -v rc="${CPU["$wl|$ps|relay"]}" -v e="$e" -v o="$o" '
+			function mean(list,   a, k, i, t, c) { k = split(list, a, " "); for (i = 1; i <= k; i++) if (a[i] != "-") { t += a[i]; c++ }; return c ? sprintf("%.1f", t / c) : "-" }
+			BEGIN { printf "%-30s %-8s %9.0f %9.0f %9.0f %8.2f %8.2f %10s %10s %9d %9d\n", wl, ps, d/n, r/n, s/n, s/d, s/r, mean(sc), mean(rc), e, o }'
 	done
 done
 if grep -qi "panic\|ERROR" "$W/shardgate.log"; then echo "== shardgate log:"; tail -20 "$W/shardgate.log"; fi
