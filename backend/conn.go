@@ -5,6 +5,7 @@ import (
 	"encoding/binary"
 	"fmt"
 	"net"
+	"syscall"
 	"time"
 
 	"github.com/shardgate/shardgate/backend/wire"
@@ -41,6 +42,10 @@ type Conn struct {
 	Stmts    map[string]*Stmt
 	lastUsed time.Time
 	scratch  []byte
+
+	rawConn  syscall.RawConn
+	checkFn  func(fd uintptr) bool
+	checkErr error
 }
 
 // Stmt is a statement prepared on one backend connection.
@@ -68,6 +73,7 @@ func dial(ctx context.Context, ds *config.DataSource, foundRows bool) (*Conn, er
 		return nil, err
 	}
 	nc.SetDeadline(time.Time{})
+	c.prepareCheck()
 	return c, nil
 }
 

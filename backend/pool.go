@@ -104,16 +104,23 @@ func (p *Pool) GetFor(ctx context.Context, foundRows bool) (*Conn, error) {
 	if foundRows {
 		idle, other = other, idle
 	}
-	select {
-	case c := <-idle:
-		return c, nil
-	default:
+	for {
+		select {
+		case c := <-idle:
+			if c.usable() {
+				return c, nil
+			}
+			p.discard(c)
+			continue
+		default:
+		}
+		break
 	}
 	t := time.NewTimer(p.cfg.ConnectTimeout)
 	defer t.Stop()
 	select {
 	case c := <-idle:
-		return c, nil
+		return c, nil // just put back: hot
 	case p.sem <- struct{}{}:
 	default:
 		// Full: trade an idle connection of the other kind for a new one.

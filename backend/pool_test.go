@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"os"
+	"strconv"
 	"testing"
 	"time"
 
@@ -135,5 +136,32 @@ func TestPoolDownAndProbe(t *testing.T) {
 			t.Fatalf("probe did not mark the pool up: %v", p.LastError())
 		}
 		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+// A connection the server closed while it sat idle is not handed out.
+func TestPoolDropsConnectionsClosedByServer(t *testing.T) {
+	r := shared.Get(t)
+	p := NewPool("m", dsFor(t, r.Master, 2))
+	defer p.Close()
+	ctx := context.Background()
+	c, err := p.Get(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	id := c.ThreadID
+	p.Put(c)
+	r.Master.Exec(t, "KILL "+strconv.Itoa(int(id)))
+	time.Sleep(50 * time.Millisecond)
+	c2, err := p.Get(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer p.Put(c2)
+	if c2 == c {
+		t.Fatal("killed connection handed out")
+	}
+	if err := c2.Ping(); err != nil {
+		t.Fatal(err)
 	}
 }

@@ -608,6 +608,23 @@ func TestMariaDBClient(t *testing.T) {
 	}
 }
 
+// A master restart leaves the pool's idle connections dead; the next write
+// must get a live one, not an error.
+func TestMasterRestart(t *testing.T) {
+	p := startProxy(t, "")
+	db := p.db(t, "")
+	db.SetMaxOpenConns(1)
+	if _, err := db.Exec("REPLACE INTO t VALUES (70, 'before')"); err != nil {
+		t.Fatal(err)
+	}
+	p.r.Master.Stop()
+	p.r.Master.Start()
+	if _, err := db.Exec("REPLACE INTO t VALUES (70, 'after')"); err != nil {
+		t.Fatalf("write after master restart: %v", err)
+	}
+	p.r.Sync(t)
+}
+
 // Kept last in the file: it kills a slave and restarts it.
 func TestSlaveKilled(t *testing.T) {
 	p := startProxy(t, "readYourWrites: off")
