@@ -40,6 +40,14 @@ const (
 	Hint
 	// Multi holds several statements separated by ';'.
 	Multi
+	// NextTx is SET TRANSACTION (no SESSION/GLOBAL): it sets the next
+	// transaction's characteristics on its connection, so the session keeps
+	// that master connection for the next statement.
+	NextTx
+	// Diagnostics reads the previous statement's warnings or errors (SHOW
+	// WARNINGS, SHOW ERRORS, SHOW COUNT(*) …): it must run on the
+	// connection that ran that statement.
+	Diagnostics
 )
 
 // MasterOnly reports whether the statement must run on the master whatever
@@ -104,7 +112,9 @@ func classifyOne(l *lexer) (c Class, more bool) {
 		c = Read
 		n := l.next()
 		switch upper(n) {
-		case "WARNINGS", "ERRORS", "MASTER", "BINLOG", "BINARY", "SLAVE", "REPLICA", "COUNT", "PROFILE", "PROFILES":
+		case "WARNINGS", "ERRORS", "COUNT":
+			c = SideEffect | Diagnostics
+		case "MASTER", "BINLOG", "BINARY", "SLAVE", "REPLICA", "PROFILE", "PROFILES":
 			// Session-scoped or master-side information.
 			c = SideEffect
 		}
@@ -176,7 +186,7 @@ func classifySet(l *lexer) Class {
 	case "TRANSACTION":
 		// Applies to the next transaction of this connection only.
 		l.push(t)
-		return 0
+		return NextTx
 	}
 	l.push(t)
 	c = SetSession
@@ -443,7 +453,7 @@ func UseTarget(sql string) string {
 
 // String lists the flags, for logs and tests.
 func (c Class) String() string {
-	names := []string{"Read", "Write", "Locking", "SideEffect", "Begin", "EndTx", "Rollback", "SetSession", "Use", "Pin", "AutocommitOff", "AutocommitOn", "Hint", "Multi"}
+	names := []string{"Read", "Write", "Locking", "SideEffect", "Begin", "EndTx", "Rollback", "SetSession", "Use", "Pin", "AutocommitOff", "AutocommitOn", "Hint", "Multi", "NextTx", "Diagnostics"}
 	var parts []string
 	for i, n := range names {
 		if c&(1<<i) != 0 {

@@ -43,6 +43,9 @@ type Session struct {
 	// Pinned: temporary tables, user locks, LOCK TABLES or SQL PREPARE
 	// tied the session to its master connection for good.
 	Pinned bool
+	// NextTx: SET TRANSACTION ran on the master connection; the next
+	// statement must run there too.
+	NextTx bool
 	wrote  bool
 	// writeAt is when the last write finished, for read-your-writes window.
 	writeAt time.Time
@@ -50,7 +53,7 @@ type Session struct {
 
 // NeedsMasterConn reports whether the session holds on to one master
 // connection between statements.
-func (s *Session) NeedsMasterConn() bool { return s.InTx || s.AutocommitOff || s.Pinned }
+func (s *Session) NeedsMasterConn() bool { return s.InTx || s.AutocommitOff || s.Pinned || s.NextTx }
 
 // Route appends to dst the execution units for a statement of class c and
 // returns them. tried is the set of data sources a previous attempt of the
@@ -113,6 +116,11 @@ func (s *Session) readsFromMaster(cfg *config.Config) bool {
 func (s *Session) Done(c Class, onMaster bool, status uint16, haveStatus bool) {
 	if !onMaster {
 		return
+	}
+	if c&NextTx != 0 {
+		s.NextTx = haveStatus
+	} else {
+		s.NextTx = false
 	}
 	if !haveStatus {
 		return

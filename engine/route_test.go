@@ -189,6 +189,16 @@ func TestSessionDone(t *testing.T) {
 		t.Fatal("autocommit=0 not pinned")
 	}
 	s.Reset()
+	s.Done(Classify("SET TRANSACTION ISOLATION LEVEL READ COMMITTED"), true, 0x0002, true)
+	if !s.NeedsMasterConn() {
+		t.Fatal("SET TRANSACTION: next statement may leave the connection")
+	}
+	s.Done(Classify("START TRANSACTION"), true, 0x0003, true)
+	s.Done(Classify("COMMIT"), true, 0x0002, true)
+	if s.NeedsMasterConn() {
+		t.Fatal("after the transaction: still pinned")
+	}
+	s.Reset()
 	s.Done(Classify("CREATE TEMPORARY TABLE t (a INT)"), true, 0x0002, true)
 	if !s.Pinned {
 		t.Fatal("temporary table not pinned")

@@ -358,6 +358,33 @@ func TestErrorPassThrough(t *testing.T) {
 	}
 }
 
+// SHOW WARNINGS and SHOW ERRORS read the connection that ran the previous
+// statement, even when that was a slave.
+func TestShowWarnings(t *testing.T) {
+	p := startProxy(t, "readYourWrites: off")
+	ctx := context.Background()
+	conn, err := p.db(t, "").Conn(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	for i := 0; i < 4; i++ {
+		var v int
+		if err := conn.QueryRowContext(ctx, "SELECT CAST('12x' AS UNSIGNED)").Scan(&v); err != nil {
+			t.Fatal(err)
+		}
+		var level, msg string
+		var code int
+		if err := conn.QueryRowContext(ctx, "SHOW WARNINGS").Scan(&level, &code, &msg); err != nil || code != 1292 {
+			t.Errorf("SHOW WARNINGS after a read with a warning: %d %q %v", code, msg, err)
+		}
+		conn.ExecContext(ctx, "SELECT * FROM no_such_table")
+		if err := conn.QueryRowContext(ctx, "SHOW ERRORS").Scan(&level, &code, &msg); err != nil || code != 1146 {
+			t.Errorf("SHOW ERRORS after an error: %d %q %v", code, msg, err)
+		}
+	}
+}
+
 func TestWrongPassword(t *testing.T) {
 	p := startProxy(t, "")
 	for _, dsn := range []string{

@@ -38,6 +38,12 @@ type session struct {
 	replay   []string
 	stateKey string
 
+	// held is the connection of the previous statement when it ended with
+	// warnings or an error, kept until the next command so that SHOW
+	// WARNINGS / SHOW ERRORS read that connection's diagnostics.
+	held       *backend.Conn
+	heldMaster bool
+
 	// lastDS and lastErr describe the statement running, for the observer.
 	lastDS  string
 	lastErr uint16
@@ -93,6 +99,7 @@ func (s *session) serve() {
 // (rolling back any transaction, dropping temporary tables and locks)
 // before it goes back to the pool, or closed if that fails.
 func (s *session) close() {
+	s.releaseHeld()
 	if bc := s.pinned; bc != nil {
 		s.pinned = nil
 		bc.ResetSession()
@@ -103,6 +110,9 @@ func (s *session) close() {
 
 // dispatch handles one command; false ends the connection.
 func (s *session) dispatch(p []byte) bool {
+	if p[0] != wire.ComQuery {
+		s.releaseHeld()
+	}
 	switch p[0] {
 	case wire.ComQuery:
 		return s.query(p)
@@ -173,7 +183,44 @@ func (s *session) query(p []byte) bool {
 	if s.srv.showSQL() {
 		s.srv.log.Info("sql", "conn", s.id, "class", cls.String(), "sql", string(p[1:]))
 	}
+	if s.held != nil {
+		if cls&engine.Diagnostics != 0 && cls&engine.Multi == 0 {
+			return s.diagnostics(p)
+		}
+		s.releaseHeld()
+	}
 	return s.run(p, cls, nil)
+}
+
+// diagnostics runs SHOW WARNINGS / SHOW ERRORS on the held connection.
+func (s *session) diagnostics(p []byte) bool {
+	bc, onMaster := s.held, s.heldMaster
+	s.held = nil
+	if err := bc.WriteCommand(p); err != nil {
+		bc.Broken = true
+		s.release(bc, onMaster)
+		s.writeErr(wire.NewError(2013, "HY000", "shardgate: lost the connection holding the diagnostics: %v", err))
+		return true
+	}
+	res := wire.Relay(s.c, bc.Conn, wire.ResultSet)
+	if res.BackendErr != nil {
+		bc.Broken = true
+	}
+	s.release(bc, onMaster)
+	if res.BackendErr != nil && res.Sent {
+		return false
+	}
+	if res.BackendErr != nil {
+		s.writeErr(wire.NewError(2013, "HY000", "shardgate: %v", res.BackendErr))
+	}
+	return res.ClientErr == nil
+}
+
+func (s *session) releaseHeld() {
+	if bc := s.held; bc != nil {
+		s.held = nil
+		s.release(bc, s.heldMaster)
+	}
 }
 
 // forward runs a command that returns a result of the given kind.
@@ -265,7 +312,11 @@ func (s *session) runKind(p []byte, cls engine.Class, st *stmt, kind wire.Respon
 		} else {
 			s.lastErr = res.Err.Code
 		}
-		s.release(bc, onMaster)
+		if (res.Warnings > 0 || res.Err != nil) && s.pinned == nil && !(onMaster && s.eng.NeedsMasterConn()) {
+			s.held, s.heldMaster = bc, onMaster
+		} else {
+			s.release(bc, onMaster)
+		}
 		return res.ClientErr == nil
 	}
 }

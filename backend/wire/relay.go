@@ -22,8 +22,10 @@ type RelayResult struct {
 	// Sent: something was written to the client; the command can no longer
 	// be retried elsewhere.
 	Sent bool
-	// Status is the server status of the final OK/EOF.
-	Status uint16
+	// Status and Warnings are the server status and warning count of the
+	// final OK/EOF.
+	Status   uint16
+	Warnings uint16
 	// Err is the backend's ERR packet (already relayed to the client).
 	Err *SQLError
 	// BackendErr and ClientErr are I/O failures on either side.
@@ -96,7 +98,7 @@ func Relay(dst, src *Conn, kind Response) RelayResult {
 		case stFirst:
 			switch {
 			case n > 0 && p[0] == 0x00:
-				res.Status = OKStatus(p)
+				res.Status, res.Warnings = OKStatus(p), OKWarnings(p)
 				if res.Status&StatusMoreResults == 0 {
 					return res
 				}
@@ -132,7 +134,7 @@ func Relay(dst, src *Conn, kind Response) RelayResult {
 			state = stRows
 		case stRows:
 			if IsEOF(p) {
-				res.Status = EOFStatus(p)
+				res.Status, res.Warnings = EOFStatus(p), EOFWarnings(p)
 				if kind == FieldList || res.Status&StatusMoreResults == 0 {
 					return res
 				}

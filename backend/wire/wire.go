@@ -266,9 +266,30 @@ func OKStatus(p []byte) uint16 {
 	return binary.LittleEndian.Uint16(rest)
 }
 
+// OKWarnings returns the warning count of an OK packet.
+func OKWarnings(p []byte) uint16 {
+	_, rest, ok := ReadLenenc(p[1:])
+	if !ok {
+		return 0
+	}
+	_, rest, ok = ReadLenenc(rest)
+	if !ok || len(rest) < 4 {
+		return 0
+	}
+	return binary.LittleEndian.Uint16(rest[2:])
+}
+
 // IsEOF reports whether a payload is an EOF packet (a row may start with
 // 0xfe only when it is at least 9 bytes long).
 func IsEOF(p []byte) bool { return len(p) > 0 && p[0] == 0xfe && len(p) < 9 }
+
+// EOFWarnings returns the warning count of an EOF packet.
+func EOFWarnings(p []byte) uint16 {
+	if len(p) < 3 {
+		return 0
+	}
+	return binary.LittleEndian.Uint16(p[1:])
+}
 
 // EOFStatus returns the status flags of an EOF packet.
 func EOFStatus(p []byte) uint16 {
