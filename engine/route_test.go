@@ -249,3 +249,38 @@ func BenchmarkClassifyUncached(b *testing.B) {
 		Classify(q)
 	}
 }
+
+func TestBalancers(t *testing.T) {
+	for _, tc := range []struct {
+		algo string
+		want func(s0, s1 int) bool
+	}{
+		{"RANDOM", func(s0, s1 int) bool { return s0 > 350 && s1 > 350 }},
+		{"WEIGHT", func(s0, s1 int) bool { return s1 > 2*s0 && s0 > 100 }}, // weights 1 and 3
+	} {
+		cfg := testConfig(t, "")
+		cfg.MasterSlaveRule.LoadBalanceAlgorithmType = tc.algo
+		r, err := NewRuntime(cfg)
+		if err != nil {
+			t.Fatal(err)
+		}
+		seen := map[string]int{}
+		for i := 0; i < 1000; i++ {
+			n, err := route(t, r.Snapshot(), "SELECT 1", &Session{}, 0)
+			if err != nil {
+				t.Fatal(err)
+			}
+			seen[n]++
+		}
+		if !tc.want(seen["s0"], seen["s1"]) || seen["m"] != 0 {
+			t.Errorf("%s: %v", tc.algo, seen)
+		}
+		// An excluded slave is never chosen.
+		for i := 0; i < 50; i++ {
+			if n, _ := route(t, r.Snapshot(), "SELECT 1", &Session{}, 2); n != "s0" {
+				t.Fatalf("%s: s1 tried, read went to %s", tc.algo, n)
+			}
+		}
+		r.Close()
+	}
+}
