@@ -358,6 +358,46 @@ func TestErrorPassThrough(t *testing.T) {
 	}
 }
 
+// Temporary tables and user locks live on one master connection: the
+// session stays there.
+func TestSessionPinning(t *testing.T) {
+	p := startProxy(t, "readYourWrites: off")
+	ctx := context.Background()
+	conn, err := p.db(t, "").Conn(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	if _, err := conn.ExecContext(ctx, "CREATE TEMPORARY TABLE tmp (a INT)"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := conn.ExecContext(ctx, "INSERT INTO tmp VALUES (1)"); err != nil {
+		t.Fatal(err)
+	}
+	for i := 0; i < 4; i++ {
+		var n, id int
+		if err := conn.QueryRowContext(ctx, "SELECT COUNT(*), @@server_id FROM tmp").Scan(&n, &id); err != nil || n != 1 || id != 1 {
+			t.Fatalf("temporary table read %d: n=%d server %d %v", i, n, id, err)
+		}
+	}
+	other, err := p.db(t, "").Conn(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer other.Close()
+	var got int
+	if err := other.QueryRowContext(ctx, "SELECT GET_LOCK('shardgate-test', 0)").Scan(&got); err != nil || got != 1 {
+		t.Fatalf("GET_LOCK: %d %v", got, err)
+	}
+	for i := 0; i < 3; i++ {
+		var owner sql.NullInt64
+		var mine int64
+		if err := other.QueryRowContext(ctx, "SELECT IS_USED_LOCK('shardgate-test'), CONNECTION_ID()").Scan(&owner, &mine); err != nil || owner.Int64 != mine {
+			t.Fatalf("lock owner %v, session's backend connection %d: %v", owner, mine, err)
+		}
+	}
+}
+
 // SHOW WARNINGS and SHOW ERRORS read the connection that ran the previous
 // statement, even when that was a slave.
 func TestShowWarnings(t *testing.T) {
