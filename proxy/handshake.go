@@ -160,6 +160,7 @@ func (s *session) handshake() bool {
 		return false
 	}
 	s.initialDB = s.db
+	s.salt = salt
 	if names := s.srv.setNames(s.collation); names != "" {
 		s.setReplay([]string{names})
 	}
@@ -188,6 +189,89 @@ func (c *prefixConn) Read(b []byte) (int, error) {
 		return n, nil
 	}
 	return c.Conn.Read(b)
+}
+
+// changeUser serves COM_CHANGE_USER: authenticate anew with the greeting's
+// salt, then start over as a fresh session. A failure ends the connection,
+// as in MariaDB.
+func (s *session) changeUser(p []byte) bool {
+	bad := func() bool {
+		s.writeErr(wire.NewError(1043, "08S01", "Bad handshake"))
+		return false
+	}
+	r := p[1:]
+	i := indexNUL(r)
+	if i < 0 {
+		return bad()
+	}
+	user, r := string(r[:i]), r[i+1:]
+	var auth []byte
+	if s.caps&wire.ClientSecureConnection != 0 {
+		if len(r) < 1 || len(r) < 1+int(r[0]) {
+			return bad()
+		}
+		auth, r = append([]byte(nil), r[1:1+int(r[0])]...), r[1+int(r[0]):]
+	} else {
+		j := indexNUL(r)
+		if j < 0 {
+			return bad()
+		}
+		auth, r = append([]byte(nil), r[:j]...), r[j+1:]
+	}
+	db := ""
+	if j := indexNUL(r); j >= 0 {
+		db, r = string(r[:j]), r[j+1:]
+	}
+	collation := s.collation
+	if len(r) >= 2 {
+		collation, r = r[0], r[2:]
+	}
+	plugin := nativePlugin
+	if s.caps&wire.ClientPluginAuth != 0 {
+		if j := indexNUL(r); j > 0 {
+			plugin = string(r[:j])
+		}
+	}
+	pw, known := s.srv.rt.Snapshot().Config.UserPassword(user)
+	ok := false
+	switch plugin {
+	case nativePlugin:
+		ok = known && equal(auth, wire.ScrambleNative(s.salt, pw))
+	case sha2Plugin:
+		ok = known && equal(auth, wire.ScrambleSHA2(s.salt, pw))
+		if ok && pw != "" {
+			s.c.WritePacket([]byte{0x01, 0x03})
+		}
+	default:
+		sw := append([]byte{0xfe}, nativePlugin...)
+		sw = append(append(append(sw, 0), s.salt...), 0)
+		if s.c.WritePacket(sw) != nil || s.c.Flush() != nil {
+			return false
+		}
+		resp, err := s.c.ReadPacket()
+		if err != nil {
+			return false
+		}
+		ok = known && equal(resp, wire.ScrambleNative(s.salt, pw))
+	}
+	if !ok {
+		using := "NO"
+		if len(auth) > 0 {
+			using = "YES"
+		}
+		s.writeErr(wire.NewError(1045, "28000", "Access denied for user '%s'@'%s' (using password: %s)", user, hostOf(s.raw.RemoteAddr()), using))
+		return false
+	}
+	s.user, s.collation, s.initialDB = user, collation, db
+	s.resetConnection()
+	if db != "" && !s.srv.rt.Snapshot().State.InstanceDisabled {
+		if err := s.checkDB(db); err != nil {
+			s.writeErr(err)
+			return false
+		}
+	}
+	s.writeOK(0, 0)
+	return true
 }
 
 func equal(a, b []byte) bool {

@@ -29,7 +29,7 @@ import (
 
 // rawLogin logs in with mysql_native_password and returns the packet
 // connection, for commands database/sql cannot send.
-func rawLogin(t *testing.T, addr string) *wire.Conn {
+func rawLogin(t *testing.T, addr string) (*wire.Conn, []byte) {
 	t.Helper()
 	nc, err := net.Dial("tcp", addr)
 	if err != nil {
@@ -57,7 +57,7 @@ func rawLogin(t *testing.T, addr string) *wire.Conn {
 	if r, err := c.ReadPacket(); err != nil || r[0] != 0 {
 		t.Fatalf("login: % x %v", r, err)
 	}
-	return c
+	return c, salt
 }
 
 // cmd sends a command and returns the response packets up to the end of
@@ -92,7 +92,7 @@ func cmd(t *testing.T, c *wire.Conn, p []byte, fieldList bool) [][]byte {
 
 func TestRawCommands(t *testing.T) {
 	p := startProxy(t, "readYourWrites: off")
-	c := rawLogin(t, p.addr)
+	c, salt := rawLogin(t, p.addr)
 	// COM_PING
 	if r := cmd(t, c, []byte{wire.ComPing}, false); r[0][0] != 0 {
 		t.Errorf("ping: % x", r[0])
@@ -147,12 +147,41 @@ func TestRawCommands(t *testing.T) {
 	if r, err := c.ReadPacket(); err != nil || !strings.Contains(string(r), "Uptime") {
 		t.Errorf("statistics: %q %v", r, err)
 	}
+	// COM_CHANGE_USER: a fresh session as another user, with its database.
+	q("SET @x = 8")
+	change := func(user, pw, db string) []byte {
+		b := append(append([]byte{wire.ComChangeUser}, user...), 0)
+		a := wire.ScrambleNative(salt, pw)
+		b = append(append(b, byte(len(a))), a...)
+		b = append(append(b, db...), 0)
+		b = append(b, 45, 0)
+		return append(append(b, "mysql_native_password"...), 0)
+	}
+	if r := cmd(t, c, change("nopw", "", "pt2"), false); r[0][0] != 0 {
+		t.Fatalf("change user: %v", wire.ParseError(r[0]))
+	}
+	if x := q("SELECT @x"); x != "NULL" {
+		t.Errorf("after change user @x = %q", x)
+	}
+	if u := q("SELECT DATABASE()"); u != "pt2" {
+		t.Errorf("after change user db = %q", u)
+	}
+	if r := cmd(t, c, change(user, password, "pt"), false); r[0][0] != 0 {
+		t.Fatalf("change user back: %v", wire.ParseError(r[0]))
+	}
 	// Unknown command: an error, and the connection lives on.
 	if r := cmd(t, c, []byte{0x7f}, false); r[0][0] != 0xff || wire.ParseError(r[0]).Code != 1047 {
 		t.Errorf("unknown command: % x", r[0])
 	}
 	if r := cmd(t, c, []byte{wire.ComPing}, false); r[0][0] != 0 {
 		t.Errorf("ping after error: % x", r[0])
+	}
+	// A wrong password in COM_CHANGE_USER: 1045, and the server hangs up.
+	if r := cmd(t, c, change(user, "wrong", ""), false); r[0][0] != 0xff || wire.ParseError(r[0]).Code != 1045 {
+		t.Errorf("change user, wrong password: % x", r[0])
+	}
+	if _, err := c.ReadPacket(); err == nil {
+		t.Error("connection still open after a failed change user")
 	}
 }
 

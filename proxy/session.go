@@ -28,6 +28,7 @@ type session struct {
 	tls       bool
 	db        string
 	initialDB string
+	salt      []byte // the greeting's, for COM_CHANGE_USER
 
 	eng engine.Session
 	// pinned is the master connection held while the session is in a
@@ -86,10 +87,9 @@ func (s *session) serve() {
 		if err != nil || len(p) == 0 {
 			return
 		}
-		if !s.dispatch(p) {
-			return
-		}
-		if s.c.Flush() != nil {
+		ok := s.dispatch(p)
+		// Flush even when the connection ends: a last error must arrive.
+		if s.c.Flush() != nil || !ok {
 			return
 		}
 	}
@@ -152,6 +152,8 @@ func (s *session) dispatch(p []byte) bool {
 		return s.initDB(string(p[1:]))
 	case wire.ComFieldList:
 		return s.forward(p, engine.Read, wire.FieldList)
+	case wire.ComChangeUser:
+		return s.changeUser(p)
 	case wire.ComResetConnection:
 		s.resetConnection()
 		s.writeOK(0, 0)
