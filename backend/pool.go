@@ -190,6 +190,12 @@ func (p *Pool) Close() {
 	p.closeIdle()
 }
 
+// HasSpare reports whether another Get would not wait: an idle connection
+// or room to open one.
+func (p *Pool) HasSpare() bool {
+	return len(p.sem) < cap(p.sem) || len(p.idle[0]) > 0 || len(p.idle[1]) > 0
+}
+
 // Stats is a snapshot of the pool's counters.
 type Stats struct {
 	Open, Idle int

@@ -314,7 +314,9 @@ func (s *session) runKind(p []byte, cls engine.Class, st *stmt, kind wire.Respon
 		} else {
 			s.lastErr = res.Err.Code
 		}
-		if (res.Warnings > 0 || res.Err != nil) && s.pinned == nil && !(onMaster && s.eng.NeedsMasterConn()) {
+		// Hold the connection for SHOW WARNINGS, unless that could make
+		// other sessions wait for one.
+		if (res.Warnings > 0 || res.Err != nil) && s.pinned == nil && !(onMaster && s.eng.NeedsMasterConn()) && bc.Pool().HasSpare() {
 			s.held, s.heldMaster = bc, onMaster
 		} else {
 			s.release(bc, onMaster)
