@@ -9,6 +9,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/shardgate/shardgate/config"
 	"github.com/shardgate/shardgate/driver"
@@ -78,6 +79,9 @@ func TestNewConnector(t *testing.T) {
 		Orchestration: orchestration.Config{Name: "programmatic", Overwrite: true, InstanceIP: "127.0.0.1", Registry: env.Config},
 	}
 	f.Orchestration.Registry.Namespace = ""
+	// A loaded CI machine once needed more than the default 3s to revoke
+	// the lease at Close.
+	f.Orchestration.Registry.OperationTimeout = 10 * time.Second
 	c, err := driver.NewConnector(f)
 	if err != nil {
 		t.Fatal(err)
