@@ -232,13 +232,38 @@ func (c *Client) renewSession() (<-chan *clientv3.LeaseKeepAliveResponse, bool) 
 	}
 }
 
+// rewrite binds every owned key to the new lease. A key that still exists
+// (an operator's plain put detached it from the old lease, so it outlived
+// it) keeps its current value: the registry is newer than our memory of it.
+// An absent key is written with its last known value.
 func (c *Client) rewrite(lease clientv3.LeaseID, values map[string][]byte) error {
 	for k, v := range values {
-		ctx, cancel := c.opCtx(c.ctx)
-		_, err := c.cli.Put(ctx, k, string(v), clientv3.WithLease(lease))
-		cancel()
-		if err != nil {
-			return c.convertError(err, c.path(k))
+		for {
+			ctx, cancel := c.opCtx(c.ctx)
+			cur, err := c.cli.Get(ctx, k)
+			var resp *clientv3.TxnResponse
+			if err == nil {
+				if len(cur.Kvs) > 0 {
+					kv := cur.Kvs[0]
+					resp, err = c.cli.Txn(ctx).
+						If(clientv3.Compare(clientv3.ModRevision(k), "=", kv.ModRevision)).
+						Then(clientv3.OpPut(k, string(kv.Value), clientv3.WithLease(lease))).
+						Commit()
+				} else {
+					resp, err = c.cli.Txn(ctx).
+						If(clientv3.Compare(clientv3.CreateRevision(k), "=", 0)).
+						Then(clientv3.OpPut(k, string(v), clientv3.WithLease(lease))).
+						Commit()
+				}
+			}
+			cancel()
+			if err != nil {
+				return c.convertError(err, c.path(k))
+			}
+			if resp.Succeeded {
+				break
+			}
+			// Changed meanwhile: look again.
 		}
 	}
 	return nil
