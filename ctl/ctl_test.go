@@ -5,7 +5,6 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
-	"fmt"
 	"io"
 	"log/slog"
 	"os"
@@ -159,5 +158,4 @@ func testCtl(t *testing.T, rc registry.Config) {
 	if err := c.ConfigShow(ctx); err != nil || !strings.Contains(out.String(), rc.Namespace+"/config/masterslave/rule") {
 		t.Fatalf("config show: %v\n%s", err, out.String())
 	}
-	fmt.Fprint(io.Discard, out.String())
 }

@@ -21,11 +21,8 @@ type ephemeral struct {
 
 // PutEphemeral implements registry.Registry.
 func (c *Client) PutEphemeral(ctx context.Context, p string, value []byte) error {
-	k, err := c.key(p)
+	k, err := c.keyValue(p, value)
 	if err != nil {
-		return err
-	}
-	if err := registry.CheckValue(p, value); err != nil {
 		return err
 	}
 	c.mu.Lock()

@@ -30,11 +30,8 @@ func (c *Client) Get(ctx context.Context, p string) ([]byte, registry.Version, e
 
 // Put implements registry.Registry.
 func (c *Client) Put(ctx context.Context, p string, value []byte) (registry.Version, error) {
-	k, err := c.key(p)
+	k, err := c.keyValue(p, value)
 	if err != nil {
-		return 0, err
-	}
-	if err := registry.CheckValue(p, value); err != nil {
 		return 0, err
 	}
 	ctx, cancel := c.opCtx(ctx)
@@ -48,11 +45,8 @@ func (c *Client) Put(ctx context.Context, p string, value []byte) (registry.Vers
 
 // Create implements registry.Registry.
 func (c *Client) Create(ctx context.Context, p string, value []byte) (registry.Version, error) {
-	k, err := c.key(p)
+	k, err := c.keyValue(p, value)
 	if err != nil {
-		return 0, err
-	}
-	if err := registry.CheckValue(p, value); err != nil {
 		return 0, err
 	}
 	ctx, cancel := c.opCtx(ctx)
@@ -72,11 +66,8 @@ func (c *Client) Create(ctx context.Context, p string, value []byte) (registry.V
 
 // CompareAndSet implements registry.Registry.
 func (c *Client) CompareAndSet(ctx context.Context, p string, value []byte, v registry.Version) (registry.Version, error) {
-	k, err := c.key(p)
+	k, err := c.keyValue(p, value)
 	if err != nil {
-		return 0, err
-	}
-	if err := registry.CheckValue(p, value); err != nil {
 		return 0, err
 	}
 	ctx, cancel := c.opCtx(ctx)

@@ -162,6 +162,15 @@ func (c *Client) key(p string) (string, error) {
 	return registry.Join(c.root, p), nil
 }
 
+// keyValue is key for a call that writes value, which it checks too.
+func (c *Client) keyValue(p string, value []byte) (string, error) {
+	k, err := c.key(p)
+	if err != nil {
+		return "", err
+	}
+	return k, registry.CheckValue(p, value)
+}
+
 // path maps an etcd key back to a registry path.
 func (c *Client) path(key string) string {
 	p := key[len(c.root):]
