@@ -7,6 +7,12 @@ import (
 
 const cacheShards = 16
 
+// MaxCachedText is the longest statement text the cache keeps, so that its
+// memory is bounded by entries × MaxCachedText (16 MiB at the default
+// size): longer texts, mostly with literals inlined, are classified each
+// time, which costs about as much as copying them into the cache would.
+const MaxCachedText = 2048
+
 // Cache maps statement text to its Class. A hit costs a hash and a map
 // lookup under a shard's read lock and allocates nothing: the key is looked
 // up as string(b), which Go does not copy. A shard that reaches its bound is
@@ -47,6 +53,9 @@ func (c *Cache) Classify(sql []byte) Class {
 	}
 	s := string(sql)
 	cls = Classify(s)
+	if len(s) > MaxCachedText {
+		return cls
+	}
 	sh.mu.Lock()
 	if len(sh.m) >= c.max {
 		clear(sh.m)

@@ -58,11 +58,32 @@ func (c Class) MasterOnly() bool { return c&Read == 0 }
 const HintText = "shardgate:master"
 
 // Classify computes the class of a statement text (one or several
-// statements). It never fails: what it cannot read goes to the master.
+// statements). It never fails: what it cannot read goes to the master. The
+// text is read under every lexing that the session's sql_mode, character
+// set or the server version could select (see lexModes); it is a read only
+// if every reading says so.
 func Classify(sql string) Class {
+	var buf [8]lexMode
+	modes, doubt := lexModes(sql, buf[:0])
+	if doubt {
+		return classifyMode(sql, lexMode{version: ^uint32(0)}) &^ Read
+	}
+	all := classifyMode(sql, modes[0])
+	for _, m := range modes[1:] {
+		if c := classifyMode(sql, m); c != all {
+			all = (all | c) &^ Read
+		}
+	}
+	return all
+}
+
+// forcesMaster are the flags that take a statement off the slaves.
+const forcesMaster = Hint | Write | Locking | SideEffect | Begin | EndTx | SetSession | Use | Pin | AutocommitOff | AutocommitOn | Multi
+
+func classifyMode(sql string, mode lexMode) Class {
 	var all Class
 	first := true
-	l := lexer{s: sql}
+	l := lexer{s: sql, mode: mode}
 	for {
 		c, more := classifyOne(&l)
 		if l.hint {
@@ -85,7 +106,9 @@ func Classify(sql string) Class {
 			break
 		}
 	}
-	if all&(Hint|Write|Locking|SideEffect|Begin|EndTx|SetSession|Use|Pin|AutocommitOff|AutocommitOn) != 0 {
+	// Several statements never go to a slave: slave connections do not
+	// accept them, so a wrong split fails there instead of writing.
+	if all&forcesMaster != 0 || l.doubt {
 		all &^= Read
 	}
 	return all
@@ -282,150 +305,6 @@ func scanRest(l *lexer, c Class) (Class, bool) {
 	}
 }
 
-type tokKind uint8
-
-const (
-	tokEnd tokKind = iota
-	tokWord
-	tokString
-	tokPunct
-)
-
-type token struct {
-	kind tokKind
-	text string
-}
-
-// lexer splits SQL into words, strings and punctuation, skipping comments
-// (noting the master hint) but reading MySQL executable comments /*! … */ as
-// code, since the server does.
-type lexer struct {
-	s      string
-	i      int
-	hint   bool
-	pushed []token
-}
-
-func (l *lexer) push(t token) { l.pushed = append(l.pushed, t) }
-
-// storedProgram looks ahead (without consuming) for CREATE [OR REPLACE]
-// [DEFINER = …] [AGGREGATE] PROCEDURE | FUNCTION | TRIGGER | EVENT | PACKAGE.
-func (l *lexer) storedProgram() bool {
-	save, saved := l.i, append([]token(nil), l.pushed...)
-	defer func() { l.i, l.pushed = save, saved }()
-	for i := 0; i < 12; i++ {
-		t := l.next()
-		switch upper(t) {
-		case "PROCEDURE", "FUNCTION", "TRIGGER", "EVENT", "PACKAGE":
-			return true
-		case "TABLE", "VIEW", "INDEX", "DATABASE", "SCHEMA", "USER", "SEQUENCE", "ROLE", "SERVER":
-			return false
-		}
-		if t.kind == tokEnd || t.kind == tokPunct && t.text == ";" {
-			return false
-		}
-	}
-	return false
-}
-
-func (l *lexer) peekEnd() bool {
-	t := l.next()
-	l.push(t)
-	return t.kind == tokEnd
-}
-
-func (l *lexer) next() token {
-	if n := len(l.pushed); n > 0 {
-		t := l.pushed[n-1]
-		l.pushed = l.pushed[:n-1]
-		return t
-	}
-	s := l.s
-	for l.i < len(s) {
-		ch := s[l.i]
-		switch {
-		case ch == ' ' || ch == '\t' || ch == '\n' || ch == '\r' || ch == '\f' || ch == '\v':
-			l.i++
-		case ch == '/' && l.i+1 < len(s) && s[l.i+1] == '*':
-			if l.i+2 < len(s) && s[l.i+2] == '!' || l.i+3 < len(s) && (s[l.i+2] == 'M' || s[l.i+2] == 'm') && s[l.i+3] == '!' {
-				// Executable comment: skip the opener and version, read the body.
-				l.i += 3
-				if s[l.i-1] != '!' {
-					l.i++
-				}
-				for l.i < len(s) && s[l.i] >= '0' && s[l.i] <= '9' {
-					l.i++
-				}
-				continue
-			}
-			end := strings.Index(s[l.i+2:], "*/")
-			var body string
-			if end < 0 {
-				body, l.i = s[l.i+2:], len(s)
-			} else {
-				body, l.i = s[l.i+2:l.i+2+end], l.i+4+end
-			}
-			l.noteComment(body)
-		case ch == '*' && l.i+1 < len(s) && s[l.i+1] == '/':
-			l.i += 2 // end of an executable comment
-		case ch == '#' || ch == '-' && l.i+2 < len(s) && s[l.i+1] == '-' && isSpace(s[l.i+2]) || ch == '-' && l.i+2 == len(s) && s[l.i+1] == '-':
-			end := strings.IndexByte(s[l.i:], '\n')
-			if end < 0 {
-				end = len(s) - l.i
-			}
-			l.noteComment(s[l.i : l.i+end])
-			l.i += end
-		case ch == '\'' || ch == '"' || ch == '`':
-			start := l.i
-			l.i++
-			for l.i < len(s) {
-				if s[l.i] == '\\' && ch != '`' {
-					l.i += 2
-					continue
-				}
-				if s[l.i] == ch {
-					if l.i+1 < len(s) && s[l.i+1] == ch {
-						l.i += 2
-						continue
-					}
-					break
-				}
-				l.i++
-			}
-			l.i++
-			if l.i > len(s) {
-				l.i = len(s)
-			}
-			return token{kind: tokString, text: s[start:l.i]}
-		case isWord(ch):
-			start := l.i
-			for l.i < len(s) && isWord(s[l.i]) {
-				l.i++
-			}
-			return token{kind: tokWord, text: s[start:l.i]}
-		case ch == ':' && l.i+1 < len(s) && s[l.i+1] == '=':
-			l.i += 2
-			return token{kind: tokPunct, text: ":="}
-		default:
-			l.i++
-			return token{kind: tokPunct, text: s[l.i-1 : l.i]}
-		}
-	}
-	return token{kind: tokEnd}
-}
-
-func (l *lexer) noteComment(body string) {
-	if len(body) >= len(HintText) && strings.Contains(strings.ToLower(body), HintText) {
-		l.hint = true
-	}
-}
-
-func isSpace(b byte) bool { return b == ' ' || b == '\t' || b == '\n' || b == '\r' }
-
-func isWord(b byte) bool {
-	return b == '_' || b == '$' || b == '@' || b == '.' || b >= '0' && b <= '9' || b >= 'a' && b <= 'z' || b >= 'A' && b <= 'Z' || b >= 0x80
-}
-
 func upper(t token) string {
 	if t.kind != tokWord {
 		return ""
@@ -435,7 +314,7 @@ func upper(t token) string {
 
 // UseTarget returns the database of a USE statement ("" when not one).
 func UseTarget(sql string) string {
-	l := lexer{s: sql}
+	l := lexer{s: sql, mode: lexMode{version: ^uint32(0)}}
 	if upper(l.next()) != "USE" {
 		return ""
 	}
