@@ -24,9 +24,12 @@ type Conn struct {
 	Version  string
 	// Broken connections are closed when put back.
 	Broken bool
-	// FoundRows: opened with CLIENT_FOUND_ROWS (affected rows count matched
-	// rows), for clients that asked for it.
-	FoundRows bool
+	// Flags are the client options the connection was opened with; a
+	// session uses only connections opened with its own.
+	Flags Flags
+	// ReadOnly: a slave's connection, whose session runs every
+	// transaction READ ONLY, so a write that reaches it fails there.
+	ReadOnly bool
 	// DB is the current default database.
 	DB string
 	// StateKey is the session state the connection carries: the replayed
@@ -55,22 +58,55 @@ type Stmt struct {
 	Columns uint16
 }
 
+// Flags are client options that change what a connection does, so that
+// connections are shared only between sessions that asked for the same.
+type Flags uint8
+
+const (
+	// FoundRows: CLIENT_FOUND_ROWS (affected rows count matched rows).
+	FoundRows Flags = 1 << iota
+	// MultiStatements: CLIENT_MULTI_STATEMENTS. Without it the server
+	// runs one statement per command, so a text that hides a second
+	// statement fails instead of running it.
+	MultiStatements
+	numFlavours = 1 << iota
+)
+
+// readOnlySQL makes every later transaction of the session read-only,
+// autocommitted statements included (MariaDB error 1792 on a write).
+const readOnlySQL = "SET SESSION TRANSACTION READ ONLY"
+
+// ErrCodeReadOnlyTx is the server's error for a write in a read-only
+// transaction (ER_CANT_EXECUTE_IN_READ_ONLY_TRANSACTION), and
+// ErrCodeReadOnlyServer for a write on a read_only server
+// (ER_OPTION_PREVENTS_STATEMENT).
+const (
+	ErrCodeReadOnlyTx     = 1792
+	ErrCodeReadOnlyServer = 1290
+)
+
 // Dial connects and authenticates to a data source.
 func Dial(ctx context.Context, ds *config.DataSource) (*Conn, error) {
-	return dial(ctx, ds, false)
+	return dial(ctx, ds, 0, false)
 }
 
-func dial(ctx context.Context, ds *config.DataSource, foundRows bool) (*Conn, error) {
+func dial(ctx context.Context, ds *config.DataSource, flags Flags, readOnly bool) (*Conn, error) {
 	d := net.Dialer{Timeout: ds.ConnectTimeout}
 	nc, err := d.DialContext(ctx, "tcp", ds.Addr)
 	if err != nil {
 		return nil, err
 	}
 	nc.SetDeadline(time.Now().Add(ds.ConnectTimeout))
-	c := &Conn{Conn: wire.NewConn(nc, 16<<10), DB: ds.Database, Stmts: map[string]*Stmt{}, FoundRows: foundRows}
+	c := &Conn{Conn: wire.NewConn(nc, 16<<10), DB: ds.Database, Stmts: map[string]*Stmt{}, Flags: flags, ReadOnly: readOnly}
 	if err := c.handshake(ds); err != nil {
 		nc.Close()
 		return nil, err
+	}
+	if readOnly {
+		if _, err := c.Exec(readOnlySQL); err != nil {
+			nc.Close()
+			return nil, fmt.Errorf("making the slave session read-only: %w", err)
+		}
 	}
 	nc.SetDeadline(time.Time{})
 	c.prepareCheck()
@@ -127,9 +163,12 @@ func (c *Conn) handshake(ds *config.DataSource) error {
 	if caps&need != need {
 		return fmt.Errorf("handshake: server lacks protocol 4.1 / plugin auth")
 	}
-	flags := uint32(wire.Capabilities) & caps
-	if c.FoundRows {
+	flags := uint32(wire.Capabilities&^wire.ClientMultiStatements) & caps
+	if c.Flags&FoundRows != 0 {
 		flags |= wire.ClientFoundRows
+	}
+	if c.Flags&MultiStatements != 0 {
+		flags |= wire.ClientMultiStatements & caps
 	}
 	if ds.Database == "" {
 		flags &^= wire.ClientConnectWithDB
@@ -260,7 +299,8 @@ func (c *Conn) Ping() error {
 }
 
 // ResetSession drops all session state (rolls back, drops temporary
-// tables, releases locks, frees prepared statements) keeping the database.
+// tables, releases locks, frees prepared statements) keeping the database;
+// a slave's connection is made read-only again.
 func (c *Conn) ResetSession() error {
 	if _, err := c.command([]byte{wire.ComResetConnection}); err != nil {
 		c.Broken = true // never hand out a connection in an unknown state
@@ -268,6 +308,31 @@ func (c *Conn) ResetSession() error {
 	}
 	clear(c.Stmts)
 	c.StateKey, c.Tainted = "", false
+	if c.ReadOnly {
+		if _, err := c.Exec(readOnlySQL); err != nil {
+			c.Broken = true
+			return err
+		}
+	}
+	return nil
+}
+
+// Replay runs a session's SET statements on the connection. On a slave's
+// connection the session is made read-only again afterwards: a replayed
+// SET SESSION TRANSACTION READ WRITE or tx_read_only = 0 must not undo it.
+func (c *Conn) Replay(stmts []string) error {
+	for _, q := range stmts {
+		if _, err := c.Exec(q); err != nil {
+			c.Tainted = true
+			return err
+		}
+	}
+	if c.ReadOnly && len(stmts) > 0 {
+		if _, err := c.Exec(readOnlySQL); err != nil {
+			c.Broken = true
+			return err
+		}
+	}
 	return nil
 }
 

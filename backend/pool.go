@@ -20,9 +20,11 @@ type Pool struct {
 	Name string
 	cfg  config.DataSource
 
-	// idle connections, FIFO so all age alike; [1] holds those opened with
-	// CLIENT_FOUND_ROWS.
-	idle [2]chan *Conn
+	// idle connections, FIFO so all age alike, one queue per Flags value.
+	idle [numFlavours]chan *Conn
+	// readOnly: a slave's pool (see Conn.ReadOnly); its connections never
+	// run several statements per command.
+	readOnly bool
 	sem  chan struct{} // one token per open connection
 	down atomic.Bool
 	// waits counts Gets that found the pool full and had to wait.
@@ -37,19 +39,26 @@ type Pool struct {
 }
 
 // NewPool creates a pool; it connects lazily. It starts one goroutine for
-// the idle sweep and the health probe, stopped by Close.
-func NewPool(name string, ds *config.DataSource) *Pool {
+// the idle sweep and the health probe, stopped by Close. A readOnly pool
+// (a slave's) opens read-only sessions without multi-statements.
+func NewPool(name string, ds *config.DataSource, readOnly bool) *Pool {
 	p := &Pool{
-		Name: name,
-		cfg:  *ds,
-		idle: [2]chan *Conn{make(chan *Conn, ds.MaxPoolSize), make(chan *Conn, ds.MaxPoolSize)},
-		sem:  make(chan struct{}, ds.MaxPoolSize),
-		stop: make(chan struct{}),
+		Name:     name,
+		cfg:      *ds,
+		readOnly: readOnly,
+		sem:      make(chan struct{}, ds.MaxPoolSize),
+		stop:     make(chan struct{}),
+	}
+	for i := range p.idle {
+		p.idle[i] = make(chan *Conn, ds.MaxPoolSize)
 	}
 	p.wg.Add(1)
 	go p.maintain()
 	return p
 }
+
+// ReadOnly reports whether the pool is a slave's.
+func (p *Pool) ReadOnly() bool { return p.readOnly }
 
 // Config is the data source the pool connects to.
 func (p *Pool) Config() *config.DataSource { return &p.cfg }
@@ -92,18 +101,18 @@ func (p *Pool) closeIdle() {
 
 // Get returns an idle connection or opens one, waiting at most
 // connectTimeout for a free slot.
-func (p *Pool) Get(ctx context.Context) (*Conn, error) { return p.GetFor(ctx, false) }
+func (p *Pool) Get(ctx context.Context) (*Conn, error) { return p.GetFor(ctx, 0) }
 
-// GetFor is Get for a client that did or did not ask for CLIENT_FOUND_ROWS:
-// the connection it returns was opened the same way.
-func (p *Pool) GetFor(ctx context.Context, foundRows bool) (*Conn, error) {
+// GetFor is Get for a client with the given flags: the connection it
+// returns was opened with them (a read-only pool ignores MultiStatements).
+func (p *Pool) GetFor(ctx context.Context, flags Flags) (*Conn, error) {
 	if p.closed.Load() {
 		return nil, ErrPoolClosed
 	}
-	idle, other := p.idle[0], p.idle[1]
-	if foundRows {
-		idle, other = other, idle
+	if p.readOnly {
+		flags &^= MultiStatements
 	}
+	idle := p.idle[flags]
 	for {
 		select {
 		case c := <-idle:
@@ -123,21 +132,21 @@ func (p *Pool) GetFor(ctx context.Context, foundRows bool) (*Conn, error) {
 		return c, nil // just put back: hot
 	case p.sem <- struct{}{}:
 	default:
-		// Full: trade an idle connection of the other kind for a new one.
+		// Full: trade an idle connection of another kind for a new one.
 		p.waits.Add(1)
-		select {
-		case c := <-other:
-			c.Close()
-		case c := <-idle:
-			return c, nil
-		case p.sem <- struct{}{}:
-		case <-t.C:
-			return nil, fmt.Errorf("%s: no free connection within %v (maxPoolSize %d)", p.Name, p.cfg.ConnectTimeout, p.cfg.MaxPoolSize)
-		case <-ctx.Done():
-			return nil, ctx.Err()
+		if !p.closeOtherIdle(flags) {
+			select {
+			case c := <-idle:
+				return c, nil
+			case p.sem <- struct{}{}:
+			case <-t.C:
+				return nil, fmt.Errorf("%s: no free connection within %v (maxPoolSize %d)", p.Name, p.cfg.ConnectTimeout, p.cfg.MaxPoolSize)
+			case <-ctx.Done():
+				return nil, ctx.Err()
+			}
 		}
 	}
-	c, err := p.dial(ctx, foundRows)
+	c, err := p.dial(ctx, flags)
 	if err != nil {
 		<-p.sem
 		p.MarkDown(err)
@@ -146,8 +155,25 @@ func (p *Pool) GetFor(ctx context.Context, foundRows bool) (*Conn, error) {
 	return c, nil
 }
 
-func (p *Pool) dial(ctx context.Context, foundRows bool) (*Conn, error) {
-	c, err := dial(ctx, &p.cfg, foundRows)
+// closeOtherIdle closes one idle connection opened with other flags, keeping
+// its slot for the caller; false when there is none.
+func (p *Pool) closeOtherIdle(flags Flags) bool {
+	for f, idle := range p.idle {
+		if Flags(f) == flags {
+			continue
+		}
+		select {
+		case c := <-idle:
+			c.Close()
+			return true
+		default:
+		}
+	}
+	return false
+}
+
+func (p *Pool) dial(ctx context.Context, flags Flags) (*Conn, error) {
+	c, err := dial(ctx, &p.cfg, flags, p.readOnly)
 	if err != nil {
 		return nil, fmt.Errorf("%s (%s): %w", p.Name, p.cfg.Addr, err)
 	}
@@ -163,12 +189,8 @@ func (p *Pool) Put(c *Conn) {
 		return
 	}
 	c.lastUsed = time.Now()
-	idle := p.idle[0]
-	if c.FoundRows {
-		idle = p.idle[1]
-	}
 	select {
-	case idle <- c:
+	case p.idle[c.Flags] <- c:
 	default: // cannot happen: idle holds at most the open count
 		p.discard(c)
 	}
@@ -193,7 +215,15 @@ func (p *Pool) Close() {
 // HasSpare reports whether another Get would not wait: an idle connection
 // or room to open one.
 func (p *Pool) HasSpare() bool {
-	return len(p.sem) < cap(p.sem) || len(p.idle[0]) > 0 || len(p.idle[1]) > 0
+	if len(p.sem) < cap(p.sem) {
+		return true
+	}
+	for _, idle := range p.idle {
+		if len(idle) > 0 {
+			return true
+		}
+	}
+	return false
 }
 
 // Stats is a snapshot of the pool's counters.
@@ -205,7 +235,11 @@ type Stats struct {
 
 // Stats returns the open and idle connection counts and the waits.
 func (p *Pool) Stats() Stats {
-	return Stats{Open: len(p.sem), Idle: len(p.idle[0]) + len(p.idle[1]), Waits: p.waits.Load()}
+	idle := 0
+	for _, q := range p.idle {
+		idle += len(q)
+	}
+	return Stats{Open: len(p.sem), Idle: idle, Waits: p.waits.Load()}
 }
 
 func (p *Pool) maintain() {
@@ -235,7 +269,7 @@ func (p *Pool) probe() {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), p.cfg.ConnectTimeout)
 	defer cancel()
-	c, err := p.dial(ctx, false)
+	c, err := p.dial(ctx, 0)
 	if err == nil {
 		err = c.Ping()
 	}

@@ -85,7 +85,7 @@ func TestDialAndCommands(t *testing.T) {
 
 func TestPool(t *testing.T) {
 	r := shared.Get(t)
-	p := NewPool("m", dsFor(t, r.Master, 2))
+	p := NewPool("m", dsFor(t, r.Master, 2), false)
 	defer p.Close()
 	ctx := context.Background()
 	a, err := p.Get(ctx)
@@ -122,7 +122,7 @@ func TestPoolDownAndProbe(t *testing.T) {
 	port := testenv.FreePort(t)
 	ds.Addr = "127.0.0.1:" + testenv.Itoa(port)
 	ds.ConnectTimeout = 200 * time.Millisecond
-	p := NewPool("x", ds)
+	p := NewPool("x", ds, false)
 	defer p.Close()
 	if _, err := p.Get(context.Background()); err == nil || p.Healthy() {
 		t.Fatalf("dial to nothing: %v healthy %v", err, p.Healthy())
@@ -142,7 +142,7 @@ func TestPoolDownAndProbe(t *testing.T) {
 // A connection the server closed while it sat idle is not handed out.
 func TestPoolDropsConnectionsClosedByServer(t *testing.T) {
 	r := shared.Get(t)
-	p := NewPool("m", dsFor(t, r.Master, 2))
+	p := NewPool("m", dsFor(t, r.Master, 2), false)
 	defer p.Close()
 	ctx := context.Background()
 	c, err := p.Get(ctx)
@@ -163,5 +163,66 @@ func TestPoolDropsConnectionsClosedByServer(t *testing.T) {
 	}
 	if err := c2.Ping(); err != nil {
 		t.Fatal(err)
+	}
+}
+
+// A slave's pool opens read-only sessions that no replayed SET and no reset
+// makes writable, and no connection runs several statements per command
+// unless its flags ask for it.
+func TestReadOnlyAndMultiStatements(t *testing.T) {
+	r := shared.Get(t)
+	r.Master.Exec(t, "CREATE DATABASE IF NOT EXISTS bt", "CREATE TABLE IF NOT EXISTS bt.ro (id INT)")
+	ctx := context.Background()
+	ro := NewPool("slave", dsFor(t, r.Master, 4), true)
+	defer ro.Close()
+	rw := NewPool("master", dsFor(t, r.Master, 4), false)
+	defer rw.Close()
+
+	wantCode := func(c *Conn, sql string, code uint16) {
+		t.Helper()
+		_, err := c.Exec(sql)
+		var se *wire.SQLError
+		if code == 0 && err != nil || code != 0 && (!errors.As(err, &se) || se.Code != code) {
+			t.Errorf("%q: %v, want code %d", sql, err, code)
+		}
+	}
+	c, err := ro.GetFor(ctx, MultiStatements)
+	if err != nil {
+		t.Fatal(err)
+	}
+	wantCode(c, "INSERT INTO bt.ro VALUES (1)", ErrCodeReadOnlyTx)
+	wantCode(c, "CREATE TEMPORARY TABLE bt.tmp (a INT)", ErrCodeReadOnlyTx)
+	wantCode(c, "SELECT 1; SELECT 2", 1064) // MultiStatements ignored on a slave
+	if err := c.Replay([]string{"SET SESSION TRANSACTION READ WRITE", "SET tx_read_only = 0"}); err != nil {
+		t.Fatal(err)
+	}
+	wantCode(c, "INSERT INTO bt.ro VALUES (1)", ErrCodeReadOnlyTx)
+	if err := c.ResetSession(); err != nil {
+		t.Fatal(err)
+	}
+	wantCode(c, "INSERT INTO bt.ro VALUES (1)", ErrCodeReadOnlyTx)
+	wantCode(c, "SELECT 1", 0)
+	ro.Put(c)
+
+	single, err := rw.GetFor(ctx, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	wantCode(single, "SELECT 1; SELECT 2", 1064)
+	wantCode(single, "INSERT INTO bt.ro VALUES (1)", 0)
+	multi, err := rw.GetFor(ctx, MultiStatements|FoundRows)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if multi == single || multi.Flags != MultiStatements|FoundRows {
+		t.Fatalf("flags %v", multi.Flags)
+	}
+	wantCode(multi, "SELECT 1; SELECT 2", 0)
+	rw.Put(single)
+	rw.Put(multi)
+	if again, _ := rw.GetFor(ctx, 0); again != single {
+		t.Error("a connection came back to the wrong flavour's queue")
+	} else {
+		rw.Put(again)
 	}
 }

@@ -126,6 +126,17 @@ type Props struct {
 	// driver's BeginTx with TxOptions.ReadOnly) run on a slave. Off by
 	// default: every transaction runs on the master.
 	ReadOnlyTransactionsOnSlave bool `yaml:"readOnlyTransactionsOnSlave,omitempty"`
+	// MaxAllowedPacket bounds one packet from a client, in bytes (ERR 1153
+	// past it); default 64 MiB.
+	MaxAllowedPacket int `yaml:"maxAllowedPacket,omitempty"`
+	// MaxConnections bounds client connections per instance (ERR 1040 past
+	// it); default 4096.
+	MaxConnections int `yaml:"maxConnections,omitempty"`
+	// WaitTimeout closes a client connection idle that long between
+	// commands (MariaDB's wait_timeout); default 8h.
+	WaitTimeout time.Duration `yaml:"waitTimeout,omitempty"`
+	// HandshakeTimeout bounds the login exchange; default 10s.
+	HandshakeTimeout time.Duration `yaml:"handshakeTimeout,omitempty"`
 }
 
 // Load reads and parses a config file.
@@ -254,19 +265,15 @@ func (c *Config) Validate() error {
 	default:
 		bad("props.readYourWrites", "want off, window or session, got %q", pp.ReadYourWrites)
 	}
-	if pp.ReadYourWritesWindow == 0 {
-		pp.ReadYourWritesWindow = DefaultRYWWindow
-	} else if pp.ReadYourWritesWindow < 0 {
-		bad("props.readYourWritesWindow", "must be positive")
-	}
+	durationIn(&pp.ReadYourWritesWindow, "props.readYourWritesWindow", DefaultRYWWindow, time.Millisecond, time.Hour, bad)
+	intIn(&pp.MaxAllowedPacket, "props.maxAllowedPacket", DefaultMaxAllowedPacket, MinMaxAllowedPacket, MaxMaxAllowedPacket, bad)
+	intIn(&pp.MaxConnections, "props.maxConnections", DefaultMaxConnections, 1, MaxConnectionsLimit, bad)
+	durationIn(&pp.WaitTimeout, "props.waitTimeout", DefaultWaitTimeout, time.Second, 365*24*time.Hour, bad)
+	durationIn(&pp.HandshakeTimeout, "props.handshakeTimeout", DefaultHandshakeTimeout, 100*time.Millisecond, 10*time.Minute, bad)
 	if pp.ServerVersion == "" {
 		pp.ServerVersion = DefaultServerVersion
 	}
-	if pp.StatementCacheSize == 0 {
-		pp.StatementCacheSize = DefaultStatementCacheSize
-	} else if pp.StatementCacheSize < 0 {
-		bad("props.statementCacheSize", "must be positive")
-	}
+	intIn(&pp.StatementCacheSize, "props.statementCacheSize", DefaultStatementCacheSize, 1, MaxStatementCacheSize, bad)
 	return errors.Join(errs...)
 }
 
@@ -284,33 +291,46 @@ func (ds *DataSource) validate(p string, bad func(path, format string, a ...any)
 	if ds.Username == "" {
 		bad(p+".username", "required")
 	}
-	switch {
-	case ds.MaxPoolSize == 0:
-		ds.MaxPoolSize = DefaultMaxPoolSize
-	case ds.MaxPoolSize < 0:
-		bad(p+".maxPoolSize", "must be positive")
+	intIn(&ds.MaxPoolSize, p+".maxPoolSize", DefaultMaxPoolSize, 1, MaxPoolSizeLimit, bad)
+	durationIn(&ds.ConnectTimeout, p+".connectTimeout", DefaultConnectTimeout, time.Millisecond, 10*time.Minute, bad)
+	durationIn(&ds.IdleTimeout, p+".idleTimeout", DefaultIdleTimeout, time.Second, 30*24*time.Hour, bad)
+	durationIn(&ds.HealthCheckInterval, p+".healthCheckInterval", DefaultHealthCheck, 10*time.Millisecond, time.Hour, bad)
+	intIn(&ds.Weight, p+".weight", 1, 1, MaxWeight, bad)
+}
+
+// Ranges of numeric settings: a value outside them is rejected, so a
+// config that would exhaust memory, overflow arithmetic or spin a loop
+// never reaches a running instance.
+const (
+	MaxPoolSizeLimit        = 10000
+	MaxWeight               = 10000
+	MaxStatementCacheSize   = 1 << 20
+	MaxConnectionsLimit     = 100000
+	MinMaxAllowedPacket     = 1 << 10
+	MaxMaxAllowedPacket     = 1 << 30
+	DefaultMaxAllowedPacket = 64 << 20
+	DefaultMaxConnections   = 4096
+	DefaultWaitTimeout      = 8 * time.Hour
+	DefaultHandshakeTimeout = 10 * time.Second
+)
+
+// intIn applies def to an unset (zero) value and checks [lo, hi].
+func intIn(v *int, path string, def, lo, hi int, bad func(path, format string, a ...any)) {
+	if *v == 0 {
+		*v = def
 	}
-	for _, d := range []struct {
-		key string
-		v   *time.Duration
-		def time.Duration
-	}{
-		{"connectTimeout", &ds.ConnectTimeout, DefaultConnectTimeout},
-		{"idleTimeout", &ds.IdleTimeout, DefaultIdleTimeout},
-		{"healthCheckInterval", &ds.HealthCheckInterval, DefaultHealthCheck},
-	} {
-		switch {
-		case *d.v == 0:
-			*d.v = d.def
-		case *d.v < 0:
-			bad(p+"."+d.key, "must be positive")
-		}
+	if *v < lo || *v > hi {
+		bad(path, "must be between %d and %d, got %d", lo, hi, *v)
 	}
-	switch {
-	case ds.Weight == 0:
-		ds.Weight = 1
-	case ds.Weight < 0:
-		bad(p+".weight", "must be positive")
+}
+
+// durationIn applies def to an unset (zero) duration and checks [lo, hi].
+func durationIn(v *time.Duration, path string, def, lo, hi time.Duration, bad func(path, format string, a ...any)) {
+	if *v == 0 {
+		*v = def
+	}
+	if *v < lo || *v > hi {
+		bad(path, "must be between %v and %v, got %v", lo, hi, *v)
 	}
 }
 

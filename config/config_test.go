@@ -66,8 +66,8 @@ listen: nocolon
 			"users[1].name: duplicate user",
 			"users[2].name: required",
 			"dataSources.m.url: want host:port",
-			"dataSources.m.maxPoolSize: must be positive",
-			"dataSources.m.idleTimeout: must be positive",
+			"dataSources.m.maxPoolSize: must be between 1 and 10000, got -1",
+			"dataSources.m.idleTimeout: must be between 1s and",
 			"dataSources.bad name: name may hold",
 			"dataSources.bad name.url: bad port",
 			"dataSources.bad name.username: required",
@@ -75,7 +75,7 @@ listen: nocolon
 			"masterSlaveRule.slaveDataSourceNames[1]: unknown data source \"nope\"",
 			"masterSlaveRule.loadBalanceAlgorithmType: want ROUND_ROBIN",
 			"props.readYourWrites: want off, window or session",
-			"props.readYourWritesWindow: must be positive",
+			"props.readYourWritesWindow: must be between 1ms and",
 		}},
 		{"weight on master", `
 users: [{name: a}]
@@ -83,6 +83,26 @@ dataSources: {m: {url: "h:1", username: r, weight: 2}}
 masterSlaveRule: {masterDataSourceName: m}
 `, []string{"dataSources.m.weight: only slaves have a weight"}},
 		{"tls half", good + "tls: {certFile: a.pem}\n", []string{"tls: certFile and keyFile are both required"}},
+		// Values that would take every instance down (out of memory, an
+		// overflowing weight sum, a busy loop) are rejected.
+		{"absurd numbers", `
+users: [{name: a}]
+dataSources:
+  m: {url: "h:1", username: r, maxPoolSize: 2000000000, healthCheckInterval: 1ns, connectTimeout: 1ns}
+  s: {url: "h:2", username: r, weight: 9223372036854775807}
+masterSlaveRule: {masterDataSourceName: m, slaveDataSourceNames: [s], loadBalanceAlgorithmType: WEIGHT}
+props: {statementCacheSize: 1000000000, maxAllowedPacket: 10, maxConnections: -3, waitTimeout: 1ns, handshakeTimeout: 1ns}
+`, []string{
+			"dataSources.m.maxPoolSize: must be between 1 and 10000",
+			"dataSources.m.healthCheckInterval: must be between 10ms and",
+			"dataSources.m.connectTimeout: must be between 1ms and",
+			"dataSources.s.weight: must be between 1 and 10000",
+			"props.statementCacheSize: must be between 1 and",
+			"props.maxAllowedPacket: must be between 1024 and",
+			"props.maxConnections: must be between 1 and",
+			"props.waitTimeout: must be between 1s and",
+			"props.handshakeTimeout: must be between 100ms and",
+		}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			_, err := Parse([]byte(tc.yaml))

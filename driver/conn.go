@@ -8,6 +8,8 @@ import (
 	"sync/atomic"
 	"unsafe"
 
+	"github.com/go-sql-driver/mysql"
+
 	"github.com/shardgate/shardgate/engine"
 )
 
@@ -162,15 +164,39 @@ func (s *conn) drop(b *bconn) {
 	b.p.put(b)
 }
 
-// sync replays the session's SET/USE statements the connection lacks.
+// sync replays the session's SET/USE statements the connection lacks. A
+// slave's connection is made read-only again afterwards, whatever they set.
 func (s *conn) sync(ctx context.Context, b *bconn) error {
+	ran := false
 	for b.applied < len(s.replay) {
 		if _, err := b.c.(driver.ExecerContext).ExecContext(ctx, s.replay[b.applied], nil); err != nil {
 			return fmt.Errorf("replaying session state %q: %w", s.replay[b.applied], err)
 		}
 		b.applied++
+		ran = true
+	}
+	if ran && b.p.readOnly {
+		if _, err := b.c.(driver.ExecerContext).ExecContext(ctx, "SET SESSION TRANSACTION READ ONLY", nil); err != nil {
+			b.broken = true
+			return fmt.Errorf("making the slave session read-only again: %w", err)
+		}
 	}
 	return nil
+}
+
+// refusedOnSlave: a statement routed to a slave as a read was refused by
+// its read-only session (it writes): the caller runs it on the master and
+// the text goes there from now on. The connection has been released.
+func (s *conn) refusedOnSlave(b *bconn, onMaster bool, query string, cls *engine.Class, err error) bool {
+	var me *mysql.MySQLError
+	if onMaster || !b.p.readOnly || !errors.As(err, &me) || me.Number != 1792 && me.Number != 1290 {
+		return false
+	}
+	s.release(b, onMaster)
+	*cls = *cls&^engine.Read | engine.Write
+	s.c.rt.Cache().Demote([]byte(query))
+	s.c.log.Info("a read that writes was refused by a slave's read-only session and ran on the master", "session", s.uid)
+	return true
 }
 
 // release ends a statement's use of b: it stays pinned or held when the
@@ -339,6 +365,9 @@ func (s *conn) exec(ctx context.Context, query string, cls engine.Class, args []
 				res, err = st.(driver.StmtExecContext).ExecContext(ctx, args)
 			}
 		}
+		if err != nil && s.refusedOnSlave(b, onMaster, query, &cls, err) {
+			continue
+		}
 		if err != nil {
 			if s.failed(b, onMaster, ds, cls, err, attempt, &tried) {
 				continue
@@ -369,6 +398,9 @@ func (s *conn) query(ctx context.Context, query string, cls engine.Class, args [
 			if st, err = b.stmt(ctx, query); err == nil {
 				r, err = st.(driver.StmtQueryContext).QueryContext(ctx, args)
 			}
+		}
+		if err != nil && s.refusedOnSlave(b, onMaster, query, &cls, err) {
+			continue
 		}
 		if err != nil {
 			if s.failed(b, onMaster, ds, cls, err, attempt, &tried) {

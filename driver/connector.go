@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -159,11 +160,12 @@ func (c *Connector) Apply(cfg *config.Config) error {
 	pools := make(map[string]*pool, len(cfg.DataSources))
 	var added []*pool
 	for name, ds := range cfg.DataSources {
-		if p := c.pools[name]; p != nil && p.ds == *ds {
+		ro := slices.Contains(cfg.MasterSlaveRule.SlaveDataSourceNames, name) && name != cfg.MasterSlaveRule.MasterDataSourceName
+		if p := c.pools[name]; p != nil && p.ds == *ds && p.readOnly == ro {
 			pools[name] = p
 			continue
 		}
-		p, err := newPool(name, ds)
+		p, err := newPool(name, ds, ro)
 		if err != nil {
 			for _, p := range added {
 				p.close()

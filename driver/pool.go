@@ -26,9 +26,10 @@ var errPoolClosed = errors.New("pool closed")
 
 // pool is one data source's bounded pool of go-sql-driver connections.
 type pool struct {
-	name string
-	ds   config.DataSource
-	mc   driver.Connector
+	name     string
+	ds       config.DataSource
+	mc       driver.Connector
+	readOnly bool
 
 	idle   chan *bconn   // FIFO, so that all connections age alike
 	sem    chan struct{} // one token per open connection
@@ -52,7 +53,11 @@ type bconn struct {
 // newPool builds the go-sql-driver connector of a data source. Parameters
 // of a mysql:// URL (after '?') are go-sql-driver DSN parameters, e.g.
 // mysql://127.0.0.1:3306/app?parseTime=true&loc=UTC.
-func newPool(name string, ds *config.DataSource) (*pool, error) {
+//
+// A readOnly pool (a slave's) never runs several statements per command and
+// opens read-only sessions (tx_read_only = 1), so a write that reaches a
+// slave fails there instead of changing it.
+func newPool(name string, ds *config.DataSource, readOnly bool) (*pool, error) {
 	cfg := mysql.NewConfig()
 	if q, ok := strings.CutPrefix(ds.URL, "mysql://"); ok {
 		if _, params, ok := strings.Cut(q, "?"); ok {
@@ -68,16 +73,24 @@ func newPool(name string, ds *config.DataSource) (*pool, error) {
 	if cfg.Timeout == 0 {
 		cfg.Timeout = ds.ConnectTimeout
 	}
+	if readOnly {
+		cfg.MultiStatements = false
+		if cfg.Params == nil {
+			cfg.Params = map[string]string{}
+		}
+		cfg.Params["tx_read_only"] = "1"
+	}
 	mc, err := mysql.NewConnector(cfg)
 	if err != nil {
 		return nil, err
 	}
 	return &pool{
-		name: name,
-		ds:   *ds,
-		mc:   mc,
-		idle: make(chan *bconn, ds.MaxPoolSize),
-		sem:  make(chan struct{}, ds.MaxPoolSize),
+		name:     name,
+		ds:       *ds,
+		mc:       mc,
+		readOnly: readOnly,
+		idle:     make(chan *bconn, ds.MaxPoolSize),
+		sem:      make(chan struct{}, ds.MaxPoolSize),
 	}, nil
 }
 

@@ -65,6 +65,20 @@ func (c *Cache) Classify(sql []byte) Class {
 	return cls
 }
 
+// Demote records that sql, classified as a read, writes (a slave's
+// read-only session refused it): it goes to the master from now on.
+func (c *Cache) Demote(sql []byte) {
+	if len(sql) > MaxCachedText {
+		return
+	}
+	sh := &c.shards[maphash.Bytes(c.seed, sql)%cacheShards]
+	sh.mu.Lock()
+	if cls, ok := sh.m[string(sql)]; ok {
+		sh.m[string(sql)] = cls&^Read | Write
+	}
+	sh.mu.Unlock()
+}
+
 // Len is the number of cached statements.
 func (c *Cache) Len() int {
 	n := 0

@@ -1,6 +1,9 @@
 package engine
 
-import "strings"
+import (
+	"slices"
+	"strings"
+)
 
 // Class is what routing needs to know about one statement: a set of flags,
 // computed once per distinct statement text (see Cache).
@@ -343,4 +346,97 @@ func (c Class) String() string {
 		return "0"
 	}
 	return strings.Join(parts, "|")
+}
+
+// AppendReplay appends the SET statement next to a session's replay list,
+// dropping earlier statements that next makes pointless: next assigns every
+// variable they assign, and neither next nor anything between them reads
+// one of those (SET @a = @a + 1 needs the earlier @a). So a session that
+// sets the same variables again and again keeps a short list. The list is
+// modified in place.
+func AppendReplay(list []string, next string) []string {
+	nt, nrefs, ok := setTargets(next)
+	if !ok {
+		return append(list, next)
+	}
+	keep := make([]bool, len(list))
+	var later []string // refs of statements after the one looked at
+	later = append(later, nrefs...)
+	for i := len(list) - 1; i >= 0; i-- {
+		pt, prefs, ok := setTargets(list[i])
+		keep[i] = !ok || len(pt) == 0
+		for _, v := range pt {
+			if !slices.Contains(nt, v) || slices.Contains(later, v) {
+				keep[i] = true
+			}
+		}
+		later = append(later, prefs...)
+	}
+	out := list[:0]
+	for i, q := range list {
+		if keep[i] {
+			out = append(out, q)
+		}
+	}
+	return append(out, next)
+}
+
+// setTargets reads SET a = x, @b := y, NAMES z into the names it assigns
+// (lower case, without @@ / SESSION. / LOCAL.) and the variable names its
+// values mention.
+func setTargets(sql string) (targets, refs []string, ok bool) {
+	l := lexer{s: sql, mode: lexMode{version: ^uint32(0)}}
+	if upper(l.next()) != "SET" {
+		return nil, nil, false
+	}
+	for {
+		t := l.next()
+		if t.kind != tokWord {
+			return nil, nil, false
+		}
+		name := varName(t.text)
+		switch name {
+		case "session", "local":
+			if t = l.next(); t.kind != tokWord {
+				return nil, nil, false
+			}
+			name = varName(t.text)
+		case "global", "transaction", "statement", "password", "role", "default":
+			return nil, nil, false
+		}
+		if name == "names" || name == "character" || name == "charset" {
+			// SET NAMES x [COLLATE y] / CHARACTER SET x: up to the comma.
+			targets = append(targets, name)
+		} else {
+			targets = append(targets, name)
+			if eq := l.next(); eq.kind != tokPunct || eq.text != "=" && eq.text != ":=" {
+				return nil, nil, false
+			}
+		}
+		depth := 0
+		for {
+			v := l.next()
+			switch {
+			case v.kind == tokEnd || v.kind == tokPunct && v.text == ";":
+				return targets, refs, !l.doubt && (v.kind == tokEnd || l.peekEnd())
+			case v.kind == tokPunct && v.text == "(":
+				depth++
+			case v.kind == tokPunct && v.text == ")":
+				depth--
+			case v.kind == tokWord:
+				refs = append(refs, varName(v.text))
+			}
+			if v.kind == tokPunct && v.text == "," && depth == 0 {
+				break
+			}
+		}
+	}
+}
+
+func varName(w string) string {
+	w = strings.ToLower(w)
+	w = strings.TrimPrefix(w, "@@")
+	w = strings.TrimPrefix(w, "session.")
+	w = strings.TrimPrefix(w, "local.")
+	return w
 }

@@ -189,3 +189,32 @@ func TestCache(t *testing.T) {
 		t.Errorf("cached Classify allocates %v", n)
 	}
 }
+
+func TestAppendReplay(t *testing.T) {
+	for _, tc := range []struct {
+		list []string
+		next string
+		want []string
+	}{
+		{[]string{"SET sql_mode = ''"}, "SET sql_mode = 'ANSI'", []string{"SET sql_mode = 'ANSI'"}},
+		{[]string{"SET sql_mode = '', NAMES gbk"}, "SET SESSION sql_mode = 'X', NAMES latin1", []string{"SET SESSION sql_mode = 'X', NAMES latin1"}},
+		{[]string{"SET @@sql_mode = ''"}, "SET sql_mode = CONCAT(@@sql_mode, ',ANSI')", []string{"SET @@sql_mode = ''", "SET sql_mode = CONCAT(@@sql_mode, ',ANSI')"}},
+		{[]string{"SET @a = 1", "SET @b = @a"}, "SET @a = 2", []string{"SET @a = 1", "SET @b = @a", "SET @a = 2"}},
+		{[]string{"SET @a = 1", "SET @b = 1"}, "SET @a = 2", []string{"SET @b = 1", "SET @a = 2"}},
+		{[]string{"SET @a = 1, @b = 2"}, "SET @a = 3", []string{"SET @a = 1, @b = 2", "SET @a = 3"}},
+		{[]string{"SET NAMES utf8mb4"}, "SET NAMES gbk COLLATE gbk_bin", []string{"SET NAMES gbk COLLATE gbk_bin"}},
+		{[]string{"SET time_zone = '+00:00'"}, "SET x = 1; SET time_zone = 'a'", []string{"SET time_zone = '+00:00'", "SET x = 1; SET time_zone = 'a'"}},
+	} {
+		got := AppendReplay(append([]string(nil), tc.list...), tc.next)
+		if strings.Join(got, "|") != strings.Join(tc.want, "|") {
+			t.Errorf("AppendReplay(%q, %q) = %q, want %q", tc.list, tc.next, got, tc.want)
+		}
+	}
+	var list []string
+	for i := 0; i < 1000; i++ {
+		list = AppendReplay(list, fmt.Sprintf("SET sql_mode = '%d', NAMES gbk", i))
+	}
+	if len(list) != 1 {
+		t.Errorf("1000 SETs of the same variables left %d to replay", len(list))
+	}
+}

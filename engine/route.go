@@ -137,5 +137,9 @@ func (s *Session) Done(c Class, onMaster bool, status uint16, haveStatus bool) {
 	}
 }
 
+// Pin ties the session to its current master connection for good (state
+// that cannot be replayed elsewhere).
+func (s *Session) Pin() { s.Pinned = true }
+
 // Reset forgets everything (COM_RESET_CONNECTION, COM_CHANGE_USER).
 func (s *Session) Reset() { *s = Session{} }

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"math/rand/v2"
+	"slices"
 	"sort"
 	"sync"
 	"sync/atomic"
@@ -156,11 +157,14 @@ func (r *Runtime) Apply(cfg *config.Config) error {
 	}
 	pools := make(map[string]*backend.Pool, len(cfg.DataSources))
 	for name, ds := range cfg.DataSources {
-		if p := r.pools[name]; p != nil && *p.Config() == *ds {
+		// A slave's pool opens read-only sessions; a data source that
+		// changes role gets a new pool.
+		ro := slices.Contains(cfg.MasterSlaveRule.SlaveDataSourceNames, name) && name != cfg.MasterSlaveRule.MasterDataSourceName
+		if p := r.pools[name]; p != nil && *p.Config() == *ds && p.ReadOnly() == ro {
 			pools[name] = p
 			continue
 		}
-		pools[name] = backend.NewPool(name, ds)
+		pools[name] = backend.NewPool(name, ds, ro)
 	}
 	s, err := r.build(cfg, st, pools)
 	if err != nil {

@@ -9,7 +9,9 @@ import (
 	"runtime/debug"
 	"sync"
 	"sync/atomic"
+	"time"
 
+	"github.com/shardgate/shardgate/backend/wire"
 	"github.com/shardgate/shardgate/engine"
 )
 
@@ -78,11 +80,26 @@ func (s *Server) Serve(ln net.Listener) error {
 			nc.Close()
 			continue
 		}
+		if max := s.rt.Snapshot().Config.Props.MaxConnections; len(s.sessions) >= max {
+			s.mu.Unlock()
+			go refuse(nc, max)
+			continue
+		}
 		s.sessions[sess] = struct{}{}
 		s.wg.Add(1)
 		s.mu.Unlock()
 		go s.run(sess)
 	}
+}
+
+// refuse answers a connection over props.maxConnections with the server's
+// own error in place of the greeting, and closes it.
+func refuse(nc net.Conn, max int) {
+	defer nc.Close()
+	nc.SetDeadline(time.Now().Add(time.Second))
+	c := wire.NewConn(nc, 256)
+	c.WritePacket(wire.AppendError(nil, wire.NewError(1040, "HY000", "Too many connections (props.maxConnections %d)", max)))
+	c.Flush()
 }
 
 func (s *Server) run(sess *session) {

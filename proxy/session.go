@@ -13,6 +13,14 @@ import (
 	"github.com/shardgate/shardgate/engine"
 )
 
+// maxReplay and maxReplayBytes bound the SET statements replayed on each
+// backend connection a session takes; past them the session is pinned to
+// its master connection instead.
+const (
+	maxReplay      = 64
+	maxReplayBytes = 16 << 10
+)
+
 // maxBackendStmts bounds the prepared statements kept per backend
 // connection (the server's max_prepared_stmt_count is global).
 const maxBackendStmts = 512
@@ -78,12 +86,35 @@ func newSession(srv *Server, nc net.Conn) *session {
 	}
 }
 
+// preAuthMaxPacket bounds packets before login: a handshake response with
+// connection attributes fits many times over.
+const preAuthMaxPacket = 64 << 10
+
 func (s *session) serve() {
+	props := &s.srv.rt.Snapshot().Config.Props
+	s.c.Max = preAuthMaxPacket
+	s.raw.SetDeadline(time.Now().Add(props.HandshakeTimeout))
 	if !s.handshake() {
 		return
 	}
+	s.raw.SetDeadline(time.Time{})
+	var deadline time.Time
 	for {
+		props = &s.srv.rt.Snapshot().Config.Props
+		// One more byte: the command byte comes on top of the statement.
+		s.c.Max = props.MaxAllowedPacket + 1
+		// Idle clients are closed after waitTimeout; the deadline moves
+		// at most once a second, not on every command.
+		if now := time.Now(); now.Add(props.WaitTimeout).Sub(deadline) > time.Second {
+			deadline = now.Add(props.WaitTimeout)
+			s.raw.SetReadDeadline(deadline)
+		}
 		p, err := s.c.ReadPacket()
+		if errors.Is(err, wire.ErrPacketTooLarge) {
+			s.writeErr(wire.NewError(1153, "08S01", "Got a packet bigger than 'max_allowed_packet' bytes (%d; props.maxAllowedPacket)", props.MaxAllowedPacket))
+			s.c.Flush()
+			return
+		}
 		if err != nil || len(p) == 0 {
 			return
 		}
@@ -159,21 +190,47 @@ func (s *session) dispatch(p []byte) bool {
 		s.writeOK(0, 0)
 		return true
 	case wire.ComSetOption:
-		if len(p) >= 3 {
-			if binary.LittleEndian.Uint16(p[1:]) == 0 {
-				s.caps |= wire.ClientMultiStatements
-			} else {
-				s.caps &^= wire.ClientMultiStatements
-			}
-		}
-		s.c.WritePacket(wire.AppendEOF(s.buf[:0], s.status(), 0))
-		return true
+		return s.setOption(p)
 	case wire.ComStatistics:
 		return s.statistics(p)
 	default:
 		s.writeErr(wire.NewError(1047, "08S01", "Unknown command %d", p[0]))
 		return true
 	}
+}
+
+// setOption turns multi-statements on or off. New backend connections
+// are taken with the new setting; a pinned one is switched with the client.
+func (s *session) setOption(p []byte) bool {
+	if len(p) < 3 {
+		s.writeErr(wire.NewError(1047, "08S01", "Unknown command"))
+		return true
+	}
+	on := binary.LittleEndian.Uint16(p[1:]) == 0
+	if bc := s.pinned; bc != nil {
+		if err := bc.WriteCommand(p); err != nil {
+			bc.Broken = true
+		} else if r, err := bc.ReadPacket(); err != nil || len(r) == 0 || r[0] == 0xff {
+			bc.Broken = true
+		}
+		if bc.Broken {
+			s.release(bc, true)
+			s.writeErr(wire.NewError(2013, "HY000", "shardgate: lost the connection of the open transaction while setting an option"))
+			return true
+		}
+		if on {
+			bc.Flags |= backend.MultiStatements
+		} else {
+			bc.Flags &^= backend.MultiStatements
+		}
+	}
+	if on {
+		s.caps |= wire.ClientMultiStatements
+	} else {
+		s.caps &^= wire.ClientMultiStatements
+	}
+	s.c.WritePacket(wire.AppendEOF(s.buf[:0], s.status(), 0))
+	return true
 }
 
 func (s *session) query(p []byte) bool {
@@ -274,6 +331,11 @@ func (s *session) runKind(p []byte, cls engine.Class, st *stmt, kind wire.Respon
 		if st != nil {
 			if cmd, err = s.bindExecute(bc, st, p); err != nil {
 				s.release(bc, onMaster)
+				if bc.ReadOnly && isRefusedWrite(err) {
+					cls = cls&^engine.Read | engine.Write
+					s.demote(p, st, cls)
+					continue
+				}
 				if isConnErr(err) && cls&engine.Read != 0 && s.pinned == nil {
 					tried |= bit(ds)
 					continue
@@ -292,7 +354,19 @@ func (s *session) runKind(p []byte, cls engine.Class, st *stmt, kind wire.Respon
 			s.writeErr(dsErr(ds, err))
 			return true
 		}
+		seq := s.c.Seq
 		res := wire.Relay(s.c, bc.Conn, kind)
+		if res.Err != nil && bc.ReadOnly && res.Unflushed && refusedWrite(res.Err.Code) {
+			// A read that writes (a function that modifies data, or text
+			// the classifier misread) failed on the slave's read-only
+			// session before the client saw anything: run it on the
+			// master, and send that text there from now on.
+			s.c.Discard(seq)
+			s.release(bc, onMaster)
+			cls = cls&^engine.Read | engine.Write
+			s.demote(p, st, cls)
+			continue
+		}
 		if res.BackendErr != nil {
 			bc.Broken = true
 			wasPinned := s.pinned != nil
@@ -323,6 +397,28 @@ func (s *session) runKind(p []byte, cls engine.Class, st *stmt, kind wire.Respon
 		}
 		return res.ClientErr == nil
 	}
+}
+
+// refusedWrite: the server refused a write because the session or the
+// server is read-only.
+func refusedWrite(code uint16) bool {
+	return code == backend.ErrCodeReadOnlyTx || code == backend.ErrCodeReadOnlyServer
+}
+
+func isRefusedWrite(err error) bool {
+	var se *wire.SQLError
+	return errors.As(err, &se) && refusedWrite(se.Code)
+}
+
+// demote records that a statement classified as a read writes.
+func (s *session) demote(p []byte, st *stmt, cls engine.Class) {
+	if st != nil {
+		st.class = cls
+		s.srv.rt.Cache().Demote([]byte(st.sql))
+	} else if p[0] == wire.ComQuery {
+		s.srv.rt.Cache().Demote(p[1:])
+	}
+	s.srv.log.Info("a read that writes was refused by a slave's read-only session and ran on the master", "conn", s.id)
 }
 
 // abortTx handles a COMMIT that cannot be routed (circuit breaker, master
@@ -358,8 +454,14 @@ func (s *session) after(bc *backend.Conn, cls engine.Class, p []byte) {
 		}
 	}
 	if cls&engine.SetSession != 0 && cls&engine.Multi == 0 && p[0] == wire.ComQuery {
-		s.setReplay(append(s.replay, string(p[1:])))
+		s.setReplay(engine.AppendReplay(s.replay, string(p[1:])))
 		bc.StateKey = s.stateKey
+		if len(s.replay) > maxReplay || len(s.stateKey) > maxReplayBytes {
+			// Too much to replay on every connection change: the session
+			// keeps this master connection, whose state is its own.
+			s.eng.Pin()
+			bc.Tainted = true
+		}
 	}
 	if cls&(engine.Pin|engine.Multi) != 0 {
 		// Server-side state only this connection has.
@@ -377,7 +479,7 @@ func (s *session) acquire(ds *engine.DataSource, onMaster bool) (*backend.Conn, 
 		// Routing sends a pinned session to the master; never reached.
 		return nil, errors.New("internal: pinned session routed to a slave")
 	}
-	bc, err := ds.Pool.GetFor(context.Background(), s.caps&wire.ClientFoundRows != 0)
+	bc, err := ds.Pool.GetFor(context.Background(), s.flags())
 	if err != nil {
 		return nil, err
 	}
@@ -400,11 +502,8 @@ func (s *session) sync(bc *backend.Conn) error {
 				return err
 			}
 		}
-		for _, q := range s.replay {
-			if _, err := bc.Exec(q); err != nil {
-				bc.Tainted = true
-				return err
-			}
+		if err := bc.Replay(s.replay); err != nil {
+			return err
 		}
 		bc.StateKey = s.stateKey
 	}
@@ -412,6 +511,18 @@ func (s *session) sync(bc *backend.Conn) error {
 		return bc.InitDB(s.db)
 	}
 	return nil
+}
+
+// flags are the backend connection options this client asked for.
+func (s *session) flags() backend.Flags {
+	var f backend.Flags
+	if s.caps&wire.ClientFoundRows != 0 {
+		f |= backend.FoundRows
+	}
+	if s.caps&wire.ClientMultiStatements != 0 {
+		f |= backend.MultiStatements
+	}
+	return f
 }
 
 // release keeps the connection pinned if the session now needs it, or

@@ -48,6 +48,11 @@ func (s *session) prepare(p []byte) bool {
 		}
 		bs, defs, err := backendPrepare(bc, sql, true)
 		s.release(bc, onMaster)
+		if err != nil && bc.ReadOnly && isRefusedWrite(err) {
+			cls = cls&^engine.Read | engine.Write
+			s.srv.rt.Cache().Demote(p[1:])
+			continue
+		}
 		if err != nil {
 			if isConnErr(err) && cls&engine.Read != 0 && s.pinned == nil {
 				tried |= bit(ds)

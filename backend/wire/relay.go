@@ -30,13 +30,28 @@ type RelayResult struct {
 	Err *SQLError
 	// BackendErr and ClientErr are I/O failures on either side.
 	BackendErr, ClientErr error
+	// Unflushed: everything relayed is still in the client's write buffer,
+	// which was empty before, so Discard can take it back.
+	Unflushed bool
+	written   int
+}
+
+// Discard drops what Relay buffered for the client, when res.Unflushed,
+// so that the command can run elsewhere; seq is the client's sequence
+// number before Relay.
+func (c *Conn) Discard(seq uint8) {
+	c.W.Reset(c.NC)
+	c.Seq = seq
 }
 
 // Relay copies one command's response from a backend to a client, packet by
 // packet; rows are copied as bytes, never decoded. Only sequence numbers are
 // rewritten (the client's count continues from dst.Seq).
-func Relay(dst, src *Conn, kind Response) RelayResult {
-	var res RelayResult
+func Relay(dst, src *Conn, kind Response) (res RelayResult) {
+	empty := dst.W.Buffered() == 0
+	defer func() {
+		res.Unflushed = empty && res.ClientErr == nil && dst.W.Buffered() == res.written
+	}()
 	const (
 		stFirst = iota
 		stCols
@@ -64,6 +79,7 @@ func Relay(dst, src *Conn, kind Response) RelayResult {
 		}
 		if res.ClientErr == nil {
 			res.Sent = true
+			res.written += 4 + n
 			if err := dst.WriteHeader(n); err != nil {
 				res.ClientErr = err
 			}

@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"slices"
 )
 
 // Commands.
@@ -73,6 +74,8 @@ type Conn struct {
 	R   *bufio.Reader
 	W   *bufio.Writer
 	Seq uint8
+	// Max bounds the length of a packet ReadPacket accepts (0: no bound).
+	Max int
 	buf []byte
 	hdr [4]byte
 }
@@ -89,8 +92,13 @@ func (c *Conn) Reset(nc net.Conn) {
 	c.W.Reset(nc)
 }
 
+// ErrPacketTooLarge is returned by ReadPacket for a packet over Conn.Max.
+var ErrPacketTooLarge = errors.New("packet larger than the allowed maximum")
+
 // ReadPacket reads one logical packet (joining 16 MB parts). The payload is
-// valid until the next read.
+// valid until the next read. A packet longer than c.Max (when set) fails
+// with ErrPacketTooLarge before its payload is read; the buffer grows as
+// bytes arrive, so a header claiming 16 MB costs nothing until they do.
 func (c *Conn) ReadPacket() ([]byte, error) {
 	c.buf = c.buf[:0]
 	for {
@@ -99,15 +107,22 @@ func (c *Conn) ReadPacket() ([]byte, error) {
 		}
 		n := int(c.hdr[0]) | int(c.hdr[1])<<8 | int(c.hdr[2])<<16
 		c.Seq = c.hdr[3] + 1
-		if cap(c.buf)-len(c.buf) < n {
-			nb := make([]byte, len(c.buf), len(c.buf)+n)
-			copy(nb, c.buf)
-			c.buf = nb
+		if c.Max > 0 && len(c.buf)+n > c.Max {
+			return nil, fmt.Errorf("%w (%d bytes)", ErrPacketTooLarge, c.Max)
 		}
-		start := len(c.buf)
-		c.buf = c.buf[:start+n]
-		if _, err := io.ReadFull(c.R, c.buf[start:]); err != nil {
-			return nil, err
+		for left := n; left > 0; {
+			if cap(c.buf) == len(c.buf) {
+				// Grow by what has arrived, at most doubling: linear in
+				// the bytes received, never in the bytes announced.
+				c.buf = slices.Grow(c.buf, min(left, max(4<<10, len(c.buf))))
+			}
+			chunk := min(left, cap(c.buf)-len(c.buf))
+			start := len(c.buf)
+			c.buf = c.buf[:start+chunk]
+			if _, err := io.ReadFull(c.R, c.buf[start:]); err != nil {
+				return nil, err
+			}
+			left -= chunk
 		}
 		if n < MaxPayload {
 			// Do not pin a huge buffer for the life of the connection.
