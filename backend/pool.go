@@ -25,8 +25,8 @@ type Pool struct {
 	// readOnly: a slave's pool (see Conn.ReadOnly); its connections never
 	// run several statements per command.
 	readOnly bool
-	sem  chan struct{} // one token per open connection
-	down atomic.Bool
+	sem      chan struct{} // one token per open connection
+	down     atomic.Bool
 	// waits counts Gets that found the pool full and had to wait.
 	waits atomic.Uint64
 	// closed is set by Close; connections coming back are closed.
