@@ -40,9 +40,12 @@ type Conn struct {
 	// describe (temporary tables, locks, SET inside a multi-statement): it
 	// is reset before anyone else uses it.
 	Tainted bool
-	// Stmts are this connection's server-side prepared statements by text,
-	// shared by every session that uses the connection.
-	Stmts    map[string]*Stmt
+	// Stmts are this connection's server-side prepared statements by
+	// default database and text (a statement prepared in one database
+	// names that database's tables), shared by every session that uses the
+	// connection; session state that changes their meaning (sql_mode,
+	// charset) resets the connection, which clears them.
+	Stmts    map[StmtKey]*Stmt
 	lastUsed time.Time
 	scratch  []byte
 
@@ -50,6 +53,9 @@ type Conn struct {
 	checkFn  func(fd uintptr) bool
 	checkErr error
 }
+
+// StmtKey names a prepared statement on a connection.
+type StmtKey struct{ DB, SQL string }
 
 // Stmt is a statement prepared on one backend connection.
 type Stmt struct {
@@ -97,7 +103,7 @@ func dial(ctx context.Context, ds *config.DataSource, flags Flags, readOnly bool
 		return nil, err
 	}
 	nc.SetDeadline(time.Now().Add(ds.ConnectTimeout))
-	c := &Conn{Conn: wire.NewConn(nc, 16<<10), DB: ds.Database, Stmts: map[string]*Stmt{}, Flags: flags, ReadOnly: readOnly}
+	c := &Conn{Conn: wire.NewConn(nc, 16<<10), DB: ds.Database, Stmts: map[StmtKey]*Stmt{}, Flags: flags, ReadOnly: readOnly}
 	if err := c.handshake(ds); err != nil {
 		nc.Close()
 		return nil, err

@@ -189,7 +189,11 @@ func (s *conn) sync(ctx context.Context, b *bconn) error {
 // the text goes there from now on. The connection has been released.
 func (s *conn) refusedOnSlave(b *bconn, onMaster bool, query string, cls *engine.Class, err error) bool {
 	var me *mysql.MySQLError
-	if onMaster || !b.p.readOnly || !errors.As(err, &me) || me.Number != 1792 && me.Number != 1290 {
+	if onMaster || !b.p.readOnly || s.tx != nil || b == s.pinned || *cls&engine.Read == 0 ||
+		!errors.As(err, &me) || me.Number != 1792 && me.Number != 1290 {
+		// Inside a read-only transaction on a slave the refusal is the
+		// answer: the write was the caller's, in a transaction it asked
+		// to be read-only.
 		return false
 	}
 	s.release(b, onMaster)

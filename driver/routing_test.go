@@ -132,6 +132,43 @@ func TestRouting(t *testing.T) {
 		}
 	})
 
+	// A SELECT calling a function that writes is classified as a read,
+	// refused by the slave's read-only session, and runs on the master;
+	// a replayed SET cannot make the slave session writable.
+	t.Run("WritingReadOnMaster", func(t *testing.T) {
+		for _, s := range r.Slaves {
+			s.Exec(t, "SET GLOBAL log_bin_trust_function_creators = 1")
+		}
+		r.Master.Exec(t,
+			"SET GLOBAL log_bin_trust_function_creators = 1",
+			"CREATE TABLE IF NOT EXISTS drv.wlog (id INT AUTO_INCREMENT PRIMARY KEY, at INT)",
+			"CREATE FUNCTION IF NOT EXISTS drv.wf() RETURNS INT MODIFIES SQL DATA BEGIN INSERT INTO drv.wlog (at) VALUES (@@server_id); RETURN @@server_id; END",
+		)
+		r.Sync(t)
+		conn, err := db.Conn(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer conn.Close()
+		if _, err := conn.ExecContext(ctx, "SET SESSION TRANSACTION READ WRITE"); err != nil {
+			t.Fatal(err)
+		}
+		for _, q := range []string{"SELECT drv.wf()", "SELECT drv.wf() + 0"} {
+			if id := one(t, conn, q); id != master {
+				t.Errorf("%s ran on %d, want the master %d", q, id, master)
+			}
+		}
+		r.Sync(t)
+		for _, s := range r.Slaves {
+			direct(t, s, func(m *sql.DB) {
+				var n int
+				if err := m.QueryRow("SELECT COUNT(*) FROM drv.wlog WHERE at <> ?", master).Scan(&n); err != nil || n != 0 {
+					t.Errorf("%s: %d rows written on a slave (%v)", s.Name, n, err)
+				}
+			})
+		}
+	})
+
 	t.Run("ReadYourWrites", func(t *testing.T) {
 		conn, err := db.Conn(ctx)
 		if err != nil {

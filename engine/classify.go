@@ -51,6 +51,12 @@ const (
 	// WARNINGS, SHOW ERRORS, SHOW COUNT(*) …): it must run on the
 	// connection that ran that statement.
 	Diagnostics
+	// LastID reads LAST_INSERT_ID(): the front end first gives the
+	// connection the session's own last insert id.
+	LastID
+	// CalcFoundRows is SQL_CALC_FOUND_ROWS: the connection is kept for a
+	// following FOUND_ROWS() (a Diagnostics statement).
+	CalcFoundRows
 )
 
 // MasterOnly reports whether the statement must run on the master whatever
@@ -195,6 +201,10 @@ func classifyOne(l *lexer) (c Class, more bool) {
 		c = Begin
 	case "DO":
 		c = SideEffect
+	case "CALL", "HANDLER":
+		// A procedure may leave temporary tables or variables behind;
+		// HANDLER … OPEN is a session's cursor: both keep the connection.
+		c = Write | Pin
 	default:
 		c = Write
 	}
@@ -206,7 +216,11 @@ func classifySet(l *lexer) Class {
 	var c Class
 	t := l.next()
 	switch upper(t) {
-	case "GLOBAL", "PASSWORD", "ROLE", "DEFAULT", "STATEMENT", "PERSIST", "PERSIST_ONLY":
+	case "ROLE":
+		// The role stays with the connection: the session keeps it.
+		l.push(t)
+		return Write | Pin
+	case "GLOBAL", "PASSWORD", "DEFAULT", "STATEMENT", "PERSIST", "PERSIST_ONLY":
 		l.push(t)
 		return Write
 	case "TRANSACTION":
@@ -261,9 +275,20 @@ func scanRest(l *lexer, c Class) (Class, bool) {
 			if t.text == ";" {
 				return c, true
 			}
+			if t.text == ":=" {
+				// @v := … outside SET: a user variable set on this
+				// connection, which the session keeps.
+				c |= SideEffect | Pin
+			}
 			if t.text == "(" && prev.kind == tokWord {
 				switch upper(prev) {
-				case "LAST_INSERT_ID", "FOUND_ROWS", "ROW_COUNT", "CONNECTION_ID":
+				case "LAST_INSERT_ID":
+					c |= SideEffect | LastID
+				case "FOUND_ROWS", "ROW_COUNT":
+					// Answered by the connection that ran the previous
+					// statement, when the front end still holds it.
+					c |= SideEffect | Diagnostics
+				case "CONNECTION_ID":
 					c |= SideEffect
 				case "GET_LOCK", "RELEASE_LOCK", "RELEASE_ALL_LOCKS", "IS_USED_LOCK", "IS_FREE_LOCK":
 					c |= SideEffect | Pin
@@ -287,6 +312,16 @@ func scanRest(l *lexer, c Class) (Class, bool) {
 				if c&Read != 0 {
 					c |= SideEffect
 				}
+				if n := l.next(); n.kind == tokWord && strings.HasPrefix(n.text, "@") {
+					// SELECT … INTO @v: user variables stay on the
+					// connection; the session keeps it.
+					c |= SideEffect | Pin
+					l.push(n)
+				} else {
+					l.push(n)
+				}
+			case "SQL_CALC_FOUND_ROWS":
+				c |= CalcFoundRows
 			case "DELETE", "INSERT":
 				c |= Write
 			case "REPLACE":
@@ -335,7 +370,7 @@ func UseTarget(sql string) string {
 
 // String lists the flags, for logs and tests.
 func (c Class) String() string {
-	names := []string{"Read", "Write", "Locking", "SideEffect", "Begin", "EndTx", "Rollback", "SetSession", "Use", "Pin", "AutocommitOff", "AutocommitOn", "Hint", "Multi", "NextTx", "Diagnostics"}
+	names := []string{"Read", "Write", "Locking", "SideEffect", "Begin", "EndTx", "Rollback", "SetSession", "Use", "Pin", "AutocommitOff", "AutocommitOn", "Hint", "Multi", "NextTx", "Diagnostics", "LastID", "CalcFoundRows"}
 	var parts []string
 	for i, n := range names {
 		if c&(1<<i) != 0 {

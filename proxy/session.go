@@ -5,6 +5,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"net"
+	"strconv"
 	"strings"
 	"time"
 
@@ -52,6 +53,10 @@ type session struct {
 	// WARNINGS / SHOW ERRORS read that connection's diagnostics.
 	held       *backend.Conn
 	heldMaster bool
+
+	// lastInsertID is the last insert id the session's statements
+	// produced, for LAST_INSERT_ID() on another connection.
+	lastInsertID uint64
 
 	// lastDS and lastErr describe the statement running, for the observer.
 	lastDS  string
@@ -331,7 +336,7 @@ func (s *session) runKind(p []byte, cls engine.Class, st *stmt, kind wire.Respon
 		if st != nil {
 			if cmd, err = s.bindExecute(bc, st, p); err != nil {
 				s.release(bc, onMaster)
-				if bc.ReadOnly && isRefusedWrite(err) {
+				if bc.ReadOnly && s.pinned == nil && cls&engine.Read != 0 && isRefusedWrite(err) {
 					cls = cls&^engine.Read | engine.Write
 					s.demote(p, st, cls)
 					continue
@@ -340,6 +345,16 @@ func (s *session) runKind(p []byte, cls engine.Class, st *stmt, kind wire.Respon
 					tried |= bit(ds)
 					continue
 				}
+				s.writeErr(dsErr(ds, err))
+				return true
+			}
+		}
+		if cls&engine.LastID != 0 && s.lastInsertID != 0 {
+			// LAST_INSERT_ID() is the session's, whichever connection
+			// produced it: give it to this one.
+			if _, err := bc.Exec("DO LAST_INSERT_ID(" + strconv.FormatUint(s.lastInsertID, 10) + ")"); err != nil {
+				bc.Broken = isConnErr(err)
+				s.release(bc, onMaster)
 				s.writeErr(dsErr(ds, err))
 				return true
 			}
@@ -356,7 +371,7 @@ func (s *session) runKind(p []byte, cls engine.Class, st *stmt, kind wire.Respon
 		}
 		seq := s.c.Seq
 		res := wire.Relay(s.c, bc.Conn, kind)
-		if res.Err != nil && bc.ReadOnly && res.Unflushed && refusedWrite(res.Err.Code) {
+		if res.Err != nil && bc.ReadOnly && res.Unflushed && s.pinned == nil && cls&engine.Read != 0 && refusedWrite(res.Err.Code) {
 			// A read that writes (a function that modifies data, or text
 			// the classifier misread) failed on the slave's read-only
 			// session before the client saw anything: run it on the
@@ -383,14 +398,17 @@ func (s *session) runKind(p []byte, cls engine.Class, st *stmt, kind wire.Respon
 			return true
 		}
 		s.eng.Done(cls, onMaster, res.Status, res.Err == nil)
+		if res.LastInsertID != 0 {
+			s.lastInsertID = res.LastInsertID
+		}
 		if res.Err == nil {
 			s.after(bc, cls, p)
 		} else {
 			s.lastErr = res.Err.Code
 		}
-		// Hold the connection for SHOW WARNINGS, unless that could make
-		// other sessions wait for one.
-		if (res.Warnings > 0 || res.Err != nil) && s.pinned == nil && !(onMaster && s.eng.NeedsMasterConn()) && bc.Pool().HasSpare() {
+		// Hold the connection for SHOW WARNINGS, ROW_COUNT() and
+		// FOUND_ROWS(), unless that could make other sessions wait for one.
+		if (res.Warnings > 0 || res.Err != nil || cls&(engine.Write|engine.CalcFoundRows) != 0) && s.pinned == nil && !(onMaster && s.eng.NeedsMasterConn()) && bc.Pool().HasSpare() {
 			s.held, s.heldMaster = bc, onMaster
 		} else {
 			s.release(bc, onMaster)
@@ -613,6 +631,7 @@ func (s *session) resetConnection() {
 		bc.Pool().Put(bc)
 	}
 	s.eng.Reset()
+	s.lastInsertID = 0
 	s.setReplay(nil)
 	if names := s.srv.setNames(s.collation); names != "" {
 		s.setReplay([]string{names})

@@ -48,7 +48,7 @@ func (s *session) prepare(p []byte) bool {
 		}
 		bs, defs, err := backendPrepare(bc, sql, true)
 		s.release(bc, onMaster)
-		if err != nil && bc.ReadOnly && isRefusedWrite(err) {
+		if err != nil && bc.ReadOnly && cls&engine.Read != 0 && isRefusedWrite(err) {
 			cls = cls&^engine.Read | engine.Write
 			s.srv.rt.Cache().Demote(p[1:])
 			continue
@@ -82,7 +82,8 @@ func (s *session) prepare(p []byte) bool {
 // keep, it also returns copies of the parameter and column definition
 // packets (with their EOFs) for the client.
 func backendPrepare(bc *backend.Conn, sql string, keep bool) (*backend.Stmt, [][]byte, error) {
-	if st := bc.Stmts[sql]; st != nil && !keep {
+	key := backend.StmtKey{DB: bc.DB, SQL: sql}
+	if st := bc.Stmts[key]; st != nil && !keep {
 		return st, nil, nil
 	}
 	if len(bc.Stmts) >= maxBackendStmts {
@@ -131,7 +132,7 @@ func backendPrepare(bc *backend.Conn, sql string, keep bool) (*backend.Stmt, [][
 			}
 		}
 	}
-	if old := bc.Stmts[sql]; old != nil {
+	if old := bc.Stmts[key]; old != nil {
 		// Prepared twice on this connection: free the older one.
 		var b [5]byte
 		b[0] = wire.ComStmtClose
@@ -141,7 +142,7 @@ func backendPrepare(bc *backend.Conn, sql string, keep bool) (*backend.Stmt, [][
 			return nil, nil, err
 		}
 	}
-	bc.Stmts[sql] = st
+	bc.Stmts[key] = st
 	return st, defs, nil
 }
 

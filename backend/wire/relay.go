@@ -26,6 +26,8 @@ type RelayResult struct {
 	// final OK/EOF.
 	Status   uint16
 	Warnings uint16
+	// LastInsertID is the last non-zero insert id of the OK packets.
+	LastInsertID uint64
 	// Err is the backend's ERR packet (already relayed to the client).
 	Err *SQLError
 	// BackendErr and ClientErr are I/O failures on either side.
@@ -115,6 +117,9 @@ func Relay(dst, src *Conn, kind Response) (res RelayResult) {
 			switch {
 			case n > 0 && p[0] == 0x00:
 				res.Status, res.Warnings = OKStatus(p), OKWarnings(p)
+				if id := OKLastInsertID(p); id != 0 {
+					res.LastInsertID = id
+				}
 				if res.Status&StatusMoreResults == 0 {
 					return res
 				}

@@ -281,6 +281,19 @@ func OKStatus(p []byte) uint16 {
 	return binary.LittleEndian.Uint16(rest)
 }
 
+// OKLastInsertID returns the last insert id of an OK packet.
+func OKLastInsertID(p []byte) uint64 {
+	_, rest, ok := ReadLenenc(p[1:])
+	if !ok {
+		return 0
+	}
+	id, _, ok := ReadLenenc(rest)
+	if !ok {
+		return 0
+	}
+	return id
+}
+
 // OKWarnings returns the warning count of an OK packet.
 func OKWarnings(p []byte) uint16 {
 	_, rest, ok := ReadLenenc(p[1:])
