@@ -116,6 +116,9 @@ type State struct {
 	} `json:"config"`
 	Registry struct {
 		Connected bool `json:"connected"`
+		// UnrecognizedStateNodes hold a value that is neither empty nor
+		// DISABLED ("path=value"); they count as enabled.
+		UnrecognizedStateNodes []string `json:"unrecognizedStateNodes,omitempty"`
 	} `json:"registry"`
 	UpdatedAt time.Time `json:"updatedAt"`
 }
@@ -147,6 +150,7 @@ func (s *Server) Snapshot() State {
 	out.Config.Version = int64(st.ConfigVersion)
 	out.Config.Error = st.ConfigError
 	out.Registry.Connected = st.RegistryConnected
+	out.Registry.UnrecognizedStateNodes = st.UnrecognizedStateNodes
 	out.UpdatedAt = st.UpdatedAt
 	return out
 }
@@ -188,11 +192,12 @@ var (
 	descRegistry   = prometheus.NewDesc("shardgate_registry_connected", "1 while the registry session is connected.", nil, nil)
 	descConfigVer  = prometheus.NewDesc("shardgate_config_version", "Version (registry revision) of the config in force.", nil, nil)
 	descConfigErr  = prometheus.NewDesc("shardgate_config_rejected", "1 while the newest config in the registry is rejected (the last good one stays in force).", nil, nil)
+	descOddState   = prometheus.NewDesc("shardgate_state_nodes_unrecognized", "State nodes (this instance's, the data sources') whose value is neither empty nor DISABLED; they count as enabled.", nil, nil)
 	descConfigDone = prometheus.NewDesc("shardgate_state_updated_timestamp_seconds", "When the instance last applied registry state or config.", nil, nil)
 )
 
 func (c *stateCollector) Describe(ch chan<- *prometheus.Desc) {
-	for _, d := range []*prometheus.Desc{descCircuit, descReady, descDisabled, descUp, descPool, descWaits, descRegistry, descConfigVer, descConfigErr, descConfigDone} {
+	for _, d := range []*prometheus.Desc{descCircuit, descReady, descDisabled, descUp, descPool, descWaits, descRegistry, descConfigVer, descConfigErr, descOddState, descConfigDone} {
 		ch <- d
 	}
 }
@@ -211,6 +216,7 @@ func (c *stateCollector) Collect(ch chan<- prometheus.Metric) {
 	ch <- prometheus.MustNewConstMetric(descRegistry, prometheus.GaugeValue, b2f(st.Registry.Connected))
 	ch <- prometheus.MustNewConstMetric(descConfigVer, prometheus.GaugeValue, float64(st.Config.Version))
 	ch <- prometheus.MustNewConstMetric(descConfigErr, prometheus.GaugeValue, b2f(st.Config.Error != ""))
+	ch <- prometheus.MustNewConstMetric(descOddState, prometheus.GaugeValue, float64(len(st.Registry.UnrecognizedStateNodes)))
 	if !st.UpdatedAt.IsZero() {
 		ch <- prometheus.MustNewConstMetric(descConfigDone, prometheus.GaugeValue, float64(st.UpdatedAt.UnixNano())/1e9)
 	}

@@ -73,12 +73,14 @@ masterSlaveRule: {masterDataSourceName: m, slaveDataSourceNames: [s0]}
 	rt.SetState(engine.State{InstanceDisabled: true, InstancePath: "/app/state/instances/10.0.0.5@-@42",
 		DisabledDataSources: map[string]string{"s0": "/app/state/datasources/s0"}})
 	st.st.ConfigError = "masterSlaveRule.masterDataSourceName: unknown data source"
+	st.st.UnrecognizedStateNodes = []string{"/app/state/datasources/s1=DISABLE"}
 	if code, body := get(t, h, "/readyz"); code != 503 || !strings.Contains(body, "/app/state/instances/10.0.0.5@-@42") {
 		t.Fatalf("/readyz while circuit-broken: %d %s", code, body)
 	}
 	_, m = get(t, h, "/metrics")
 	for _, want := range []string{"shardgate_instance_circuit_broken 1", "shardgate_instance_ready 0",
-		`shardgate_datasource_disabled{datasource="s0",role="slave"} 1`, "shardgate_config_rejected 1"} {
+		`shardgate_datasource_disabled{datasource="s0",role="slave"} 1`, "shardgate_config_rejected 1",
+		"shardgate_state_nodes_unrecognized 1"} {
 		if !strings.Contains(m, want) {
 			t.Errorf("metrics lack %q after the change", want)
 		}

@@ -137,6 +137,10 @@ type Props struct {
 	WaitTimeout time.Duration `yaml:"waitTimeout,omitempty"`
 	// HandshakeTimeout bounds the login exchange; default 10s.
 	HandshakeTimeout time.Duration `yaml:"handshakeTimeout,omitempty"`
+	// IdleTransactionTimeout disconnects a client idle that long inside a
+	// transaction (or with autocommit off), rolling it back, so idle
+	// transactions cannot hold every master connection. 0: off.
+	IdleTransactionTimeout time.Duration `yaml:"idleTransactionTimeout,omitempty"`
 }
 
 // Load reads and parses a config file.
@@ -270,6 +274,9 @@ func (c *Config) Validate() error {
 	intIn(&pp.MaxConnections, "props.maxConnections", DefaultMaxConnections, 1, MaxConnectionsLimit, bad)
 	durationIn(&pp.WaitTimeout, "props.waitTimeout", DefaultWaitTimeout, time.Second, 365*24*time.Hour, bad)
 	durationIn(&pp.HandshakeTimeout, "props.handshakeTimeout", DefaultHandshakeTimeout, 100*time.Millisecond, 10*time.Minute, bad)
+	if t := pp.IdleTransactionTimeout; t != 0 && (t < 100*time.Millisecond || t > 365*24*time.Hour) {
+		bad("props.idleTransactionTimeout", "must be 0 (off) or between 100ms and 8760h0m0s, got %v", t)
+	}
 	if pp.ServerVersion == "" {
 		pp.ServerVersion = DefaultServerVersion
 	}

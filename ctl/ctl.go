@@ -306,8 +306,12 @@ func (c *Ctl) table(head []string, n int, row func(int) []string) error {
 }
 
 func state(v []byte) string {
-	if orchestration.IsDisabled(v) {
+	switch {
+	case orchestration.IsDisabled(v):
 		return "disabled"
+	case !orchestration.IsRecognized(v):
+		// Counts as enabled; flag the likely typo.
+		return fmt.Sprintf("enabled (unrecognized value %q)", v)
 	}
 	return "enabled"
 }

@@ -36,6 +36,10 @@ type Status struct {
 	// ConfigError is why the newest config in the registry was rejected,
 	// empty when the applied config is the newest.
 	ConfigError string
+	// UnrecognizedStateNodes are the state nodes of this instance and of
+	// the data sources whose value is neither empty nor DISABLED (they
+	// count as enabled), as "path=value".
+	UnrecognizedStateNodes []string
 	// RegistryConnected is the registry session's state.
 	RegistryConnected bool
 	UpdatedAt         time.Time
@@ -53,16 +57,17 @@ type Orchestrator struct {
 	cancel  context.CancelFunc
 	wg      sync.WaitGroup
 
-	mu          sync.Mutex
-	cfgNodes    map[string]registry.Node // config subtree as last seen
-	stateNodes  map[string]registry.Node // state subtree as last seen
-	applied     map[string][]byte        // config node values in force
-	cfg         *config.Config           // config in force
-	state       engine.State             // state in force
-	status      Status
-	warnedNames map[string]bool
-	registered  bool
-	rt          Runtime
+	mu           sync.Mutex
+	cfgNodes     map[string]registry.Node // config subtree as last seen
+	stateNodes   map[string]registry.Node // state subtree as last seen
+	applied      map[string][]byte        // config node values in force
+	cfg          *config.Config           // config in force
+	state        engine.State             // state in force
+	status       Status
+	warnedNames  map[string]bool
+	warnedValues map[string]bool // unrecognized state values already logged
+	registered   bool
+	rt           Runtime
 }
 
 // New resolves the instance's config against the registry reg (whose
@@ -86,7 +91,7 @@ func New(ctx context.Context, reg registry.Registry, f *File) (*Orchestrator, *c
 		local:       &f.Config,
 		log:         slog.Default().With("component", "orchestration"),
 		trigger:     make(chan struct{}, 1),
-		warnedNames: map[string]bool{},
+		warnedNames: map[string]bool{}, warnedValues: map[string]bool{},
 	}
 	o.status.InstanceID = o.id
 	o.status.InstancePath = InstancePath(o.id)
@@ -339,6 +344,12 @@ func (o *Orchestrator) updateConfigLocked() {
 	}
 	vals := values(nodes)
 	if maps.EqualFunc(vals, o.applied, bytes.Equal) {
+		if o.status.ConfigError != "" {
+			// The last good values were put back: nothing to apply, but
+			// the registry is no longer rejected.
+			o.log.Info("configuration in the registry is the one in force again", "nodes", ConfigDir)
+			o.status.ConfigError = ""
+		}
 		return
 	}
 	cfg, err := decodeShared(o.local, vals)
@@ -371,6 +382,20 @@ func (o *Orchestrator) updateConfigLocked() {
 
 func (o *Orchestrator) updateStateLocked() {
 	st := engine.State{DisabledDataSources: map[string]string{}, InstancePath: o.root + InstancePath(o.id)}
+	var odd []string
+	for p, n := range o.stateNodes {
+		name, isDS := strings.CutPrefix(p, DataSourcesDir+"/")
+		if (p == InstancePath(o.id) || isDS && !strings.Contains(name, "/")) && !IsRecognized(n.Value) {
+			entry := o.root + p + "=" + string(n.Value)
+			odd = append(odd, entry)
+			if !o.warnedValues[entry] {
+				o.warnedValues[entry] = true
+				o.log.Warn("state node holds a value that is neither empty nor DISABLED; treated as enabled", "node", o.root+p, "value", string(n.Value))
+			}
+		}
+	}
+	slices.Sort(odd)
+	o.status.UnrecognizedStateNodes = odd
 	if n, ok := o.stateNodes[InstancePath(o.id)]; ok && IsDisabled(n.Value) {
 		st.InstanceDisabled = true
 	}

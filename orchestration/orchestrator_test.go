@@ -299,6 +299,30 @@ func testStateNodes(t *testing.T, b backend) {
 	}
 	rec.await(t, "master enabled by delete", func(_ *config.Config, st engine.State) bool { return len(st.DisabledDataSources) == 0 })
 
+	// A value that is neither empty nor DISABLED counts as enabled and is
+	// reported; fixing it clears the report.
+	b.set(t, root, orchestration.DataSourcePath("ds_slave_0"), "DISABLE")
+	want := "/app" + orchestration.DataSourcePath("ds_slave_0") + "=DISABLE"
+	deadline := time.Now().Add(10 * time.Second)
+	for s := o.Status(); len(s.UnrecognizedStateNodes) != 1 || s.UnrecognizedStateNodes[0] != want; s = o.Status() {
+		if time.Now().After(deadline) {
+			t.Fatalf("unrecognized value not reported: %v", s.UnrecognizedStateNodes)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	rec.mu.Lock()
+	if len(rec.st.DisabledDataSources) != 0 {
+		t.Errorf("DISABLE disabled a data source: %v", rec.st.DisabledDataSources)
+	}
+	rec.mu.Unlock()
+	b.set(t, root, orchestration.DataSourcePath("ds_slave_0"), "")
+	for s := o.Status(); len(s.UnrecognizedStateNodes) != 0; s = o.Status() {
+		if time.Now().After(deadline) {
+			t.Fatalf("report not cleared: %v", s.UnrecognizedStateNodes)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+
 	// Unknown names are ignored.
 	if _, err := reg.Put(ctx, orchestration.DataSourcePath("nosuch"), []byte("DISABLED")); err != nil {
 		t.Fatal(err)
@@ -385,6 +409,26 @@ func testLiveConfig(t *testing.T, b backend) {
 	if msg := o.Status().ConfigError; msg != "" {
 		t.Fatalf("error not cleared: %s", msg)
 	}
+	// A rejected change undone by putting the exact last good values back
+	// clears the rejection too (nothing new is applied).
+	if _, err := reg.Put(ctx, orchestration.ConfigRule, []byte(bad)); err != nil {
+		t.Fatal(err)
+	}
+	waitStatus := func(what string, ok func(string) bool) {
+		t.Helper()
+		deadline := time.Now().Add(10 * time.Second)
+		for !ok(o.Status().ConfigError) {
+			if time.Now().After(deadline) {
+				t.Fatalf("%s: config error %q", what, o.Status().ConfigError)
+			}
+			time.Sleep(20 * time.Millisecond)
+		}
+	}
+	waitStatus("rejected again", func(e string) bool { return e != "" })
+	if _, err := reg.Put(ctx, orchestration.ConfigRule, []byte(rule)); err != nil {
+		t.Fatal(err)
+	}
+	waitStatus("last good put back", func(e string) bool { return e == "" })
 	// A new data source gets its (empty) state node.
 	ds := "ds_master: {url: 127.0.0.1:3316, username: root}\nds_slave_0: {url: 127.0.0.1:3317, username: root}\nds_slave_1: {url: 127.0.0.1:3318, username: root}\nds_slave_2: {url: 127.0.0.1:3319, username: root}\n"
 	if _, err := reg.Put(ctx, orchestration.ConfigDataSources, []byte(ds)); err != nil {

@@ -50,6 +50,13 @@ func IsDisabled(v []byte) bool {
 	return strings.EqualFold(strings.TrimSpace(string(v)), Disabled)
 }
 
+// IsRecognized reports whether a state node's value means something: empty
+// (enabled) or DISABLED. Anything else ("DISABLE", "true") counts as
+// enabled, and is reported so an operator's typo does not go unnoticed.
+func IsRecognized(v []byte) bool {
+	return len(strings.TrimSpace(string(v))) == 0 || IsDisabled(v)
+}
+
 // InstanceID is "{ip}@-@{pid}", ShardingSphere's format.
 func InstanceID(ip string, pid int) string { return ip + "@-@" + strconv.Itoa(pid) }
 

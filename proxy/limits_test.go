@@ -3,6 +3,7 @@ package proxy
 import (
 	"context"
 	"errors"
+	"fmt"
 	"io"
 	"net"
 	"runtime"
@@ -131,5 +132,87 @@ func TestConnectionLimits(t *testing.T) {
 	time.Sleep(2500 * time.Millisecond)
 	if err := c.PingContext(ctx); err == nil {
 		t.Error("an idle client outlived waitTimeout 1s")
+	}
+}
+
+// A client idle inside a transaction past idleTransactionTimeout is
+// disconnected, its transaction rolled back and its master connection freed.
+func TestIdleTransactionTimeout(t *testing.T) {
+	p := startProxy(t, "idleTransactionTimeout: 500ms")
+	p.r.Master.Exec(t, "CREATE TABLE IF NOT EXISTS pt.itx (id INT PRIMARY KEY)", "DELETE FROM pt.itx")
+	db := p.db(t, "")
+	ctx := context.Background()
+	c, err := db.Conn(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	for _, q := range []string{"BEGIN", "INSERT INTO itx VALUES (1)"} {
+		if _, err := c.ExecContext(ctx, q); err != nil {
+			t.Fatal(err)
+		}
+	}
+	time.Sleep(1500 * time.Millisecond)
+	if _, err := c.ExecContext(ctx, "COMMIT"); err == nil {
+		t.Error("COMMIT after idleTransactionTimeout succeeded")
+	}
+	var n int
+	if err := p.r.Master.DB(t, "pt").QueryRow("SELECT COUNT(*) FROM itx").Scan(&n); err != nil || n != 0 {
+		t.Errorf("rows of the timed-out transaction: %d %v, want 0", n, err)
+	}
+	// Outside a transaction the same idleness is fine.
+	c2, err := db.Conn(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c2.Close()
+	if err := c2.PingContext(ctx); err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(1 * time.Second)
+	if err := c2.PingContext(ctx); err != nil {
+		t.Errorf("an idle client outside a transaction was dropped: %v", err)
+	}
+}
+
+// Per-session bounds: prepared statements (ERR 1461) and long data
+// (ERR 1153 at execute); the session goes on after both.
+func TestSessionStatementLimits(t *testing.T) {
+	old := maxSessionStmts
+	maxSessionStmts = 5
+	defer func() { maxSessionStmts = old }()
+	p := startProxy(t, "maxAllowedPacket: 4096")
+	db := p.db(t, "")
+	ctx := context.Background()
+	c, err := db.Conn(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	var me *mysql.MySQLError
+	var stmts []interface{ Close() error }
+	for i := 0; i < 6; i++ {
+		st, err := c.PrepareContext(ctx, fmt.Sprintf("SELECT %d + ?", i))
+		if i < 5 && err != nil {
+			t.Fatal(err)
+		}
+		if i == 5 && (!errors.As(err, &me) || me.Number != 1461) {
+			t.Errorf("6th prepared statement: %v, want error 1461", err)
+		}
+		if err == nil {
+			stmts = append(stmts, st)
+		}
+	}
+	for _, st := range stmts {
+		st.Close()
+	}
+	long := p.db(t, "maxAllowedPacket=1024") // the client sends big values as long data
+	var v string
+	err = long.QueryRow("SELECT CONCAT(?, '')", strings.Repeat("x", 8000)).Scan(&v)
+	if !errors.As(err, &me) || me.Number != 1153 || !strings.Contains(me.Message, "long data") {
+		t.Errorf("8000 bytes of long data: %v, want error 1153 about long data", err)
+	}
+	if err := long.QueryRow("SELECT CONCAT(?, '')", strings.Repeat("y", 2000)).Scan(&v); err != nil || len(v) != 2000 {
+		t.Errorf("2000 bytes of long data: %d %v", len(v), err)
 	}
 }

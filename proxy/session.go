@@ -78,7 +78,15 @@ type stmt struct {
 	// always sent to the backend, whose statement other sessions share.
 	types []byte
 	long  [][]byte // COM_STMT_SEND_LONG_DATA packets waiting for execute
+	// longBytes counts them; past maxAllowedPacket they are dropped and
+	// the execute fails (longTooBig).
+	longBytes  int
+	longTooBig bool
 }
+
+// maxSessionStmts bounds a session's prepared statements (MariaDB's own
+// max_prepared_stmt_count default is 16382 for the whole server).
+var maxSessionStmts = 16382 // a var: tests lower it
 
 func newSession(srv *Server, nc net.Conn) *session {
 	return &session{
@@ -108,10 +116,17 @@ func (s *session) serve() {
 		props = &s.srv.rt.Snapshot().Config.Props
 		// One more byte: the command byte comes on top of the statement.
 		s.c.Max = props.MaxAllowedPacket + 1
-		// Idle clients are closed after waitTimeout; the deadline moves
-		// at most once a second, not on every command.
-		if now := time.Now(); now.Add(props.WaitTimeout).Sub(deadline) > time.Second {
-			deadline = now.Add(props.WaitTimeout)
+		// Idle clients are closed after waitTimeout, and after
+		// idleTransactionTimeout while they hold a master connection (an
+		// open transaction, autocommit off): their transaction is rolled
+		// back and the connection freed for others. The deadline moves
+		// forward at most once a second, not on every command.
+		wait := props.WaitTimeout
+		if t := props.IdleTransactionTimeout; t > 0 && t < wait && s.pinned != nil && (s.eng.InTx || s.eng.AutocommitOff) {
+			wait = t
+		}
+		if now := time.Now(); now.Add(wait).Before(deadline) || now.Add(wait).Sub(deadline) > time.Second {
+			deadline = now.Add(wait)
 			s.raw.SetReadDeadline(deadline)
 		}
 		p, err := s.c.ReadPacket()
@@ -163,14 +178,20 @@ func (s *session) dispatch(p []byte) bool {
 		return true // no response
 	case wire.ComStmtReset:
 		if st := s.stmtOf(p); st != nil {
-			st.long = nil
+			st.long, st.longBytes, st.longTooBig = nil, 0, false
 			s.writeOK(0, 0)
 		}
 		return true
 	case wire.ComStmtSendLongData:
 		if len(p) >= 7 {
 			if st := s.stmts[binary.LittleEndian.Uint32(p[1:])]; st != nil {
-				st.long = append(st.long, append([]byte(nil), p...))
+				// Long data waits here until execute: bounded like one
+				// packet, the error comes with the execute.
+				if st.longBytes += len(p); st.longBytes > s.srv.rt.Snapshot().Config.Props.MaxAllowedPacket {
+					st.long, st.longTooBig = nil, true
+				} else {
+					st.long = append(st.long, append([]byte(nil), p...))
+				}
 			}
 		}
 		return true // no response

@@ -25,6 +25,10 @@ func (s *session) stmtOf(p []byte) *stmt {
 // prepare classifies the statement once, prepares it on the backend the
 // statement would run on, and answers the client with its own statement id.
 func (s *session) prepare(p []byte) bool {
+	if len(s.stmts) >= maxSessionStmts {
+		s.writeErr(wire.NewError(1461, "42000", "Can't create more than max_prepared_stmt_count statements (current value: %d) on this connection; close statements you no longer use", maxSessionStmts))
+		return true
+	}
 	sql := string(p[1:])
 	cls := s.srv.rt.Cache().Classify(p[1:])
 	snap := s.srv.rt.Snapshot()
@@ -173,8 +177,13 @@ func (s *session) execute(p []byte) bool {
 			return true
 		}
 	}
+	if st.longTooBig {
+		st.long, st.longBytes, st.longTooBig = nil, 0, false
+		s.writeErr(wire.NewError(1153, "08S01", "Got a packet bigger than 'max_allowed_packet' bytes: long data of this statement exceeds props.maxAllowedPacket"))
+		return true
+	}
 	ok := s.run(p, st.class, st)
-	st.long = nil
+	st.long, st.longBytes = nil, 0
 	return ok
 }
 
