@@ -63,6 +63,9 @@ type Config struct {
 type User struct {
 	Name     string `yaml:"name"`
 	Password string `yaml:"password"`
+	// MaxConnections bounds this user's client connections per instance
+	// (ERR 1226 past it); 0: only props.maxConnections applies.
+	MaxConnections int `yaml:"maxConnections,omitempty"`
 }
 
 // TLS holds PEM file paths for the client-facing listener.
@@ -196,6 +199,9 @@ func (c *Config) Validate() error {
 			bad(p+".name", "duplicate user %q", u.Name)
 		}
 		seen[u.Name] = true
+		if u.MaxConnections < 0 || u.MaxConnections > MaxConnectionsLimit {
+			bad(p+".maxConnections", "must be between 0 (no own limit) and %d, got %d", MaxConnectionsLimit, u.MaxConnections)
+		}
 	}
 	if c.TLS.Enabled() && (c.TLS.CertFile == "" || c.TLS.KeyFile == "") {
 		bad("tls", "certFile and keyFile are both required")
@@ -393,6 +399,16 @@ func (c *Config) UserPassword(name string) (string, bool) {
 		}
 	}
 	return "", false
+}
+
+// UserMaxConnections is a user's own connection limit (0: none).
+func (c *Config) UserMaxConnections(name string) int {
+	for _, u := range c.Users {
+		if u.Name == name {
+			return u.MaxConnections
+		}
+	}
+	return 0
 }
 
 // DataSourceNames returns the names in the rule: master first, then slaves.

@@ -172,6 +172,9 @@ func (s *session) handshake() bool {
 			return false
 		}
 	}
+	if !s.countLogin() {
+		return false
+	}
 	s.writeOK(0, 0)
 	return s.c.Flush() == nil
 }

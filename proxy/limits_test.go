@@ -2,6 +2,7 @@ package proxy
 
 import (
 	"context"
+	"database/sql"
 	"errors"
 	"fmt"
 	"io"
@@ -12,6 +13,8 @@ import (
 	"time"
 
 	"github.com/go-sql-driver/mysql"
+
+	"github.com/shardgate/shardgate/internal/testenv"
 )
 
 // readGreeting reads the server's first packet from a raw connection.
@@ -215,4 +218,48 @@ func TestSessionStatementLimits(t *testing.T) {
 	if err := long.QueryRow("SELECT CONCAT(?, '')", strings.Repeat("y", 2000)).Scan(&v); err != nil || len(v) != 2000 {
 		t.Errorf("2000 bytes of long data: %d %v", len(v), err)
 	}
+}
+
+// users[].maxConnections: ERR 1226 past it, for that user only.
+func TestUserMaxConnections(t *testing.T) {
+	r := harness(t)
+	p := startProxyYAML(t, r, fmt.Sprintf(`
+listen: 127.0.0.1:0
+users: [{name: %s, password: %s, maxConnections: 2}, {name: other}]
+dataSources:
+  master: {url: "%s", username: root, password: %s, database: pt}
+masterSlaveRule: {masterDataSourceName: master}
+`, user, password, r.Master.Addr(), testenv.RootPassword))
+	db := p.db(t, "")
+	ctx := context.Background()
+	var held []interface{ Close() error }
+	for range 2 {
+		c, err := db.Conn(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := c.PingContext(ctx); err != nil {
+			t.Fatal(err)
+		}
+		held = append(held, c)
+	}
+	var me *mysql.MySQLError
+	if err := p.db(t, "").PingContext(ctx); !errors.As(err, &me) || me.Number != 1226 {
+		t.Errorf("3rd connection of %s: %v, want error 1226", user, err)
+	}
+	other, err := sql.Open("mysql", fmt.Sprintf("other@tcp(%s)/pt", p.addr))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer other.Close()
+	if err := other.PingContext(ctx); err != nil {
+		t.Errorf("another user: %v", err)
+	}
+	held[0].Close()
+	db.SetMaxIdleConns(0)
+	time.Sleep(200 * time.Millisecond)
+	if err := p.db(t, "").PingContext(ctx); err != nil {
+		t.Errorf("after one left: %v", err)
+	}
+	held[1].Close()
 }

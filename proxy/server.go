@@ -30,6 +30,7 @@ type Server struct {
 	mu       sync.Mutex
 	ln       net.Listener
 	sessions map[*session]struct{}
+	perUser  map[string]int // logged-in sessions by user
 	closed   bool
 	wg       sync.WaitGroup
 }
@@ -37,7 +38,7 @@ type Server struct {
 // New creates a server over a runtime. TLS towards clients is taken from
 // the runtime's config (tls.certFile, tls.keyFile).
 func New(rt *engine.Runtime) (*Server, error) {
-	s := &Server{rt: rt, log: slog.Default(), sessions: map[*session]struct{}{}, collations: map[byte]string{}}
+	s := &Server{rt: rt, log: slog.Default(), sessions: map[*session]struct{}{}, perUser: map[string]int{}, collations: map[byte]string{}}
 	t := rt.Snapshot().Config.TLS
 	if t.Enabled() {
 		cert, err := tls.LoadX509KeyPair(t.CertFile, t.KeyFile)
@@ -89,6 +90,27 @@ func (s *Server) Serve(ln net.Listener) error {
 		s.wg.Add(1)
 		s.mu.Unlock()
 		go s.run(sess)
+	}
+}
+
+// login counts a session of user against users[].maxConnections; false
+// when the user is at its limit.
+func (s *Server) login(user string) bool {
+	max := s.rt.Snapshot().Config.UserMaxConnections(user)
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if max > 0 && s.perUser[user] >= max {
+		return false
+	}
+	s.perUser[user]++
+	return true
+}
+
+func (s *Server) logout(user string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.perUser[user]--; s.perUser[user] <= 0 {
+		delete(s.perUser, user)
 	}
 }
 

@@ -54,6 +54,10 @@ type session struct {
 	held       *backend.Conn
 	heldMaster bool
 
+	// counted is the user the session counts against (COM_CHANGE_USER
+	// does not move it: the connection stays the first user's).
+	counted string
+
 	// lastInsertID is the last insert id the session's statements
 	// produced, for LAST_INSERT_ID() on another connection.
 	lastInsertID uint64
@@ -99,6 +103,17 @@ func newSession(srv *Server, nc net.Conn) *session {
 	}
 }
 
+// countLogin counts the session against its user's connection limit,
+// telling the client when the user is at it.
+func (s *session) countLogin() bool {
+	if !s.srv.login(s.user) {
+		s.fail(wire.NewError(1226, "42000", "User '%s' has exceeded the 'max_user_connections' resource (users[].maxConnections %d)", s.user, s.srv.rt.Snapshot().Config.UserMaxConnections(s.user)))
+		return false
+	}
+	s.counted = s.user
+	return true
+}
+
 // preAuthMaxPacket bounds packets before login: a handshake response with
 // connection attributes fits many times over.
 const preAuthMaxPacket = 64 << 10
@@ -107,6 +122,11 @@ func (s *session) serve() {
 	props := &s.srv.rt.Snapshot().Config.Props
 	s.c.Max = preAuthMaxPacket
 	s.raw.SetDeadline(time.Now().Add(props.HandshakeTimeout))
+	defer func() {
+		if s.counted != "" {
+			s.srv.logout(s.counted)
+		}
+	}()
 	if !s.handshake() {
 		return
 	}
