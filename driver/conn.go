@@ -5,6 +5,7 @@ import (
 	"database/sql/driver"
 	"errors"
 	"fmt"
+	"strconv"
 	"sync/atomic"
 	"unsafe"
 
@@ -36,6 +37,10 @@ type conn struct {
 	closed        bool
 	units         []engine.Unit
 	freeRows      *rows
+	// lastInsertID is the last insert id this session's statements
+	// produced, given to another backend connection before a statement
+	// there reads LAST_INSERT_ID().
+	lastInsertID int64
 }
 
 var (
@@ -182,6 +187,17 @@ func (s *conn) sync(ctx context.Context, b *bconn) error {
 		}
 	}
 	return nil
+}
+
+// giveLastInsertID sets the session's last insert id on b before a
+// statement that reads LAST_INSERT_ID(): the backend connection that
+// produced it may be another session's by now.
+func (s *conn) giveLastInsertID(ctx context.Context, b *bconn, cls engine.Class) error {
+	if cls&engine.LastID == 0 || s.lastInsertID == 0 {
+		return nil
+	}
+	_, err := b.c.(driver.ExecerContext).ExecContext(ctx, "DO LAST_INSERT_ID("+strconv.FormatInt(s.lastInsertID, 10)+")", nil)
+	return err
 }
 
 // refusedOnSlave: a statement routed to a slave as a read was refused by
@@ -359,6 +375,10 @@ func (s *conn) exec(ctx context.Context, query string, cls engine.Class, args []
 		if err != nil {
 			return nil, err
 		}
+		if err := s.giveLastInsertID(ctx, b, cls); err != nil {
+			s.failed(b, onMaster, ds, cls, err, 3, &tried)
+			return nil, dsErr(ds, err)
+		}
 		var res driver.Result
 		if !prepared {
 			res, err = b.c.(driver.ExecerContext).ExecContext(ctx, query, args)
@@ -378,6 +398,9 @@ func (s *conn) exec(ctx context.Context, query string, cls engine.Class, args []
 			}
 			return nil, dsErr(ds, err)
 		}
+		if id, err := res.LastInsertId(); err == nil && id != 0 {
+			s.lastInsertID = id
+		}
 		s.after(b, cls, query, len(args), onMaster)
 		s.release(b, onMaster)
 		return res, nil
@@ -392,6 +415,10 @@ func (s *conn) query(ctx context.Context, query string, cls engine.Class, args [
 		b, onMaster, ds, err := s.route(ctx, query, cls, &tried)
 		if err != nil {
 			return nil, err
+		}
+		if err := s.giveLastInsertID(ctx, b, cls); err != nil {
+			s.failed(b, onMaster, ds, cls, err, 3, &tried)
+			return nil, dsErr(ds, err)
 		}
 		var r driver.Rows
 		if !prepared {
@@ -538,6 +565,7 @@ func (s *conn) reset() {
 	}
 	s.replay = s.replay[:0]
 	s.txOpen, s.acOff = false, false
+	s.lastInsertID = 0
 	s.eng.Reset()
 }
 

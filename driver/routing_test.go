@@ -169,6 +169,39 @@ func TestRouting(t *testing.T) {
 		}
 	})
 
+	// Two sessions interleaved over the master's pool: each
+	// LAST_INSERT_ID() is its own, whichever backend connection runs it.
+	t.Run("LastInsertIDIsTheSessions", func(t *testing.T) {
+		r.Master.Exec(t, "CREATE TABLE IF NOT EXISTS drv.ai (id INT AUTO_INCREMENT PRIMARY KEY, who CHAR(1))")
+		a, err := db.Conn(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer a.Close()
+		b, err := db.Conn(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer b.Close()
+		ra, err := a.ExecContext(ctx, "INSERT INTO drv.ai (who) VALUES ('a')")
+		if err != nil {
+			t.Fatal(err)
+		}
+		rb, err := b.ExecContext(ctx, "INSERT INTO drv.ai (who) VALUES ('b')")
+		if err != nil {
+			t.Fatal(err)
+		}
+		idA, _ := ra.LastInsertId()
+		idB, _ := rb.LastInsertId()
+		var got int64
+		if err := a.QueryRowContext(ctx, "SELECT LAST_INSERT_ID()").Scan(&got); err != nil || got != idA {
+			t.Errorf("a's LAST_INSERT_ID() = %d (%v), want %d (b's is %d)", got, err, idA, idB)
+		}
+		if err := b.QueryRowContext(ctx, "SELECT LAST_INSERT_ID() + ?", 0).Scan(&got); err != nil || got != idB {
+			t.Errorf("b's LAST_INSERT_ID() = %d (%v), want %d", got, err, idB)
+		}
+	})
+
 	t.Run("ReadYourWrites", func(t *testing.T) {
 		conn, err := db.Conn(ctx)
 		if err != nil {

@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"fmt"
 	"testing"
+	"time"
 
 	"github.com/shardgate/shardgate/internal/testenv"
 )
@@ -147,5 +148,29 @@ func TestFoundRowsAndRowCount(t *testing.T) {
 	mustExec(t, a, "UPDATE fr SET id = id + 10 WHERE id > 1")
 	if n := one[int](t, a, "SELECT ROW_COUNT()"); n != 2 {
 		t.Errorf("ROW_COUNT() = %d, want 2", n)
+	}
+}
+
+// A connection held for SHOW WARNINGS / ROW_COUNT() goes back to the pool
+// when its client stays quiet, so idle sessions do not starve the others.
+func TestHeldConnectionReleasedWhenIdle(t *testing.T) {
+	p := startProxyPool(t, 2)
+	p.r.Master.Exec(t, "CREATE TABLE IF NOT EXISTS pt.held (id INT PRIMARY KEY)", "DELETE FROM pt.held")
+	db := p.db(t, "")
+	a, b, c := conn(t, db), conn(t, db), conn(t, db)
+	mustExec(t, a, "INSERT INTO held VALUES (1)") // a holds its connection, then idles
+	mustExec(t, b, "BEGIN")
+	mustExec(t, b, "INSERT INTO held VALUES (2)") // b pins the other one
+	time.Sleep(200 * time.Millisecond)
+	start := time.Now()
+	mustExec(t, c, "INSERT INTO held VALUES (3)")
+	if d := time.Since(start); d > time.Second {
+		t.Errorf("a write waited %v for a connection an idle session held", d)
+	}
+	mustExec(t, b, "COMMIT")
+	// Asked at once, ROW_COUNT() still reads the session's own statement.
+	mustExec(t, a, "UPDATE held SET id = id + 10")
+	if n := one[int](t, a, "SELECT ROW_COUNT()"); n != 3 {
+		t.Errorf("ROW_COUNT() = %d, want 3", n)
 	}
 }

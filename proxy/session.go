@@ -114,6 +114,27 @@ func (s *session) countLogin() bool {
 	return true
 }
 
+// holdFor is how long a session keeps the previous statement's connection
+// (for SHOW WARNINGS, ROW_COUNT(), FOUND_ROWS()) while its client is quiet:
+// clients ask for them at once, and an idle session must not keep a
+// pooled connection from others.
+const holdFor = 50 * time.Millisecond
+
+// awaitHeld waits up to holdFor for the next command while the session
+// holds a connection, and gives it back if none comes. Peek consumes
+// nothing, so a timeout leaves the stream intact. false: the client is gone.
+func (s *session) awaitHeld(deadline time.Time) bool {
+	s.raw.SetReadDeadline(time.Now().Add(holdFor))
+	_, err := s.c.R.Peek(1)
+	s.raw.SetReadDeadline(deadline)
+	var ne net.Error
+	if err != nil && errors.As(err, &ne) && ne.Timeout() {
+		s.releaseHeld()
+		return true
+	}
+	return err == nil
+}
+
 // preAuthMaxPacket bounds packets before login: a handshake response with
 // connection attributes fits many times over.
 const preAuthMaxPacket = 64 << 10
@@ -148,6 +169,9 @@ func (s *session) serve() {
 		if now := time.Now(); now.Add(wait).Before(deadline) || now.Add(wait).Sub(deadline) > time.Second {
 			deadline = now.Add(wait)
 			s.raw.SetReadDeadline(deadline)
+		}
+		if s.held != nil && !s.awaitHeld(deadline) {
+			return
 		}
 		p, err := s.c.ReadPacket()
 		if errors.Is(err, wire.ErrPacketTooLarge) {
