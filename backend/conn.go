@@ -82,15 +82,6 @@ const (
 // autocommitted statements included (MariaDB error 1792 on a write).
 const readOnlySQL = "SET SESSION TRANSACTION READ ONLY"
 
-// ErrCodeReadOnlyTx is the server's error for a write in a read-only
-// transaction (ER_CANT_EXECUTE_IN_READ_ONLY_TRANSACTION), and
-// ErrCodeReadOnlyServer for a write on a read_only server
-// (ER_OPTION_PREVENTS_STATEMENT).
-const (
-	ErrCodeReadOnlyTx     = 1792
-	ErrCodeReadOnlyServer = 1290
-)
-
 // Dial connects and authenticates to a data source.
 func Dial(ctx context.Context, ds *config.DataSource) (*Conn, error) {
 	return dial(ctx, ds, 0, false)

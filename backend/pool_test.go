@@ -190,17 +190,17 @@ func TestReadOnlyAndMultiStatements(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	wantCode(c, "INSERT INTO bt.ro VALUES (1)", ErrCodeReadOnlyTx)
-	wantCode(c, "CREATE TEMPORARY TABLE bt.tmp (a INT)", ErrCodeReadOnlyTx)
-	wantCode(c, "SELECT 1; SELECT 2", 1064) // MultiStatements ignored on a slave
+	wantCode(c, "INSERT INTO bt.ro VALUES (1)", 1792)          // ER_CANT_EXECUTE_IN_READ_ONLY_TRANSACTION
+	wantCode(c, "CREATE TEMPORARY TABLE bt.tmp (a INT)", 1792) // ER_CANT_EXECUTE_IN_READ_ONLY_TRANSACTION
+	wantCode(c, "SELECT 1; SELECT 2", 1064)                    // MultiStatements ignored on a slave
 	if err := c.Replay([]string{"SET SESSION TRANSACTION READ WRITE", "SET tx_read_only = 0"}); err != nil {
 		t.Fatal(err)
 	}
-	wantCode(c, "INSERT INTO bt.ro VALUES (1)", ErrCodeReadOnlyTx)
+	wantCode(c, "INSERT INTO bt.ro VALUES (1)", 1792) // ER_CANT_EXECUTE_IN_READ_ONLY_TRANSACTION
 	if err := c.ResetSession(); err != nil {
 		t.Fatal(err)
 	}
-	wantCode(c, "INSERT INTO bt.ro VALUES (1)", ErrCodeReadOnlyTx)
+	wantCode(c, "INSERT INTO bt.ro VALUES (1)", 1792) // ER_CANT_EXECUTE_IN_READ_ONLY_TRANSACTION
 	wantCode(c, "SELECT 1", 0)
 	ro.Put(c)
 

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net"
 	"os"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -399,6 +400,12 @@ func (c *Config) UserPassword(name string) (string, bool) {
 		}
 	}
 	return "", false
+}
+
+// IsSlave reports whether a data source is one of the rule's slaves (and
+// not its master): its connections run read-only sessions.
+func (c *Config) IsSlave(name string) bool {
+	return name != c.MasterSlaveRule.MasterDataSourceName && slices.Contains(c.MasterSlaveRule.SlaveDataSourceNames, name)
 }
 
 // UserMaxConnections is a user's own connection limit (0: none).

@@ -5,7 +5,6 @@ import (
 	"database/sql/driver"
 	"errors"
 	"fmt"
-	"strconv"
 	"sync/atomic"
 	"unsafe"
 
@@ -196,7 +195,7 @@ func (s *conn) giveLastInsertID(ctx context.Context, b *bconn, cls engine.Class)
 	if cls&engine.LastID == 0 || s.lastInsertID == 0 {
 		return nil
 	}
-	_, err := b.c.(driver.ExecerContext).ExecContext(ctx, "DO LAST_INSERT_ID("+strconv.FormatInt(s.lastInsertID, 10)+")", nil)
+	_, err := b.c.(driver.ExecerContext).ExecContext(ctx, engine.LastInsertIDSQL(uint64(s.lastInsertID)), nil)
 	return err
 }
 
@@ -206,7 +205,7 @@ func (s *conn) giveLastInsertID(ctx context.Context, b *bconn, cls engine.Class)
 func (s *conn) refusedOnSlave(b *bconn, onMaster bool, query string, cls *engine.Class, err error) bool {
 	var me *mysql.MySQLError
 	if onMaster || !b.p.readOnly || s.tx != nil || b == s.pinned || *cls&engine.Read == 0 ||
-		!errors.As(err, &me) || me.Number != 1792 && me.Number != 1290 {
+		!errors.As(err, &me) || !engine.RefusedWrite(me.Number) {
 		// Inside a read-only transaction on a slave the refusal is the
 		// answer: the write was the caller's, in a transaction it asked
 		// to be read-only.

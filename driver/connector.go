@@ -6,7 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -160,7 +159,7 @@ func (c *Connector) Apply(cfg *config.Config) error {
 	pools := make(map[string]*pool, len(cfg.DataSources))
 	var added []*pool
 	for name, ds := range cfg.DataSources {
-		ro := slices.Contains(cfg.MasterSlaveRule.SlaveDataSourceNames, name) && name != cfg.MasterSlaveRule.MasterDataSourceName
+		ro := cfg.IsSlave(name)
 		if p := c.pools[name]; p != nil && p.ds == *ds && p.readOnly == ro {
 			pools[name] = p
 			continue

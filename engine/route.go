@@ -2,6 +2,7 @@ package engine
 
 import (
 	"fmt"
+	"strconv"
 	"time"
 
 	"github.com/shardgate/shardgate/config"
@@ -13,6 +14,25 @@ const (
 	// source disabled, no reachable data source). ER_UNKNOWN_ERROR-like.
 	ErrCodeUnavailable = 1105
 )
+
+// Server error codes by which a slave's read-only session refuses a write
+// (ER_CANT_EXECUTE_IN_READ_ONLY_TRANSACTION, ER_OPTION_PREVENTS_STATEMENT):
+// a statement classified as a read that gets one runs on the master.
+const (
+	ErrCodeReadOnlyTx     = 1792
+	ErrCodeReadOnlyServer = 1290
+)
+
+// RefusedWrite reports whether a server error code is a read-only refusal.
+func RefusedWrite(code uint16) bool {
+	return code == ErrCodeReadOnlyTx || code == ErrCodeReadOnlyServer
+}
+
+// LastInsertIDSQL gives a backend connection the session's last insert
+// id, before a statement that reads LAST_INSERT_ID() runs there.
+func LastInsertIDSQL(id uint64) string {
+	return "DO LAST_INSERT_ID(" + strconv.FormatUint(id, 10) + ")"
+}
 
 // Error is a routing error, sent to the client as a MySQL error.
 type Error struct {

@@ -4,7 +4,6 @@ import (
 	"errors"
 	"fmt"
 	"math/rand/v2"
-	"slices"
 	"sort"
 	"sync"
 	"sync/atomic"
@@ -159,7 +158,7 @@ func (r *Runtime) Apply(cfg *config.Config) error {
 	for name, ds := range cfg.DataSources {
 		// A slave's pool opens read-only sessions; a data source that
 		// changes role gets a new pool.
-		ro := slices.Contains(cfg.MasterSlaveRule.SlaveDataSourceNames, name) && name != cfg.MasterSlaveRule.MasterDataSourceName
+		ro := cfg.IsSlave(name)
 		if p := r.pools[name]; p != nil && *p.Config() == *ds && p.ReadOnly() == ro {
 			pools[name] = p
 			continue

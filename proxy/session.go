@@ -5,7 +5,6 @@ import (
 	"encoding/binary"
 	"errors"
 	"net"
-	"strconv"
 	"strings"
 	"time"
 
@@ -417,7 +416,7 @@ func (s *session) runKind(p []byte, cls engine.Class, st *stmt, kind wire.Respon
 		if cls&engine.LastID != 0 && s.lastInsertID != 0 {
 			// LAST_INSERT_ID() is the session's, whichever connection
 			// produced it: give it to this one.
-			if _, err := bc.Exec("DO LAST_INSERT_ID(" + strconv.FormatUint(s.lastInsertID, 10) + ")"); err != nil {
+			if _, err := bc.Exec(engine.LastInsertIDSQL(s.lastInsertID)); err != nil {
 				bc.Broken = isConnErr(err)
 				s.release(bc, onMaster)
 				s.writeErr(dsErr(ds, err))
@@ -436,7 +435,7 @@ func (s *session) runKind(p []byte, cls engine.Class, st *stmt, kind wire.Respon
 		}
 		seq := s.c.Seq
 		res := wire.Relay(s.c, bc.Conn, kind)
-		if res.Err != nil && bc.ReadOnly && res.Unflushed && s.pinned == nil && cls&engine.Read != 0 && refusedWrite(res.Err.Code) {
+		if res.Err != nil && bc.ReadOnly && res.Unflushed && s.pinned == nil && cls&engine.Read != 0 && engine.RefusedWrite(res.Err.Code) {
 			// A read that writes (a function that modifies data, or text
 			// the classifier misread) failed on the slave's read-only
 			// session before the client saw anything: run it on the
@@ -482,15 +481,9 @@ func (s *session) runKind(p []byte, cls engine.Class, st *stmt, kind wire.Respon
 	}
 }
 
-// refusedWrite: the server refused a write because the session or the
-// server is read-only.
-func refusedWrite(code uint16) bool {
-	return code == backend.ErrCodeReadOnlyTx || code == backend.ErrCodeReadOnlyServer
-}
-
 func isRefusedWrite(err error) bool {
 	var se *wire.SQLError
-	return errors.As(err, &se) && refusedWrite(se.Code)
+	return errors.As(err, &se) && engine.RefusedWrite(se.Code)
 }
 
 // demote records that a statement classified as a read writes.
