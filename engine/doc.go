@@ -1,5 +1,5 @@
 // Package engine classifies and routes statements. It is the one core that
-// every front end (the MySQL proxy now, a database/sql driver later) hands
+// every front end (the MySQL proxy and the database/sql driver) hands
 // statements to.
 //
 // Rules:
@@ -11,7 +11,12 @@
 //     pools that left are drained and closed after it.
 //   - A write is never routed to a slave: Classify sets Read only on
 //     statements it positively knows to be plain reads, and Route sends
-//     anything else to the master or fails.
+//     anything else to the master or fails. The lexer (lex.go) reads text
+//     as MariaDB's does, under every sql_mode, client charset and server
+//     version that could split it differently; a text is a read only when
+//     every reading says so, and never when it holds several statements.
+//     Slave connections (backend) also run read-only, one statement per
+//     command, so a misreading fails there instead of writing.
 //   - A route is a list of execution units (data source, statement); for
 //     read/write splitting it has one unit with the statement unchanged, so
 //     sharding can add units and rewrites later without a new shape.
