@@ -4,6 +4,7 @@
 #
 #   bench/sysbench.sh                 # 10 s per run, 1 round
 #   TIME=20 ROUNDS=2 THREADS=8 bench/sysbench.sh
+#   REPLICA=1 TABLES=4 bench/sysbench.sh   # shardgate's slave is a real replica
 #
 # Workloads: oltp_point_select, oltp_read_only, oltp_read_only --skip_trx=on,
 # oltp_read_write; each with sysbench's default prepared statements
@@ -12,7 +13,9 @@
 #
 # shardgate runs with a master and a slave data source that are the same
 # MariaDB, so all three targets do the same database work and the ratios
-# measure the hop alone. CPU-us/query is utime+stime of the proxy (or relay)
+# measure the hop alone. With REPLICA=1 the slave is a second MariaDB
+# replicating from the first (direct and relay still use the master only):
+# closer to a deployment, but the database work differs between targets. CPU-us/query is utime+stime of the proxy (or relay)
 # process over the queries sysbench reports.
 set -euo pipefail
 
@@ -20,6 +23,8 @@ TIME=${TIME:-10}
 ROUNDS=${ROUNDS:-1}
 THREADS=${THREADS:-8}
 TABLE_SIZE=${TABLE_SIZE:-100000}
+TABLES=${TABLES:-1}
+REPLICA=${REPLICA:-0}
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 W=$(mktemp -d /tmp/shardgate-bench.XXXXXX)
 PIDS=()
@@ -31,41 +36,70 @@ cleanup() {
 trap cleanup EXIT
 
 freeport() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
-DB_PORT=$(freeport); RELAY_PORT=$(freeport); SG_PORT=$(freeport); REG_C=$(freeport); REG_P=$(freeport)
+DB_PORT=$(freeport); RELAY_PORT=$(freeport); SG_PORT=$(freeport); REG_C=$(freeport); REG_P=$(freeport); REPL_PORT=$(freeport)
 PW=benchpw
 
 echo "== building shardgate and relay"
 (cd "$ROOT" && go build -o "$W/shardgate" ./cmd/shardgate && go build -o "$W/relay" ./bench/relay)
 
-echo "== starting MariaDB on $DB_PORT"
-mkdir -p "$W/db"
-cat > "$W/db/my.cnf" <<CNF
+# start_db DIR PORT SERVER_ID: a MariaDB (with a binary log when REPLICA=1), root password set.
+start_db() {
+	local d=$1 port=$2 id=$3
+	mkdir -p "$d"
+	cat > "$d/my.cnf" <<CNF
 [mariadbd]
-datadir=$W/db/data
-port=$DB_PORT
+datadir=$d/data
+port=$port
 bind-address=127.0.0.1
-socket=$W/db/mysqld.sock
-pid-file=$W/db/mysqld.pid
-log-error=$W/db/error.log
+socket=$d/mysqld.sock
+pid-file=$d/mysqld.pid
+log-error=$d/error.log
 user=root
 skip-name-resolve
+server-id=$id
 innodb-buffer-pool-size=256M
 innodb-flush-log-at-trx-commit=2
 max-connections=1000
 max-prepared-stmt-count=100000
 CNF
-mariadb-install-db --defaults-file="$W/db/my.cnf" --auth-root-authentication-method=normal --skip-test-db >/dev/null
-mariadbd --defaults-file="$W/db/my.cnf" & PIDS+=($!)
-for _ in $(seq 100); do mariadb-admin --no-defaults --socket="$W/db/mysqld.sock" ping >/dev/null 2>&1 && break; sleep 0.1; done
-mariadb --no-defaults --socket="$W/db/mysqld.sock" -uroot -e "
+	# Binary logs only for replication, so one-server runs compare with earlier ones.
+	[ "$REPLICA" = 1 ] && printf 'log-bin=%s/data/mysql-bin\nbinlog-format=ROW\nsync-binlog=0\n' "$d" >> "$d/my.cnf"
+	mariadb-install-db --defaults-file="$d/my.cnf" --auth-root-authentication-method=normal --skip-test-db >/dev/null
+	mariadbd --defaults-file="$d/my.cnf" & PIDS+=($!)
+	for _ in $(seq 100); do mariadb-admin --no-defaults --socket="$d/mysqld.sock" ping >/dev/null 2>&1 && break; sleep 0.1; done
+	mariadb --no-defaults --socket="$d/mysqld.sock" -uroot -e "
   ALTER USER 'root'@'localhost' IDENTIFIED BY '$PW';
-  ALTER USER 'root'@'127.0.0.1' IDENTIFIED BY '$PW';
-  CREATE DATABASE sbtest;"
+  ALTER USER 'root'@'127.0.0.1' IDENTIFIED BY '$PW';"
+}
+echo "== starting MariaDB on $DB_PORT"
+start_db "$W/db" "$DB_PORT" 1
+SLAVE_PORT=$DB_PORT
+if [ "$REPLICA" = 1 ]; then
+	echo "== starting a replica on $REPL_PORT"
+	mariadb --no-defaults --socket="$W/db/mysqld.sock" -uroot -p$PW -e "
+  CREATE USER 'repl'@'127.0.0.1' IDENTIFIED BY 'replpw'; GRANT REPLICATION SLAVE ON *.* TO 'repl'@'127.0.0.1';"
+	read -r BFILE BPOS < <(mariadb --no-defaults --socket="$W/db/mysqld.sock" -uroot -p$PW -N -e "SHOW MASTER STATUS" | awk '{print $1, $2}')
+	start_db "$W/replica" "$REPL_PORT" 2
+	mariadb --no-defaults --socket="$W/replica/mysqld.sock" -uroot -p$PW -e "
+  CHANGE MASTER TO MASTER_HOST='127.0.0.1', MASTER_PORT=$DB_PORT, MASTER_USER='repl', MASTER_PASSWORD='replpw',
+    MASTER_LOG_FILE='$BFILE', MASTER_LOG_POS=$BPOS, MASTER_CONNECT_RETRY=1;
+  START SLAVE; SET GLOBAL read_only = 1;"
+	SLAVE_PORT=$REPL_PORT
+fi
+mariadb --no-defaults --socket="$W/db/mysqld.sock" -uroot -p$PW -e "CREATE DATABASE sbtest"
 
 SB=(sysbench --db-driver=mysql --mysql-host=127.0.0.1 --mysql-user=root --mysql-password=$PW
-    --mysql-db=sbtest --tables=1 --table-size=$TABLE_SIZE)
+    --mysql-db=sbtest --tables=$TABLES --table-size=$TABLE_SIZE)
 echo "== sysbench prepare ($TABLE_SIZE rows)"
 "${SB[@]}" --mysql-port=$DB_PORT oltp_read_write prepare >/dev/null
+if [ "$REPLICA" = 1 ]; then
+	# Wait until the replica has the tables and rows.
+	for _ in $(seq 600); do
+		n=$(mariadb --no-defaults --socket="$W/replica/mysqld.sock" -uroot -p$PW -N -e "SELECT COUNT(*) FROM sbtest.sbtest$TABLES" 2>/dev/null || echo 0)
+		[ "$n" = "$TABLE_SIZE" ] && break; sleep 0.5
+	done
+	echo "   replica has $n rows in sbtest$TABLES"
+fi
 
 "$W/relay" -listen 127.0.0.1:$RELAY_PORT -target 127.0.0.1:$DB_PORT & RELAY_PID=$!; PIDS+=($RELAY_PID)
 cat > "$W/proxy.yaml" <<YAML
@@ -73,7 +107,7 @@ listen: 127.0.0.1:$SG_PORT
 users: [{name: root, password: $PW}]
 dataSources:
   master: {url: "127.0.0.1:$DB_PORT", username: root, password: $PW, database: sbtest}
-  slave:  {url: "127.0.0.1:$DB_PORT", username: root, password: $PW, database: sbtest}
+  slave:  {url: "127.0.0.1:$SLAVE_PORT", username: root, password: $PW, database: sbtest}
 masterSlaveRule: {masterDataSourceName: master, slaveDataSourceNames: [slave]}
 props: {readYourWrites: off}
 # A private embedded registry under the bench's temp dir; the file's config wins.
@@ -110,7 +144,7 @@ run() {
 
 declare -A QPS ERR CPU
 WORKLOADS=("oltp_point_select" "oltp_read_only" "oltp_read_only --skip_trx=on" "oltp_read_write")
-echo "== $ROUNDS round(s), $TIME s per run, $THREADS threads"
+echo "== $ROUNDS round(s), $TIME s per run, $THREADS threads, $TABLES table(s), replica: $REPLICA"
 for round in $(seq "$ROUNDS"); do
 	for wl in "${WORKLOADS[@]}"; do
 		for ps in auto disable; do
@@ -132,7 +166,7 @@ for round in $(seq "$ROUNDS"); do
 done
 
 echo
-echo "== summary (means over $ROUNDS round(s); $THREADS threads; $(nproc) cores; errors: sysbench's ignored errors, e.g. deadlocks)"
+echo "== summary (means over $ROUNDS round(s); $THREADS threads; $TABLES table(s); replica $REPLICA; $(nproc) cores; errors: sysbench's ignored errors, e.g. deadlocks)"
 printf '%-30s %-8s %9s %9s %9s %8s %8s %10s %10s %9s %9s\n' workload ps-mode direct relay shardgate sg/direct sg/relay "sg cpu-us" "relay cpu" "sg errs" "d+r errs"
 for wl in "${WORKLOADS[@]}"; do
 	for ps in auto disable; do
