@@ -29,6 +29,9 @@ type Pool struct {
 	down     atomic.Bool
 	// waits counts Gets that found the pool full and had to wait.
 	waits atomic.Uint64
+	// pinned counts sessions that keep one of the pool's connections for
+	// good (temporary tables, user variables, locks …), see PinSession.
+	pinned atomic.Int64
 	// closed is set by Close; connections coming back are closed.
 	closed atomic.Bool
 	stop   chan struct{}
@@ -56,6 +59,31 @@ func NewPool(name string, ds *config.DataSource, readOnly bool) *Pool {
 	go p.maintain()
 	return p
 }
+
+// MaxPinned is how many of the pool's connections sessions may keep for
+// good: a quarter (at least one) stays for everybody else, so sessions
+// with unreplayable state cannot starve the others; a pool of one
+// connection is all one session's.
+func (p *Pool) MaxPinned() int {
+	return max(1, p.cfg.MaxPoolSize-max(1, p.cfg.MaxPoolSize/4))
+}
+
+// PinSession counts a session that will keep a connection for good; false
+// when MaxPinned sessions already do.
+func (p *Pool) PinSession() bool {
+	for {
+		n := p.pinned.Load()
+		if n >= int64(p.MaxPinned()) {
+			return false
+		}
+		if p.pinned.CompareAndSwap(n, n+1) {
+			return true
+		}
+	}
+}
+
+// UnpinSession undoes PinSession when the session ends or resets.
+func (p *Pool) UnpinSession() { p.pinned.Add(-1) }
 
 // ReadOnly reports whether the pool is a slave's.
 func (p *Pool) ReadOnly() bool { return p.readOnly }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"database/sql"
 	"fmt"
+	"strings"
 	"testing"
 	"time"
 
@@ -98,9 +99,9 @@ func TestSessionsDoNotLeak(t *testing.T) {
 }
 
 // A user variable set outside SET pins its session to the master
-// connection that holds it (with two connections, the other client goes on).
+// connection that holds it (with four connections, the other client goes on).
 func TestUserVariablesStay(t *testing.T) {
-	p := startProxyPool(t, 2)
+	p := startProxyPool(t, 4)
 	for _, params := range []string{"", "interpolateParams=false"} {
 		db := p.db(t, params)
 		db.SetMaxIdleConns(0)
@@ -172,5 +173,41 @@ func TestHeldConnectionReleasedWhenIdle(t *testing.T) {
 	mustExec(t, a, "UPDATE held SET id = id + 10")
 	if n := one[int](t, a, "SELECT ROW_COUNT()"); n != 3 {
 		t.Errorf("ROW_COUNT() = %d, want 3", n)
+	}
+}
+
+// Sessions that keep a connection for good may take at most three
+// quarters of a pool: past that, the statement that would pin another one
+// is refused with a clear error, and everybody else goes on.
+func TestPinnedShareBounded(t *testing.T) {
+	p := startProxyPool(t, 4) // 3 may be pinned
+	db := p.db(t, "")
+	db.SetMaxIdleConns(0)
+	var pinned []*sql.Conn
+	for i := range 3 {
+		c := conn(t, db)
+		if v := one[int](t, c, fmt.Sprintf("SELECT @p := %d", i)); v != i {
+			t.Fatal(v)
+		}
+		pinned = append(pinned, c)
+	}
+	c := conn(t, db)
+	_, err := c.ExecContext(context.Background(), "SELECT @p := 9")
+	if err == nil || !strings.Contains(err.Error(), "are kept by sessions") {
+		t.Fatalf("a 4th pinning statement: %v, want the pinned-share error", err)
+	}
+	mustExec(t, c, "REPLACE INTO t VALUES (31, 'unpinned')") // others go on
+	if v := one[int](t, pinned[0], "SELECT @p"); v != 0 {
+		t.Errorf("a pinned session lost its variable: %d", v)
+	}
+	pinned[0].Close()
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		if _, err := c.ExecContext(context.Background(), "SELECT @p := 9"); err == nil {
+			break
+		} else if time.Now().After(deadline) {
+			t.Fatalf("after a pinned session left: %v", err)
+		}
+		time.Sleep(50 * time.Millisecond)
 	}
 }

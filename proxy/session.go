@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/binary"
 	"errors"
+	"fmt"
 	"net"
 	"strings"
 	"time"
@@ -52,6 +53,10 @@ type session struct {
 	// WARNINGS / SHOW ERRORS read that connection's diagnostics.
 	held       *backend.Conn
 	heldMaster bool
+
+	// pinPool is the pool whose PinSession counts this session (nil: not
+	// pinned for good).
+	pinPool *backend.Pool
 
 	// counted is the user the session counts against (COM_CHANGE_USER
 	// does not move it: the connection stays the first user's).
@@ -199,7 +204,34 @@ func (s *session) close() {
 		bc.ResetSession()
 		bc.Pool().Put(bc)
 	}
+	s.unpin()
 	s.c.NC.Close()
+}
+
+// pinFor admits a statement that will pin the session to its master
+// connection for good: refused when the pool's share for pinned sessions
+// is taken, so that they cannot starve everybody else.
+func (s *session) pinFor(ds *engine.DataSource) error {
+	if s.pinPool != nil || s.eng.Pinned {
+		return nil
+	}
+	if !ds.Pool.PinSession() {
+		return &engine.Error{Code: engine.ErrCodeUnavailable, SQLState: "HY000", Message: fmt.Sprintf(
+			"shardgate: %d of data source %s's %d connections are kept by sessions with temporary tables, user variables, locks, CALL or HANDLER state; "+
+				"this statement would keep another one. Retry later, end such sessions, or raise dataSources.%s.maxPoolSize",
+			ds.Pool.MaxPinned(), ds.Name, ds.Pool.Config().MaxPoolSize, ds.Name)}
+	}
+	s.pinPool = ds.Pool
+	return nil
+}
+
+// unpin gives back the session's pinned share (session end or reset), and
+// does when a statement meant to pin it did not.
+func (s *session) unpin() {
+	if s.pinPool != nil {
+		s.pinPool.UnpinSession()
+		s.pinPool = nil
+	}
 }
 
 // dispatch handles one command; false ends the connection.
@@ -376,6 +408,9 @@ func (s *session) observe(p []byte, cls engine.Class, st *stmt, kind wire.Respon
 // runKind routes a command, sends it and relays the answer, retrying a
 // read elsewhere when a slave fails before anything reached the client.
 func (s *session) runKind(p []byte, cls engine.Class, st *stmt, kind wire.Response) bool {
+	if s.pinPool != nil && !s.eng.Pinned {
+		s.unpin() // a statement meant to pin the session failed before running
+	}
 	snap := s.srv.rt.Snapshot()
 	var tried uint64
 	for {
@@ -387,6 +422,12 @@ func (s *session) runKind(p []byte, cls engine.Class, st *stmt, kind wire.Respon
 		ds := units[0].DS
 		s.lastDS = ds.Name
 		onMaster := ds == snap.Master
+		if cls&engine.Pin != 0 && onMaster {
+			if err := s.pinFor(ds); err != nil {
+				s.writeErr(err)
+				return true
+			}
+		}
 		bc, err := s.acquire(ds, onMaster)
 		if err != nil {
 			if isConnErr(err) && cls&engine.Read != 0 && s.pinned == nil {
@@ -462,6 +503,9 @@ func (s *session) runKind(p []byte, cls engine.Class, st *stmt, kind wire.Respon
 			return true
 		}
 		s.eng.Done(cls, onMaster, res.Status, res.Err == nil)
+		if cls&engine.Pin != 0 && !s.eng.Pinned {
+			s.unpin() // the statement failed: nothing to keep
+		}
 		if res.LastInsertID != 0 {
 			s.lastInsertID = res.LastInsertID
 		}
@@ -535,6 +579,9 @@ func (s *session) after(bc *backend.Conn, cls engine.Class, p []byte) {
 		if len(s.replay) > maxReplay || len(s.stateKey) > maxReplayBytes {
 			// Too much to replay on every connection change: the session
 			// keeps this master connection, whose state is its own.
+			if s.pinPool == nil && bc.Pool().PinSession() {
+				s.pinPool = bc.Pool()
+			}
 			s.eng.Pin()
 			bc.Tainted = true
 		}
@@ -688,6 +735,7 @@ func (s *session) resetConnection() {
 		bc.ResetSession()
 		bc.Pool().Put(bc)
 	}
+	s.unpin()
 	s.eng.Reset()
 	s.lastInsertID = 0
 	s.setReplay(nil)
