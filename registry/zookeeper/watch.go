@@ -65,6 +65,9 @@ type watcher struct {
 	epoch uint64 // session epoch of the last snapshot
 }
 
+// settleAfter is when the second full read after a new session runs.
+const settleAfter = time.Second
+
 // errStopped ends a watch step because the watch's context or the client ended.
 var errStopped = errors.New("watch stopped")
 
@@ -114,6 +117,12 @@ func (w *watcher) run() {
 	defer w.unsubscribe()
 	resync := false
 	failures := 0
+	// settle: one more full read a moment after a resync for a new
+	// session. Watches armed while the client was still settling into
+	// that session have, rarely, missed events (seen once in
+	// TestWatchConverges under load); the second read repairs the view.
+	var settle <-chan time.Time
+	sessionResync := false
 	for {
 		if w.ctx.Err() != nil || w.c.ctx.Err() != nil {
 			w.finish()
@@ -121,13 +130,16 @@ func (w *watcher) run() {
 		}
 		epoch, connected, changed := w.c.sessionEpoch()
 		if epoch != w.epoch {
-			resync = true
+			resync, sessionResync = true, true
 		}
 		var retry <-chan time.Time
 		if resync && connected {
 			snap, err := w.snapshot()
 			if err == nil {
 				resync, failures, w.epoch = false, 0, epoch
+				if sessionResync {
+					sessionResync, settle = false, time.After(settleAfter)
+				}
 				w.send(snap)
 				continue
 			}
@@ -147,6 +159,8 @@ func (w *watcher) run() {
 				}
 			}
 		case <-changed:
+		case <-settle:
+			settle, resync = nil, true
 		case <-retry:
 		case <-w.ctx.Done():
 		case <-w.c.ctx.Done():
