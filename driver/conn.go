@@ -89,7 +89,7 @@ func (s *conn) route(ctx context.Context, query string, cls engine.Class, tried 
 		}
 		return s.pinned, false, s.tx.ds, nil
 	}
-	for {
+	for swaps := 0; ; {
 		units, err := snap.Route(s.units[:0], cls, &s.eng, *tried)
 		if err != nil {
 			return nil, false, nil, s.abortTx(snap, cls, err)
@@ -102,6 +102,14 @@ func (s *conn) route(ctx context.Context, query string, cls engine.Class, tried 
 		b, err := s.acquire(ctx, v.pools[ds.Name], onMaster)
 		if err == nil {
 			return b, onMaster, ds, nil
+		}
+		if errors.Is(err, errPoolClosed) && swaps < 3 && !s.c.closed.Load() {
+			// A config change replaced the pool after this statement read
+			// the view: route again on the new one.
+			swaps++
+			v = s.c.view.Load()
+			snap = v.snap
+			continue
 		}
 		var de *dialError
 		if errors.As(err, &de) {

@@ -413,6 +413,7 @@ func (s *session) runKind(p []byte, cls engine.Class, st *stmt, kind wire.Respon
 	}
 	snap := s.srv.rt.Snapshot()
 	var tried uint64
+	swaps := 0
 	for {
 		units, err := snap.Route(s.units[:0], cls, &s.eng, tried)
 		if err != nil {
@@ -430,6 +431,13 @@ func (s *session) runKind(p []byte, cls engine.Class, st *stmt, kind wire.Respon
 		}
 		bc, err := s.acquire(ds, onMaster)
 		if err != nil {
+			if errors.Is(err, backend.ErrPoolClosed) && swaps < 3 {
+				// A config change replaced the pool after this statement
+				// read the snapshot: route again on the new one.
+				swaps++
+				snap, tried = s.srv.rt.Snapshot(), 0
+				continue
+			}
 			if isConnErr(err) && cls&engine.Read != 0 && s.pinned == nil {
 				tried |= bit(ds)
 				continue
