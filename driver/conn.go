@@ -220,7 +220,7 @@ func (s *conn) refusedOnSlave(b *bconn, onMaster bool, query string, cls *engine
 		return false
 	}
 	s.release(b, onMaster)
-	*cls = *cls&^engine.Read | engine.Write
+	*cls = cls.Refused()
 	s.c.rt.Cache().Demote([]byte(query))
 	s.c.log.Info("a read that writes was refused by a slave's read-only session and ran on the master", "session", s.uid)
 	return true

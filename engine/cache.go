@@ -74,7 +74,7 @@ func (c *Cache) Demote(sql []byte) {
 	sh := &c.shards[maphash.Bytes(c.seed, sql)%cacheShards]
 	sh.mu.Lock()
 	if cls, ok := sh.m[string(sql)]; ok {
-		sh.m[string(sql)] = cls&^Read | Write
+		sh.m[string(sql)] = cls.Refused()
 	}
 	sh.mu.Unlock()
 }

@@ -59,6 +59,10 @@ const (
 	CalcFoundRows
 )
 
+// Refused is the class of a statement classified as a read that a slave's
+// read-only session refused: it writes, so it goes to the master.
+func (c Class) Refused() Class { return c&^Read | Write }
+
 // MasterOnly reports whether the statement must run on the master whatever
 // the session state.
 func (c Class) MasterOnly() bool { return c&Read == 0 }

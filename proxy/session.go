@@ -450,7 +450,7 @@ func (s *session) runKind(p []byte, cls engine.Class, st *stmt, kind wire.Respon
 			if cmd, err = s.bindExecute(bc, st, p); err != nil {
 				s.release(bc, onMaster)
 				if bc.ReadOnly && s.pinned == nil && cls&engine.Read != 0 && isRefusedWrite(err) {
-					cls = cls&^engine.Read | engine.Write
+					cls = cls.Refused()
 					s.demote(p, st, cls)
 					continue
 				}
@@ -491,7 +491,7 @@ func (s *session) runKind(p []byte, cls engine.Class, st *stmt, kind wire.Respon
 			// master, and send that text there from now on.
 			s.c.Discard(seq)
 			s.release(bc, onMaster)
-			cls = cls&^engine.Read | engine.Write
+			cls = cls.Refused()
 			s.demote(p, st, cls)
 			continue
 		}

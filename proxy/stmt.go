@@ -53,7 +53,7 @@ func (s *session) prepare(p []byte) bool {
 		bs, defs, err := backendPrepare(bc, sql, true)
 		s.release(bc, onMaster)
 		if err != nil && bc.ReadOnly && cls&engine.Read != 0 && isRefusedWrite(err) {
-			cls = cls&^engine.Read | engine.Write
+			cls = cls.Refused()
 			s.srv.rt.Cache().Demote(p[1:])
 			continue
 		}
