@@ -28,6 +28,9 @@ var shared = &testenv.Shared{Slaves: 2}
 
 func TestMain(m *testing.M) {
 	code := m.Run()
+	if live.close != nil {
+		live.close()
+	}
 	shared.Close()
 	if code == 0 {
 		if err := goleak.Find(); err != nil {
