@@ -80,8 +80,8 @@ func (s *Server) notReady() string {
 		return "circuit-broken by registry node " + snap.State.InstancePath
 	case snap.Master.Disabled:
 		return "master data source " + snap.Master.Name + " disabled by registry node " + snap.Master.DisabledPath
-	case !snap.Master.Pool.Healthy():
-		return fmt.Sprintf("master data source %s unreachable: %v", snap.Master.Name, snap.Master.Pool.LastError())
+	case !snap.Master.Health.Healthy():
+		return fmt.Sprintf("master data source %s unreachable: %v", snap.Master.Name, snap.Master.Health.LastError())
 	}
 	return ""
 }
@@ -137,14 +137,11 @@ func (s *Server) Snapshot() State {
 	for _, name := range slices.Sorted(maps.Keys(snap.ByName)) {
 		ds := snap.ByName[name]
 		d := DataSourceState{Name: name, Role: role(snap, ds), Disabled: ds.Disabled, Node: ds.DisabledPath}
-		if ds.Pool != nil {
-			d.Healthy = ds.Pool.Healthy()
-			if err := ds.Pool.LastError(); err != nil && !d.Healthy {
-				d.Error = err.Error()
-			}
-			ps := ds.Pool.Stats()
-			d.Open, d.Idle, d.Waits = ps.Open, ps.Idle, ps.Waits
+		d.Healthy = ds.Health.Healthy()
+		if err := ds.Health.LastError(); err != nil && !d.Healthy {
+			d.Error = err.Error()
 		}
+		d.Open, d.Idle, d.Waits = ds.Pool.Stats()
 		out.DataSources = append(out.DataSources, d)
 	}
 	out.Config.Version = int64(st.ConfigVersion)

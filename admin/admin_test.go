@@ -15,6 +15,7 @@ import (
 	"github.com/shardgate/shardgate/admin"
 	"github.com/shardgate/shardgate/config"
 	"github.com/shardgate/shardgate/engine"
+	"github.com/shardgate/shardgate/engine/enginetest"
 	"github.com/shardgate/shardgate/orchestration"
 )
 
@@ -41,7 +42,7 @@ masterSlaveRule: {masterDataSourceName: m, slaveDataSourceNames: [s0]}
 	if err != nil {
 		t.Fatal(err)
 	}
-	rt, err := engine.NewRuntime(cfg)
+	rt, err := engine.NewRuntime(cfg, enginetest.Open)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -70,7 +71,7 @@ masterSlaveRule: {masterDataSourceName: m, slaveDataSourceNames: [s0]}
 	}
 
 	// The figures move with the registry state.
-	rt.SetState(engine.State{InstanceDisabled: true, InstancePath: "/app/state/instances/10.0.0.5@-@42",
+	rt.SetState(config.State{InstanceDisabled: true, InstancePath: "/app/state/instances/10.0.0.5@-@42",
 		DisabledDataSources: map[string]string{"s0": "/app/state/datasources/s0"}})
 	st.st.ConfigError = "masterSlaveRule.masterDataSourceName: unknown data source"
 	st.st.UnrecognizedStateNodes = []string{"/app/state/datasources/s1=DISABLE"}
@@ -96,7 +97,7 @@ masterSlaveRule: {masterDataSourceName: m, slaveDataSourceNames: [s0]}
 	}
 
 	// Master disabled: not ready either.
-	rt.SetState(engine.State{DisabledDataSources: map[string]string{"m": "/app/state/datasources/m"}})
+	rt.SetState(config.State{DisabledDataSources: map[string]string{"m": "/app/state/datasources/m"}})
 	if code, body := get(t, h, "/readyz"); code != 503 || !strings.Contains(body, "master data source m disabled") {
 		t.Fatalf("/readyz with master disabled: %d %s", code, body)
 	}

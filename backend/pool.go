@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"log/slog"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -26,7 +25,9 @@ type Pool struct {
 	// run several statements per command.
 	readOnly bool
 	sem      chan struct{} // one token per open connection
-	down     atomic.Bool
+	// down reports a failed dial to the data source's owner (the engine's
+	// health), which probes it back with Probe.
+	down func(error)
 	// waits counts Gets that found the pool full and had to wait.
 	waits atomic.Uint64
 	// pinned counts sessions that keep one of the pool's connections for
@@ -36,19 +37,21 @@ type Pool struct {
 	closed atomic.Bool
 	stop   chan struct{}
 	wg     sync.WaitGroup
-
-	mu      sync.Mutex
-	lastErr error
 }
 
 // NewPool creates a pool; it connects lazily. It starts one goroutine for
-// the idle sweep and the health probe, stopped by Close. A readOnly pool
-// (a slave's) opens read-only sessions without multi-statements.
-func NewPool(name string, ds *config.DataSource, readOnly bool) *Pool {
+// the idle sweep, stopped by Close. A readOnly pool (a slave's) opens
+// read-only sessions without multi-statements. down (may be nil) is told
+// of every failed dial.
+func NewPool(name string, ds *config.DataSource, readOnly bool, down func(error)) *Pool {
+	if down == nil {
+		down = func(error) {}
+	}
 	p := &Pool{
 		Name:     name,
 		cfg:      *ds,
 		readOnly: readOnly,
+		down:     down,
 		sem:      make(chan struct{}, ds.MaxPoolSize),
 		stop:     make(chan struct{}),
 	}
@@ -91,27 +94,9 @@ func (p *Pool) ReadOnly() bool { return p.readOnly }
 // Config is the data source the pool connects to.
 func (p *Pool) Config() *config.DataSource { return &p.cfg }
 
-// Healthy reports whether the data source is believed reachable.
-func (p *Pool) Healthy() bool { return !p.down.Load() }
-
-// LastError is the error that marked the pool down.
-func (p *Pool) LastError() error {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	return p.lastErr
-}
-
-// MarkDown marks the data source unreachable after a connection error: its
-// idle connections are closed and routing skips it until a probe succeeds.
-func (p *Pool) MarkDown(err error) {
-	p.mu.Lock()
-	p.lastErr = err
-	p.mu.Unlock()
-	if !p.down.Swap(true) {
-		slog.Warn("data source down", "dataSource", p.Name, "err", err)
-	}
-	p.closeIdle()
-}
+// DropIdle closes the idle connections (the data source was found
+// unreachable: they are likely dead too).
+func (p *Pool) DropIdle() { p.closeIdle() }
 
 func (p *Pool) closeIdle() {
 	for _, idle := range p.idle {
@@ -177,7 +162,7 @@ func (p *Pool) GetFor(ctx context.Context, flags Flags) (*Conn, error) {
 	c, err := p.dial(ctx, flags)
 	if err != nil {
 		<-p.sem
-		p.MarkDown(err)
+		p.down(err)
 		return nil, err
 	}
 	return c, nil
@@ -254,20 +239,13 @@ func (p *Pool) HasSpare() bool {
 	return false
 }
 
-// Stats is a snapshot of the pool's counters.
-type Stats struct {
-	Open, Idle int
-	// Waits counts Gets that found the pool full, since the pool opened.
-	Waits uint64
-}
-
-// Stats returns the open and idle connection counts and the waits.
-func (p *Pool) Stats() Stats {
-	idle := 0
+// Stats returns the open and idle connection counts and the Gets that
+// found the pool full and had to wait, since it opened.
+func (p *Pool) Stats() (open, idle int, waits uint64) {
 	for _, q := range p.idle {
 		idle += len(q)
 	}
-	return Stats{Open: len(p.sem), Idle: idle, Waits: p.waits.Load()}
+	return len(p.sem), idle, p.waits.Load()
 }
 
 func (p *Pool) maintain() {
@@ -280,37 +258,35 @@ func (p *Pool) maintain() {
 			return
 		case <-tick.C:
 		}
-		if p.down.Load() {
-			p.probe()
-			continue
-		}
 		p.sweep()
 	}
 }
 
-// probe reconnects a pool marked down; the new connection joins the pool.
-func (p *Pool) probe() {
+// errProbeFull: every connection is in use, so a probe cannot open one.
+var errProbeFull = errors.New("probe postponed: every connection of the pool is in use")
+
+// Probe opens a connection and pings it; it joins the pool.
+func (p *Pool) Probe(ctx context.Context) error {
+	if p.closed.Load() {
+		return ErrPoolClosed
+	}
 	select {
 	case p.sem <- struct{}{}:
 	default:
-		return
+		return errProbeFull
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), p.cfg.ConnectTimeout)
-	defer cancel()
 	c, err := p.dial(ctx, 0)
 	if err == nil {
-		err = c.Ping()
+		if err = c.Ping(); err != nil {
+			c.Close()
+		}
 	}
 	if err != nil {
 		<-p.sem
-		p.mu.Lock()
-		p.lastErr = err
-		p.mu.Unlock()
-		return
+		return err
 	}
-	p.down.Store(false)
-	slog.Info("data source up", "dataSource", p.Name)
 	p.Put(c)
+	return nil
 }
 
 // sweep closes connections idle longer than idleTimeout.

@@ -85,7 +85,7 @@ func TestDialAndCommands(t *testing.T) {
 
 func TestPool(t *testing.T) {
 	r := shared.Get(t)
-	p := NewPool("m", dsFor(t, r.Master, 2), false)
+	p := NewPool("m", dsFor(t, r.Master, 2), false, nil)
 	defer p.Close()
 	ctx := context.Background()
 	a, err := p.Get(ctx)
@@ -105,8 +105,8 @@ func TestPool(t *testing.T) {
 	// A broken connection is closed, not reused.
 	b.Broken = true
 	p.Put(b)
-	if s := p.Stats(); s.Open != 1 {
-		t.Fatalf("after broken put: %+v", s)
+	if open, _, _ := p.Stats(); open != 1 {
+		t.Fatalf("after broken put: %d open", open)
 	}
 	p.Put(c)
 	d, _ := p.Get(ctx)
@@ -116,33 +116,39 @@ func TestPool(t *testing.T) {
 	p.Put(d)
 }
 
+// A failed dial is reported to the pool's owner; Probe fails while nothing
+// listens and succeeds, adding a connection, once the server is there.
 func TestPoolDownAndProbe(t *testing.T) {
 	r := shared.Get(t)
 	ds := dsFor(t, r.Master, 2)
 	port := testenv.FreePort(t)
 	ds.Addr = "127.0.0.1:" + testenv.Itoa(port)
 	ds.ConnectTimeout = 200 * time.Millisecond
-	p := NewPool("x", ds, false)
+	var reported error
+	p := NewPool("x", ds, false, func(err error) { reported = err })
 	defer p.Close()
-	if _, err := p.Get(context.Background()); err == nil || p.Healthy() {
-		t.Fatalf("dial to nothing: %v healthy %v", err, p.Healthy())
+	ctx := context.Background()
+	if _, err := p.Get(ctx); err == nil || reported == nil {
+		t.Fatalf("dial to nothing: %v, reported %v", err, reported)
 	}
-	// Point it at a live server through a relay on that port: the probe marks it up.
+	if err := p.Probe(ctx); err == nil {
+		t.Fatal("probe of nothing succeeded")
+	}
+	// Point it at a live server through a relay on that port.
 	stopRelay := relay(t, port, r.Master.Addr())
 	defer stopRelay()
-	deadline := time.Now().Add(5 * time.Second)
-	for !p.Healthy() {
-		if time.Now().After(deadline) {
-			t.Fatalf("probe did not mark the pool up: %v", p.LastError())
-		}
-		time.Sleep(20 * time.Millisecond)
+	if err := p.Probe(ctx); err != nil {
+		t.Fatalf("probe through the relay: %v", err)
+	}
+	if open, idle, _ := p.Stats(); open != 1 || idle != 1 {
+		t.Fatalf("after the probe: %d open, %d idle", open, idle)
 	}
 }
 
 // A connection the server closed while it sat idle is not handed out.
 func TestPoolDropsConnectionsClosedByServer(t *testing.T) {
 	r := shared.Get(t)
-	p := NewPool("m", dsFor(t, r.Master, 2), false)
+	p := NewPool("m", dsFor(t, r.Master, 2), false, nil)
 	defer p.Close()
 	ctx := context.Background()
 	c, err := p.Get(ctx)
@@ -173,9 +179,9 @@ func TestReadOnlyAndMultiStatements(t *testing.T) {
 	r := shared.Get(t)
 	r.Master.Exec(t, "CREATE DATABASE IF NOT EXISTS bt", "CREATE TABLE IF NOT EXISTS bt.ro (id INT)")
 	ctx := context.Background()
-	ro := NewPool("slave", dsFor(t, r.Master, 4), true)
+	ro := NewPool("slave", dsFor(t, r.Master, 4), true, nil)
 	defer ro.Close()
-	rw := NewPool("master", dsFor(t, r.Master, 4), false)
+	rw := NewPool("master", dsFor(t, r.Master, 4), false, nil)
 	defer rw.Close()
 
 	wantCode := func(c *Conn, sql string, code uint16) {

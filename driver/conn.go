@@ -79,8 +79,7 @@ func (s *conn) route(ctx context.Context, query string, cls engine.Class, tried 
 	if s.closed {
 		return nil, false, nil, driver.ErrBadConn
 	}
-	v := s.c.view.Load()
-	snap := v.snap
+	snap := s.c.rt.Snapshot()
 	if s.tx != nil && s.tx.slave {
 		if cls&engine.Rollback == 0 {
 			if err := instanceDisabled(snap); err != nil {
@@ -99,22 +98,21 @@ func (s *conn) route(ctx context.Context, query string, cls engine.Class, tried 
 		if snap.Config.Props.SQLShow {
 			s.c.log.Info("sql", "session", s.uid, "dataSource", ds.Name, "class", cls.String(), "sql", query)
 		}
-		b, err := s.acquire(ctx, v.pools[ds.Name], onMaster)
+		b, err := s.acquire(ctx, ds.Pool.(*pool), onMaster)
 		if err == nil {
 			return b, onMaster, ds, nil
 		}
 		if errors.Is(err, errPoolClosed) && swaps < 3 && !s.c.closed.Load() {
 			// A config change replaced the pool after this statement read
-			// the view: route again on the new one.
+			// the snapshot: route again on the new one.
 			swaps++
-			v = s.c.view.Load()
-			snap = v.snap
+			snap = s.c.rt.Snapshot()
 			continue
 		}
 		var de *dialError
 		if errors.As(err, &de) {
-			// Routing skips it until the engine's health probe reaches it.
-			ds.Pool.MarkDown(err)
+			// The pool reported it down: routing skips it until the
+			// engine's probe reaches it.
 			if cls&engine.Read != 0 && s.pinned == nil && ctx.Err() == nil {
 				*tried |= bit(ds)
 				continue
@@ -497,7 +495,7 @@ func (s *conn) BeginTx(ctx context.Context, opts driver.TxOptions) (driver.Tx, e
 		return nil, errors.New("shardgate: a transaction is already open on this connection")
 	}
 	cls := engine.Begin
-	if opts.ReadOnly && s.c.view.Load().snap.Config.Props.ReadOnlyTransactionsOnSlave {
+	if opts.ReadOnly && s.c.rt.Snapshot().Config.Props.ReadOnlyTransactionsOnSlave {
 		cls = engine.Read
 	}
 	var tried uint64

@@ -36,13 +36,6 @@ func (l *liveSet) release(key string) {
 	l.Unlock()
 }
 
-// view is what one statement routes with: an engine snapshot and the pools
-// of exactly that snapshot's data sources, published together.
-type view struct {
-	snap  *engine.Snapshot
-	pools map[string]*pool
-}
-
 // Connector is one shardgate instance inside the application. It is safe
 // for concurrent use; database/sql calls Close from sql.DB.Close.
 type Connector struct {
@@ -53,10 +46,6 @@ type Connector struct {
 	key  string // in live
 	log  *slog.Logger
 
-	view atomic.Pointer[view]
-
-	mu        sync.Mutex // serialises Apply, SetState and Close
-	pools     map[string]*pool
 	closed    atomic.Bool
 	closeOnce sync.Once
 	closeErr  error
@@ -105,7 +94,7 @@ func NewConnectorContext(ctx context.Context, f *orchestration.File) (*Connector
 		live.release(key)
 		return nil, fmt.Errorf("shardgate: registry %s: %w", rcfg.Type, err)
 	}
-	c := &Connector{reg: reg, pools: map[string]*pool{}, key: key, log: slog.Default().With("component", "shardgate-driver")}
+	c := &Connector{reg: reg, key: key, log: slog.Default().With("component", "shardgate-driver")}
 	fail := func(err error) (*Connector, error) {
 		c.Close()
 		return nil, fmt.Errorf("shardgate: %w", err)
@@ -117,10 +106,7 @@ func NewConnectorContext(ctx context.Context, f *orchestration.File) (*Connector
 		return fail(err)
 	}
 	c.orch, c.id = o, o.ID()
-	if c.rt, err = engine.NewRuntime(cfg); err != nil {
-		return fail(err)
-	}
-	if err := c.Apply(cfg); err != nil {
+	if c.rt, err = engine.NewRuntime(cfg, openPool); err != nil {
 		return fail(err)
 	}
 	if err := o.Start(ctx, c); err != nil {
@@ -145,64 +131,25 @@ func (c *Connector) ID() string { return c.id }
 func (c *Connector) Status() orchestration.Status { return c.orch.Status() }
 
 // Snapshot is the routing snapshot in force.
-func (c *Connector) Snapshot() *engine.Snapshot { return c.view.Load().snap }
+func (c *Connector) Snapshot() *engine.Snapshot { return c.rt.Snapshot() }
 
-// Apply swaps in cfg: pools of added or changed data sources are opened
-// before the engine's swap, those removed or changed are closed after it.
-// The orchestrator calls it for every valid config in the registry.
+// Apply swaps in cfg (the engine opens the pools of added or changed data
+// sources before its swap and closes those that left after it). The
+// orchestrator calls it for every valid config in the registry.
 func (c *Connector) Apply(cfg *config.Config) error {
-	c.mu.Lock()
-	defer c.mu.Unlock()
 	if c.closed.Load() {
 		return ErrClosed
 	}
-	pools := make(map[string]*pool, len(cfg.DataSources))
-	var added []*pool
-	for name, ds := range cfg.DataSources {
-		ro := cfg.IsSlave(name)
-		if p := c.pools[name]; p != nil && p.ds == *ds && p.readOnly == ro {
-			pools[name] = p
-			continue
-		}
-		p, err := newPool(name, ds, ro)
-		if err != nil {
-			for _, p := range added {
-				p.close()
-			}
-			return fmt.Errorf("dataSources.%s: %w", name, err)
-		}
-		pools[name] = p
-		added = append(added, p)
-	}
-	if err := c.rt.Apply(cfg); err != nil {
-		for _, p := range added {
-			p.close()
-		}
-		return err
-	}
-	c.view.Store(&view{snap: c.rt.Snapshot(), pools: pools})
-	for name, p := range c.pools {
-		if pools[name] != p {
-			p.close()
-		}
-	}
-	c.pools = pools
-	return nil
+	return c.rt.Apply(cfg)
 }
 
 // SetState swaps in the registry state (circuit breaker, disabled data
 // sources). The orchestrator calls it.
-func (c *Connector) SetState(st engine.State) error {
-	c.mu.Lock()
-	defer c.mu.Unlock()
+func (c *Connector) SetState(st config.State) error {
 	if c.closed.Load() {
 		return ErrClosed
 	}
-	if err := c.rt.SetState(st); err != nil {
-		return err
-	}
-	c.view.Store(&view{snap: c.rt.Snapshot(), pools: c.pools})
-	return nil
+	return c.rt.SetState(st)
 }
 
 // Connect returns a new session. It touches no backend: the first
@@ -235,12 +182,6 @@ func (c *Connector) close() error {
 	if c.orch != nil {
 		errs = append(errs, c.orch.Close())
 	}
-	c.mu.Lock()
-	for _, p := range c.pools {
-		p.close()
-	}
-	c.pools = nil
-	c.mu.Unlock()
 	if c.rt != nil {
 		c.rt.Close()
 	}

@@ -15,11 +15,14 @@
 //
 // Rules:
 //   - Every routing decision reads one engine snapshot (an atomic load);
-//     the data source pools live beside it in the same published view, so
-//     a statement never sees a pool of one config and a rule of another.
+//     each data source in it carries its pool, so a statement never sees a
+//     pool of one config and a rule of another.
 //   - Backends are reached through github.com/go-sql-driver/mysql: one
-//     pool per data source, keyed by its name, opened before a config swap
-//     and closed after it (connections in use finish first).
+//     pool per data source, opened by the engine through this package's
+//     PoolFactory before a config swap and closed after it (connections in
+//     use finish first). A failed dial marks the data source down in the
+//     engine, whose probe reconnects with this pool (so with its TLS and
+//     DSN parameters), not with the proxy's.
 //   - A driver connection is one shardgate session. Its backend
 //     connections are taken per statement and given back when the
 //     statement (or its rows) ends, except while it is pinned: in a

@@ -12,6 +12,7 @@ import (
 	"github.com/go-sql-driver/mysql"
 
 	"github.com/shardgate/shardgate/config"
+	"github.com/shardgate/shardgate/engine"
 )
 
 // maxBackendStmts bounds the prepared statements kept per backend
@@ -30,6 +31,8 @@ type pool struct {
 	ds       config.DataSource
 	mc       driver.Connector
 	readOnly bool
+	// down reports a failed dial to the engine's health of the data source.
+	down func(error)
 
 	idle   chan *bconn   // FIFO, so that all connections age alike
 	sem    chan struct{} // one token per open connection
@@ -57,7 +60,7 @@ type bconn struct {
 // A readOnly pool (a slave's) never runs several statements per command and
 // opens read-only sessions (tx_read_only = 1), so a write that reaches a
 // slave fails there instead of changing it.
-func newPool(name string, ds *config.DataSource, readOnly bool) (*pool, error) {
+func newPool(name string, ds *config.DataSource, readOnly bool, down func(error)) (*pool, error) {
 	cfg := mysql.NewConfig()
 	if q, ok := strings.CutPrefix(ds.URL, "mysql://"); ok {
 		if _, params, ok := strings.Cut(q, "?"); ok {
@@ -89,6 +92,7 @@ func newPool(name string, ds *config.DataSource, readOnly bool) (*pool, error) {
 		ds:       *ds,
 		mc:       mc,
 		readOnly: readOnly,
+		down:     down,
 		idle:     make(chan *bconn, ds.MaxPoolSize),
 		sem:      make(chan struct{}, ds.MaxPoolSize),
 	}, nil
@@ -129,9 +133,19 @@ func (p *pool) get(ctx context.Context) (*bconn, error) {
 		}
 		break
 	}
-	c, err := p.mc.Connect(ctx)
+	b, err := p.dial(ctx)
 	if err != nil {
 		<-p.sem
+		return nil, err
+	}
+	return b, nil
+}
+
+// dial opens a connection in a slot the caller holds. An unreachable
+// server is a *dialError, reported down.
+func (p *pool) dial(ctx context.Context) (*bconn, error) {
+	c, err := p.mc.Connect(ctx)
+	if err != nil {
 		if ctx.Err() != nil {
 			return nil, ctx.Err()
 		}
@@ -139,10 +153,48 @@ func (p *pool) get(ctx context.Context) (*bconn, error) {
 		if errors.As(err, &me) {
 			return nil, err // the server answered: reachable
 		}
+		p.down(err)
 		return nil, &dialError{err: err}
 	}
 	return &bconn{c: c, p: p}, nil
 }
+
+// Probe opens a connection and pings it; it joins the pool (engine.Pool).
+func (p *pool) Probe(ctx context.Context) error {
+	if p.closed.Load() {
+		return errPoolClosed
+	}
+	select {
+	case p.sem <- struct{}{}:
+	default:
+		return errors.New("probe postponed: every connection of the pool is in use")
+	}
+	c, err := p.mc.Connect(ctx)
+	if err == nil {
+		if pg, ok := c.(driver.Pinger); ok {
+			if err = pg.Ping(ctx); err != nil {
+				c.Close()
+			}
+		}
+	}
+	if err != nil {
+		<-p.sem
+		return err
+	}
+	p.put(&bconn{c: c, p: p})
+	return nil
+}
+
+// DropIdle closes the idle connections (engine.Pool).
+func (p *pool) DropIdle() { p.drain() }
+
+// Stats are the open and idle connections (engine.Pool); the driver's
+// pool does not count waits.
+func (p *pool) Stats() (open, idle int, waits uint64) { return len(p.sem), len(p.idle), 0 }
+
+// Close closes the idle connections; those in use close when they come
+// back (engine.Pool).
+func (p *pool) Close() { p.close() }
 
 // check returns b if it is still usable, else closes it and returns nil.
 func (p *pool) check(ctx context.Context, b *bconn) *bconn {
@@ -251,3 +303,8 @@ type dialError struct{ err error }
 
 func (e *dialError) Error() string { return e.err.Error() }
 func (e *dialError) Unwrap() error { return e.err }
+
+// openPool is the driver's engine.PoolFactory.
+func openPool(name string, ds *config.DataSource, readOnly bool, down func(error)) (engine.Pool, error) {
+	return newPool(name, ds, readOnly, down)
+}

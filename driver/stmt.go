@@ -71,7 +71,7 @@ func (t *tx) Commit() error {
 		return driver.ErrBadConn
 	}
 	s := t.s
-	snap := s.c.view.Load().snap
+	snap := s.c.rt.Snapshot()
 	var rerr error
 	if t.slave {
 		rerr = instanceDisabled(snap)

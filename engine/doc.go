@@ -9,6 +9,12 @@
 //   - Runtime.Apply and Runtime.SetState build a whole new Snapshot and swap
 //     it: pools for added or changed data sources are opened before the swap,
 //     pools that left are drained and closed after it.
+//   - The engine owns each data source's health (Health: down after a
+//     failed dial, probed back every healthCheckInterval) and reaches its
+//     pool only through the Pool interface: the front end opens pools with
+//     its own PoolFactory (the proxy's wire pools, the driver's
+//     go-sql-driver pools), one pool set per data source in either mode.
+//     The engine imports no backend or wire code.
 //   - A write is never routed to a slave: Classify sets Read only on
 //     statements it positively knows to be plain reads, and Route sends
 //     anything else to the master or fails. The lexer (lex.go) reads text

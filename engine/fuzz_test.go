@@ -29,14 +29,27 @@ func FuzzClassify(f *testing.F) {
 	f.Add(uint8(0), "SELECT 1 --\x01 '\n; DELETE FROM t; -- '")
 	f.Add(uint8(0), "SELECT '\x81\\' ; DELETE FROM t; -- '")
 	f.Add(uint8(0), "SELECT 1 /*!99999 ' */ ; DELETE FROM t; -- '")
+	rt, err := NewRuntime(testConfig(f, "props: {readYourWrites: off}\n"), fakePools)
+	if err != nil {
+		f.Fatal(err)
+	}
+	defer rt.Close()
+	snap := rt.Snapshot()
 	f.Fuzz(func(t *testing.T, w uint8, rest string) {
 		c := Classify(rest)
 		if c&Read != 0 && c&forcesMaster != 0 {
 			t.Fatalf("Classify(%q) = %s", rest, c)
 		}
 		text := fuzzWrites[int(w)%len(fuzzWrites)] + " " + rest
-		if c := Classify(text); c&Read != 0 {
+		c = Classify(text)
+		if c&Read != 0 {
 			t.Fatalf("Classify(%q) = %s: a write routed to a slave", text, c)
+		}
+		// And routing, whatever the session, sends it to the master.
+		var units [1]Unit
+		u, err := snap.Route(units[:0], c, &Session{}, 0)
+		if err != nil || len(u) != 1 || u[0].DS != snap.Master {
+			t.Fatalf("Route(%q) = %v, %v: not the master", text, u, err)
 		}
 		if utf8.ValidString(rest) {
 			_ = UseTarget(rest)

@@ -90,7 +90,7 @@ func (snap *Snapshot) Route(dst []Unit, c Class, s *Session, tried uint64) ([]Un
 	if tried != 0 || len(snap.Slaves) > 0 {
 		excluded := tried
 		for _, sl := range snap.Slaves {
-			if sl.Disabled || !sl.Pool.Healthy() {
+			if sl.Disabled || !sl.Health.Healthy() {
 				excluded |= 1 << uint(sl.Slave)
 			}
 		}

@@ -8,14 +8,16 @@ import (
 	"sync"
 	"sync/atomic"
 
-	"github.com/shardgate/shardgate/backend"
 	"github.com/shardgate/shardgate/config"
 )
 
 // DataSource is a data source as routing sees it.
 type DataSource struct {
 	Name string
-	Pool *backend.Pool
+	// Pool is the front end's pool (from its PoolFactory); Health is the
+	// engine's view of whether the data source can be reached.
+	Pool   Pool
+	Health *Health
 	// Slave is the index in the rule's slaves, or -1 for the master.
 	Slave int
 	// Weight for the WEIGHT algorithm.
@@ -25,21 +27,10 @@ type DataSource struct {
 	DisabledPath string
 }
 
-// State is the registry-driven part of a snapshot.
-type State struct {
-	// DisabledDataSources maps a disabled data source's name to the registry
-	// node that disabled it (used in error messages; may be empty).
-	DisabledDataSources map[string]string
-	// InstanceDisabled is the circuit breaker: every statement except
-	// ROLLBACK fails at once, naming InstancePath.
-	InstanceDisabled bool
-	InstancePath     string
-}
-
 // Snapshot is everything routing needs, immutable once published.
 type Snapshot struct {
 	Config *config.Config
-	State  State
+	State  config.State
 	Master *DataSource
 	Slaves []*DataSource
 	// ByName holds every data source of the config, rule members or not.
@@ -111,23 +102,25 @@ func (weighted) Next(slaves []*DataSource, excluded uint64) *DataSource {
 	return nil
 }
 
-// Runtime owns the pools and publishes snapshots.
+// Runtime owns the pools (opened by the front end's factory) and their
+// health, and publishes snapshots.
 type Runtime struct {
-	snap  atomic.Pointer[Snapshot]
-	mu    sync.Mutex // serialises Apply, SetState and Close
-	pools map[string]*backend.Pool
-	cache *Cache
+	snap    atomic.Pointer[Snapshot]
+	mu      sync.Mutex // serialises Apply, SetState and Close
+	open    PoolFactory
+	members map[string]*member
+	cache   *Cache
 	// balancers survive config swaps so round robin keeps its position.
 	rr *roundRobin
 }
 
-// NewRuntime opens the pools of cfg (lazily connecting) and publishes the
-// first snapshot.
-func NewRuntime(cfg *config.Config) (*Runtime, error) {
+// NewRuntime opens the pools of cfg with open (they connect lazily) and
+// publishes the first snapshot.
+func NewRuntime(cfg *config.Config, open PoolFactory) (*Runtime, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
-	r := &Runtime{pools: map[string]*backend.Pool{}, cache: NewCache(cfg.Props.StatementCacheSize), rr: &roundRobin{}}
+	r := &Runtime{open: open, members: map[string]*member{}, cache: NewCache(cfg.Props.StatementCacheSize), rr: &roundRobin{}}
 	if err := r.Apply(cfg); err != nil {
 		return nil, err
 	}
@@ -150,50 +143,62 @@ func (r *Runtime) Apply(cfg *config.Config) error {
 	}
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	var st State
+	var st config.State
 	if old := r.snap.Load(); old != nil {
 		st = old.State
 	}
-	pools := make(map[string]*backend.Pool, len(cfg.DataSources))
-	for name, ds := range cfg.DataSources {
+	if r.members == nil {
+		return errors.New("engine: runtime closed")
+	}
+	members := make(map[string]*member, len(cfg.DataSources))
+	var opened []*member
+	abort := func() {
+		for _, m := range opened {
+			m.close()
+		}
+	}
+	for _, name := range sortedNames(cfg) {
+		ds := cfg.DataSources[name]
 		// A slave's pool opens read-only sessions; a data source that
 		// changes role gets a new pool.
 		ro := cfg.IsSlave(name)
-		if p := r.pools[name]; p != nil && *p.Config() == *ds && p.ReadOnly() == ro {
-			pools[name] = p
+		if m := r.members[name]; m != nil && m.cfg == *ds && m.readOnly == ro {
+			members[name] = m
 			continue
 		}
-		pools[name] = backend.NewPool(name, ds, ro)
-	}
-	s, err := r.build(cfg, st, pools)
-	if err != nil {
-		for name, p := range pools {
-			if r.pools[name] != p {
-				p.Close()
-			}
+		m, err := openMember(name, ds, ro, r.open)
+		if err != nil {
+			abort()
+			return fmt.Errorf("dataSources.%s: %w", name, err)
 		}
+		members[name] = m
+		opened = append(opened, m)
+	}
+	s, err := r.build(cfg, st, members)
+	if err != nil {
+		abort()
 		return err
 	}
 	r.snap.Store(s)
-	for name, p := range r.pools {
-		if pools[name] != p {
-			p.Close()
+	for name, m := range r.members {
+		if members[name] != m {
+			m.close()
 		}
 	}
-	r.pools = pools
+	r.members = members
 	return nil
 }
 
 // SetState swaps in new registry state (disabled data sources, instance
 // circuit breaker) with the current config.
-func (r *Runtime) SetState(st State) error {
+func (r *Runtime) SetState(st config.State) error {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	old := r.snap.Load()
 	if old == nil {
 		return errors.New("engine: runtime closed")
 	}
-	s, err := r.build(old.Config, st, r.pools)
+	s, err := r.build(old.Config, st, r.members)
 	if err != nil {
 		return err
 	}
@@ -201,21 +206,26 @@ func (r *Runtime) SetState(st State) error {
 	return nil
 }
 
-func (r *Runtime) build(cfg *config.Config, st State, pools map[string]*backend.Pool) (*Snapshot, error) {
+func sortedNames(cfg *config.Config) []string {
+	names := make([]string, 0, len(cfg.DataSources))
+	for n := range cfg.DataSources {
+		names = append(names, n)
+	}
+	sort.Strings(names)
+	return names
+}
+
+func (r *Runtime) build(cfg *config.Config, st config.State, members map[string]*member) (*Snapshot, error) {
 	dis := make(map[string]string, len(st.DisabledDataSources))
 	for k, v := range st.DisabledDataSources {
 		dis[k] = v
 	}
 	st.DisabledDataSources = dis
 	s := &Snapshot{Config: cfg, State: st, ByName: map[string]*DataSource{}}
-	names := make([]string, 0, len(cfg.DataSources))
-	for n := range cfg.DataSources {
-		names = append(names, n)
-	}
-	sort.Strings(names)
-	for _, n := range names {
+	for _, n := range sortedNames(cfg) {
 		path, off := dis[n]
-		s.ByName[n] = &DataSource{Name: n, Pool: pools[n], Slave: -1, Weight: cfg.DataSources[n].Weight, Disabled: off, DisabledPath: path}
+		m := members[n]
+		s.ByName[n] = &DataSource{Name: n, Pool: m.pool, Health: m.health, Slave: -1, Weight: cfg.DataSources[n].Weight, Disabled: off, DisabledPath: path}
 	}
 	rule := cfg.MasterSlaveRule
 	s.Master = s.ByName[rule.MasterDataSourceName]
@@ -238,12 +248,13 @@ func (r *Runtime) build(cfg *config.Config, st State, pools map[string]*backend.
 	return s, nil
 }
 
-// Close closes every pool. The runtime must not be used afterwards.
+// Close stops the probes and closes every pool. The runtime must not be
+// used afterwards; Apply fails.
 func (r *Runtime) Close() {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	for _, p := range r.pools {
-		p.Close()
+	for _, m := range r.members {
+		m.close()
 	}
-	r.pools = nil
+	r.members = nil
 }

@@ -58,7 +58,7 @@ func Start(ctx context.Context, f *orchestration.File) (*Instance, error) {
 		return fail(err)
 	}
 	in.Orchestrator = o
-	if in.Runtime, err = engine.NewRuntime(cfg); err != nil {
+	if in.Runtime, err = engine.NewRuntime(cfg, proxy.OpenPool); err != nil {
 		return fail(err)
 	}
 	if err := o.Start(ctx, in.Runtime); err != nil {

@@ -15,14 +15,13 @@ import (
 	"time"
 
 	"github.com/shardgate/shardgate/config"
-	"github.com/shardgate/shardgate/engine"
 	"github.com/shardgate/shardgate/registry"
 )
 
 // Runtime is what the orchestrator drives: the routing runtime.
 type Runtime interface {
 	Apply(cfg *config.Config) error
-	SetState(st engine.State) error
+	SetState(st config.State) error
 }
 
 // Status is what an instance reports about its orchestration.
@@ -62,7 +61,7 @@ type Orchestrator struct {
 	stateNodes   map[string]registry.Node // state subtree as last seen
 	applied      map[string][]byte        // config node values in force
 	cfg          *config.Config           // config in force
-	state        engine.State             // state in force
+	state        config.State             // state in force
 	status       Status
 	warnedNames  map[string]bool
 	warnedValues map[string]bool // unrecognized state values already logged
@@ -381,7 +380,7 @@ func (o *Orchestrator) updateConfigLocked() {
 }
 
 func (o *Orchestrator) updateStateLocked() {
-	st := engine.State{DisabledDataSources: map[string]string{}, InstancePath: o.root + InstancePath(o.id)}
+	st := config.State{DisabledDataSources: map[string]string{}, InstancePath: o.root + InstancePath(o.id)}
 	var odd []string
 	for p, n := range o.stateNodes {
 		name, isDS := strings.CutPrefix(p, DataSourcesDir+"/")
@@ -427,7 +426,7 @@ func (o *Orchestrator) updateStateLocked() {
 }
 
 // logStateChanges logs each change once, with its node.
-func (o *Orchestrator) logStateChanges(old, cur engine.State) {
+func (o *Orchestrator) logStateChanges(old, cur config.State) {
 	if old.InstanceDisabled != cur.InstanceDisabled {
 		if cur.InstanceDisabled {
 			o.log.Warn("instance circuit-broken: every statement is rejected", "node", cur.InstancePath)

@@ -15,7 +15,6 @@ import (
 	"go.uber.org/goleak"
 
 	"github.com/shardgate/shardgate/config"
-	"github.com/shardgate/shardgate/engine"
 	"github.com/shardgate/shardgate/internal/testenv"
 	"github.com/shardgate/shardgate/orchestration"
 	"github.com/shardgate/shardgate/registry"
@@ -36,7 +35,7 @@ func TestMain(m *testing.M) {
 type recorder struct {
 	mu      sync.Mutex
 	cfg     *config.Config
-	st      engine.State
+	st      config.State
 	applies int
 	changed chan struct{}
 }
@@ -52,7 +51,7 @@ func (r *recorder) Apply(cfg *config.Config) error {
 	return nil
 }
 
-func (r *recorder) SetState(st engine.State) error {
+func (r *recorder) SetState(st config.State) error {
 	r.mu.Lock()
 	r.st = st
 	r.mu.Unlock()
@@ -60,7 +59,7 @@ func (r *recorder) SetState(st engine.State) error {
 	return nil
 }
 
-func (r *recorder) await(t *testing.T, what string, cond func(cfg *config.Config, st engine.State) bool) {
+func (r *recorder) await(t *testing.T, what string, cond func(cfg *config.Config, st config.State) bool) {
 	t.Helper()
 	deadline := time.After(10 * time.Second)
 	for {
@@ -288,16 +287,16 @@ func testStateNodes(t *testing.T, b backend) {
 	}
 
 	b.set(t, root, orchestration.DataSourcePath("ds_slave_0"), "")
-	rec.await(t, "ds_slave_0 enabled", func(_ *config.Config, st engine.State) bool { return len(st.DisabledDataSources) == 0 })
+	rec.await(t, "ds_slave_0 enabled", func(_ *config.Config, st config.State) bool { return len(st.DisabledDataSources) == 0 })
 
 	b.set(t, root, orchestration.DataSourcePath("ds_master"), "DISABLED")
-	rec.await(t, "master disabled", func(_ *config.Config, st engine.State) bool {
+	rec.await(t, "master disabled", func(_ *config.Config, st config.State) bool {
 		return st.DisabledDataSources["ds_master"] == "/app"+orchestration.DataSourcePath("ds_master")
 	})
 	if err := reg.Delete(ctx, orchestration.DataSourcePath("ds_master"), false); err != nil {
 		t.Fatal(err)
 	}
-	rec.await(t, "master enabled by delete", func(_ *config.Config, st engine.State) bool { return len(st.DisabledDataSources) == 0 })
+	rec.await(t, "master enabled by delete", func(_ *config.Config, st config.State) bool { return len(st.DisabledDataSources) == 0 })
 
 	// A value that is neither empty nor DISABLED counts as enabled and is
 	// reported; fixing it clears the report.
@@ -328,7 +327,7 @@ func testStateNodes(t *testing.T, b backend) {
 		t.Fatal(err)
 	}
 	b.set(t, root, inst, "disabled")
-	rec.await(t, "instance circuit-broken", func(_ *config.Config, st engine.State) bool { return st.InstanceDisabled })
+	rec.await(t, "instance circuit-broken", func(_ *config.Config, st config.State) bool { return st.InstanceDisabled })
 	rec.mu.Lock()
 	if _, bad := rec.st.DisabledDataSources["nosuch"]; bad || rec.st.InstancePath != "/app"+inst {
 		t.Fatalf("state %+v", rec.st)
@@ -338,7 +337,7 @@ func testStateNodes(t *testing.T, b backend) {
 		t.Fatalf("status %+v", s)
 	}
 	b.set(t, root, inst, "")
-	rec.await(t, "instance enabled", func(_ *config.Config, st engine.State) bool { return !st.InstanceDisabled })
+	rec.await(t, "instance enabled", func(_ *config.Config, st config.State) bool { return !st.InstanceDisabled })
 
 	// Close deletes the instance node at once.
 	if err := o.Close(); err != nil {
@@ -368,7 +367,7 @@ func testLiveConfig(t *testing.T, b backend) {
 	if _, err := reg.Put(ctx, orchestration.ConfigRule, []byte(rule)); err != nil {
 		t.Fatal(err)
 	}
-	rec.await(t, "new rule applied", func(cfg *config.Config, _ engine.State) bool {
+	rec.await(t, "new rule applied", func(cfg *config.Config, _ config.State) bool {
 		return cfg.MasterSlaveRule.LoadBalanceAlgorithmType == config.Random
 	})
 	// An invalid change is rejected, named by key path; the last good stays.
@@ -403,7 +402,7 @@ func testLiveConfig(t *testing.T, b backend) {
 	if _, err := reg.Put(ctx, orchestration.ConfigRule, []byte(rule)); err != nil {
 		t.Fatal(err)
 	}
-	rec.await(t, "fixed config applied", func(cfg *config.Config, _ engine.State) bool {
+	rec.await(t, "fixed config applied", func(cfg *config.Config, _ config.State) bool {
 		return cfg.Props.ReadYourWrites == config.RYWOff
 	})
 	if msg := o.Status().ConfigError; msg != "" {
@@ -434,7 +433,7 @@ func testLiveConfig(t *testing.T, b backend) {
 	if _, err := reg.Put(ctx, orchestration.ConfigDataSources, []byte(ds)); err != nil {
 		t.Fatal(err)
 	}
-	rec.await(t, "new data source", func(cfg *config.Config, _ engine.State) bool { return cfg.DataSources["ds_slave_2"] != nil })
+	rec.await(t, "new data source", func(cfg *config.Config, _ config.State) bool { return cfg.DataSources["ds_slave_2"] != nil })
 	deadline = time.Now().Add(5 * time.Second)
 	for {
 		if _, _, err := reg.Get(ctx, orchestration.DataSourcePath("ds_slave_2")); err == nil {

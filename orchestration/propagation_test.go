@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/shardgate/shardgate/engine"
+	"github.com/shardgate/shardgate/engine/enginetest"
 	"github.com/shardgate/shardgate/orchestration"
 )
 
@@ -29,7 +30,7 @@ func BenchmarkPropagation(b *testing.B) {
 			if err != nil {
 				b.Fatal(err)
 			}
-			rt, err := engine.NewRuntime(cfg)
+			rt, err := engine.NewRuntime(cfg, enginetest.Open)
 			if err != nil {
 				b.Fatal(err)
 			}

@@ -73,7 +73,7 @@ func FuzzSession(f *testing.F) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		rt, err := engine.NewRuntime(cfg)
+		rt, err := engine.NewRuntime(cfg, OpenPool)
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -42,7 +42,7 @@ props: {maxAllowedPacket: 65536, handshakeTimeout: 1s, maxConnections: 64}
 			live.err = err
 			return
 		}
-		rt, err := engine.NewRuntime(cfg)
+		rt, err := engine.NewRuntime(cfg, OpenPool)
 		if err != nil {
 			live.err = err
 			return

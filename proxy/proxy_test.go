@@ -95,7 +95,7 @@ func startProxyYAML(t *testing.T, r *testenv.Replication, y string) *proxyEnv {
 	if err != nil {
 		t.Fatal(err)
 	}
-	rt, err := engine.NewRuntime(cfg)
+	rt, err := engine.NewRuntime(cfg, OpenPool)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -630,7 +630,7 @@ func TestInstanceDisabled(t *testing.T) {
 	db.SetMaxOpenConns(1)
 	serverID(t, db, "SELECT @@server_id")
 	path := "/app/state/instances/127.0.0.1@-@1"
-	if err := p.rt.SetState(engine.State{InstanceDisabled: true, InstancePath: path}); err != nil {
+	if err := p.rt.SetState(config.State{InstanceDisabled: true, InstancePath: path}); err != nil {
 		t.Fatal(err)
 	}
 	_, err := db.Exec("SELECT 1")
@@ -641,16 +641,16 @@ func TestInstanceDisabled(t *testing.T) {
 	if _, err := db.Exec("ROLLBACK"); err != nil {
 		t.Errorf("ROLLBACK on a disabled instance: %v", err)
 	}
-	p.rt.SetState(engine.State{})
+	p.rt.SetState(config.State{})
 	serverID(t, db, "SELECT @@server_id")
 	// A disabled slave gets no reads.
-	p.rt.SetState(engine.State{DisabledDataSources: map[string]string{"slave0": ""}})
+	p.rt.SetState(config.State{DisabledDataSources: map[string]string{"slave0": ""}})
 	for i := 0; i < 4; i++ {
 		if id := serverID(t, db, "SELECT @@server_id"); id != 3 {
 			t.Errorf("slave0 disabled: read ran on %d", id)
 		}
 	}
-	p.rt.SetState(engine.State{})
+	p.rt.SetState(config.State{})
 }
 
 func TestMariaDBClient(t *testing.T) {

@@ -11,7 +11,9 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/shardgate/shardgate/backend"
 	"github.com/shardgate/shardgate/backend/wire"
+	"github.com/shardgate/shardgate/config"
 	"github.com/shardgate/shardgate/engine"
 )
 
@@ -163,3 +165,13 @@ func (s *Server) Close() error {
 	s.wg.Wait()
 	return nil
 }
+
+// OpenPool is the proxy's engine.PoolFactory: wire-protocol pools
+// (backend.Pool).
+func OpenPool(name string, ds *config.DataSource, readOnly bool, down func(error)) (engine.Pool, error) {
+	return backend.NewPool(name, ds, readOnly, down), nil
+}
+
+// poolOf is the proxy's pool of a data source of a runtime opened with
+// OpenPool.
+func poolOf(ds *engine.DataSource) *backend.Pool { return ds.Pool.(*backend.Pool) }

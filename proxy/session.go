@@ -215,13 +215,13 @@ func (s *session) pinFor(ds *engine.DataSource) error {
 	if s.pinPool != nil || s.eng.Pinned {
 		return nil
 	}
-	if !ds.Pool.PinSession() {
+	if !poolOf(ds).PinSession() {
 		return &engine.Error{Code: engine.ErrCodeUnavailable, SQLState: "HY000", Message: fmt.Sprintf(
 			"shardgate: %d of data source %s's %d connections are kept by sessions with temporary tables, user variables, locks, CALL or HANDLER state; "+
 				"this statement would keep another one. Retry later, end such sessions, or raise dataSources.%s.maxPoolSize",
-			ds.Pool.MaxPinned(), ds.Name, ds.Pool.Config().MaxPoolSize, ds.Name)}
+			poolOf(ds).MaxPinned(), ds.Name, poolOf(ds).Config().MaxPoolSize, ds.Name)}
 	}
-	s.pinPool = ds.Pool
+	s.pinPool = poolOf(ds)
 	return nil
 }
 
@@ -610,7 +610,7 @@ func (s *session) acquire(ds *engine.DataSource, onMaster bool) (*backend.Conn, 
 		// Routing sends a pinned session to the master; never reached.
 		return nil, errors.New("internal: pinned session routed to a slave")
 	}
-	bc, err := ds.Pool.GetFor(context.Background(), s.flags())
+	bc, err := poolOf(ds).GetFor(context.Background(), s.flags())
 	if err != nil {
 		return nil, err
 	}
@@ -700,7 +700,7 @@ func (s *session) checkDB(db string) error {
 	if err != nil {
 		return err
 	}
-	bc, err := units[0].DS.Pool.Get(context.Background())
+	bc, err := poolOf(units[0].DS).Get(context.Background())
 	if err != nil {
 		return dsErr(units[0].DS, err)
 	}
