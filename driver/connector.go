@@ -3,7 +3,6 @@ package driver
 import (
 	"context"
 	"database/sql/driver"
-	"errors"
 	"fmt"
 	"log/slog"
 	"strings"
@@ -11,12 +10,11 @@ import (
 	"sync/atomic"
 	"time"
 
-	"github.com/shardgate/shardgate/config"
 	"github.com/shardgate/shardgate/engine"
+	"github.com/shardgate/shardgate/internal/bootstrap"
 	"github.com/shardgate/shardgate/internal/version"
 	"github.com/shardgate/shardgate/orchestration"
 	"github.com/shardgate/shardgate/registry"
-	"github.com/shardgate/shardgate/registry/connect"
 )
 
 // StartTimeout bounds how long NewConnector waits for the registry.
@@ -39,10 +37,8 @@ func (l *liveSet) release(key string) {
 // Connector is one shardgate instance inside the application. It is safe
 // for concurrent use; database/sql calls Close from sql.DB.Close.
 type Connector struct {
-	reg  registry.Registry
-	orch *orchestration.Orchestrator
+	core *bootstrap.Core
 	rt   *engine.Runtime
-	id   string
 	key  string // in live
 	log  *slog.Logger
 
@@ -56,11 +52,11 @@ var (
 	_ interface{ Close() error } = (*Connector)(nil)
 )
 
-// NewConnector starts an instance from f, in the proxy's order: registry
-// client, orchestration (the registry's config, or f's with overwrite),
-// routing runtime with the registry's state in force, then registration of
-// state/instances/{ip}@-@{pid}. Use it with sql.OpenDB; sql.DB.Close calls
-// Close.
+// NewConnector starts an instance from f, in the proxy's order
+// (internal/bootstrap): registry client, orchestration (the registry's
+// config, or f's with overwrite), routing runtime with the registry's
+// state in force, then registration of state/instances/{ip}@-@{pid}. Use
+// it with sql.OpenDB; sql.DB.Close calls Close.
 func NewConnector(f *orchestration.File) (*Connector, error) {
 	ctx, cancel := context.WithTimeout(context.Background(), StartTimeout)
 	defer cancel()
@@ -69,12 +65,7 @@ func NewConnector(f *orchestration.File) (*Connector, error) {
 
 // NewConnectorContext is NewConnector with a context bounding the start.
 func NewConnectorContext(ctx context.Context, f *orchestration.File) (*Connector, error) {
-	oc := f.Orchestration
-	if oc.Name == "" {
-		oc.Name = orchestration.DefaultName
-	}
-	rcfg := oc.Registry.WithDefaults()
-	rcfg.Namespace = orchestration.Root(rcfg.Namespace, oc.Name)
+	rcfg := bootstrap.RegistryConfig(f)
 	// One process is one instance ({ip}@-@{pid}): a second connector on
 	// the same orchestration would share, and at Close delete, the first
 	// one's node.
@@ -89,68 +80,31 @@ func NewConnectorContext(ctx context.Context, f *orchestration.File) (*Connector
 	}
 	live.m[key] = true
 	live.Unlock()
-	reg, err := connect.Open(ctx, rcfg)
+	core, err := bootstrap.Start(ctx, f, openPool)
 	if err != nil {
 		live.release(key)
-		return nil, fmt.Errorf("shardgate: registry %s: %w", rcfg.Type, err)
+		return nil, fmt.Errorf("shardgate: %w", err)
 	}
-	c := &Connector{reg: reg, key: key, log: slog.Default().With("component", "shardgate-driver")}
-	fail := func(err error) (*Connector, error) {
+	c := &Connector{core: core, rt: core.Runtime, key: key, log: slog.Default().With("component", "shardgate-driver")}
+	meta := &orchestration.InstanceMeta{Version: version.Version(), StartedAt: time.Now().UTC()}
+	if err := core.Register(ctx, meta); err != nil {
 		c.Close()
 		return nil, fmt.Errorf("shardgate: %w", err)
 	}
-	ff := *f
-	ff.Orchestration = oc
-	o, cfg, err := orchestration.New(ctx, reg, &ff)
-	if err != nil {
-		return fail(err)
-	}
-	c.orch, c.id = o, o.ID()
-	if c.rt, err = engine.NewRuntime(cfg, openPool); err != nil {
-		return fail(err)
-	}
-	if err := o.Start(ctx, c); err != nil {
-		return fail(err)
-	}
-	// The registry client re-creates the nodes with their last values after
-	// a session loss; the orchestrator's Close deletes them.
-	meta := &orchestration.InstanceMeta{Version: version.Version(), StartedAt: time.Now().UTC()}
-	if err := o.Register(ctx, meta); err != nil {
-		return fail(err)
-	}
-	c.log.Info("shardgate driver instance registered", "instance", c.id, "registry", rcfg.Type, "root", rcfg.Namespace,
-		"master", cfg.MasterSlaveRule.MasterDataSourceName, "slaves", cfg.MasterSlaveRule.SlaveDataSourceNames)
+	c.log.Info("shardgate driver instance registered", "instance", c.ID(), "registry", rcfg.Type, "root", rcfg.Namespace,
+		"master", core.Config.MasterSlaveRule.MasterDataSourceName, "slaves", core.Config.MasterSlaveRule.SlaveDataSourceNames)
 	return c, nil
 }
 
 // ID is the instance id, {ip}@-@{pid}.
-func (c *Connector) ID() string { return c.id }
+func (c *Connector) ID() string { return c.core.ID() }
 
 // Status is the instance's orchestration status: circuit breaker,
 // disabled data sources, config version and any rejected config.
-func (c *Connector) Status() orchestration.Status { return c.orch.Status() }
+func (c *Connector) Status() orchestration.Status { return c.core.Orchestrator.Status() }
 
 // Snapshot is the routing snapshot in force.
 func (c *Connector) Snapshot() *engine.Snapshot { return c.rt.Snapshot() }
-
-// Apply swaps in cfg (the engine opens the pools of added or changed data
-// sources before its swap and closes those that left after it). The
-// orchestrator calls it for every valid config in the registry.
-func (c *Connector) Apply(cfg *config.Config) error {
-	if c.closed.Load() {
-		return ErrClosed
-	}
-	return c.rt.Apply(cfg)
-}
-
-// SetState swaps in the registry state (circuit breaker, disabled data
-// sources). The orchestrator calls it.
-func (c *Connector) SetState(st config.State) error {
-	if c.closed.Load() {
-		return ErrClosed
-	}
-	return c.rt.SetState(st)
-}
 
 // Connect returns a new session. It touches no backend: the first
 // statement (or Ping) takes a backend connection.
@@ -178,20 +132,10 @@ func (c *Connector) Close() error {
 
 func (c *Connector) close() error {
 	c.closed.Store(true)
-	var errs []error
-	if c.orch != nil {
-		errs = append(errs, c.orch.Close())
-	}
-	if c.rt != nil {
-		c.rt.Close()
-	}
-	if c.reg != nil {
-		errs = append(errs, c.reg.Close())
-	}
+	err := c.core.Close(nil)
 	live.release(c.key)
-	err := errors.Join(errs...)
-	if err == nil && c.id != "" {
-		c.log.Info("shardgate driver instance closed", "instance", c.id)
+	if err == nil {
+		c.log.Info("shardgate driver instance closed", "instance", c.ID())
 	}
 	return err
 }

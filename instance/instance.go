@@ -6,7 +6,6 @@ package instance
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"log/slog"
 	"net"
@@ -15,55 +14,38 @@ import (
 	"time"
 
 	"github.com/shardgate/shardgate/admin"
-	"github.com/shardgate/shardgate/engine"
+	"github.com/shardgate/shardgate/internal/bootstrap"
 	"github.com/shardgate/shardgate/internal/version"
 	"github.com/shardgate/shardgate/orchestration"
 	"github.com/shardgate/shardgate/proxy"
-	"github.com/shardgate/shardgate/registry"
-	"github.com/shardgate/shardgate/registry/connect"
 )
 
 // Instance is a running proxy instance.
 type Instance struct {
-	Registry     registry.Registry
-	Orchestrator *orchestration.Orchestrator
-	Runtime      *engine.Runtime
-	Proxy        *proxy.Server
-	Admin        *admin.Server
-	Meta         orchestration.InstanceMeta
-	ln           net.Listener
-	adminSrv     *http.Server
-	served       chan error
-	closeOnce    sync.Once
-	closeErr     error
+	*bootstrap.Core
+	Proxy     *proxy.Server
+	Admin     *admin.Server
+	Meta      orchestration.InstanceMeta
+	ln        net.Listener
+	adminSrv  *http.Server
+	served    chan error
+	closeOnce sync.Once
+	closeErr  error
 }
 
 // Start brings an instance up from its config file's content. It returns
 // once the instance serves and is registered.
 func Start(ctx context.Context, f *orchestration.File) (*Instance, error) {
-	oc := f.Orchestration
-	rcfg := oc.Registry.WithDefaults()
-	rcfg.Namespace = orchestration.Root(rcfg.Namespace, oc.Name)
-	reg, err := connect.Open(ctx, rcfg)
+	core, err := bootstrap.Start(ctx, f, proxy.OpenPool)
 	if err != nil {
-		return nil, fmt.Errorf("registry %s: %w", rcfg.Type, err)
+		return nil, err
 	}
-	in := &Instance{Registry: reg, served: make(chan error, 1)}
+	in := &Instance{Core: core, served: make(chan error, 1)}
 	fail := func(err error) (*Instance, error) {
 		in.Close()
 		return nil, err
 	}
-	o, cfg, err := orchestration.New(ctx, reg, f)
-	if err != nil {
-		return fail(err)
-	}
-	in.Orchestrator = o
-	if in.Runtime, err = engine.NewRuntime(cfg, proxy.OpenPool); err != nil {
-		return fail(err)
-	}
-	if err := o.Start(ctx, in.Runtime); err != nil {
-		return fail(err)
-	}
+	cfg := core.Config
 	if in.Proxy, err = proxy.New(in.Runtime); err != nil {
 		return fail(err)
 	}
@@ -82,7 +64,7 @@ func Start(ctx context.Context, f *orchestration.File) (*Instance, error) {
 	}()
 	in.Meta = orchestration.InstanceMeta{Address: in.ln.Addr().String(), Version: version.Version(), StartedAt: time.Now().UTC()}
 	if f.Admin.Listen != "off" {
-		if in.Admin, err = admin.New(in.Runtime, o, in.Meta, stmts); err != nil {
+		if in.Admin, err = admin.New(in.Runtime, in.Orchestrator, in.Meta, stmts); err != nil {
 			return fail(err)
 		}
 		aln, err := net.Listen("tcp", f.Admin.Listen)
@@ -93,11 +75,11 @@ func Start(ctx context.Context, f *orchestration.File) (*Instance, error) {
 		in.adminSrv = &http.Server{Handler: in.Admin.Handler(), ReadHeaderTimeout: 10 * time.Second}
 		go in.adminSrv.Serve(aln)
 	}
-	if err := o.Register(ctx, &in.Meta); err != nil {
+	if err := in.Register(ctx, &in.Meta); err != nil {
 		return fail(err)
 	}
-	slog.Info("shardgate instance serving", "addr", in.ln.Addr().String(), "admin", in.Meta.Admin, "instance", o.ID(),
-		"registry", rcfg.Type, "root", rcfg.Namespace,
+	slog.Info("shardgate instance serving", "addr", in.ln.Addr().String(), "admin", in.Meta.Admin, "instance", in.ID(),
+		"registry", core.RegistryConfig.Type, "root", core.RegistryConfig.Namespace,
 		"master", cfg.MasterSlaveRule.MasterDataSourceName, "slaves", cfg.MasterSlaveRule.SlaveDataSourceNames)
 	return in, nil
 }
@@ -111,17 +93,16 @@ func (in *Instance) Wait() error { return <-in.served }
 // Close deregisters the instance, stops serving and releases everything.
 // It may be called more than once.
 func (in *Instance) Close() error {
-	in.closeOnce.Do(func() { in.closeErr = in.close() })
+	in.closeOnce.Do(func() { in.closeErr = in.Core.Close(in.stop) })
 	return in.closeErr
 }
 
-func (in *Instance) close() error {
-	var errs []error
-	if in.Orchestrator != nil {
-		errs = append(errs, in.Orchestrator.Close())
-	}
+// stop stops the front end: the proxy (sessions end), then the admin
+// endpoint.
+func (in *Instance) stop() error {
+	var err error
 	if in.Proxy != nil {
-		errs = append(errs, in.Proxy.Close())
+		err = in.Proxy.Close()
 		if in.ln != nil {
 			select {
 			case <-in.served: // Serve returned; Wait sees the closed channel
@@ -136,11 +117,5 @@ func (in *Instance) close() error {
 		in.adminSrv.Shutdown(ctx)
 		cancel()
 	}
-	if in.Runtime != nil {
-		in.Runtime.Close()
-	}
-	if in.Registry != nil {
-		errs = append(errs, in.Registry.Close())
-	}
-	return errors.Join(errs...)
+	return err
 }
