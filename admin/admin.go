@@ -78,10 +78,10 @@ func (s *Server) notReady() string {
 	switch {
 	case snap.State.InstanceDisabled:
 		return "circuit-broken by registry node " + snap.State.InstancePath
-	case snap.Master.Disabled:
-		return "master data source " + snap.Master.Name + " disabled by registry node " + snap.Master.DisabledPath
-	case !snap.Master.Health.Healthy():
-		return fmt.Sprintf("master data source %s unreachable: %v", snap.Master.Name, snap.Master.Health.LastError())
+	case snap.Default.Master.Disabled:
+		return "master data source " + snap.Default.Master.Name + " disabled by registry node " + snap.Default.Master.DisabledPath
+	case !snap.Default.Master.Health.Healthy():
+		return fmt.Sprintf("master data source %s unreachable: %v", snap.Default.Master.Name, snap.Default.Master.Health.LastError())
 	}
 	return ""
 }
@@ -161,7 +161,7 @@ func (s *Server) state(w http.ResponseWriter, _ *http.Request) {
 
 func role(snap *engine.Snapshot, ds *engine.DataSource) string {
 	switch {
-	case ds == snap.Master:
+	case ds.IsMaster():
 		return "master"
 	case ds.Slave >= 0:
 		return "slave"

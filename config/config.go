@@ -39,9 +39,6 @@ const (
 	DefaultRYWWindow          = time.Second
 	DefaultServerVersion      = "5.5.5-10.11.99-MariaDB-shardgate"
 	DefaultStatementCacheSize = 8192
-	// MaxSlaves bounds slaveDataSourceNames: routing remembers the slaves a
-	// read already tried in a 64-bit set.
-	MaxSlaves = 63
 )
 
 // Config is one proxy's whole configuration.
@@ -236,9 +233,6 @@ func (c *Config) Validate() error {
 		bad(rp+".masterDataSourceName", "required")
 	} else if _, ok := c.DataSources[r.MasterDataSourceName]; !ok {
 		bad(rp+".masterDataSourceName", "unknown data source %q", r.MasterDataSourceName)
-	}
-	if len(r.SlaveDataSourceNames) > MaxSlaves {
-		bad(rp+".slaveDataSourceNames", "at most %d slaves", MaxSlaves)
 	}
 	slaves := map[string]bool{}
 	for i, s := range r.SlaveDataSourceNames {

@@ -65,60 +65,47 @@ func (s *conn) classify(query string) engine.Class {
 	return s.c.rt.Cache().Classify(unsafe.Slice(unsafe.StringData(query), len(query)))
 }
 
-func bit(ds *engine.DataSource) uint64 {
-	if ds.Slave < 0 {
-		return engine.MasterTried
-	}
-	return 1 << uint(ds.Slave)
-}
-
 // route picks the data source for a statement and takes a backend
 // connection there. A read whose data source cannot be reached is routed
 // again without it (tried), as the proxy does.
-func (s *conn) route(ctx context.Context, query string, cls engine.Class, tried *uint64) (*bconn, bool, *engine.DataSource, error) {
+func (s *conn) route(ctx context.Context, query string, at *engine.Attempt) (*bconn, bool, engine.Unit, error) {
 	if s.closed {
-		return nil, false, nil, driver.ErrBadConn
+		return nil, false, engine.Unit{}, driver.ErrBadConn
 	}
-	snap := s.c.rt.Snapshot()
 	if s.tx != nil && s.tx.slave {
-		if cls&engine.Rollback == 0 {
-			if err := instanceDisabled(snap); err != nil {
-				return nil, false, nil, err
-			}
+		if err := at.Snapshot().Admit(at.Class()); err != nil {
+			return nil, false, engine.Unit{}, routeError(err, "")
 		}
-		return s.pinned, false, s.tx.ds, nil
+		return s.pinned, false, engine.Unit{DS: s.tx.ds, Group: s.tx.ds.Group}, nil
 	}
-	for swaps := 0; ; {
-		units, err := snap.Route(s.units[:0], cls, &s.eng, *tried)
+	for {
+		cls := at.Class()
+		plan, err := at.Next(s.units[:0])
 		if err != nil {
-			return nil, false, nil, s.abortTx(snap, cls, err)
+			return nil, false, engine.Unit{}, s.abortTx(cls, err)
 		}
-		ds := units[0].DS
-		onMaster := ds == snap.Master
-		if snap.Config.Props.SQLShow {
+		u := plan.Units[0]
+		ds := u.DS
+		onMaster := ds.IsMaster()
+		if at.Snapshot().Config.Props.SQLShow {
 			s.c.log.Info("sql", "session", s.uid, "dataSource", ds.Name, "class", cls.String(), "sql", query)
 		}
 		b, err := s.acquire(ctx, ds.Pool.(*pool), onMaster)
 		if err == nil {
-			return b, onMaster, ds, nil
+			return b, onMaster, u, nil
 		}
-		if errors.Is(err, errPoolClosed) && swaps < 3 && !s.c.closed.Load() {
+		if errors.Is(err, errPoolClosed) && !s.c.closed.Load() && at.Resnap(s.c.rt.Snapshot()) {
 			// A config change replaced the pool after this statement read
-			// the snapshot: route again on the new one.
-			swaps++
-			snap = s.c.rt.Snapshot()
+			// the snapshot: plan again on the new one.
 			continue
 		}
 		var de *dialError
-		if errors.As(err, &de) {
-			// The pool reported it down: routing skips it until the
-			// engine's probe reaches it.
-			if cls&engine.Read != 0 && s.pinned == nil && ctx.Err() == nil {
-				*tried |= bit(ds)
-				continue
-			}
+		// The pool reported it down: routing skips it until the engine's
+		// probe reaches it.
+		if errors.As(err, &de) && ctx.Err() == nil && at.Retry(&u, s.pinned != nil) {
+			continue
 		}
-		return nil, false, ds, fmt.Errorf("shardgate: data source %s: %w", ds.Name, err)
+		return nil, false, u, fmt.Errorf("shardgate: data source %s: %w", ds.Name, err)
 	}
 }
 
@@ -208,9 +195,9 @@ func (s *conn) giveLastInsertID(ctx context.Context, b *bconn, cls engine.Class)
 // refusedOnSlave: a statement routed to a slave as a read was refused by
 // its read-only session (it writes): the caller runs it on the master and
 // the text goes there from now on. The connection has been released.
-func (s *conn) refusedOnSlave(b *bconn, onMaster bool, query string, cls *engine.Class, err error) bool {
+func (s *conn) refusedOnSlave(at *engine.Attempt, b *bconn, onMaster bool, query string, err error) bool {
 	var me *mysql.MySQLError
-	if onMaster || !b.p.readOnly || s.tx != nil || b == s.pinned || *cls&engine.Read == 0 ||
+	if onMaster || !b.p.readOnly || s.tx != nil || b == s.pinned || at.Class()&engine.Read == 0 ||
 		!errors.As(err, &me) || !engine.RefusedWrite(me.Number) {
 		// Inside a read-only transaction on a slave the refusal is the
 		// answer: the write was the caller's, in a transaction it asked
@@ -218,7 +205,7 @@ func (s *conn) refusedOnSlave(b *bconn, onMaster bool, query string, cls *engine
 		return false
 	}
 	s.release(b, onMaster)
-	*cls = cls.Refused()
+	at.Refused()
 	s.c.rt.Cache().Demote([]byte(query))
 	s.c.log.Info("a read that writes was refused by a slave's read-only session and ran on the master", "session", s.uid)
 	return true
@@ -251,7 +238,7 @@ func (s *conn) release(b *bconn, onMaster bool) {
 // lost forgets transaction state after its connection died.
 func (s *conn) lost() {
 	s.txOpen = false
-	s.eng.InTx = false
+	s.eng.LostConn()
 	if s.tx != nil {
 		s.tx.done = true
 		s.tx = nil
@@ -276,7 +263,7 @@ func (s *conn) after(b *bconn, cls engine.Class, query string, nargs int, onMast
 	if cls&engine.AutocommitOn != 0 {
 		s.acOff, s.txOpen = false, false // SET autocommit=1 commits
 	}
-	s.eng.Done(cls, true, s.status(), true)
+	s.eng.Done(cls, true, s.outcome(true))
 	if cls&(engine.SetSession|engine.Use) != 0 && cls&engine.Multi == 0 {
 		if nargs == 0 {
 			// A connection not yet held was taken while the session had
@@ -290,7 +277,7 @@ func (s *conn) after(b *bconn, cls engine.Class, query string, nargs int, onMast
 		} else {
 			// State with bound values is not replayable: keep this
 			// connection for the session, and never pool it again.
-			s.eng.Pinned = true
+			s.eng.Pin()
 			b.owner = s.uid
 		}
 	}
@@ -299,70 +286,52 @@ func (s *conn) after(b *bconn, cls engine.Class, query string, nargs int, onMast
 	}
 }
 
-func (s *conn) status() uint16 {
-	var st uint16
-	if s.txOpen {
-		st |= 0x0001
-	}
-	if !s.acOff {
-		st |= 0x0002
-	}
-	return st
+// outcome is what the session's master connection reports, as the
+// driver tracks it (go-sql-driver does not expose the status flags).
+func (s *conn) outcome(ok bool) engine.Outcome {
+	return engine.Outcome{OK: ok, InTx: s.txOpen, AutocommitOff: s.acOff}
 }
 
 // abortTx handles a COMMIT that cannot be routed (circuit breaker, master
 // disabled): the open transaction is rolled back on its connection, so a
 // caller told COMMIT failed knows nothing was committed.
-func (s *conn) abortTx(snap *engine.Snapshot, cls engine.Class, err error) error {
+func (s *conn) abortTx(cls engine.Class, err error) error {
 	b := s.pinned
-	if cls&engine.EndTx == 0 || cls&engine.Rollback != 0 || b == nil || !s.eng.InTx {
-		return routeError(snap, err, "")
+	if cls&engine.EndTx == 0 || cls&engine.Rollback != 0 || b == nil || !s.eng.InTx() {
+		return routeError(err, "")
 	}
 	_, rerr := b.c.(driver.ExecerContext).ExecContext(context.Background(), "ROLLBACK", nil)
 	if rerr != nil {
 		b.broken = true
 	}
 	s.txOpen = false
-	s.eng.Done(engine.EndTx|engine.Rollback, true, s.status(), rerr == nil)
+	s.eng.Done(engine.EndTx|engine.Rollback, true, s.outcome(rerr == nil))
 	s.release(b, true)
 	if rerr != nil {
-		return routeError(snap, err, " (the open transaction was aborted: its connection was closed)")
+		return routeError(err, " (the open transaction was aborted: its connection was closed)")
 	}
-	return routeError(snap, err, " (the open transaction was rolled back)")
+	return routeError(err, " (the open transaction was rolled back)")
 }
 
-// retry reports whether a statement that failed with err may run again:
-// a stale pooled connection refused it before anything was sent
-// (driver.ErrBadConn), or a read lost its connection to a data source.
-// bound: the connection carried session state or was pinned (never
-// retried: its state went with it). The connection has been released.
-func retry(bound, dead bool, ds *engine.DataSource, cls engine.Class, err error, attempt int, tried *uint64) bool {
-	if attempt >= 3 || bound || !dead {
-		return false
-	}
-	if errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
-		return false
-	}
-	if errors.Is(err, driver.ErrBadConn) {
-		return true
-	}
-	if cls&engine.Read != 0 {
-		*tried |= bit(ds)
-		return true
-	}
-	return false
-}
-
-// failed releases b after err and reports whether the statement may be
-// retried.
-func (s *conn) failed(b *bconn, onMaster bool, ds *engine.DataSource, cls engine.Class, err error, attempt int, tried *uint64) bool {
+// failed releases b after err and reports whether the statement may run
+// again (at nil: it may not): when a stale pooled connection refused it
+// before anything was sent (driver.ErrBadConn), or a read lost its
+// connection to a data source. A connection that carried session state or
+// was pinned is never retried: its state went with it.
+func (s *conn) failed(at *engine.Attempt, u *engine.Unit, b *bconn, onMaster bool, err error) bool {
 	bound := b.owner != 0 || b == s.pinned || s.tx != nil
 	if errors.Is(err, driver.ErrBadConn) {
 		b.broken = true
 	}
 	dead := !b.valid()
 	s.release(b, onMaster)
-	return retry(bound, dead, ds, cls, err, attempt, tried)
+	if at == nil || !dead || errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
+		return false
+	}
+	if errors.Is(err, driver.ErrBadConn) {
+		return at.Stale(bound)
+	}
+	return at.Retry(u, bound)
 }
 
 func dsErr(ds *engine.DataSource, err error) error {
@@ -374,31 +343,36 @@ func dsErr(ds *engine.DataSource, err error) error {
 
 // exec runs a statement that returns no rows.
 func (s *conn) exec(ctx context.Context, query string, cls engine.Class, args []driver.NamedValue, prepared bool) (driver.Result, error) {
-	var tried uint64
-	for attempt := 0; ; attempt++ {
-		b, onMaster, ds, err := s.route(ctx, query, cls, &tried)
+	at := engine.NewAttempt(s.c.rt.Snapshot(), cls, &s.eng)
+	for {
+		b, onMaster, u, err := s.route(ctx, query, &at)
 		if err != nil {
 			return nil, err
 		}
+		ds, cls := u.DS, at.Class()
+		text := query // the unit's SQL when the plan rewrote it
+		if u.SQL != nil {
+			text = string(u.SQL)
+		}
 		if err := s.giveLastInsertID(ctx, b, cls); err != nil {
-			s.failed(b, onMaster, ds, cls, err, 3, &tried)
+			s.failed(nil, &u, b, onMaster, err)
 			return nil, dsErr(ds, err)
 		}
 		var res driver.Result
 		if !prepared {
-			res, err = b.c.(driver.ExecerContext).ExecContext(ctx, query, args)
+			res, err = b.c.(driver.ExecerContext).ExecContext(ctx, text, args)
 		}
 		if prepared || errors.Is(err, driver.ErrSkip) {
 			var st driver.Stmt
-			if st, err = b.stmt(ctx, query); err == nil {
+			if st, err = b.stmt(ctx, text); err == nil {
 				res, err = st.(driver.StmtExecContext).ExecContext(ctx, args)
 			}
 		}
-		if err != nil && s.refusedOnSlave(b, onMaster, query, &cls, err) {
+		if err != nil && s.refusedOnSlave(&at, b, onMaster, query, err) {
 			continue
 		}
 		if err != nil {
-			if s.failed(b, onMaster, ds, cls, err, attempt, &tried) {
+			if s.failed(&at, &u, b, onMaster, err) {
 				continue
 			}
 			return nil, dsErr(ds, err)
@@ -415,31 +389,36 @@ func (s *conn) exec(ctx context.Context, query string, cls engine.Class, args []
 // query runs a statement that returns rows; the backend connection stays
 // taken until the rows are closed.
 func (s *conn) query(ctx context.Context, query string, cls engine.Class, args []driver.NamedValue, prepared bool) (driver.Rows, error) {
-	var tried uint64
-	for attempt := 0; ; attempt++ {
-		b, onMaster, ds, err := s.route(ctx, query, cls, &tried)
+	at := engine.NewAttempt(s.c.rt.Snapshot(), cls, &s.eng)
+	for {
+		b, onMaster, u, err := s.route(ctx, query, &at)
 		if err != nil {
 			return nil, err
 		}
+		ds, cls := u.DS, at.Class()
+		text := query // the unit's SQL when the plan rewrote it
+		if u.SQL != nil {
+			text = string(u.SQL)
+		}
 		if err := s.giveLastInsertID(ctx, b, cls); err != nil {
-			s.failed(b, onMaster, ds, cls, err, 3, &tried)
+			s.failed(nil, &u, b, onMaster, err)
 			return nil, dsErr(ds, err)
 		}
 		var r driver.Rows
 		if !prepared {
-			r, err = b.c.(driver.QueryerContext).QueryContext(ctx, query, args)
+			r, err = b.c.(driver.QueryerContext).QueryContext(ctx, text, args)
 		}
 		if prepared || errors.Is(err, driver.ErrSkip) {
 			var st driver.Stmt
-			if st, err = b.stmt(ctx, query); err == nil {
+			if st, err = b.stmt(ctx, text); err == nil {
 				r, err = st.(driver.StmtQueryContext).QueryContext(ctx, args)
 			}
 		}
-		if err != nil && s.refusedOnSlave(b, onMaster, query, &cls, err) {
+		if err != nil && s.refusedOnSlave(&at, b, onMaster, query, err) {
 			continue
 		}
 		if err != nil {
-			if s.failed(b, onMaster, ds, cls, err, attempt, &tried) {
+			if s.failed(&at, &u, b, onMaster, err) {
 				continue
 			}
 			return nil, dsErr(ds, err)
@@ -491,22 +470,23 @@ func (s *conn) Begin() (driver.Tx, error) {
 // slave's (unless read-your-writes sends the session's reads to the
 // master).
 func (s *conn) BeginTx(ctx context.Context, opts driver.TxOptions) (driver.Tx, error) {
-	if s.tx != nil || s.eng.InTx {
+	if s.tx != nil || s.eng.InTx() {
 		return nil, errors.New("shardgate: a transaction is already open on this connection")
 	}
 	cls := engine.Begin
 	if opts.ReadOnly && s.c.rt.Snapshot().Config.Props.ReadOnlyTransactionsOnSlave {
 		cls = engine.Read
 	}
-	var tried uint64
-	for attempt := 0; ; attempt++ {
-		b, onMaster, ds, err := s.route(ctx, "BEGIN", cls, &tried)
+	at := engine.NewAttempt(s.c.rt.Snapshot(), cls, &s.eng)
+	for {
+		b, onMaster, u, err := s.route(ctx, "BEGIN", &at)
 		if err != nil {
 			return nil, err
 		}
+		ds := u.DS
 		btx, err := b.c.(driver.ConnBeginTx).BeginTx(ctx, opts)
 		if err != nil {
-			if s.failed(b, onMaster, ds, cls, err, attempt, &tried) {
+			if s.failed(&at, &u, b, onMaster, err) {
 				continue
 			}
 			return nil, dsErr(ds, err)
@@ -515,7 +495,7 @@ func (s *conn) BeginTx(ctx context.Context, opts driver.TxOptions) (driver.Tx, e
 		s.pinned = b
 		if onMaster {
 			s.txOpen = true
-			s.eng.Done(engine.Begin, true, s.status(), true)
+			s.eng.Done(engine.Begin, true, s.outcome(true))
 		}
 		return s.tx, nil
 	}
@@ -523,11 +503,12 @@ func (s *conn) BeginTx(ctx context.Context, opts driver.TxOptions) (driver.Tx, e
 
 // Ping checks the instance and one data source a read would go to.
 func (s *conn) Ping(ctx context.Context) error {
-	var tried uint64
-	b, onMaster, ds, err := s.route(ctx, "/* ping */", engine.Read, &tried)
+	at := engine.NewAttempt(s.c.rt.Snapshot(), engine.Read, &s.eng)
+	b, onMaster, u, err := s.route(ctx, "/* ping */", &at)
 	if err != nil {
 		return err
 	}
+	ds := u.DS
 	if p, ok := b.c.(driver.Pinger); ok {
 		err = p.Ping(ctx)
 	}

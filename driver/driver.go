@@ -46,12 +46,14 @@ func (d *Driver) OpenConnector(name string) (driver.Connector, error) {
 var (
 	// ErrInstanceDisabled: the instance's registry node holds DISABLED
 	// (circuit breaker). Every statement but a rollback fails with it.
-	ErrInstanceDisabled = errors.New("shardgate: instance disabled (circuit breaker)")
+	ErrInstanceDisabled = engine.ErrInstanceDisabled
 	// ErrMasterDisabled: the master data source is disabled; statements
 	// that need it fail, reads keep going to the slaves.
-	ErrMasterDisabled = errors.New("shardgate: master data source disabled")
+	ErrMasterDisabled = engine.ErrMasterDisabled
 	// ErrUnavailable: no data source can run the statement.
-	ErrUnavailable = errors.New("shardgate: no data source available")
+	ErrUnavailable = engine.ErrNoDataSource
+	// ErrUnsupported: the statement cannot be planned.
+	ErrUnsupported = engine.ErrUnsupported
 	// ErrClosed: the connector was closed.
 	ErrClosed = errors.New("shardgate: connector closed")
 )
@@ -75,30 +77,14 @@ func (e *Error) Is(target error) bool { return target == e.kind }
 // Unwrap returns the engine's error.
 func (e *Error) Unwrap() error { return e.cause }
 
-// routeError turns a routing failure on snap into an *Error.
-func routeError(snap *engine.Snapshot, err error, suffix string) error {
+// routeError turns an engine error into an *Error, suffix added to its
+// message; other errors are returned as they are.
+func routeError(err error, suffix string) error {
 	var ee *engine.Error
 	if !errors.As(err, &ee) {
 		return err
 	}
-	kind := ErrUnavailable
-	switch {
-	case snap.State.InstanceDisabled:
-		kind = ErrInstanceDisabled
-	case snap.Master.Disabled:
-		kind = ErrMasterDisabled
-	}
-	return &Error{Code: ee.Code, SQLState: ee.SQLState, Message: ee.Message + suffix, kind: kind, cause: ee}
-}
-
-// instanceDisabled is the circuit breaker's error for snap, nil when the
-// instance is enabled.
-func instanceDisabled(snap *engine.Snapshot) error {
-	if !snap.State.InstanceDisabled {
-		return nil
-	}
-	_, err := snap.Route(nil, 0, &engine.Session{}, 0)
-	return routeError(snap, err, "")
+	return &Error{Code: ee.Code, SQLState: ee.SQLState, Message: ee.Message + suffix, kind: ee.Kind, cause: ee}
 }
 
 var errNoNextResultSet = errors.New("shardgate: no further result set")

@@ -74,9 +74,11 @@ func (t *tx) Commit() error {
 	snap := s.c.rt.Snapshot()
 	var rerr error
 	if t.slave {
-		rerr = instanceDisabled(snap)
-	} else if _, err := snap.Route(s.units[:0], engine.EndTx, &s.eng, 0); err != nil {
-		rerr = routeError(snap, err, "")
+		if err := snap.Admit(engine.EndTx); err != nil {
+			rerr = routeError(err, "")
+		}
+	} else if _, err := snap.Plan(s.units[:0], engine.EndTx, &s.eng, nil); err != nil {
+		rerr = routeError(err, "")
 	}
 	if rerr != nil {
 		if err := t.btx.Rollback(); err != nil {
@@ -120,7 +122,7 @@ func (t *tx) end() {
 	b := s.pinned
 	if !t.slave {
 		s.txOpen = false
-		s.eng.Done(engine.EndTx, true, s.status(), true)
+		s.eng.Done(engine.EndTx, true, s.outcome(true))
 	}
 	if b != nil {
 		s.release(b, !t.slave)

@@ -47,9 +47,9 @@ func FuzzClassify(f *testing.F) {
 		}
 		// And routing, whatever the session, sends it to the master.
 		var units [1]Unit
-		u, err := snap.Route(units[:0], c, &Session{}, 0)
-		if err != nil || len(u) != 1 || u[0].DS != snap.Master {
-			t.Fatalf("Route(%q) = %v, %v: not the master", text, u, err)
+		p, err := snap.Plan(units[:0], c, &Session{}, nil)
+		if err != nil || len(p.Units) != 1 || !p.Units[0].DS.IsMaster() {
+			t.Fatalf("Plan(%q) = %v, %v: not the master", text, p.Units, err)
 		}
 		if utf8.ValidString(rest) {
 			_ = UseTarget(rest)

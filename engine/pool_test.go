@@ -58,7 +58,7 @@ func TestHealthDownAndProbe(t *testing.T) {
 		t.Fatalf("after a failed dial: healthy %v, idle dropped %d times", s0.Health.Healthy(), fp.dropped.Load())
 	}
 	for range 6 {
-		if n, _ := route(t, r.Snapshot(), "SELECT 1", &Session{}, 0); n == "s0" {
+		if n, _ := route(t, r.Snapshot(), "SELECT 1", &Session{}); n == "s0" {
 			t.Fatal("a read went to the data source marked down")
 		}
 	}

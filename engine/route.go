@@ -1,6 +1,7 @@
 package engine
 
 import (
+	"errors"
 	"fmt"
 	"strconv"
 	"time"
@@ -34,8 +35,27 @@ func LastInsertIDSQL(id uint64) string {
 	return "DO LAST_INSERT_ID(" + strconv.FormatUint(id, 10) + ")"
 }
 
-// Error is a routing error, sent to the client as a MySQL error.
+// Kinds of engine errors, matched with errors.Is against an *Error.
+var (
+	// ErrInstanceDisabled: the instance's registry node holds DISABLED
+	// (circuit breaker). Every statement but a rollback fails with it.
+	ErrInstanceDisabled = errors.New("shardgate: instance disabled (circuit breaker)")
+	// ErrMasterDisabled: the master data source is disabled; statements
+	// that need it fail, reads keep going to the slaves.
+	ErrMasterDisabled = errors.New("shardgate: master data source disabled")
+	// ErrNoDataSource: no data source can run the statement.
+	ErrNoDataSource = errors.New("shardgate: no data source available")
+	// ErrUnsupported: the statement cannot be planned.
+	ErrUnsupported = errors.New("shardgate: statement not supported")
+)
+
+// ErrCodeUnsupported is ER_NOT_SUPPORTED_YET.
+const ErrCodeUnsupported = 1235
+
+// Error is an engine error, sent to a client as a MySQL error with Code
+// and SQLState; errors.Is matches its kind.
 type Error struct {
+	Kind     error
 	Code     uint16
 	SQLState string
 	Message  string
@@ -43,78 +63,166 @@ type Error struct {
 
 func (e *Error) Error() string { return e.Message }
 
-// MasterTried is the bit of the master in a tried set; slave i is bit i.
-const MasterTried = 1 << 63
+// Is reports whether target is the error's kind.
+func (e *Error) Is(target error) bool { return target == e.Kind }
 
-// Unit is one execution unit of a route: a data source and the statement
-// to run there (nil SQL: the statement as received).
-type Unit struct {
-	DS  *DataSource
-	SQL []byte
+// WithSuffix is the same error with more said at the end of its message.
+func (e *Error) WithSuffix(s string) *Error {
+	c := *e
+	c.Message += s
+	return &c
 }
 
-// Session is one client session's routing state. The front end owns it and
-// calls Route and Done from the session's goroutine only.
+// Unit is one execution unit of a plan: a data source of a group and the
+// statement to run there (nil SQL: the statement as received).
+type Unit struct {
+	Group *Group
+	DS    *DataSource
+	SQL   []byte
+}
+
+// Combine says how the results of a plan's units make the client's answer.
+type Combine uint8
+
+const (
+	// PassThrough: one unit, whose answer goes to the client as it is.
+	PassThrough Combine = iota
+)
+
+// Plan is how a statement runs: its units, and how their results combine.
+type Plan struct {
+	Units   []Unit
+	Combine Combine
+}
+
+// Admit is the check every statement passes before it is planned: the
+// circuit breaker (everything but a rollback fails while the instance is
+// disabled).
+func (snap *Snapshot) Admit(c Class) error {
+	if snap.State.InstanceDisabled && c&Rollback == 0 {
+		return &Error{Kind: ErrInstanceDisabled, Code: ErrCodeUnavailable, SQLState: "HY000", Message: fmt.Sprintf(
+			"shardgate: this instance is disabled by registry node %s (circuit breaker); statement rejected. "+
+				"Write an empty value to that node, or delete it, to enable the instance again", snap.State.InstancePath)}
+	}
+	return nil
+}
+
+// Plan appends to dst the units for a statement of class c in session s
+// and returns the plan. tried holds the data sources a previous attempt of
+// the same statement already failed on.
+func (snap *Snapshot) Plan(dst []Unit, c Class, s *Session, tried *Tried) (Plan, error) {
+	if err := snap.Admit(c); err != nil {
+		return Plan{Units: dst}, err
+	}
+	g := snap.Default
+	ds, err := g.pick(snap.Config, c, s, tried)
+	if err != nil {
+		return Plan{Units: dst}, err
+	}
+	return Plan{Units: append(dst, Unit{Group: g, DS: ds})}, nil
+}
+
+// pick chooses the group's data source for a statement: a usable slave for
+// a plain read outside a transaction, else the master.
+func (g *Group) pick(cfg *config.Config, c Class, s *Session, tried *Tried) (*DataSource, error) {
+	if c&Read != 0 && !s.NeedsMasterConn() && !s.readsFromMaster(cfg) && len(g.Slaves) > 0 {
+		var t Tried
+		if tried != nil {
+			t = *tried
+		}
+		if ds := g.balance.Next(g.Slaves, t); ds != nil {
+			return ds, nil
+		}
+	}
+	// No slave left: reads go to the master.
+	m := g.Master
+	if m.Disabled {
+		return nil, &Error{Kind: ErrMasterDisabled, Code: ErrCodeUnavailable, SQLState: "HY000", Message: fmt.Sprintf(
+			"shardgate: master data source %s is disabled by registry node %s; statement rejected. "+
+				"Write an empty value to that node, or delete it, to enable it again", m.Name, m.DisabledPath)}
+	}
+	if tried.Has(m) {
+		return nil, &Error{Kind: ErrNoDataSource, Code: ErrCodeUnavailable, SQLState: "HY000", Message: fmt.Sprintf(
+			"shardgate: master data source %s failed and no other data source can run the statement", m.Name)}
+	}
+	return m, nil
+}
+
+// usable: a slave that may get a read now.
+func usable(ds *DataSource, tried *Tried) bool {
+	return !ds.Disabled && ds.Health.Healthy() && !tried.Has(ds)
+}
+
+// Tried is the set of data sources one statement already failed on. The
+// zero value is empty; it allocates only past 64 data sources.
+type Tried struct {
+	bits uint64
+	more []uint64
+}
+
+// Has reports whether ds is in the set (a nil set is empty).
+func (t *Tried) Has(ds *DataSource) bool {
+	if t == nil {
+		return false
+	}
+	i := ds.ID
+	if i < 64 {
+		return t.bits&(1<<uint(i)) != 0
+	}
+	w := i/64 - 1
+	return w < len(t.more) && t.more[w]&(1<<uint(i%64)) != 0
+}
+
+// Add puts ds in the set.
+func (t *Tried) Add(ds *DataSource) {
+	i := ds.ID
+	if i < 64 {
+		t.bits |= 1 << uint(i)
+		return
+	}
+	w := i/64 - 1
+	for len(t.more) <= w {
+		t.more = append(t.more, 0)
+	}
+	t.more[w] |= 1 << uint(i%64)
+}
+
+// Session is one client session's routing state, private to the engine:
+// front ends report what statements did (Done, with a neutral Outcome)
+// and ask what it implies.
 type Session struct {
-	// InTx: the master connection reported a transaction open.
-	InTx bool
-	// AutocommitOff: the master connection reported autocommit off.
-	AutocommitOff bool
-	// Pinned: temporary tables, user locks, LOCK TABLES or SQL PREPARE
-	// tied the session to its master connection for good.
-	Pinned bool
-	// NextTx: SET TRANSACTION ran on the master connection; the next
-	// statement must run there too.
-	NextTx bool
-	wrote  bool
+	inTx          bool
+	autocommitOff bool
+	pinned        bool
+	nextTx        bool
+	wrote         bool
 	// writeAt is when the last write finished, for read-your-writes window.
 	writeAt time.Time
 }
 
+// Outcome is how a statement that ran on a master ended, as its server
+// reported it.
+type Outcome struct {
+	// OK: it succeeded (the server's final packet was OK/EOF, not an error).
+	OK bool
+	// InTx: a transaction is open after it; AutocommitOff: autocommit is
+	// off. Read only when OK.
+	InTx, AutocommitOff bool
+}
+
 // NeedsMasterConn reports whether the session holds on to one master
 // connection between statements.
-func (s *Session) NeedsMasterConn() bool { return s.InTx || s.AutocommitOff || s.Pinned || s.NextTx }
+func (s *Session) NeedsMasterConn() bool { return s.inTx || s.autocommitOff || s.pinned || s.nextTx }
 
-// Route appends to dst the execution units for a statement of class c and
-// returns them. tried is the set of data sources a previous attempt of the
-// same statement already failed on (MasterTried, 1<<slave).
-func (snap *Snapshot) Route(dst []Unit, c Class, s *Session, tried uint64) ([]Unit, error) {
-	if snap.State.InstanceDisabled && c&Rollback == 0 {
-		return dst, &Error{Code: ErrCodeUnavailable, SQLState: "HY000", Message: fmt.Sprintf(
-			"shardgate: this instance is disabled by registry node %s (circuit breaker); statement rejected. "+
-				"Write an empty value to that node, or delete it, to enable the instance again", snap.State.InstancePath)}
-	}
-	if c&Read == 0 || s.NeedsMasterConn() || s.readsFromMaster(snap.Config) {
-		return snap.routeMaster(dst, tried)
-	}
-	if tried != 0 || len(snap.Slaves) > 0 {
-		excluded := tried
-		for _, sl := range snap.Slaves {
-			if sl.Disabled || !sl.Health.Healthy() {
-				excluded |= 1 << uint(sl.Slave)
-			}
-		}
-		if ds := snap.balance.Next(snap.Slaves, excluded); ds != nil {
-			return append(dst, Unit{DS: ds}), nil
-		}
-	}
-	// No slave left: reads go to the master.
-	return snap.routeMaster(dst, tried)
-}
+// InTx: the master connection reported a transaction open.
+func (s *Session) InTx() bool { return s.inTx }
 
-func (snap *Snapshot) routeMaster(dst []Unit, tried uint64) ([]Unit, error) {
-	m := snap.Master
-	if m.Disabled {
-		return dst, &Error{Code: ErrCodeUnavailable, SQLState: "HY000", Message: fmt.Sprintf(
-			"shardgate: master data source %s is disabled by registry node %s; statement rejected. "+
-				"Write an empty value to that node, or delete it, to enable it again", m.Name, m.DisabledPath)}
-	}
-	if tried&MasterTried != 0 {
-		return dst, &Error{Code: ErrCodeUnavailable, SQLState: "HY000", Message: fmt.Sprintf(
-			"shardgate: master data source %s failed and no other data source can run the statement", m.Name)}
-	}
-	return append(dst, Unit{DS: m}), nil
-}
+// AutocommitOff: the master connection reported autocommit off.
+func (s *Session) AutocommitOff() bool { return s.autocommitOff }
+
+// Pinned: temporary tables, user locks, LOCK TABLES, SQL PREPARE or state
+// too large to replay tied the session to its master connection for good.
+func (s *Session) Pinned() bool { return s.pinned }
 
 func (s *Session) readsFromMaster(cfg *config.Config) bool {
 	if !s.wrote {
@@ -129,27 +237,19 @@ func (s *Session) readsFromMaster(cfg *config.Config) bool {
 	return false
 }
 
-// Done records the outcome of a statement that ran on the master. status
-// is the server status of its final OK/EOF (haveStatus false when it ended
-// in an error): it tells whether a transaction is open and whether
-// autocommit is on, which is sturdier than parsing BEGIN/COMMIT.
-func (s *Session) Done(c Class, onMaster bool, status uint16, haveStatus bool) {
+// Done records the outcome of a statement of class c; onMaster: it ran on
+// a master (what ran on a slave changes nothing).
+func (s *Session) Done(c Class, onMaster bool, o Outcome) {
 	if !onMaster {
 		return
 	}
-	if c&NextTx != 0 {
-		s.NextTx = haveStatus
-	} else {
-		s.NextTx = false
-	}
-	if !haveStatus {
+	s.nextTx = c&NextTx != 0 && o.OK
+	if !o.OK {
 		return
 	}
-	const inTrans, autocommit = 0x0001, 0x0002
-	s.InTx = status&inTrans != 0
-	s.AutocommitOff = status&autocommit == 0
+	s.inTx, s.autocommitOff = o.InTx, o.AutocommitOff
 	if c&Pin != 0 {
-		s.Pinned = true
+		s.pinned = true
 	}
 	if c&Write != 0 {
 		s.wrote = true
@@ -159,7 +259,11 @@ func (s *Session) Done(c Class, onMaster bool, status uint16, haveStatus bool) {
 
 // Pin ties the session to its current master connection for good (state
 // that cannot be replayed elsewhere).
-func (s *Session) Pin() { s.Pinned = true }
+func (s *Session) Pin() { s.pinned = true }
+
+// LostConn records that the session's master connection died: whatever
+// transaction it had is gone with it.
+func (s *Session) LostConn() { s.inTx, s.autocommitOff = false, false }
 
 // Reset forgets everything (COM_RESET_CONNECTION, COM_CHANGE_USER).
 func (s *Session) Reset() { *s = Session{} }

@@ -1,6 +1,7 @@
 package engine
 
 import (
+	"errors"
 	"strings"
 	"testing"
 	"time"
@@ -28,16 +29,28 @@ masterSlaveRule: {masterDataSourceName: m, slaveDataSourceNames: [s0, s1]}
 	return c
 }
 
-func route(t *testing.T, snap *Snapshot, sql string, s *Session, tried uint64) (string, error) {
+// route plans sql and returns the data source of its one unit; tried names
+// data sources already tried.
+func route(t *testing.T, snap *Snapshot, sql string, s *Session, tried ...string) (string, error) {
 	t.Helper()
-	u, err := snap.Route(nil, Classify(sql), s, tried)
+	var tr Tried
+	for _, n := range tried {
+		tr.Add(snap.ByName[n])
+	}
+	p, err := snap.Plan(nil, Classify(sql), s, &tr)
 	if err != nil {
 		return "", err
 	}
-	if len(u) != 1 {
-		t.Fatalf("%d units", len(u))
+	if len(p.Units) != 1 || p.Combine != PassThrough {
+		t.Fatalf("%d units, combine %d", len(p.Units), p.Combine)
 	}
-	return u[0].DS.Name, nil
+	return p.Units[0].DS.Name, nil
+}
+
+// st is the outcome a master reports with status flags (0x1 in a
+// transaction, 0x2 autocommit).
+func st(status uint16, ok bool) Outcome {
+	return Outcome{OK: ok, InTx: status&1 != 0, AutocommitOff: status&2 == 0}
 }
 
 func TestRoute(t *testing.T) {
@@ -50,32 +63,32 @@ func TestRoute(t *testing.T) {
 	for _, tc := range []struct {
 		sql   string
 		sess  Session
-		tried uint64
+		tried []string
 		want  string
 	}{
-		{"INSERT INTO t VALUES (1)", Session{}, 0, "m"},
-		{"SELECT 1 FOR UPDATE", Session{}, 0, "m"},
-		{"/* shardgate:master */ SELECT 1", Session{}, 0, "m"},
-		{"SELECT 1", Session{InTx: true}, 0, "m"},
-		{"SELECT 1", Session{AutocommitOff: true}, 0, "m"},
-		{"SELECT 1", Session{Pinned: true}, 0, "m"},
-		{"SELECT 1", Session{wrote: true}, 0, "m"},
-		{"SELECT 1", Session{}, 1 | 2, "m"},
-		{"SELECT 1", Session{}, 1, "s1"},
-		{"SELECT 1", Session{}, 2, "s0"},
+		{"INSERT INTO t VALUES (1)", Session{}, nil, "m"},
+		{"SELECT 1 FOR UPDATE", Session{}, nil, "m"},
+		{"/* shardgate:master */ SELECT 1", Session{}, nil, "m"},
+		{"SELECT 1", Session{inTx: true}, nil, "m"},
+		{"SELECT 1", Session{autocommitOff: true}, nil, "m"},
+		{"SELECT 1", Session{pinned: true}, nil, "m"},
+		{"SELECT 1", Session{wrote: true}, nil, "m"},
+		{"SELECT 1", Session{}, []string{"s0", "s1"}, "m"},
+		{"SELECT 1", Session{}, []string{"s0"}, "s1"},
+		{"SELECT 1", Session{}, []string{"s1"}, "s0"},
 	} {
-		got, err := route(t, snap, tc.sql, &tc.sess, tc.tried)
+		got, err := route(t, snap, tc.sql, &tc.sess, tc.tried...)
 		if err != nil || got != tc.want {
-			t.Errorf("%q %+v tried %b: %s %v, want %s", tc.sql, tc.sess, tc.tried, got, err, tc.want)
+			t.Errorf("%q %+v tried %v: %s %v, want %s", tc.sql, tc.sess, tc.tried, got, err, tc.want)
 		}
 	}
-	if _, err := route(t, snap, "SELECT 1", &Session{}, 1|2|MasterTried); err == nil {
+	if _, err := route(t, snap, "SELECT 1", &Session{}, "s0", "s1", "m"); err == nil || !errors.Is(err, ErrNoDataSource) {
 		t.Error("everything tried: no error")
 	}
 	// Round robin alternates.
 	seen := map[string]int{}
 	for i := 0; i < 10; i++ {
-		n, _ := route(t, snap, "SELECT 1", &Session{}, 0)
+		n, _ := route(t, snap, "SELECT 1", &Session{})
 		seen[n]++
 	}
 	if seen["s0"] != 5 || seen["s1"] != 5 {
@@ -98,28 +111,28 @@ func TestRouteState(t *testing.T) {
 	// A disabled slave gets no reads; all slaves disabled: the master.
 	must(r.SetState(config.State{DisabledDataSources: map[string]string{"s0": "/app/state/datasources/s0"}}))
 	for i := 0; i < 4; i++ {
-		if n, _ := route(t, r.Snapshot(), "SELECT 1", &Session{}, 0); n != "s1" {
+		if n, _ := route(t, r.Snapshot(), "SELECT 1", &Session{}); n != "s1" {
 			t.Fatalf("s0 disabled: read went to %s", n)
 		}
 	}
 	must(r.SetState(config.State{DisabledDataSources: map[string]string{"s0": "", "s1": ""}}))
-	if n, _ := route(t, r.Snapshot(), "SELECT 1", &Session{}, 0); n != "m" {
+	if n, _ := route(t, r.Snapshot(), "SELECT 1", &Session{}); n != "m" {
 		t.Fatalf("all slaves disabled: read went to %s", n)
 	}
 	// Master disabled: writes fail naming the node, reads flow.
 	must(r.SetState(config.State{DisabledDataSources: map[string]string{"m": "/app/state/datasources/m"}}))
-	if _, err := route(t, r.Snapshot(), "UPDATE t SET a=1", &Session{}, 0); err == nil || !strings.Contains(err.Error(), "/app/state/datasources/m") {
+	if _, err := route(t, r.Snapshot(), "UPDATE t SET a=1", &Session{}); err == nil || !strings.Contains(err.Error(), "/app/state/datasources/m") {
 		t.Errorf("master disabled: %v", err)
 	}
-	if n, err := route(t, r.Snapshot(), "SELECT 1", &Session{}, 0); err != nil || n == "m" {
+	if n, err := route(t, r.Snapshot(), "SELECT 1", &Session{}); err != nil || n == "m" {
 		t.Errorf("master disabled: read went to %s %v", n, err)
 	}
 	// Instance disabled: everything but ROLLBACK fails.
 	must(r.SetState(config.State{InstanceDisabled: true, InstancePath: "/app/state/instances/1.2.3.4@-@9"}))
-	if _, err := route(t, r.Snapshot(), "SELECT 1", &Session{}, 0); err == nil || !strings.Contains(err.Error(), "/app/state/instances/1.2.3.4@-@9") {
+	if _, err := route(t, r.Snapshot(), "SELECT 1", &Session{}); err == nil || !strings.Contains(err.Error(), "/app/state/instances/1.2.3.4@-@9") {
 		t.Errorf("instance disabled: %v", err)
 	}
-	if _, err := route(t, r.Snapshot(), "ROLLBACK", &Session{}, 0); err != nil {
+	if _, err := route(t, r.Snapshot(), "ROLLBACK", &Session{}); err != nil {
 		t.Errorf("instance disabled: ROLLBACK: %v", err)
 	}
 	// State survives a config swap; unchanged pools are kept, changed ones replaced.
@@ -156,12 +169,12 @@ func TestReadYourWrites(t *testing.T) {
 			t.Fatal(err)
 		}
 		var s Session
-		s.Done(Classify("INSERT INTO t VALUES (1)"), true, 0x0002, true)
+		s.Done(Classify("INSERT INTO t VALUES (1)"), true, st(0x0002, true))
 		for i, want := range tc.after {
 			if i == 1 {
 				time.Sleep(60 * time.Millisecond)
 			}
-			n, _ := route(t, r.Snapshot(), "SELECT 1", &s, 0)
+			n, _ := route(t, r.Snapshot(), "SELECT 1", &s)
 			if (want == "m") != (n == "m") {
 				t.Errorf("%s: read %d went to %s, want %s", tc.mode, i, n, want)
 			}
@@ -172,35 +185,35 @@ func TestReadYourWrites(t *testing.T) {
 
 func TestSessionDone(t *testing.T) {
 	var s Session
-	s.Done(Classify("BEGIN"), true, 0x0003, true)
-	if !s.InTx || !s.NeedsMasterConn() {
+	s.Done(Classify("BEGIN"), true, st(0x0003, true))
+	if !s.InTx() || !s.NeedsMasterConn() {
 		t.Fatal("BEGIN: not in tx")
 	}
-	s.Done(Classify("SELECT x"), true, 0, false) // an error keeps the state
-	if !s.InTx {
+	s.Done(Classify("SELECT x"), true, st(0, false)) // an error keeps the state
+	if !s.InTx() {
 		t.Fatal("error ended the tx")
 	}
-	s.Done(Classify("COMMIT"), true, 0x0002, true)
-	if s.InTx || s.NeedsMasterConn() {
+	s.Done(Classify("COMMIT"), true, st(0x0002, true))
+	if s.InTx() || s.NeedsMasterConn() {
 		t.Fatal("COMMIT: still pinned")
 	}
-	s.Done(Classify("SET autocommit=0"), true, 0x0000, true)
-	if !s.AutocommitOff || !s.NeedsMasterConn() {
+	s.Done(Classify("SET autocommit=0"), true, st(0x0000, true))
+	if !s.AutocommitOff() || !s.NeedsMasterConn() {
 		t.Fatal("autocommit=0 not pinned")
 	}
 	s.Reset()
-	s.Done(Classify("SET TRANSACTION ISOLATION LEVEL READ COMMITTED"), true, 0x0002, true)
+	s.Done(Classify("SET TRANSACTION ISOLATION LEVEL READ COMMITTED"), true, st(0x0002, true))
 	if !s.NeedsMasterConn() {
 		t.Fatal("SET TRANSACTION: next statement may leave the connection")
 	}
-	s.Done(Classify("START TRANSACTION"), true, 0x0003, true)
-	s.Done(Classify("COMMIT"), true, 0x0002, true)
+	s.Done(Classify("START TRANSACTION"), true, st(0x0003, true))
+	s.Done(Classify("COMMIT"), true, st(0x0002, true))
 	if s.NeedsMasterConn() {
 		t.Fatal("after the transaction: still pinned")
 	}
 	s.Reset()
-	s.Done(Classify("CREATE TEMPORARY TABLE t (a INT)"), true, 0x0002, true)
-	if !s.Pinned {
+	s.Done(Classify("CREATE TEMPORARY TABLE t (a INT)"), true, st(0x0002, true))
+	if !s.Pinned() {
 		t.Fatal("temporary table not pinned")
 	}
 }
@@ -220,7 +233,9 @@ func BenchmarkClassifyRouteCached(b *testing.B) {
 		var s Session
 		for pb.Next() {
 			c := cache.Classify(q)
-			units, _ = r.Snapshot().Route(units[:0], c, &s, 0)
+			at := NewAttempt(r.Snapshot(), c, &s)
+			p, _ := at.Next(units[:0])
+			units = p.Units
 		}
 	})
 }
@@ -238,7 +253,9 @@ func BenchmarkClassifyRouteCachedSerial(b *testing.B) {
 	b.ReportAllocs()
 	for b.Loop() {
 		c := cache.Classify(q)
-		units, _ = r.Snapshot().Route(units[:0], c, &s, 0)
+		at := NewAttempt(r.Snapshot(), c, &s)
+		p, _ := at.Next(units[:0])
+		units = p.Units
 	}
 }
 
@@ -266,7 +283,7 @@ func TestBalancers(t *testing.T) {
 		}
 		seen := map[string]int{}
 		for i := 0; i < 1000; i++ {
-			n, err := route(t, r.Snapshot(), "SELECT 1", &Session{}, 0)
+			n, err := route(t, r.Snapshot(), "SELECT 1", &Session{})
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -277,7 +294,7 @@ func TestBalancers(t *testing.T) {
 		}
 		// An excluded slave is never chosen.
 		for i := 0; i < 50; i++ {
-			if n, _ := route(t, r.Snapshot(), "SELECT 1", &Session{}, 2); n != "s0" {
+			if n, _ := route(t, r.Snapshot(), "SELECT 1", &Session{}, "s1"); n != "s0" {
 				t.Fatalf("%s: s1 tried, read went to %s", tc.algo, n)
 			}
 		}

@@ -18,8 +18,13 @@ type DataSource struct {
 	// engine's view of whether the data source can be reached.
 	Pool   Pool
 	Health *Health
-	// Slave is the index in the rule's slaves, or -1 for the master.
+	// Group is the group it belongs to (nil: in none); Slave is its index
+	// among the group's slaves, -1 for a master or a data source in no
+	// group.
+	Group *Group
 	Slave int
+	// ID numbers the snapshot's data sources (for Tried).
+	ID int
 	// Weight for the WEIGHT algorithm.
 	Weight int
 	// Disabled by the registry; DisabledPath names the node for errors.
@@ -27,35 +32,47 @@ type DataSource struct {
 	DisabledPath string
 }
 
+// IsMaster reports whether ds is its group's master.
+func (ds *DataSource) IsMaster() bool { return ds.Group != nil && ds.Group.Master == ds }
+
+// Group is a master with its slaves and how reads are balanced over them.
+type Group struct {
+	Name    string
+	Master  *DataSource
+	Slaves  []*DataSource
+	balance Balancer
+}
+
 // Snapshot is everything routing needs, immutable once published.
 type Snapshot struct {
 	Config *config.Config
 	State  config.State
-	Master *DataSource
-	Slaves []*DataSource
-	// ByName holds every data source of the config, rule members or not.
+	// Groups are the master/slave groups; read/write splitting has one,
+	// named after masterSlaveRule.name.
+	Groups []*Group
+	// Default is the group of statements that name no other (Groups[0]).
+	Default *Group
+	// ByName holds every data source of the config, in a group or not.
 	ByName map[string]*DataSource
-
-	balance Balancer
 }
 
-// Balancer picks a slave among candidates: those with the bit of their
-// index clear in excluded. It returns nil when there is none.
+// Balancer picks a slave for a read among the usable ones (enabled,
+// healthy, not yet tried); nil when there is none. tried is passed by
+// value so that an attempt's set does not escape through the interface.
 type Balancer interface {
-	Next(slaves []*DataSource, excluded uint64) *DataSource
+	Next(slaves []*DataSource, tried Tried) *DataSource
 }
 
 type roundRobin struct{ n atomic.Uint64 }
 
-func (b *roundRobin) Next(slaves []*DataSource, excluded uint64) *DataSource {
+func (b *roundRobin) Next(slaves []*DataSource, tried Tried) *DataSource {
 	if len(slaves) == 0 {
 		return nil
 	}
 	start := int(b.n.Add(1) % uint64(len(slaves)))
 	for i := range slaves {
-		j := (start + i) % len(slaves)
-		if excluded&(1<<uint(j)) == 0 {
-			return slaves[j]
+		if ds := slaves[(start+i)%len(slaves)]; usable(ds, &tried) {
+			return ds
 		}
 	}
 	return nil
@@ -63,15 +80,14 @@ func (b *roundRobin) Next(slaves []*DataSource, excluded uint64) *DataSource {
 
 type random struct{}
 
-func (random) Next(slaves []*DataSource, excluded uint64) *DataSource {
+func (random) Next(slaves []*DataSource, tried Tried) *DataSource {
 	if len(slaves) == 0 {
 		return nil
 	}
 	start := rand.IntN(len(slaves))
 	for i := range slaves {
-		j := (start + i) % len(slaves)
-		if excluded&(1<<uint(j)) == 0 {
-			return slaves[j]
+		if ds := slaves[(start+i)%len(slaves)]; usable(ds, &tried) {
+			return ds
 		}
 	}
 	return nil
@@ -79,25 +95,25 @@ func (random) Next(slaves []*DataSource, excluded uint64) *DataSource {
 
 type weighted struct{}
 
-func (weighted) Next(slaves []*DataSource, excluded uint64) *DataSource {
+func (weighted) Next(slaves []*DataSource, tried Tried) *DataSource {
 	sum := 0
-	for i, s := range slaves {
-		if excluded&(1<<uint(i)) == 0 {
-			sum += s.Weight
+	for _, ds := range slaves {
+		if usable(ds, &tried) {
+			sum += ds.Weight
 		}
 	}
-	if sum == 0 {
+	if sum <= 0 {
 		return nil
 	}
 	r := rand.IntN(sum)
-	for i, s := range slaves {
-		if excluded&(1<<uint(i)) != 0 {
+	for _, ds := range slaves {
+		if !usable(ds, &tried) {
 			continue
 		}
-		if r < s.Weight {
-			return s
+		if r < ds.Weight {
+			return ds
 		}
-		r -= s.Weight
+		r -= ds.Weight
 	}
 	return nil
 }
@@ -222,29 +238,32 @@ func (r *Runtime) build(cfg *config.Config, st config.State, members map[string]
 	}
 	st.DisabledDataSources = dis
 	s := &Snapshot{Config: cfg, State: st, ByName: map[string]*DataSource{}}
-	for _, n := range sortedNames(cfg) {
+	for i, n := range sortedNames(cfg) {
 		path, off := dis[n]
 		m := members[n]
-		s.ByName[n] = &DataSource{Name: n, Pool: m.pool, Health: m.health, Slave: -1, Weight: cfg.DataSources[n].Weight, Disabled: off, DisabledPath: path}
+		s.ByName[n] = &DataSource{Name: n, Pool: m.pool, Health: m.health, Slave: -1, ID: i, Weight: cfg.DataSources[n].Weight, Disabled: off, DisabledPath: path}
 	}
 	rule := cfg.MasterSlaveRule
-	s.Master = s.ByName[rule.MasterDataSourceName]
-	if s.Master == nil {
+	g := &Group{Name: rule.Name, Master: s.ByName[rule.MasterDataSourceName]}
+	if g.Master == nil {
 		return nil, fmt.Errorf("masterSlaveRule.masterDataSourceName: unknown data source %q", rule.MasterDataSourceName)
 	}
+	g.Master.Group = g
 	for i, n := range rule.SlaveDataSourceNames {
 		ds := s.ByName[n]
-		ds.Slave = i
-		s.Slaves = append(s.Slaves, ds)
+		ds.Group, ds.Slave = g, i
+		g.Slaves = append(g.Slaves, ds)
 	}
 	switch rule.LoadBalanceAlgorithmType {
 	case config.Random:
-		s.balance = random{}
+		g.balance = random{}
 	case config.Weight:
-		s.balance = weighted{}
+		g.balance = weighted{}
 	default:
-		s.balance = r.rr
+		g.balance = r.rr
 	}
+	s.Groups = []*Group{g}
+	s.Default = g
 	return s, nil
 }
 

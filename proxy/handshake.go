@@ -310,7 +310,7 @@ func (srv *Server) setNames(collation byte) string {
 	if v, ok := srv.collations[collation]; ok {
 		return v
 	}
-	bc, err := poolOf(srv.rt.Snapshot().Master).Get(context.Background())
+	bc, err := poolOf(srv.rt.Snapshot().Default.Master).Get(context.Background())
 	if err != nil {
 		return "" // not cached: try again with the next login
 	}

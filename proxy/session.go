@@ -73,6 +73,8 @@ type session struct {
 	stmts    map[uint32]*stmt
 	nextStmt uint32
 	units    []engine.Unit
+	// cmd holds a command rewritten to a unit's SQL.
+	cmd []byte
 	buf      []byte
 }
 
@@ -167,7 +169,7 @@ func (s *session) serve() {
 		// back and the connection freed for others. The deadline moves
 		// forward at most once a second, not on every command.
 		wait := props.WaitTimeout
-		if t := props.IdleTransactionTimeout; t > 0 && t < wait && s.pinned != nil && (s.eng.InTx || s.eng.AutocommitOff) {
+		if t := props.IdleTransactionTimeout; t > 0 && t < wait && s.pinned != nil && (s.eng.InTx() || s.eng.AutocommitOff()) {
 			wait = t
 		}
 		if now := time.Now(); now.Add(wait).Before(deadline) || now.Add(wait).Sub(deadline) > time.Second {
@@ -212,11 +214,11 @@ func (s *session) close() {
 // connection for good: refused when the pool's share for pinned sessions
 // is taken, so that they cannot starve everybody else.
 func (s *session) pinFor(ds *engine.DataSource) error {
-	if s.pinPool != nil || s.eng.Pinned {
+	if s.pinPool != nil || s.eng.Pinned() {
 		return nil
 	}
 	if !poolOf(ds).PinSession() {
-		return &engine.Error{Code: engine.ErrCodeUnavailable, SQLState: "HY000", Message: fmt.Sprintf(
+		return &engine.Error{Kind: engine.ErrNoDataSource, Code: engine.ErrCodeUnavailable, SQLState: "HY000", Message: fmt.Sprintf(
 			"shardgate: %d of data source %s's %d connections are kept by sessions with temporary tables, user variables, locks, CALL or HANDLER state; "+
 				"this statement would keep another one. Retry later, end such sessions, or raise dataSources.%s.maxPoolSize",
 			poolOf(ds).MaxPinned(), ds.Name, poolOf(ds).Config().MaxPoolSize, ds.Name)}
@@ -271,8 +273,7 @@ func (s *session) dispatch(p []byte) bool {
 		}
 		return true // no response
 	case wire.ComPing:
-		if snap := s.srv.rt.Snapshot(); snap.State.InstanceDisabled {
-			_, err := snap.Route(s.units[:0], 0, &s.eng, 0)
+		if err := s.srv.rt.Snapshot().Admit(0); err != nil {
 			s.writeErr(err)
 			return true
 		}
@@ -408,21 +409,20 @@ func (s *session) observe(p []byte, cls engine.Class, st *stmt, kind wire.Respon
 // runKind routes a command, sends it and relays the answer, retrying a
 // read elsewhere when a slave fails before anything reached the client.
 func (s *session) runKind(p []byte, cls engine.Class, st *stmt, kind wire.Response) bool {
-	if s.pinPool != nil && !s.eng.Pinned {
+	if s.pinPool != nil && !s.eng.Pinned() {
 		s.unpin() // a statement meant to pin the session failed before running
 	}
-	snap := s.srv.rt.Snapshot()
-	var tried uint64
-	swaps := 0
+	at := engine.NewAttempt(s.srv.rt.Snapshot(), cls, &s.eng)
 	for {
-		units, err := snap.Route(s.units[:0], cls, &s.eng, tried)
+		plan, err := at.Next(s.units[:0])
 		if err != nil {
 			s.writeErr(s.abortTx(cls, err))
 			return true
 		}
-		ds := units[0].DS
+		u := &plan.Units[0]
+		ds := u.DS
 		s.lastDS = ds.Name
-		onMaster := ds == snap.Master
+		onMaster := ds.IsMaster()
 		if cls&engine.Pin != 0 && onMaster {
 			if err := s.pinFor(ds); err != nil {
 				s.writeErr(err)
@@ -431,31 +431,33 @@ func (s *session) runKind(p []byte, cls engine.Class, st *stmt, kind wire.Respon
 		}
 		bc, err := s.acquire(ds, onMaster)
 		if err != nil {
-			if errors.Is(err, backend.ErrPoolClosed) && swaps < 3 {
+			if errors.Is(err, backend.ErrPoolClosed) && at.Resnap(s.srv.rt.Snapshot()) {
 				// A config change replaced the pool after this statement
-				// read the snapshot: route again on the new one.
-				swaps++
-				snap, tried = s.srv.rt.Snapshot(), 0
+				// read the snapshot: plan again on the new one.
 				continue
 			}
-			if isConnErr(err) && cls&engine.Read != 0 && s.pinned == nil {
-				tried |= bit(ds)
+			if isConnErr(err) && at.Retry(u, s.pinned != nil) {
 				continue
 			}
 			s.writeErr(dsErr(ds, err))
 			return true
 		}
 		cmd := p
+		if u.SQL != nil {
+			cmd = append(append(s.cmd[:0], p[0]), u.SQL...)
+			s.cmd = cmd
+		}
 		if st != nil {
 			if cmd, err = s.bindExecute(bc, st, p); err != nil {
+				held := s.pinned == bc
 				s.release(bc, onMaster)
 				if bc.ReadOnly && s.pinned == nil && cls&engine.Read != 0 && isRefusedWrite(err) {
-					cls = cls.Refused()
+					at.Refused()
+					cls = at.Class()
 					s.demote(p, st, cls)
 					continue
 				}
-				if isConnErr(err) && cls&engine.Read != 0 && s.pinned == nil {
-					tried |= bit(ds)
+				if isConnErr(err) && at.Retry(u, held) {
 					continue
 				}
 				s.writeErr(dsErr(ds, err))
@@ -474,9 +476,9 @@ func (s *session) runKind(p []byte, cls engine.Class, st *stmt, kind wire.Respon
 		}
 		if err := bc.WriteCommand(cmd); err != nil {
 			bc.Broken = true
+			held := s.pinned == bc
 			s.release(bc, onMaster)
-			if cls&engine.Read != 0 && s.pinned == nil {
-				tried |= bit(ds)
+			if at.Retry(u, held) {
 				continue
 			}
 			s.writeErr(dsErr(ds, err))
@@ -491,7 +493,8 @@ func (s *session) runKind(p []byte, cls engine.Class, st *stmt, kind wire.Respon
 			// master, and send that text there from now on.
 			s.c.Discard(seq)
 			s.release(bc, onMaster)
-			cls = cls.Refused()
+			at.Refused()
+			cls = at.Class()
 			s.demote(p, st, cls)
 			continue
 		}
@@ -499,8 +502,7 @@ func (s *session) runKind(p []byte, cls engine.Class, st *stmt, kind wire.Respon
 			bc.Broken = true
 			wasPinned := s.pinned != nil
 			s.release(bc, onMaster)
-			if !res.Sent && cls&engine.Read != 0 && !wasPinned {
-				tried |= bit(ds)
+			if !res.Sent && at.Retry(u, wasPinned) {
 				continue
 			}
 			if res.Sent {
@@ -510,8 +512,8 @@ func (s *session) runKind(p []byte, cls engine.Class, st *stmt, kind wire.Respon
 			s.writeErr(dsErr(ds, res.BackendErr))
 			return true
 		}
-		s.eng.Done(cls, onMaster, res.Status, res.Err == nil)
-		if cls&engine.Pin != 0 && !s.eng.Pinned {
+		s.eng.Done(cls, onMaster, outcome(res.Status, res.Err == nil))
+		if cls&engine.Pin != 0 && !s.eng.Pinned() {
 			s.unpin() // the statement failed: nothing to keep
 		}
 		if res.LastInsertID != 0 {
@@ -554,22 +556,21 @@ func (s *session) demote(p []byte, st *stmt, cls engine.Class) {
 // so that the client, told COMMIT failed, knows nothing was committed.
 func (s *session) abortTx(cls engine.Class, err error) error {
 	bc := s.pinned
-	if cls&engine.EndTx == 0 || cls&engine.Rollback != 0 || bc == nil || !s.eng.InTx {
+	if cls&engine.EndTx == 0 || cls&engine.Rollback != 0 || bc == nil || !s.eng.InTx() {
 		return err
 	}
 	status, rerr := bc.Exec("ROLLBACK")
 	if rerr != nil {
 		bc.Broken = true
 	}
-	s.eng.Done(engine.EndTx|engine.Rollback, true, status, rerr == nil)
+	s.eng.Done(engine.EndTx|engine.Rollback, true, outcome(status, rerr == nil))
 	s.release(bc, true)
 	var re *engine.Error
 	if errors.As(err, &re) {
-		msg := re.Message + " (the open transaction was rolled back)"
 		if rerr != nil {
-			msg = re.Message + " (the open transaction was aborted: its connection was closed)"
+			return re.WithSuffix(" (the open transaction was aborted: its connection was closed)")
 		}
-		return &engine.Error{Code: re.Code, SQLState: re.SQLState, Message: msg}
+		return re.WithSuffix(" (the open transaction was rolled back)")
 	}
 	return err
 }
@@ -668,15 +669,13 @@ func (s *session) release(bc *backend.Conn, onMaster bool) {
 	}
 	if bc.Broken && s.pinned == nil {
 		// The session lost its transaction with the connection.
-		s.eng.InTx, s.eng.AutocommitOff = false, false
+		s.eng.LostConn()
 	}
 	bc.Pool().Put(bc)
 }
 
 func (s *session) initDB(db string) bool {
-	snap := s.srv.rt.Snapshot()
-	if snap.State.InstanceDisabled {
-		_, err := snap.Route(s.units[:0], 0, &s.eng, 0)
+	if err := s.srv.rt.Snapshot().Admit(0); err != nil {
 		s.writeErr(err)
 		return true
 	}
@@ -695,14 +694,14 @@ func (s *session) checkDB(db string) error {
 	if s.pinned != nil {
 		return s.pinned.InitDB(db)
 	}
-	snap := s.srv.rt.Snapshot()
-	units, err := snap.Route(s.units[:0], engine.Read, &s.eng, 0)
+	plan, err := s.srv.rt.Snapshot().Plan(s.units[:0], engine.Read, &s.eng, nil)
 	if err != nil {
 		return err
 	}
-	bc, err := poolOf(units[0].DS).Get(context.Background())
+	ds := plan.Units[0].DS
+	bc, err := poolOf(ds).Get(context.Background())
 	if err != nil {
-		return dsErr(units[0].DS, err)
+		return dsErr(ds, err)
 	}
 	err = bc.InitDB(db)
 	bc.Pool().Put(bc)
@@ -710,27 +709,27 @@ func (s *session) checkDB(db string) error {
 }
 
 func (s *session) statistics(p []byte) bool {
-	snap := s.srv.rt.Snapshot()
-	units, err := snap.Route(s.units[:0], engine.Write, &s.eng, 0)
+	plan, err := s.srv.rt.Snapshot().Plan(s.units[:0], engine.Write, &s.eng, nil)
 	if err != nil {
 		s.writeErr(err)
 		return true
 	}
-	bc, err := s.acquire(units[0].DS, true)
+	ds := plan.Units[0].DS
+	bc, err := s.acquire(ds, true)
 	if err != nil {
-		s.writeErr(dsErr(units[0].DS, err))
+		s.writeErr(dsErr(ds, err))
 		return true
 	}
 	defer s.release(bc, true)
 	if err := bc.WriteCommand(p); err != nil {
 		bc.Broken = true
-		s.writeErr(dsErr(units[0].DS, err))
+		s.writeErr(dsErr(ds, err))
 		return true
 	}
 	r, err := bc.ReadPacket()
 	if err != nil {
 		bc.Broken = true
-		s.writeErr(dsErr(units[0].DS, err))
+		s.writeErr(dsErr(ds, err))
 		return true
 	}
 	s.c.WritePacket(r)
@@ -761,10 +760,10 @@ func (s *session) setReplay(r []string) {
 
 func (s *session) status() uint16 {
 	var st uint16
-	if !s.eng.AutocommitOff {
+	if !s.eng.AutocommitOff() {
 		st |= wire.StatusAutocommit
 	}
-	if s.eng.InTx {
+	if s.eng.InTx() {
 		st |= wire.StatusInTrans
 	}
 	return st
@@ -799,11 +798,9 @@ func (s *session) fail(err error) {
 
 func (srv *Server) showSQL() bool { return srv.rt.Snapshot().Config.Props.SQLShow }
 
-func bit(ds *engine.DataSource) uint64 {
-	if ds.Slave < 0 {
-		return engine.MasterTried
-	}
-	return 1 << uint(ds.Slave)
+// outcome is the engine's reading of a master's final status flags.
+func outcome(status uint16, ok bool) engine.Outcome {
+	return engine.Outcome{OK: ok, InTx: status&wire.StatusInTrans != 0, AutocommitOff: status&wire.StatusAutocommit == 0}
 }
 
 // isConnErr: not a server's SQL error, so another server may do better.

@@ -2,6 +2,7 @@ package proxy
 
 import (
 	"encoding/binary"
+	"errors"
 	"fmt"
 
 	"github.com/shardgate/shardgate/backend"
@@ -31,35 +32,46 @@ func (s *session) prepare(p []byte) bool {
 	}
 	sql := string(p[1:])
 	cls := s.srv.rt.Cache().Classify(p[1:])
-	snap := s.srv.rt.Snapshot()
-	var tried uint64
+	at := engine.NewAttempt(s.srv.rt.Snapshot(), cls, &s.eng)
 	for {
-		units, err := snap.Route(s.units[:0], cls, &s.eng, tried)
+		plan, err := at.Next(s.units[:0])
 		if err != nil {
 			s.writeErr(err)
 			return true
 		}
-		ds := units[0].DS
-		onMaster := ds == snap.Master
+		u := &plan.Units[0]
+		ds := u.DS
+		onMaster := ds.IsMaster()
 		bc, err := s.acquire(ds, onMaster)
 		if err != nil {
-			if isConnErr(err) && cls&engine.Read != 0 && s.pinned == nil {
-				tried |= bit(ds)
+			if errors.Is(err, backend.ErrPoolClosed) && at.Resnap(s.srv.rt.Snapshot()) {
+				continue
+			}
+			if isConnErr(err) && at.Retry(u, s.pinned != nil) {
 				continue
 			}
 			s.writeErr(dsErr(ds, err))
 			return true
 		}
+		if u.SQL != nil {
+			// A prepared statement is kept by its client text (cache,
+			// lazy prepare on other connections): none is rewritten yet.
+			s.release(bc, onMaster)
+			s.writeErr(&engine.Error{Kind: engine.ErrUnsupported, Code: engine.ErrCodeUnsupported, SQLState: "42000",
+				Message: "shardgate: a prepared statement whose SQL is rewritten per data source is not supported"})
+			return true
+		}
+		held := s.pinned == bc
 		bs, defs, err := backendPrepare(bc, sql, true)
 		s.release(bc, onMaster)
 		if err != nil && bc.ReadOnly && cls&engine.Read != 0 && isRefusedWrite(err) {
-			cls = cls.Refused()
+			at.Refused()
+			cls = at.Class()
 			s.srv.rt.Cache().Demote(p[1:])
 			continue
 		}
 		if err != nil {
-			if isConnErr(err) && cls&engine.Read != 0 && s.pinned == nil {
-				tried |= bit(ds)
+			if isConnErr(err) && at.Retry(u, held) {
 				continue
 			}
 			s.writeErr(dsErr(ds, err))

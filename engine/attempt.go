@@ -1,0 +1,85 @@
+package engine
+
+// Attempt is one statement's way through planning and retries, the one
+// loop both front ends run:
+//
+//	at := engine.NewAttempt(rt.Snapshot(), cls, &sess)
+//	for {
+//		plan, err := at.Next(buf[:0])
+//		if err != nil { /* send err */ }
+//		// run plan.Units[0]; on a connection failure before anything
+//		// reached the client: if at.Retry(u, held) { continue }
+//	}
+//
+// It is a value the front end keeps on its stack; it allocates nothing.
+type Attempt struct {
+	snap  *Snapshot
+	cls   Class
+	s     *Session
+	tried Tried
+	swaps int
+	stale int
+}
+
+// maxSwaps bounds how often one statement is planned again because a
+// config change closed the pool it was given.
+const maxSwaps = 3
+
+// NewAttempt starts planning a statement of class c for session s on snap.
+func NewAttempt(snap *Snapshot, c Class, s *Session) Attempt {
+	return Attempt{snap: snap, cls: c, s: s}
+}
+
+// Snapshot is the snapshot the attempt plans on.
+func (a *Attempt) Snapshot() *Snapshot { return a.snap }
+
+// Class is the statement's class (Refused may have changed it).
+func (a *Attempt) Class() Class { return a.cls }
+
+// Next plans the statement, avoiding every data source it already failed
+// on; the units are appended to dst.
+func (a *Attempt) Next(dst []Unit) (Plan, error) {
+	return a.snap.Plan(dst, a.cls, a.s, &a.tried)
+}
+
+// Retry reports whether the statement may run elsewhere after u failed
+// with a connection failure (not an error the server answered) before
+// anything of its answer reached the client: only a read, outside a
+// transaction, when the session did not hold the connection (held: it
+// carried state only that connection has). u's data source is not tried
+// again.
+func (a *Attempt) Retry(u *Unit, held bool) bool {
+	if a.cls&Read == 0 || held || a.s.NeedsMasterConn() {
+		return false
+	}
+	a.tried.Add(u.DS)
+	return true
+}
+
+// Stale reports whether the statement may run again, on the same data
+// source, after the pooled connection it was given proved dead before the
+// statement was sent (the driver's ErrBadConn): any class may, a bounded
+// number of times, unless the session held that connection or is in a
+// transaction.
+func (a *Attempt) Stale(held bool) bool {
+	if held || a.s.NeedsMasterConn() || a.stale >= maxSwaps {
+		return false
+	}
+	a.stale++
+	return true
+}
+
+// Refused records that a slave's read-only session refused the statement
+// (a read that writes): it runs on the master from now on.
+func (a *Attempt) Refused() { a.cls = a.cls.Refused() }
+
+// Resnap plans again on snap after a config change closed the pool the
+// statement was given; false once that happened too often.
+func (a *Attempt) Resnap(snap *Snapshot) bool {
+	if a.swaps >= maxSwaps {
+		return false
+	}
+	a.swaps++
+	a.snap, a.tried = snap, Tried{}
+	return true
+}
