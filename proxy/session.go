@@ -75,7 +75,7 @@ type session struct {
 	units    []engine.Unit
 	// cmd holds a command rewritten to a unit's SQL.
 	cmd []byte
-	buf      []byte
+	buf []byte
 }
 
 // stmt is a client's prepared statement.
