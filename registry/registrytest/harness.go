@@ -32,6 +32,10 @@ type Harness struct {
 	ExpireSession func(t testing.TB, r registry.Registry)
 	// TTL used by the suite for ephemeral nodes; default 2s.
 	TTL time.Duration
+	// InProcess: the server lives in the test process (registry/memory),
+	// so no other process can own a node (EphemeralKilledOwner is skipped;
+	// ExpireSession stands for it).
+	InProcess bool
 }
 
 func (h *Harness) ttl() time.Duration {
