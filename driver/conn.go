@@ -35,6 +35,7 @@ type conn struct {
 	txOpen, acOff bool
 	closed        bool
 	units         []engine.Unit
+	cur           op
 	freeRows      *rows
 	// lastInsertID is the last insert id this session's statements
 	// produced, given to another backend connection before a statement
@@ -65,47 +66,167 @@ func (s *conn) classify(query string) engine.Class {
 	return s.c.rt.Cache().Classify(unsafe.Slice(unsafe.StringData(query), len(query)))
 }
 
-// route picks the data source for a statement and takes a backend
-// connection there. A read whose data source cannot be reached is routed
-// again without it (tried), as the proxy does.
-func (s *conn) route(ctx context.Context, query string, at *engine.Attempt) (*bconn, bool, engine.Unit, error) {
+// opKind is what a driver call asks of the backend.
+type opKind uint8
+
+const (
+	opExec opKind = iota
+	opQuery
+	opBegin
+	opPing
+)
+
+// op is the call the session is running, for Execute and Finish (the
+// session is the engine.Executor; its calls never overlap).
+type op struct {
+	ctx      context.Context
+	kind     opKind
+	query    string
+	args     []driver.NamedValue
+	prepared bool
+	opts     driver.TxOptions
+	// set by Execute when the unit ran
+	b        *bconn
+	onMaster bool
+	ds       *engine.DataSource
+	res      driver.Result
+	rows     driver.Rows
+	btx      driver.Tx
+	held     bool // set by failed
+}
+
+// run runs the session's current op through the engine (plan, attempts,
+// session outcome). Inside a read-only transaction on a slave it runs on
+// that transaction's connection, after the circuit breaker's check.
+func (s *conn) run(cls engine.Class) error {
 	if s.closed {
-		return nil, false, engine.Unit{}, driver.ErrBadConn
+		return driver.ErrBadConn
 	}
 	if s.tx != nil && s.tx.slave {
-		if err := at.Snapshot().Admit(at.Class()); err != nil {
-			return nil, false, engine.Unit{}, routeError(err, "")
+		if err := s.c.rt.Snapshot().Admit(cls); err != nil {
+			return routeError(err, "")
 		}
-		return s.pinned, false, engine.Unit{DS: s.tx.ds, Group: s.tx.ds.Group}, nil
+		u := engine.Unit{Group: s.tx.ds.Group, DS: s.tx.ds}
+		res := s.Execute(&u, cls)
+		if res.Failure != engine.Ran {
+			return res.Err
+		}
+		s.Finish(&u, cls)
+		return nil
 	}
-	for {
-		cls := at.Class()
-		plan, err := at.Next(s.units[:0])
-		if err != nil {
-			return nil, false, engine.Unit{}, s.abortTx(cls, err)
-		}
-		u := plan.Units[0]
-		ds := u.DS
-		onMaster := ds.IsMaster()
-		if at.Snapshot().Config.Props.SQLShow {
-			s.c.log.Info("sql", "session", s.uid, "dataSource", ds.Name, "class", cls.String(), "sql", query)
-		}
-		b, err := s.acquire(ctx, ds.Pool.(*pool), onMaster)
-		if err == nil {
-			return b, onMaster, u, nil
-		}
-		if errors.Is(err, errPoolClosed) && !s.c.closed.Load() && at.Resnap(s.c.rt.Snapshot()) {
-			// A config change replaced the pool after this statement read
-			// the snapshot: plan again on the new one.
-			continue
-		}
+	if err := s.c.rt.Run(cls, &s.eng, s, s.units[:0]); err != nil {
+		return s.abortTx(cls, err)
+	}
+	return nil
+}
+
+// Execute runs one unit over database/sql (engine.Executor): take a
+// connection of its data source (brought to the session's state) and run
+// the op there.
+func (s *conn) Execute(u *engine.Unit, cls engine.Class) engine.Result {
+	o := &s.cur
+	ds := u.DS
+	onMaster := ds.IsMaster()
+	text := o.query // the unit's SQL when the plan rewrote it
+	if u.SQL != nil {
+		text = string(u.SQL)
+	}
+	if s.c.rt.Snapshot().Config.Props.SQLShow {
+		s.c.log.Info("sql", "session", s.uid, "dataSource", ds.Name, "class", cls.String(), "sql", text)
+	}
+	var b *bconn
+	var err error
+	if s.tx != nil && s.tx.slave {
+		b = s.pinned // a read-only transaction's slave connection
+	} else {
+		b, err = s.acquire(o.ctx, ds.Pool.(*pool), onMaster)
+	}
+	if err != nil {
 		var de *dialError
-		// The pool reported it down: routing skips it until the engine's
-		// probe reaches it.
-		if errors.As(err, &de) && ctx.Err() == nil && at.Retry(&u, s.pinned != nil) {
-			continue
+		switch {
+		case errors.Is(err, errPoolClosed) && !s.c.closed.Load():
+			return engine.Result{Failure: engine.PoolClosed, Err: dsErr(ds, err)}
+		case errors.As(err, &de) && o.ctx.Err() == nil:
+			// The pool reported it down: routing skips it until the
+			// engine's probe reaches it.
+			return engine.Result{Failure: engine.ConnLost, Err: dsErr(ds, err), Held: s.pinned != nil}
 		}
-		return nil, false, u, fmt.Errorf("shardgate: data source %s: %w", ds.Name, err)
+		return engine.Result{Failure: engine.Failed, Err: dsErr(ds, err)}
+	}
+	switch o.kind {
+	case opExec, opQuery:
+		if err := s.giveLastInsertID(o.ctx, b, cls); err != nil {
+			s.failed(b, onMaster, err)
+			return engine.Result{Failure: engine.Failed, Err: dsErr(ds, err)}
+		}
+		if o.kind == opExec {
+			if !o.prepared {
+				o.res, err = b.c.(driver.ExecerContext).ExecContext(o.ctx, text, o.args)
+			}
+			if o.prepared || errors.Is(err, driver.ErrSkip) {
+				var st driver.Stmt
+				if st, err = b.stmt(o.ctx, text); err == nil {
+					o.res, err = st.(driver.StmtExecContext).ExecContext(o.ctx, o.args)
+				}
+			}
+		} else {
+			if !o.prepared {
+				o.rows, err = b.c.(driver.QueryerContext).QueryContext(o.ctx, text, o.args)
+			}
+			if o.prepared || errors.Is(err, driver.ErrSkip) {
+				var st driver.Stmt
+				if st, err = b.stmt(o.ctx, text); err == nil {
+					o.rows, err = st.(driver.StmtQueryContext).QueryContext(o.ctx, o.args)
+				}
+			}
+		}
+		if err != nil && s.refusedOnSlave(cls, b, onMaster, o.query, err) {
+			return engine.Result{Failure: engine.Refused, Err: dsErr(ds, err)}
+		}
+	case opBegin:
+		o.btx, err = b.c.(driver.ConnBeginTx).BeginTx(o.ctx, o.opts)
+		if err == nil && onMaster {
+			s.txOpen = true
+		}
+	case opPing:
+		if p, ok := b.c.(driver.Pinger); ok {
+			err = p.Ping(o.ctx)
+		}
+		if err != nil {
+			s.failed(b, onMaster, err)
+			return engine.Result{Failure: engine.Failed, Err: dsErr(ds, err)}
+		}
+	}
+	if err != nil {
+		f := s.failed(b, onMaster, err)
+		return engine.Result{Failure: f, Err: dsErr(ds, err), Held: s.cur.held}
+	}
+	if o.kind == opExec || o.kind == opQuery {
+		s.track(cls, onMaster)
+	}
+	o.b, o.onMaster, o.ds = b, onMaster, ds
+	return engine.Result{Failure: engine.Ran, Outcome: s.outcome(true)}
+}
+
+// Finish records what the op changed in the session (engine.Executor):
+// session state to replay, the transaction, the rows the caller reads.
+func (s *conn) Finish(_ *engine.Unit, cls engine.Class) {
+	o := &s.cur
+	b := o.b
+	switch o.kind {
+	case opExec:
+		if id, err := o.res.LastInsertId(); err == nil && id != 0 {
+			s.lastInsertID = id
+		}
+		s.after(b, cls, o.query, len(o.args), o.onMaster)
+		s.release(b, o.onMaster)
+	case opQuery:
+		s.after(b, cls, o.query, len(o.args), o.onMaster)
+	case opBegin:
+		s.tx = &tx{s: s, btx: o.btx, slave: !o.onMaster, ds: o.ds}
+		s.pinned = b
+	case opPing:
+		s.release(b, o.onMaster)
 	}
 }
 
@@ -195,9 +316,9 @@ func (s *conn) giveLastInsertID(ctx context.Context, b *bconn, cls engine.Class)
 // refusedOnSlave: a statement routed to a slave as a read was refused by
 // its read-only session (it writes): the caller runs it on the master and
 // the text goes there from now on. The connection has been released.
-func (s *conn) refusedOnSlave(at *engine.Attempt, b *bconn, onMaster bool, query string, err error) bool {
+func (s *conn) refusedOnSlave(cls engine.Class, b *bconn, onMaster bool, query string, err error) bool {
 	var me *mysql.MySQLError
-	if onMaster || !b.p.readOnly || s.tx != nil || b == s.pinned || at.Class()&engine.Read == 0 ||
+	if onMaster || !b.p.readOnly || s.tx != nil || b == s.pinned || cls&engine.Read == 0 ||
 		!errors.As(err, &me) || !engine.RefusedWrite(me.Number) {
 		// Inside a read-only transaction on a slave the refusal is the
 		// answer: the write was the caller's, in a transaction it asked
@@ -205,7 +326,6 @@ func (s *conn) refusedOnSlave(at *engine.Attempt, b *bconn, onMaster bool, query
 		return false
 	}
 	s.release(b, onMaster)
-	at.Refused()
 	s.c.rt.Cache().Demote([]byte(query))
 	s.c.log.Info("a read that writes was refused by a slave's read-only session and ran on the master", "session", s.uid)
 	return true
@@ -251,19 +371,6 @@ func (s *conn) after(b *bconn, cls engine.Class, query string, nargs int, onMast
 	if !onMaster {
 		return
 	}
-	if cls&engine.Begin != 0 {
-		s.txOpen = true
-	}
-	if cls&engine.EndTx != 0 {
-		s.txOpen = false
-	}
-	if cls&engine.AutocommitOff != 0 {
-		s.acOff = true
-	}
-	if cls&engine.AutocommitOn != 0 {
-		s.acOff, s.txOpen = false, false // SET autocommit=1 commits
-	}
-	s.eng.Done(cls, true, s.outcome(true))
 	if cls&(engine.SetSession|engine.Use) != 0 && cls&engine.Multi == 0 {
 		if nargs == 0 {
 			// A connection not yet held was taken while the session had
@@ -283,6 +390,27 @@ func (s *conn) after(b *bconn, cls engine.Class, query string, nargs int, onMast
 	}
 	if cls&(engine.Pin|engine.Multi) != 0 {
 		b.owner = s.uid // server state of this connection only: never pooled again
+	}
+}
+
+// track follows the transaction and autocommit state a statement that
+// succeeded on the master leaves (go-sql-driver does not expose the
+// server's status flags).
+func (s *conn) track(cls engine.Class, onMaster bool) {
+	if !onMaster {
+		return
+	}
+	if cls&engine.Begin != 0 {
+		s.txOpen = true
+	}
+	if cls&engine.EndTx != 0 {
+		s.txOpen = false
+	}
+	if cls&engine.AutocommitOff != 0 {
+		s.acOff = true
+	}
+	if cls&engine.AutocommitOn != 0 {
+		s.acOff, s.txOpen = false, false // SET autocommit=1 commits
 	}
 }
 
@@ -313,25 +441,26 @@ func (s *conn) abortTx(cls engine.Class, err error) error {
 	return routeError(err, " (the open transaction was rolled back)")
 }
 
-// failed releases b after err and reports whether the statement may run
-// again (at nil: it may not): when a stale pooled connection refused it
-// before anything was sent (driver.ErrBadConn), or a read lost its
-// connection to a data source. A connection that carried session state or
-// was pinned is never retried: its state went with it.
-func (s *conn) failed(at *engine.Attempt, u *engine.Unit, b *bconn, onMaster bool, err error) bool {
+// failed releases b after err and says how it failed: Stale when a
+// pooled connection refused the statement before anything was sent
+// (driver.ErrBadConn), ConnLost when the connection died, else Failed. A
+// connection that carried session state or was pinned is Held: never
+// retried, its state went with it.
+func (s *conn) failed(b *bconn, onMaster bool, err error) engine.Failure {
 	bound := b.owner != 0 || b == s.pinned || s.tx != nil
 	if errors.Is(err, driver.ErrBadConn) {
 		b.broken = true
 	}
 	dead := !b.valid()
 	s.release(b, onMaster)
-	if at == nil || !dead || errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
-		return false
+	s.cur.held = bound
+	switch {
+	case !dead || errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded):
+		return engine.Failed
+	case errors.Is(err, driver.ErrBadConn):
+		return engine.Stale
 	}
-	if errors.Is(err, driver.ErrBadConn) {
-		return at.Stale(bound)
-	}
-	return at.Retry(u, bound)
+	return engine.ConnLost
 }
 
 func dsErr(ds *engine.DataSource, err error) error {
@@ -343,96 +472,34 @@ func dsErr(ds *engine.DataSource, err error) error {
 
 // exec runs a statement that returns no rows.
 func (s *conn) exec(ctx context.Context, query string, cls engine.Class, args []driver.NamedValue, prepared bool) (driver.Result, error) {
-	at := engine.NewAttempt(s.c.rt.Snapshot(), cls, &s.eng)
-	for {
-		b, onMaster, u, err := s.route(ctx, query, &at)
-		if err != nil {
-			return nil, err
-		}
-		ds, cls := u.DS, at.Class()
-		text := query // the unit's SQL when the plan rewrote it
-		if u.SQL != nil {
-			text = string(u.SQL)
-		}
-		if err := s.giveLastInsertID(ctx, b, cls); err != nil {
-			s.failed(nil, &u, b, onMaster, err)
-			return nil, dsErr(ds, err)
-		}
-		var res driver.Result
-		if !prepared {
-			res, err = b.c.(driver.ExecerContext).ExecContext(ctx, text, args)
-		}
-		if prepared || errors.Is(err, driver.ErrSkip) {
-			var st driver.Stmt
-			if st, err = b.stmt(ctx, text); err == nil {
-				res, err = st.(driver.StmtExecContext).ExecContext(ctx, args)
-			}
-		}
-		if err != nil && s.refusedOnSlave(&at, b, onMaster, query, err) {
-			continue
-		}
-		if err != nil {
-			if s.failed(&at, &u, b, onMaster, err) {
-				continue
-			}
-			return nil, dsErr(ds, err)
-		}
-		if id, err := res.LastInsertId(); err == nil && id != 0 {
-			s.lastInsertID = id
-		}
-		s.after(b, cls, query, len(args), onMaster)
-		s.release(b, onMaster)
-		return res, nil
+	s.cur = op{ctx: ctx, kind: opExec, query: query, args: args, prepared: prepared}
+	err := s.run(cls)
+	res := s.cur.res
+	s.cur = op{}
+	if err != nil {
+		return nil, err
 	}
+	return res, nil
 }
 
 // query runs a statement that returns rows; the backend connection stays
 // taken until the rows are closed.
 func (s *conn) query(ctx context.Context, query string, cls engine.Class, args []driver.NamedValue, prepared bool) (driver.Rows, error) {
-	at := engine.NewAttempt(s.c.rt.Snapshot(), cls, &s.eng)
-	for {
-		b, onMaster, u, err := s.route(ctx, query, &at)
-		if err != nil {
-			return nil, err
-		}
-		ds, cls := u.DS, at.Class()
-		text := query // the unit's SQL when the plan rewrote it
-		if u.SQL != nil {
-			text = string(u.SQL)
-		}
-		if err := s.giveLastInsertID(ctx, b, cls); err != nil {
-			s.failed(nil, &u, b, onMaster, err)
-			return nil, dsErr(ds, err)
-		}
-		var r driver.Rows
-		if !prepared {
-			r, err = b.c.(driver.QueryerContext).QueryContext(ctx, text, args)
-		}
-		if prepared || errors.Is(err, driver.ErrSkip) {
-			var st driver.Stmt
-			if st, err = b.stmt(ctx, text); err == nil {
-				r, err = st.(driver.StmtQueryContext).QueryContext(ctx, args)
-			}
-		}
-		if err != nil && s.refusedOnSlave(&at, b, onMaster, query, err) {
-			continue
-		}
-		if err != nil {
-			if s.failed(&at, &u, b, onMaster, err) {
-				continue
-			}
-			return nil, dsErr(ds, err)
-		}
-		s.after(b, cls, query, len(args), onMaster)
-		rs := s.freeRows
-		if rs != nil {
-			s.freeRows = nil
-		} else {
-			rs = &rows{}
-		}
-		*rs = rows{s: s, b: b, onMaster: onMaster, r: r}
-		return rs, nil
+	s.cur = op{ctx: ctx, kind: opQuery, query: query, args: args, prepared: prepared}
+	err := s.run(cls)
+	o := s.cur
+	s.cur = op{}
+	if err != nil {
+		return nil, err
 	}
+	rs := s.freeRows
+	if rs != nil {
+		s.freeRows = nil
+	} else {
+		rs = &rows{}
+	}
+	*rs = rows{s: s, b: o.b, onMaster: o.onMaster, r: o.rows}
+	return rs, nil
 }
 
 // ExecContext implements driver.ExecerContext.
@@ -477,46 +544,21 @@ func (s *conn) BeginTx(ctx context.Context, opts driver.TxOptions) (driver.Tx, e
 	if opts.ReadOnly && s.c.rt.Snapshot().Config.Props.ReadOnlyTransactionsOnSlave {
 		cls = engine.Read
 	}
-	at := engine.NewAttempt(s.c.rt.Snapshot(), cls, &s.eng)
-	for {
-		b, onMaster, u, err := s.route(ctx, "BEGIN", &at)
-		if err != nil {
-			return nil, err
-		}
-		ds := u.DS
-		btx, err := b.c.(driver.ConnBeginTx).BeginTx(ctx, opts)
-		if err != nil {
-			if s.failed(&at, &u, b, onMaster, err) {
-				continue
-			}
-			return nil, dsErr(ds, err)
-		}
-		s.tx = &tx{s: s, btx: btx, slave: !onMaster, ds: ds}
-		s.pinned = b
-		if onMaster {
-			s.txOpen = true
-			s.eng.Done(engine.Begin, true, s.outcome(true))
-		}
-		return s.tx, nil
+	s.cur = op{ctx: ctx, kind: opBegin, query: "BEGIN", opts: opts}
+	err := s.run(cls)
+	s.cur = op{}
+	if err != nil {
+		return nil, err
 	}
+	return s.tx, nil
 }
 
 // Ping checks the instance and one data source a read would go to.
 func (s *conn) Ping(ctx context.Context) error {
-	at := engine.NewAttempt(s.c.rt.Snapshot(), engine.Read, &s.eng)
-	b, onMaster, u, err := s.route(ctx, "/* ping */", &at)
-	if err != nil {
-		return err
-	}
-	ds := u.DS
-	if p, ok := b.c.(driver.Pinger); ok {
-		err = p.Ping(ctx)
-	}
-	s.release(b, onMaster)
-	if err != nil {
-		return dsErr(ds, err)
-	}
-	return nil
+	s.cur = op{ctx: ctx, kind: opPing, query: "/* ping */"}
+	err := s.run(engine.Read)
+	s.cur = op{}
+	return err
 }
 
 // ResetSession forgets the session's state before database/sql hands the

@@ -23,7 +23,13 @@
 //     every reading says so, and never when it holds several statements.
 //     Slave connections (backend) also run read-only, one statement per
 //     command, so a misreading fails there instead of writing.
-//   - A route is a list of execution units (data source, statement); for
-//     read/write splitting it has one unit with the statement unchanged, so
-//     sharding can add units and rewrites later without a new shape.
+//   - A statement is admitted (Snapshot.Admit: the circuit breaker), then
+//     planned (Snapshot.Plan) into units — group, data source, the SQL to
+//     send — and how their results combine; read/write splitting has one
+//     unit with the statement unchanged. Runtime.Run runs a plan through
+//     the front end's Executor and retries as Attempt allows (a read
+//     elsewhere after a connection failure before anything reached the
+//     client; never inside a transaction or on a held connection).
+//   - Session state is the engine's: front ends report an Outcome, they do
+//     not set fields. See docs/engine.md.
 package engine

@@ -75,6 +75,7 @@ type session struct {
 	units    []engine.Unit
 	// cmd holds a command rewritten to a unit's SQL.
 	cmd []byte
+	cur current
 	buf []byte
 }
 
@@ -406,133 +407,147 @@ func (s *session) observe(p []byte, cls engine.Class, st *stmt, kind wire.Respon
 	return ok
 }
 
-// runKind routes a command, sends it and relays the answer, retrying a
-// read elsewhere when a slave fails before anything reached the client.
+// runKind runs a command through the engine (plan, attempts, session
+// outcome) with the session as its executor, which sends the command and
+// relays the answer. It returns false when the client connection must end.
 func (s *session) runKind(p []byte, cls engine.Class, st *stmt, kind wire.Response) bool {
 	if s.pinPool != nil && !s.eng.Pinned() {
 		s.unpin() // a statement meant to pin the session failed before running
 	}
-	at := engine.NewAttempt(s.srv.rt.Snapshot(), cls, &s.eng)
-	for {
-		plan, err := at.Next(s.units[:0])
-		if err != nil {
-			s.writeErr(s.abortTx(cls, err))
-			return true
-		}
-		u := &plan.Units[0]
-		ds := u.DS
-		s.lastDS = ds.Name
-		onMaster := ds.IsMaster()
-		if cls&engine.Pin != 0 && onMaster {
-			if err := s.pinFor(ds); err != nil {
-				s.writeErr(err)
-				return true
-			}
-		}
-		bc, err := s.acquire(ds, onMaster)
-		if err != nil {
-			if errors.Is(err, backend.ErrPoolClosed) && at.Resnap(s.srv.rt.Snapshot()) {
-				// A config change replaced the pool after this statement
-				// read the snapshot: plan again on the new one.
-				continue
-			}
-			if isConnErr(err) && at.Retry(u, s.pinned != nil) {
-				continue
-			}
-			s.writeErr(dsErr(ds, err))
-			return true
-		}
-		cmd := p
-		if u.SQL != nil {
-			cmd = append(append(s.cmd[:0], p[0]), u.SQL...)
-			s.cmd = cmd
-		}
-		if st != nil {
-			if cmd, err = s.bindExecute(bc, st, p); err != nil {
-				held := s.pinned == bc
-				s.release(bc, onMaster)
-				if bc.ReadOnly && s.pinned == nil && cls&engine.Read != 0 && isRefusedWrite(err) {
-					at.Refused()
-					cls = at.Class()
-					s.demote(p, st, cls)
-					continue
-				}
-				if isConnErr(err) && at.Retry(u, held) {
-					continue
-				}
-				s.writeErr(dsErr(ds, err))
-				return true
-			}
-		}
-		if cls&engine.LastID != 0 && s.lastInsertID != 0 {
-			// LAST_INSERT_ID() is the session's, whichever connection
-			// produced it: give it to this one.
-			if _, err := bc.Exec(engine.LastInsertIDSQL(s.lastInsertID)); err != nil {
-				bc.Broken = isConnErr(err)
-				s.release(bc, onMaster)
-				s.writeErr(dsErr(ds, err))
-				return true
-			}
-		}
-		if err := bc.WriteCommand(cmd); err != nil {
-			bc.Broken = true
-			held := s.pinned == bc
-			s.release(bc, onMaster)
-			if at.Retry(u, held) {
-				continue
-			}
-			s.writeErr(dsErr(ds, err))
-			return true
-		}
-		seq := s.c.Seq
-		res := wire.Relay(s.c, bc.Conn, kind)
-		if res.Err != nil && bc.ReadOnly && res.Unflushed && s.pinned == nil && cls&engine.Read != 0 && engine.RefusedWrite(res.Err.Code) {
-			// A read that writes (a function that modifies data, or text
-			// the classifier misread) failed on the slave's read-only
-			// session before the client saw anything: run it on the
-			// master, and send that text there from now on.
-			s.c.Discard(seq)
-			s.release(bc, onMaster)
-			at.Refused()
-			cls = at.Class()
-			s.demote(p, st, cls)
-			continue
-		}
-		if res.BackendErr != nil {
-			bc.Broken = true
-			wasPinned := s.pinned != nil
-			s.release(bc, onMaster)
-			if !res.Sent && at.Retry(u, wasPinned) {
-				continue
-			}
-			if res.Sent {
-				// Half a result went out; the client cannot recover.
-				return false
-			}
-			s.writeErr(dsErr(ds, res.BackendErr))
-			return true
-		}
-		s.eng.Done(cls, onMaster, outcome(res.Status, res.Err == nil))
-		if cls&engine.Pin != 0 && !s.eng.Pinned() {
-			s.unpin() // the statement failed: nothing to keep
-		}
-		if res.LastInsertID != 0 {
-			s.lastInsertID = res.LastInsertID
-		}
-		if res.Err == nil {
-			s.after(bc, cls, p)
-		} else {
-			s.lastErr = res.Err.Code
-		}
-		// Hold the connection for SHOW WARNINGS, ROW_COUNT() and
-		// FOUND_ROWS(), unless that could make other sessions wait for one.
-		if (res.Warnings > 0 || res.Err != nil || cls&(engine.Write|engine.CalcFoundRows) != 0) && s.pinned == nil && !(onMaster && s.eng.NeedsMasterConn()) && bc.Pool().HasSpare() {
-			s.held, s.heldMaster = bc, onMaster
-		} else {
-			s.release(bc, onMaster)
-		}
-		return res.ClientErr == nil
+	s.cur = current{p: p, st: st, kind: kind}
+	err := s.srv.rt.Run(cls, &s.eng, s, s.units[:0])
+	clientOK := s.cur.clientOK
+	s.cur = current{}
+	switch {
+	case err == nil:
+		return clientOK
+	case errors.Is(err, engine.ErrCutOff):
+		return false // half a result went out; the client cannot recover
 	}
+	s.writeErr(s.abortTx(cls, err))
+	return true
+}
+
+// current is the command runKind is running, for Execute and Finish.
+type current struct {
+	p    []byte
+	st   *stmt
+	kind wire.Response
+	// set by Execute when the unit ran, for Finish
+	bc       *backend.Conn
+	onMaster bool
+	res      wire.RelayResult
+	clientOK bool
+}
+
+// Execute runs one unit over the wire protocol (engine.Executor): take a
+// connection of its data source, bring it to the session's state, send the
+// command and relay the answer to the client byte for byte.
+func (s *session) Execute(u *engine.Unit, cls engine.Class) engine.Result {
+	p, st := s.cur.p, s.cur.st
+	ds := u.DS
+	s.lastDS = ds.Name
+	onMaster := ds.IsMaster()
+	if cls&engine.Pin != 0 && onMaster {
+		if err := s.pinFor(ds); err != nil {
+			return engine.Result{Failure: engine.Failed, Err: err}
+		}
+	}
+	bc, err := s.acquire(ds, onMaster)
+	if err != nil {
+		return failure(ds, err, s.pinned != nil)
+	}
+	cmd := p
+	if u.SQL != nil {
+		cmd = append(append(s.cmd[:0], p[0]), u.SQL...)
+		s.cmd = cmd
+	}
+	if st != nil {
+		if cmd, err = s.bindExecute(bc, st, p); err != nil {
+			held := s.pinned != nil
+			s.release(bc, onMaster)
+			if bc.ReadOnly && !held && cls&engine.Read != 0 && isRefusedWrite(err) {
+				s.demote(p, st, cls.Refused())
+				return engine.Result{Failure: engine.Refused, Err: dsErr(ds, err)}
+			}
+			return failure(ds, err, held)
+		}
+	}
+	if cls&engine.LastID != 0 && s.lastInsertID != 0 {
+		// LAST_INSERT_ID() is the session's, whichever connection
+		// produced it: give it to this one.
+		if _, err := bc.Exec(engine.LastInsertIDSQL(s.lastInsertID)); err != nil {
+			bc.Broken = isConnErr(err)
+			s.release(bc, onMaster)
+			return engine.Result{Failure: engine.Failed, Err: dsErr(ds, err)}
+		}
+	}
+	if err := bc.WriteCommand(cmd); err != nil {
+		bc.Broken = true
+		held := s.pinned != nil
+		s.release(bc, onMaster)
+		return engine.Result{Failure: engine.ConnLost, Err: dsErr(ds, err), Held: held}
+	}
+	seq := s.c.Seq
+	res := wire.Relay(s.c, bc.Conn, s.cur.kind)
+	if res.Err != nil && bc.ReadOnly && res.Unflushed && s.pinned == nil && cls&engine.Read != 0 && engine.RefusedWrite(res.Err.Code) {
+		// A read that writes (a function that modifies data, or text
+		// the classifier misread) failed on the slave's read-only
+		// session before the client saw anything: run it on the
+		// master, and send that text there from now on.
+		s.c.Discard(seq)
+		s.release(bc, onMaster)
+		s.demote(p, st, cls.Refused())
+		return engine.Result{Failure: engine.Refused, Err: res.Err}
+	}
+	if res.BackendErr != nil {
+		bc.Broken = true
+		held := s.pinned != nil
+		s.release(bc, onMaster)
+		if res.Sent {
+			return engine.Result{Failure: engine.CutOff, Err: engine.ErrCutOff}
+		}
+		return engine.Result{Failure: engine.ConnLost, Err: dsErr(ds, res.BackendErr), Held: held}
+	}
+	s.cur.bc, s.cur.onMaster, s.cur.res = bc, onMaster, res
+	return engine.Result{Failure: engine.Ran, Outcome: outcome(res.Status, res.Err == nil)}
+}
+
+// failure is the Result of a connection that could not be taken or
+// prepared.
+func failure(ds *engine.DataSource, err error, held bool) engine.Result {
+	switch {
+	case errors.Is(err, backend.ErrPoolClosed):
+		return engine.Result{Failure: engine.PoolClosed, Err: dsErr(ds, err)}
+	case isConnErr(err):
+		return engine.Result{Failure: engine.ConnLost, Err: dsErr(ds, err), Held: held}
+	}
+	return engine.Result{Failure: engine.Failed, Err: dsErr(ds, err)}
+}
+
+// Finish records what the statement changed in the session and keeps or
+// gives back its connection (engine.Executor).
+func (s *session) Finish(_ *engine.Unit, cls engine.Class) {
+	bc, onMaster, res, p := s.cur.bc, s.cur.onMaster, &s.cur.res, s.cur.p
+	if cls&engine.Pin != 0 && !s.eng.Pinned() {
+		s.unpin() // the statement failed: nothing to keep
+	}
+	if res.LastInsertID != 0 {
+		s.lastInsertID = res.LastInsertID
+	}
+	if res.Err == nil {
+		s.after(bc, cls, p)
+	} else {
+		s.lastErr = res.Err.Code
+	}
+	// Hold the connection for SHOW WARNINGS, ROW_COUNT() and
+	// FOUND_ROWS(), unless that could make other sessions wait for one.
+	if (res.Warnings > 0 || res.Err != nil || cls&(engine.Write|engine.CalcFoundRows) != 0) && s.pinned == nil && !(onMaster && s.eng.NeedsMasterConn()) && bc.Pool().HasSpare() {
+		s.held, s.heldMaster = bc, onMaster
+	} else {
+		s.release(bc, onMaster)
+	}
+	s.cur.clientOK = res.ClientErr == nil
 }
 
 func isRefusedWrite(err error) bool {

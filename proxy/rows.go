@@ -1,0 +1,68 @@
+package proxy
+
+import (
+	"errors"
+
+	"github.com/shardgate/shardgate/backend/wire"
+)
+
+// rowWriter writes a result set the proxy built itself (merged from several
+// units' rows) to the client in the text protocol, beside wire.Relay,
+// which stays the fast path for single-unit plans. Both ends speak the
+// protocol without CLIENT_DEPRECATE_EOF: column count, definitions, EOF,
+// rows, EOF.
+type rowWriter struct {
+	c *wire.Conn
+	// status is the session's server status flags, sent in both EOFs.
+	status uint16
+	buf    []byte
+	cols   int
+	// maxPacket bounds one row, as the client's max_allowed_packet would.
+	maxPacket int
+	err       error
+}
+
+var errRowTooLarge = errors.New("shardgate: a built row exceeds one packet")
+
+// columns starts the result set.
+func (w *rowWriter) columns(cols []wire.Column) {
+	w.cols = len(cols)
+	w.write(wire.AppendLenenc(w.buf[:0], uint64(len(cols))))
+	for i := range cols {
+		w.write(wire.AppendColumnDef(w.buf[:0], &cols[i]))
+	}
+	w.write(wire.AppendEOF(w.buf[:0], w.status, 0))
+}
+
+// row writes one row; vals has one value per column, nil for NULL.
+func (w *rowWriter) row(vals [][]byte) {
+	if len(vals) != w.cols {
+		w.fail(errors.New("shardgate: a built row does not have one value per column"))
+		return
+	}
+	b := wire.AppendTextRow(w.buf[:0], vals)
+	if len(b) > w.maxPacket || len(b) > wire.MaxPayload {
+		w.fail(errRowTooLarge)
+		return
+	}
+	w.write(b)
+}
+
+// end finishes the result set and returns the first error met.
+func (w *rowWriter) end(warnings uint16) error {
+	w.write(wire.AppendEOF(w.buf[:0], w.status, warnings))
+	return w.err
+}
+
+func (w *rowWriter) write(b []byte) {
+	w.buf = b
+	if w.err == nil {
+		w.err = w.c.WritePacket(b)
+	}
+}
+
+func (w *rowWriter) fail(err error) {
+	if w.err == nil {
+		w.err = err
+	}
+}
