@@ -172,15 +172,66 @@ func Parse(b []byte) (*Config, error) {
 	return c, nil
 }
 
-// Validate applies defaults and checks every field, returning all problems
-// at once, one per line, each prefixed with its key path. It is idempotent.
+// Validate applies the defaults, then checks every field, returning all
+// problems at once, one per line, each prefixed with its key path. It is
+// idempotent.
 func (c *Config) Validate() error {
+	c.ApplyDefaults()
+	return c.Check()
+}
+
+// ApplyDefaults fills in what an unset (zero) setting means, normalises
+// spellings (case, spaces) and derives a data source's address and
+// database from its url. It reports nothing: Check does.
+func (c *Config) ApplyDefaults() {
+	if c.Listen == "" {
+		c.Listen = DefaultListen
+	}
+	for _, ds := range c.DataSources {
+		if ds == nil {
+			continue
+		}
+		if addr, db, err := parseURL(ds.URL); err == nil && ds.URL != "" {
+			ds.Addr = addr
+			if ds.Database == "" {
+				ds.Database = db
+			}
+		}
+	}
+	r := &c.MasterSlaveRule
+	if r.Name == "" {
+		r.Name = "ms"
+	}
+	r.LoadBalanceAlgorithmType = strings.ToUpper(strings.TrimSpace(r.LoadBalanceAlgorithmType))
+	if r.LoadBalanceAlgorithmType == "" {
+		r.LoadBalanceAlgorithmType = RoundRobin
+	}
+	pp := &c.Props
+	pp.ReadYourWrites = strings.ToLower(strings.TrimSpace(pp.ReadYourWrites))
+	if pp.ReadYourWrites == "" {
+		pp.ReadYourWrites = RYWSession
+	}
+	if pp.ServerVersion == "" {
+		pp.ServerVersion = DefaultServerVersion
+	}
+	for _, n := range c.ints() {
+		if *n.v == 0 {
+			*n.v = n.def
+		}
+	}
+	for _, d := range c.durations() {
+		if *d.v == 0 {
+			*d.v = d.def
+		}
+	}
+}
+
+// Check reports every setting that is missing, unknown, inconsistent or
+// out of its range, after ApplyDefaults. It changes nothing.
+func (c *Config) Check() error {
 	var errs []error
 	bad := func(path, format string, a ...any) {
 		errs = append(errs, fmt.Errorf("%s: %s", path, fmt.Sprintf(format, a...)))
-	}
-	if c.Listen == "" {
-		c.Listen = DefaultListen
 	}
 	if _, _, err := net.SplitHostPort(c.Listen); err != nil {
 		bad("listen", "want host:port, got %q", c.Listen)
@@ -221,14 +272,18 @@ func (c *Config) Validate() error {
 		if !validName(name) {
 			bad(p, "name may hold letters, digits, '_', '-' and '.' only")
 		}
-		ds.validate(p, bad)
+		if ds.URL == "" {
+			bad(p+".url", "required")
+		} else if _, _, err := parseURL(ds.URL); err != nil {
+			bad(p+".url", "%v", err)
+		}
+		if ds.Username == "" {
+			bad(p+".username", "required")
+		}
 	}
 
 	r := &c.MasterSlaveRule
 	rp := "masterSlaveRule"
-	if r.Name == "" {
-		r.Name = "ms"
-	}
 	if r.MasterDataSourceName == "" {
 		bad(rp+".masterDataSourceName", "required")
 	} else if _, ok := c.DataSources[r.MasterDataSourceName]; !ok {
@@ -247,10 +302,7 @@ func (c *Config) Validate() error {
 		}
 		slaves[s] = true
 	}
-	r.LoadBalanceAlgorithmType = strings.ToUpper(strings.TrimSpace(r.LoadBalanceAlgorithmType))
 	switch r.LoadBalanceAlgorithmType {
-	case "":
-		r.LoadBalanceAlgorithmType = RoundRobin
 	case RoundRobin, Random, Weight:
 	default:
 		bad(rp+".loadBalanceAlgorithmType", "want ROUND_ROBIN, RANDOM or WEIGHT, got %q", r.LoadBalanceAlgorithmType)
@@ -262,48 +314,81 @@ func (c *Config) Validate() error {
 	}
 
 	pp := &c.Props
-	pp.ReadYourWrites = strings.ToLower(strings.TrimSpace(pp.ReadYourWrites))
 	switch pp.ReadYourWrites {
-	case "":
-		pp.ReadYourWrites = RYWSession
 	case RYWOff, RYWWindow, RYWSession:
 	default:
 		bad("props.readYourWrites", "want off, window or session, got %q", pp.ReadYourWrites)
 	}
-	durationIn(&pp.ReadYourWritesWindow, "props.readYourWritesWindow", DefaultRYWWindow, time.Millisecond, time.Hour, bad)
-	intIn(&pp.MaxAllowedPacket, "props.maxAllowedPacket", DefaultMaxAllowedPacket, MinMaxAllowedPacket, MaxMaxAllowedPacket, bad)
-	intIn(&pp.MaxConnections, "props.maxConnections", DefaultMaxConnections, 1, MaxConnectionsLimit, bad)
-	durationIn(&pp.WaitTimeout, "props.waitTimeout", DefaultWaitTimeout, time.Second, 365*24*time.Hour, bad)
-	durationIn(&pp.HandshakeTimeout, "props.handshakeTimeout", DefaultHandshakeTimeout, 100*time.Millisecond, 10*time.Minute, bad)
 	if t := pp.IdleTransactionTimeout; t != 0 && (t < 100*time.Millisecond || t > 365*24*time.Hour) {
 		bad("props.idleTransactionTimeout", "must be 0 (off) or between 100ms and 8760h0m0s, got %v", t)
 	}
-	if pp.ServerVersion == "" {
-		pp.ServerVersion = DefaultServerVersion
+	for _, n := range c.ints() {
+		if *n.v < n.lo || *n.v > n.hi {
+			bad(n.path, "must be between %d and %d, got %d", n.lo, n.hi, *n.v)
+		}
 	}
-	intIn(&pp.StatementCacheSize, "props.statementCacheSize", DefaultStatementCacheSize, 1, MaxStatementCacheSize, bad)
+	for _, d := range c.durations() {
+		if *d.v < d.lo || *d.v > d.hi {
+			bad(d.path, "must be between %v and %v, got %v", d.lo, d.hi, *d.v)
+		}
+	}
 	return errors.Join(errs...)
 }
 
-func (ds *DataSource) validate(p string, bad func(path, format string, a ...any)) {
-	if ds.URL == "" {
-		bad(p+".url", "required")
-	} else if addr, db, err := parseURL(ds.URL); err != nil {
-		bad(p+".url", "%v", err)
-	} else {
-		ds.Addr = addr
-		if ds.Database == "" {
-			ds.Database = db
+// intSetting is a numeric setting: where it is, its default (for an unset
+// zero) and its range.
+type intSetting struct {
+	v           *int
+	path        string
+	def, lo, hi int
+}
+
+type durationSetting struct {
+	v           *time.Duration
+	path        string
+	def, lo, hi time.Duration
+}
+
+// ints are the config's integer settings with their defaults and ranges,
+// in key-path order: the one place both ApplyDefaults and Check read.
+func (c *Config) ints() []intSetting {
+	pp := &c.Props
+	out := []intSetting{
+		{&pp.MaxAllowedPacket, "props.maxAllowedPacket", DefaultMaxAllowedPacket, MinMaxAllowedPacket, MaxMaxAllowedPacket},
+		{&pp.MaxConnections, "props.maxConnections", DefaultMaxConnections, 1, MaxConnectionsLimit},
+		{&pp.StatementCacheSize, "props.statementCacheSize", DefaultStatementCacheSize, 1, MaxStatementCacheSize},
+	}
+	for _, name := range sortedKeys(c.DataSources) {
+		ds, p := c.DataSources[name], "dataSources."+name
+		if ds == nil {
+			continue
 		}
+		out = append(out,
+			intSetting{&ds.MaxPoolSize, p + ".maxPoolSize", DefaultMaxPoolSize, 1, MaxPoolSizeLimit},
+			intSetting{&ds.Weight, p + ".weight", 1, 1, MaxWeight})
 	}
-	if ds.Username == "" {
-		bad(p+".username", "required")
+	return out
+}
+
+// durations are the config's duration settings, like ints.
+func (c *Config) durations() []durationSetting {
+	pp := &c.Props
+	out := []durationSetting{
+		{&pp.ReadYourWritesWindow, "props.readYourWritesWindow", DefaultRYWWindow, time.Millisecond, time.Hour},
+		{&pp.WaitTimeout, "props.waitTimeout", DefaultWaitTimeout, time.Second, 365 * 24 * time.Hour},
+		{&pp.HandshakeTimeout, "props.handshakeTimeout", DefaultHandshakeTimeout, 100 * time.Millisecond, 10 * time.Minute},
 	}
-	intIn(&ds.MaxPoolSize, p+".maxPoolSize", DefaultMaxPoolSize, 1, MaxPoolSizeLimit, bad)
-	durationIn(&ds.ConnectTimeout, p+".connectTimeout", DefaultConnectTimeout, time.Millisecond, 10*time.Minute, bad)
-	durationIn(&ds.IdleTimeout, p+".idleTimeout", DefaultIdleTimeout, time.Second, 30*24*time.Hour, bad)
-	durationIn(&ds.HealthCheckInterval, p+".healthCheckInterval", DefaultHealthCheck, 10*time.Millisecond, time.Hour, bad)
-	intIn(&ds.Weight, p+".weight", 1, 1, MaxWeight, bad)
+	for _, name := range sortedKeys(c.DataSources) {
+		ds, p := c.DataSources[name], "dataSources."+name
+		if ds == nil {
+			continue
+		}
+		out = append(out,
+			durationSetting{&ds.ConnectTimeout, p + ".connectTimeout", DefaultConnectTimeout, time.Millisecond, 10 * time.Minute},
+			durationSetting{&ds.IdleTimeout, p + ".idleTimeout", DefaultIdleTimeout, time.Second, 30 * 24 * time.Hour},
+			durationSetting{&ds.HealthCheckInterval, p + ".healthCheckInterval", DefaultHealthCheck, 10 * time.Millisecond, time.Hour})
+	}
+	return out
 }
 
 // Ranges of numeric settings: a value outside them is rejected, so a
@@ -321,26 +406,6 @@ const (
 	DefaultWaitTimeout      = 8 * time.Hour
 	DefaultHandshakeTimeout = 10 * time.Second
 )
-
-// intIn applies def to an unset (zero) value and checks [lo, hi].
-func intIn(v *int, path string, def, lo, hi int, bad func(path, format string, a ...any)) {
-	if *v == 0 {
-		*v = def
-	}
-	if *v < lo || *v > hi {
-		bad(path, "must be between %d and %d, got %d", lo, hi, *v)
-	}
-}
-
-// durationIn applies def to an unset (zero) duration and checks [lo, hi].
-func durationIn(v *time.Duration, path string, def, lo, hi time.Duration, bad func(path, format string, a ...any)) {
-	if *v == 0 {
-		*v = def
-	}
-	if *v < lo || *v > hi {
-		bad(path, "must be between %v and %v, got %v", lo, hi, *v)
-	}
-}
 
 // parseURL accepts host:port, mysql://host:port/db and
 // jdbc:mysql://host:port/db?params.

@@ -132,3 +132,33 @@ func TestExamplesAreValid(t *testing.T) {
 		t.Errorf("missing file: %v", err)
 	}
 }
+
+// Defaults and checks are separate steps: Check changes nothing (an unset
+// value is out of range until ApplyDefaults fills it), ApplyDefaults
+// reports nothing and is idempotent.
+func TestDefaultsThenChecks(t *testing.T) {
+	raw := func() *Config {
+		return &Config{
+			Users:           []User{{Name: "u"}},
+			DataSources:     map[string]*DataSource{"m": {URL: "mysql://127.0.0.1:3306/app", Username: "r"}},
+			MasterSlaveRule: MasterSlaveRule{MasterDataSourceName: "m"},
+		}
+	}
+	c := raw()
+	err := c.Check()
+	if err == nil || !strings.Contains(err.Error(), "dataSources.m.maxPoolSize: must be between 1 and") {
+		t.Fatalf("Check of unset values: %v", err)
+	}
+	if c.DataSources["m"].MaxPoolSize != 0 || c.DataSources["m"].Addr != "" || c.Listen != "" {
+		t.Fatal("Check changed the config")
+	}
+	c.ApplyDefaults()
+	once := *c.DataSources["m"]
+	c.ApplyDefaults()
+	if *c.DataSources["m"] != once || once.Addr != "127.0.0.1:3306" || once.Database != "app" || once.MaxPoolSize != DefaultMaxPoolSize {
+		t.Fatalf("ApplyDefaults: %+v then %+v", once, *c.DataSources["m"])
+	}
+	if err := c.Check(); err != nil {
+		t.Fatalf("Check after ApplyDefaults: %v", err)
+	}
+}
