@@ -12,6 +12,9 @@ const (
 	TypeEmbedded  = "embedded"
 	TypeEtcd      = "etcd"
 	TypeZooKeeper = "zookeeper"
+	// TypeMemory is registry/memory's in-process server, for tests: its
+	// serverLists name a memory.Server the process started.
+	TypeMemory = "memory"
 )
 
 // Config says how to reach a registry center. The YAML names follow
@@ -125,7 +128,7 @@ func (c Config) Validate(prefix string) error {
 	}
 	switch c.Type {
 	case TypeEmbedded:
-	case TypeEtcd, TypeZooKeeper:
+	case TypeEtcd, TypeZooKeeper, TypeMemory:
 		if len(c.ServerLists) == 0 {
 			bad("serverLists", "at least one server is required for type %s", c.Type)
 		}

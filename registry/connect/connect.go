@@ -9,6 +9,7 @@ import (
 	"github.com/shardgate/shardgate/registry"
 	"github.com/shardgate/shardgate/registry/embedded"
 	"github.com/shardgate/shardgate/registry/etcd"
+	"github.com/shardgate/shardgate/registry/memory"
 	"github.com/shardgate/shardgate/registry/zookeeper"
 )
 
@@ -38,6 +39,8 @@ func Open(ctx context.Context, cfg registry.Config) (registry.Registry, error) {
 		} else {
 			return nil, err
 		}
+	case registry.TypeMemory:
+		return memory.Open(ctx, cfg)
 	}
 	return nil, registry.NewError(registry.Invalid, "", fmt.Errorf("registry.type: %q is not supported", cfg.Type))
 }

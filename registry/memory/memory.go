@@ -82,7 +82,11 @@ func Open(ctx context.Context, cfg registry.Config) (registry.Registry, error) {
 	if s == nil {
 		return nil, registry.NewError(registry.Unavailable, "", fmt.Errorf("no memory registry server %q in this process", name))
 	}
-	return s.Open(ctx, cfg)
+	c, err := s.Open(ctx, cfg)
+	if err != nil {
+		return nil, err // a nil interface, not a typed nil
+	}
+	return c, nil
 }
 
 // Open connects a new client (a new session) rooted at cfg.Namespace.
@@ -176,6 +180,17 @@ func (s *Server) ExpireSession(r registry.Registry) {
 	c.state.Err = registry.NewError(registry.SessionLost, "", fmt.Errorf("session expired by the test"))
 	c.notifyLocked()
 	c.mu.Unlock()
+}
+
+// ExpireAll expires every client's session (see ExpireSession): what a
+// long network cut does to all instances.
+func (s *Server) ExpireAll() {
+	s.mu.Lock()
+	cs := s.clientList()
+	s.mu.Unlock()
+	for _, c := range cs {
+		s.ExpireSession(c)
+	}
 }
 
 func (s *Server) clientList() []*Client {
