@@ -5,6 +5,7 @@
 #   bench/sysbench.sh                 # 10 s per run, 1 round
 #   TIME=20 ROUNDS=2 THREADS=8 bench/sysbench.sh
 #   REPLICA=1 TABLES=4 bench/sysbench.sh   # shardgate's slave is a real replica
+#   BASELINE=b394166 bench/sysbench.sh     # also an older shardgate, side by side
 #
 # Workloads: oltp_point_select, oltp_read_only, oltp_read_only --skip_trx=on,
 # oltp_read_write; each with sysbench's default prepared statements
@@ -16,7 +17,10 @@
 # measure the hop alone. With REPLICA=1 the slave is a second MariaDB
 # replicating from the first (direct and relay still use the master only):
 # closer to a deployment, but the database work differs between targets. CPU-us/query is utime+stime of the proxy (or relay)
-# process over the queries sysbench reports.
+# process over the queries sysbench reports. With BASELINE=<git revision>
+# a shardgate built from that revision runs beside the current one (same
+# config, its own embedded registry) as a fourth target, for before/after
+# figures measured in one run.
 set -euo pipefail
 
 TIME=${TIME:-10}
@@ -25,6 +29,7 @@ THREADS=${THREADS:-8}
 TABLE_SIZE=${TABLE_SIZE:-100000}
 TABLES=${TABLES:-1}
 REPLICA=${REPLICA:-0}
+BASELINE=${BASELINE:-}
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 W=$(mktemp -d /tmp/shardgate-bench.XXXXXX)
 PIDS=()
@@ -37,10 +42,19 @@ trap cleanup EXIT
 
 freeport() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
 DB_PORT=$(freeport); RELAY_PORT=$(freeport); SG_PORT=$(freeport); REG_C=$(freeport); REG_P=$(freeport); REPL_PORT=$(freeport)
+BASE_PORT=$(freeport); BREG_C=$(freeport); BREG_P=$(freeport)
 PW=benchpw
 
 echo "== building shardgate and relay"
 (cd "$ROOT" && go build -o "$W/shardgate" ./cmd/shardgate && go build -o "$W/relay" ./bench/relay)
+TARGETS=(direct relay shardgate)
+if [ -n "$BASELINE" ]; then
+	echo "== building the baseline shardgate at $BASELINE"
+	git -C "$ROOT" worktree add -q --detach "$W/base" "$BASELINE"
+	(cd "$W/base" && go build -o "$W/shardgate-base" ./cmd/shardgate)
+	git -C "$ROOT" worktree remove --force "$W/base"
+	TARGETS+=(baseline)
+fi
 
 # start_db DIR PORT SERVER_ID: a MariaDB (with a binary log when REPLICA=1), root password set.
 start_db() {
@@ -120,6 +134,14 @@ orchestration:
 YAML
 (cd "$W" && exec "$W/shardgate" proxy --config "$W/proxy.yaml" 2>"$W/shardgate.log") & SG_PID=$!; PIDS+=($SG_PID)
 for _ in $(seq 300); do (echo > /dev/tcp/127.0.0.1/$SG_PORT) 2>/dev/null && break; sleep 0.1; done
+BASE_PID=0
+if [ -n "$BASELINE" ]; then
+	sed -e "s/127.0.0.1:$SG_PORT/127.0.0.1:$BASE_PORT/" -e "s/name: bench/name: bench-base/" -e "s|$W/registry|$W/registry-base|" \
+		-e "s/:$REG_C\"/:$BREG_C\"/" -e "s/:$REG_P\"/:$BREG_P\"/" "$W/proxy.yaml" > "$W/proxy-base.yaml"
+	mkdir -p "$W/basedir"
+	(cd "$W/basedir" && exec "$W/shardgate-base" proxy --config "$W/proxy-base.yaml" 2>"$W/shardgate-base.log") & BASE_PID=$!; PIDS+=($BASE_PID)
+	for _ in $(seq 300); do (echo > /dev/tcp/127.0.0.1/$BASE_PORT) 2>/dev/null && break; sleep 0.1; done
+fi
 for _ in $(seq 100); do (echo > /dev/tcp/127.0.0.1/$RELAY_PORT) 2>/dev/null && break; sleep 0.1; done
 
 # cpu_us PID: utime+stime of a process in microseconds.
@@ -148,11 +170,12 @@ echo "== $ROUNDS round(s), $TIME s per run, $THREADS threads, $TABLES table(s), 
 for round in $(seq "$ROUNDS"); do
 	for wl in "${WORKLOADS[@]}"; do
 		for ps in auto disable; do
-			for target in direct relay shardgate; do
+			for target in "${TARGETS[@]}"; do
 				case $target in
 					direct) port=$DB_PORT pid=0 ;;
 					relay) port=$RELAY_PORT pid=$RELAY_PID ;;
 					shardgate) port=$SG_PORT pid=$SG_PID ;;
+					baseline) port=$BASE_PORT pid=$BASE_PID ;;
 				esac
 				read -r qps err cpu < <(run $target $port $pid "$wl" $ps)
 				key="$wl|$ps|$target"
@@ -177,4 +200,17 @@ for wl in "${WORKLOADS[@]}"; do
 			BEGIN { printf "%-30s %-8s %9.0f %9.0f %9.0f %8.2f %8.2f %10s %10s %9d %9d\n", wl, ps, d/n, r/n, s/n, s/d, s/r, mean(sc), mean(rc), e, o }'
 	done
 done
+if [ -n "$BASELINE" ]; then
+	echo
+	echo "== baseline $BASELINE beside the current shardgate (same run)"
+	printf '%-30s %-8s %9s %9s %9s %8s %10s %10s\n' workload ps-mode baseline shardgate sg/base base/relay "base cpu" "sg cpu-us"
+	for wl in "${WORKLOADS[@]}"; do
+		for ps in auto disable; do
+			r=${QPS["$wl|$ps|relay"]}; s=${QPS["$wl|$ps|shardgate"]}; b=${QPS["$wl|$ps|baseline"]}
+			awk -v wl="$wl" -v ps="$ps" -v r="$r" -v s="$s" -v b="$b" -v n="$ROUNDS" -v sc="${CPU["$wl|$ps|shardgate"]}" -v bc="${CPU["$wl|$ps|baseline"]}" '
+				function mean(list,   a, k, i, t, c) { k = split(list, a, " "); for (i = 1; i <= k; i++) if (a[i] != "-") { t += a[i]; c++ }; return c ? sprintf("%.1f", t / c) : "-" }
+				BEGIN { printf "%-30s %-8s %9.0f %9.0f %8.2f %8.2f %10s %10s\n", wl, ps, b/n, s/n, s/b, b/r, mean(bc), mean(sc) }'
+		done
+	done
+fi
 if grep -qi "panic\|ERROR" "$W/shardgate.log"; then echo "== shardgate log:"; tail -20 "$W/shardgate.log"; fi

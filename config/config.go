@@ -53,6 +53,9 @@ type Config struct {
 	DataSources map[string]*DataSource `yaml:"dataSources"`
 	// MasterSlaveRule says which data source takes writes and which reads.
 	MasterSlaveRule MasterSlaveRule `yaml:"masterSlaveRule"`
+	// ShardingRule shards tables over data sources or master/slave
+	// groups (ShardingSphere's shape; see config/sharding.go).
+	ShardingRule *ShardingRule `yaml:"shardingRule,omitempty"`
 	// Props are behaviour switches.
 	Props Props `yaml:"props"`
 }
@@ -214,6 +217,7 @@ func (c *Config) ApplyDefaults() {
 	if pp.ServerVersion == "" {
 		pp.ServerVersion = DefaultServerVersion
 	}
+	c.applyShardingDefaults()
 	for _, n := range c.ints() {
 		if *n.v == 0 {
 			*n.v = n.def
@@ -227,7 +231,9 @@ func (c *Config) ApplyDefaults() {
 }
 
 // Check reports every setting that is missing, unknown, inconsistent or
-// out of its range, after ApplyDefaults. It changes nothing.
+// out of its range, after ApplyDefaults. It changes no setting; it fills
+// only the sharding rule's derived parts it verifies (expanded data nodes,
+// compiled expressions).
 func (c *Config) Check() error {
 	var errs []error
 	bad := func(path, format string, a ...any) {
@@ -285,7 +291,9 @@ func (c *Config) Check() error {
 	r := &c.MasterSlaveRule
 	rp := "masterSlaveRule"
 	if r.MasterDataSourceName == "" {
-		bad(rp+".masterDataSourceName", "required")
+		if c.ShardingRule == nil {
+			bad(rp+".masterDataSourceName", "required")
+		}
 	} else if _, ok := c.DataSources[r.MasterDataSourceName]; !ok {
 		bad(rp+".masterDataSourceName", "unknown data source %q", r.MasterDataSourceName)
 	}
@@ -322,6 +330,7 @@ func (c *Config) Check() error {
 	if t := pp.IdleTransactionTimeout; t != 0 && (t < 100*time.Millisecond || t > 365*24*time.Hour) {
 		bad("props.idleTransactionTimeout", "must be 0 (off) or between 100ms and 8760h0m0s, got %v", t)
 	}
+	c.checkSharding(bad)
 	for _, n := range c.ints() {
 		if *n.v < n.lo || *n.v > n.hi {
 			bad(n.path, "must be between %d and %d, got %d", n.lo, n.hi, *n.v)

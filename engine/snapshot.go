@@ -157,6 +157,12 @@ func (r *Runtime) Apply(cfg *config.Config) error {
 	if err := cfg.Validate(); err != nil {
 		return err
 	}
+	if cfg.ShardingRule != nil {
+		// Validated, not routed yet: running it as read/write splitting
+		// would send sharded tables' statements to one data source.
+		return &Error{Kind: ErrUnsupported, Code: ErrCodeUnsupported, SQLState: "42000",
+			Message: "shardgate: shardingRule is validated but not routed by this version; remove it to run"}
+	}
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	var st config.State

@@ -109,18 +109,23 @@ func (f *File) HasShared() bool { return len(f.DataSources) > 0 }
 
 // SharedNodes are the config nodes in the registry, in the order they are
 // written.
-var SharedNodes = []string{ConfigDataSources, ConfigRule, ConfigProps, ConfigAuth}
+var SharedNodes = []string{ConfigDataSources, ConfigRule, ConfigShardingRule, ConfigProps, ConfigAuth}
 
 // EncodeShared renders the registry's config nodes of cfg.
 func EncodeShared(cfg *config.Config) (map[string][]byte, error) {
 	parts := map[string]any{
-		ConfigDataSources: cfg.DataSources,
-		ConfigRule:        cfg.MasterSlaveRule,
-		ConfigProps:       cfg.Props,
-		ConfigAuth:        map[string]any{"users": cfg.Users},
+		ConfigDataSources:  cfg.DataSources,
+		ConfigRule:         cfg.MasterSlaveRule,
+		ConfigProps:        cfg.Props,
+		ConfigShardingRule: cfg.ShardingRule,
+		ConfigAuth:         map[string]any{"users": cfg.Users},
 	}
 	out := make(map[string][]byte, len(parts))
 	for p, v := range parts {
+		if r, ok := v.(*config.ShardingRule); ok && r == nil {
+			out[p] = nil // no sharding rule: an empty node
+			continue
+		}
 		b, err := yaml.Marshal(v)
 		if err != nil {
 			return nil, fmt.Errorf("encode %s: %w", p, err)
@@ -216,6 +221,7 @@ func decodeShared(local *config.Config, nodes map[string][]byte) (*config.Config
 	}
 	decode(ConfigDataSources, &cfg.DataSources)
 	decode(ConfigRule, &cfg.MasterSlaveRule)
+	decode(ConfigShardingRule, &cfg.ShardingRule)
 	decode(ConfigProps, &cfg.Props)
 	decode(ConfigAuth, &auth)
 	cfg.Users = auth.Users

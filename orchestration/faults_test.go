@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/shardgate/shardgate/config"
 	"github.com/shardgate/shardgate/engine"
 	"github.com/shardgate/shardgate/engine/enginetest"
 	"github.com/shardgate/shardgate/orchestration"
@@ -174,4 +175,55 @@ func TestFaultPaths(t *testing.T) {
 		}
 		return nil
 	})
+}
+
+// A sharding rule goes to the registry as config/sharding/rule and comes
+// back the same; an instance applying it refuses it (not routed yet)
+// rather than running it as read/write splitting.
+func TestShardingRuleInRegistry(t *testing.T) {
+	f, err := orchestration.ParseFile([]byte(`
+users: [{name: app, password: secret}]
+dataSources:
+  m0: {url: 127.0.0.1:3316, username: root}
+  m1: {url: 127.0.0.1:3317, username: root}
+shardingRule:
+  tables:
+    t_order:
+      actualDataNodes: m${0..1}.t_order_${0..1}
+      databaseStrategy: {inline: {shardingColumn: user_id, algorithmExpression: 'm${user_id % 2}'}}
+      tableStrategy: {inline: {shardingColumn: order_id, algorithmExpression: 't_order_${order_id % 2}'}}
+  defaultTableStrategy:
+    none:
+`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg := f.Config
+	if err := cfg.Validate(); err != nil {
+		t.Fatal(err)
+	}
+	enc, err := orchestration.EncodeShared(&cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(enc[orchestration.ConfigShardingRule]) == 0 {
+		t.Fatal("no sharding rule node")
+	}
+	back, err := orchestration.DecodeShared(&config.Config{}, enc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	again, err := orchestration.EncodeShared(back)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if string(again[orchestration.ConfigShardingRule]) != string(enc[orchestration.ConfigShardingRule]) {
+		t.Fatalf("round trip:\n%s\nbecame\n%s", enc[orchestration.ConfigShardingRule], again[orchestration.ConfigShardingRule])
+	}
+	if n := len(back.ShardingRule.Tables["t_order"].Nodes); n != 4 {
+		t.Fatalf("%d data nodes after the round trip", n)
+	}
+	if _, err := engine.NewRuntime(back, enginetest.Open); !errors.Is(err, engine.ErrUnsupported) {
+		t.Fatalf("runtime with a sharding rule: %v", err)
+	}
 }

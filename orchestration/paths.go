@@ -16,8 +16,10 @@ const (
 	ConfigDir         = "/config"
 	ConfigDataSources = "/config/datasource"
 	ConfigRule        = "/config/masterslave/rule"
-	ConfigProps       = "/config/props"
-	ConfigAuth        = "/config/authentication"
+	// ConfigShardingRule holds the sharding rule (empty: none).
+	ConfigShardingRule = "/config/sharding/rule"
+	ConfigProps        = "/config/props"
+	ConfigAuth         = "/config/authentication"
 	// MetaInstancesDir holds each instance's metadata (JSON), ephemeral like
 	// the instance node, so that the seed's nodes keep their plain values.
 	MetaInstancesDir = "/meta/instances"
