@@ -122,6 +122,9 @@ type Props struct {
 	ReadYourWritesWindow time.Duration `yaml:"readYourWritesWindow"`
 	// SQLShow logs every statement with the data source it went to.
 	SQLShow bool `yaml:"sqlShow"`
+	// SQLShowDotted is ShardingSphere's spelling, sql.show (folded into
+	// SQLShow).
+	SQLShowDotted bool `yaml:"sql.show,omitempty"`
 	// ServerVersion is announced to clients in the handshake.
 	ServerVersion string `yaml:"serverVersion"`
 	// StatementCacheSize bounds the classification cache (distinct texts).
@@ -210,6 +213,9 @@ func (c *Config) ApplyDefaults() {
 		r.LoadBalanceAlgorithmType = RoundRobin
 	}
 	pp := &c.Props
+	if pp.SQLShowDotted {
+		pp.SQLShow, pp.SQLShowDotted = true, false
+	}
 	pp.ReadYourWrites = strings.ToLower(strings.TrimSpace(pp.ReadYourWrites))
 	if pp.ReadYourWrites == "" {
 		pp.ReadYourWrites = RYWSession

@@ -227,3 +227,40 @@ shardingRule:
 		t.Fatalf("runtime with a sharding rule: %v", err)
 	}
 }
+
+// The orchestration section of a ShardingSphere file, as its users paste
+// it, is accepted (namespace without "/", serverLists as one string, the
+// *Seconds/*Milliseconds keys, digest), and props.sql.show too.
+func TestShardingSphereOrchestrationSection(t *testing.T) {
+	f, err := orchestration.ParseFile([]byte(`
+dataSources:
+  m: {url: 127.0.0.1:3316, username: root}
+masterSlaveRule: {masterDataSourceName: m}
+users: [{name: app, password: secret}]
+props:
+  sql.show: true
+orchestration:
+  name: orchestration_ds
+  overwrite: true
+  registry:
+    type: zookeeper
+    serverLists: localhost:2181
+    namespace: orchestration
+    timeToLiveSeconds: 60
+    digest: app:secret
+`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	rc := f.Orchestration.Registry.WithDefaults()
+	if err := rc.Validate("orchestration.registry"); err != nil {
+		t.Fatal(err)
+	}
+	if rc.Namespace != "/orchestration" || len(rc.ServerLists) != 1 || rc.TimeToLive != time.Minute || rc.Username != "app" {
+		t.Fatalf("registry: %+v", rc)
+	}
+	cfg := f.Config
+	if err := cfg.Validate(); err != nil || !cfg.Props.SQLShow {
+		t.Fatalf("sql.show: %v %v", cfg.Props.SQLShow, err)
+	}
+}

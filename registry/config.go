@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"strings"
 	"time"
+
+	"gopkg.in/yaml.v3"
 )
 
 // Backend types.
@@ -23,9 +25,12 @@ type Config struct {
 	// Type is embedded (default), etcd or zookeeper.
 	Type string `yaml:"type"`
 	// ServerLists are the servers, host:port (etcd also takes URLs).
-	// Several endpoints give fail-over.
-	ServerLists []string `yaml:"serverLists"`
-	// Namespace is the root every path lives under, e.g. "/shardgate/app".
+	// Several endpoints give fail-over. ShardingSphere's one string
+	// "a:2181,b:2181" is accepted too.
+	ServerLists ServerList `yaml:"serverLists"`
+	// Namespace is the root every path lives under, e.g. "/shardgate/app"
+	// (ShardingSphere's "your_zk_namespace", without the leading slash, is
+	// taken as "/your_zk_namespace").
 	Namespace string `yaml:"namespace"`
 	// TimeToLive bounds how long an ephemeral node outlives its dead owner:
 	// the etcd lease TTL or the ZooKeeper session timeout. Default 10s.
@@ -44,6 +49,76 @@ type Config struct {
 	TLS TLSConfig `yaml:"tls"`
 	// Embedded server settings (type embedded).
 	Embedded EmbeddedConfig `yaml:"embedded"`
+
+	// ShardingSphere's spellings, folded into the fields above by
+	// WithDefaults (a conflict with them is a validation error).
+	TimeToLiveSeconds            int `yaml:"timeToLiveSeconds,omitempty"`
+	OperationTimeoutMilliseconds int `yaml:"operationTimeoutMilliseconds,omitempty"`
+	RetryIntervalMilliseconds    int `yaml:"retryIntervalMilliseconds,omitempty"`
+	MaxRetryIntervalMilliseconds int `yaml:"maxRetryIntervalMilliseconds,omitempty"`
+	// Digest is ZooKeeper's "user:password".
+	Digest string `yaml:"digest,omitempty"`
+
+	conflicts []string
+}
+
+// ServerList is a list of servers, written as a YAML list or as one
+// comma-separated string.
+type ServerList []string
+
+// UnmarshalYAML accepts a list or a comma-separated string.
+func (l *ServerList) UnmarshalYAML(n *yaml.Node) error {
+	if n.Kind == yaml.ScalarNode {
+		*l = nil
+		for _, s := range strings.Split(n.Value, ",") {
+			if s = strings.TrimSpace(s); s != "" {
+				*l = append(*l, s)
+			}
+		}
+		return nil
+	}
+	var v []string
+	if err := n.Decode(&v); err != nil {
+		return err
+	}
+	*l = v
+	return nil
+}
+
+// legacy folds ShardingSphere's spellings into the canonical fields; it
+// reports the conflicts.
+func (c *Config) legacy() []string {
+	var conflicts []string
+	fold := func(d *time.Duration, n int, unit time.Duration, name, canon string) {
+		if n <= 0 {
+			return
+		}
+		v := time.Duration(n) * unit
+		if *d != 0 && *d != v {
+			conflicts = append(conflicts, fmt.Sprintf("%s (%d) and %s (%s) disagree", name, n, canon, *d))
+			return
+		}
+		*d = v
+	}
+	fold(&c.TimeToLive, c.TimeToLiveSeconds, time.Second, "timeToLiveSeconds", "timeToLive")
+	fold(&c.OperationTimeout, c.OperationTimeoutMilliseconds, time.Millisecond, "operationTimeoutMilliseconds", "operationTimeout")
+	fold(&c.RetryInterval, c.RetryIntervalMilliseconds, time.Millisecond, "retryIntervalMilliseconds", "retryInterval")
+	fold(&c.MaxRetryInterval, c.MaxRetryIntervalMilliseconds, time.Millisecond, "maxRetryIntervalMilliseconds", "maxRetryInterval")
+	if c.Digest != "" {
+		u, p, ok := strings.Cut(c.Digest, ":")
+		switch {
+		case !ok || u == "":
+			conflicts = append(conflicts, "digest must be user:password")
+		case c.Username != "" && (c.Username != u || c.Password != p):
+			conflicts = append(conflicts, "digest and username/password disagree")
+		default:
+			c.Username, c.Password = u, p
+		}
+	}
+	if c.Namespace != "" && !strings.HasPrefix(c.Namespace, "/") {
+		c.Namespace = "/" + c.Namespace
+	}
+	return conflicts
 }
 
 // TLSConfig holds PEM file paths.
@@ -83,6 +158,7 @@ const (
 
 // WithDefaults returns c with every unset field set to its default.
 func (c Config) WithDefaults() Config {
+	c.conflicts = c.legacy()
 	if c.Type == "" {
 		c.Type = TypeEmbedded
 	}
@@ -125,6 +201,9 @@ func (c Config) Validate(prefix string) error {
 	var errs []error
 	bad := func(k, format string, args ...any) {
 		errs = append(errs, fmt.Errorf("%s: %s", key(k), fmt.Sprintf(format, args...)))
+	}
+	for _, m := range c.conflicts {
+		bad(strings.Fields(m)[0], "%s", m)
 	}
 	switch c.Type {
 	case TypeEmbedded:

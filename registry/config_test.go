@@ -4,6 +4,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"gopkg.in/yaml.v3"
 )
 
 func TestConfigDefaults(t *testing.T) {
@@ -64,5 +66,40 @@ func TestCheckPath(t *testing.T) {
 		if err := CheckPath(p); err == nil {
 			t.Errorf("CheckPath(%q) accepted a bad path", p)
 		}
+	}
+}
+
+// ShardingSphere's spellings are accepted where its users would paste
+// them, and a conflict with the canonical key is an error.
+func TestShardingSphereSpellings(t *testing.T) {
+	var c Config
+	if err := yaml.Unmarshal([]byte(`
+type: zookeeper
+serverLists: "10.0.0.1:2181, 10.0.0.2:2181"
+namespace: your_zk_namespace
+timeToLiveSeconds: 60
+operationTimeoutMilliseconds: 500
+retryIntervalMilliseconds: 200
+digest: app:secret
+`), &c); err != nil {
+		t.Fatal(err)
+	}
+	c = c.WithDefaults()
+	if err := c.Validate("registry"); err != nil {
+		t.Fatal(err)
+	}
+	if strings.Join(c.ServerLists, " ") != "10.0.0.1:2181 10.0.0.2:2181" || c.Namespace != "/your_zk_namespace" ||
+		c.TimeToLive != time.Minute || c.OperationTimeout != 500*time.Millisecond || c.RetryInterval != 200*time.Millisecond ||
+		c.Username != "app" || c.Password != "secret" {
+		t.Fatalf("%+v", c)
+	}
+	var bad Config
+	if err := yaml.Unmarshal([]byte("type: etcd\nserverLists: [a:1]\ntimeToLive: 5s\ntimeToLiveSeconds: 6\ndigest: nocolon\n"), &bad); err != nil {
+		t.Fatal(err)
+	}
+	err := bad.WithDefaults().Validate("registry")
+	if err == nil || !strings.Contains(err.Error(), "registry.timeToLiveSeconds: timeToLiveSeconds (6) and timeToLive (5s) disagree") ||
+		!strings.Contains(err.Error(), "registry.digest: digest must be user:password") {
+		t.Fatalf("conflicts: %v", err)
 	}
 }
