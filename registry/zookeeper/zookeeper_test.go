@@ -451,7 +451,7 @@ func TestOpenErrors(t *testing.T) {
 	if !errors.Is(err, registry.ErrInvalid) || !strings.Contains(err.Error(), "serverLists") {
 		t.Fatalf("Open without servers: %v", err)
 	}
-	_, err = Open(context.Background(), registry.Config{Type: registry.TypeZooKeeper, ServerLists: []string{"127.0.0.1:1"}, Namespace: "rel"})
+	_, err = Open(context.Background(), registry.Config{Type: registry.TypeZooKeeper, ServerLists: []string{"127.0.0.1:1"}, Namespace: "/a/../b"})
 	if !errors.Is(err, registry.ErrInvalid) || !strings.Contains(err.Error(), "namespace") {
 		t.Fatalf("Open with a bad namespace: %v", err)
 	}
