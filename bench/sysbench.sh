@@ -6,6 +6,7 @@
 #   TIME=20 ROUNDS=2 THREADS=8 bench/sysbench.sh
 #   REPLICA=1 TABLES=4 bench/sysbench.sh   # shardgate's slave is a real replica
 #   BASELINE=b394166 bench/sysbench.sh     # also an older shardgate, side by side
+#   ONLY=oltp_point_select bench/sysbench.sh  # workloads whose name contains ONLY
 #
 # Workloads: oltp_point_select, oltp_read_only, oltp_read_only --skip_trx=on,
 # oltp_read_write; each with sysbench's default prepared statements
@@ -166,6 +167,12 @@ run() {
 
 declare -A QPS ERR CPU
 WORKLOADS=("oltp_point_select" "oltp_read_only" "oltp_read_only --skip_trx=on" "oltp_read_write")
+if [ -n "${ONLY:-}" ]; then
+	keep=()
+	for wl in "${WORKLOADS[@]}"; do [[ "$wl" == *"$ONLY"* ]] && keep+=("$wl"); done
+	[ ${#keep[@]} -gt 0 ] || { echo "ONLY=$ONLY matches no workload" >&2; exit 1; }
+	WORKLOADS=("${keep[@]}")
+fi
 echo "== $ROUNDS round(s), $TIME s per run, $THREADS threads, $TABLES table(s), replica: $REPLICA"
 for round in $(seq "$ROUNDS"); do
 	for wl in "${WORKLOADS[@]}"; do
@@ -177,7 +184,11 @@ for round in $(seq "$ROUNDS"); do
 					shardgate) port=$SG_PORT pid=$SG_PID ;;
 					baseline) port=$BASE_PORT pid=$BASE_PID ;;
 				esac
-				read -r qps err cpu < <(run $target $port $pid "$wl" $ps)
+				if ! line=$(run $target $port $pid "$wl" $ps) || [ -z "$line" ]; then
+					echo "measurement failed: $target $wl ps=$ps (pid $pid alive: $(kill -0 "$pid" 2>/dev/null && echo yes || echo no))" >&2
+					exit 1
+				fi
+				read -r qps err cpu <<< "$line"
 				key="$wl|$ps|$target"
 				QPS[$key]=$(awk -v a="${QPS[$key]:-0}" -v b="$qps" 'BEGIN{print a+b}')
 				ERR[$key]=$(( ${ERR[$key]:-0} + ${err%%.*} ))
