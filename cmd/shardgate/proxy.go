@@ -44,13 +44,16 @@ that every instance applies it.`,
 				return err
 			}
 			ctx := cmd.Context()
+			// Before the start: a SIGHUP that arrives once the instance is
+			// registered (a tool may send it at once) must not find the
+			// default action, which ends the process.
+			hup := make(chan os.Signal, 1)
+			signal.Notify(hup, syscall.SIGHUP)
+			defer signal.Stop(hup)
 			in, err := instance.Start(ctx, f)
 			if err != nil {
 				return err
 			}
-			hup := make(chan os.Signal, 1)
-			signal.Notify(hup, syscall.SIGHUP)
-			defer signal.Stop(hup)
 			go func() {
 				for {
 					select {
