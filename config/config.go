@@ -148,6 +148,12 @@ type Props struct {
 	// transaction (or with autocommit off), rolling it back, so idle
 	// transactions cannot hold every master connection. 0: off.
 	IdleTransactionTimeout time.Duration `yaml:"idleTransactionTimeout,omitempty"`
+	// ShardingMaxRows bounds the rows one merge of sharded results holds
+	// (and LIMIT o,c's o+c over several nodes); default 100,000.
+	ShardingMaxRows int `yaml:"shardingMaxRows,omitempty"`
+	// WorkerID is this instance's SNOWFLAKE worker id (0..1023): instances
+	// that insert into one table need distinct ones. Default 0.
+	WorkerID int `yaml:"workerId,omitempty"`
 }
 
 // Load reads and parses a config file.
@@ -322,7 +328,7 @@ func (c *Config) Check() error {
 		bad(rp+".loadBalanceAlgorithmType", "want ROUND_ROBIN, RANDOM or WEIGHT, got %q", r.LoadBalanceAlgorithmType)
 	}
 	for _, name := range sortedKeys(c.DataSources) {
-		if ds := c.DataSources[name]; ds != nil && ds.Weight != 1 && !slaves[name] {
+		if ds := c.DataSources[name]; ds != nil && ds.Weight != 1 && !slaves[name] && !c.IsSlave(name) {
 			bad("dataSources."+name+".weight", "only slaves have a weight")
 		}
 	}
@@ -372,6 +378,8 @@ func (c *Config) ints() []intSetting {
 		{&pp.MaxAllowedPacket, "props.maxAllowedPacket", DefaultMaxAllowedPacket, MinMaxAllowedPacket, MaxMaxAllowedPacket},
 		{&pp.MaxConnections, "props.maxConnections", DefaultMaxConnections, 1, MaxConnectionsLimit},
 		{&pp.StatementCacheSize, "props.statementCacheSize", DefaultStatementCacheSize, 1, MaxStatementCacheSize},
+		{&pp.ShardingMaxRows, "props.shardingMaxRows", DefaultShardingMaxRows, 1, MaxShardingMaxRows},
+		{&pp.WorkerID, "props.workerId", 0, 0, 1023},
 	}
 	for _, name := range sortedKeys(c.DataSources) {
 		ds, p := c.DataSources[name], "dataSources."+name
@@ -413,6 +421,8 @@ const (
 	MaxPoolSizeLimit        = 10000
 	MaxWeight               = 10000
 	MaxStatementCacheSize   = 1 << 20
+	DefaultShardingMaxRows  = 100000
+	MaxShardingMaxRows      = 10000000
 	MaxConnectionsLimit     = 100000
 	MinMaxAllowedPacket     = 1 << 10
 	MaxMaxAllowedPacket     = 1 << 30
@@ -479,7 +489,17 @@ func (c *Config) UserPassword(name string) (string, bool) {
 // IsSlave reports whether a data source is one of the rule's slaves (and
 // not its master): its connections run read-only sessions.
 func (c *Config) IsSlave(name string) bool {
-	return name != c.MasterSlaveRule.MasterDataSourceName && slices.Contains(c.MasterSlaveRule.SlaveDataSourceNames, name)
+	if name != c.MasterSlaveRule.MasterDataSourceName && slices.Contains(c.MasterSlaveRule.SlaveDataSourceNames, name) {
+		return true
+	}
+	if c.ShardingRule != nil {
+		for _, ms := range c.ShardingRule.MasterSlaveRules {
+			if ms != nil && slices.Contains(ms.SlaveDataSourceNames, name) {
+				return true
+			}
+		}
+	}
+	return false
 }
 
 // UserMaxConnections is a user's own connection limit (0: none).

@@ -93,6 +93,8 @@ type op struct {
 	rows     driver.Rows
 	btx      driver.Tx
 	held     bool // set by failed
+	// merged is a merged plan's rows (Write).
+	merged *mergedRows
 }
 
 // run runs the session's current op through the engine (plan, attempts,
@@ -114,7 +116,16 @@ func (s *conn) run(cls engine.Class) error {
 		s.Finish(&u, cls)
 		return nil
 	}
-	if err := s.c.rt.Run(cls, &s.eng, s, s.units[:0]); err != nil {
+	var sql []byte
+	var args []any
+	if s.c.rt.Snapshot().Router != nil && (s.cur.kind == opExec || s.cur.kind == opQuery) {
+		// Only a sharding rule reads the text and the arguments.
+		sql = []byte(s.cur.query)
+		for _, a := range s.cur.args {
+			args = append(args, a.Value)
+		}
+	}
+	if err := s.c.rt.Run(cls, sql, args, &s.eng, s, s.units[:0]); err != nil {
 		return s.abortTx(cls, err)
 	}
 	return nil
@@ -127,10 +138,7 @@ func (s *conn) Execute(u *engine.Unit, cls engine.Class) engine.Result {
 	o := &s.cur
 	ds := u.DS
 	onMaster := ds.IsMaster()
-	text := o.query // the unit's SQL when the plan rewrote it
-	if u.SQL != nil {
-		text = string(u.SQL)
-	}
+	text, args := s.unitText(u) // the unit's SQL when the plan rewrote it
 	if s.c.rt.Snapshot().Config.Props.SQLShow {
 		s.c.log.Info("sql", "session", s.uid, "dataSource", ds.Name, "class", cls.String(), "sql", text)
 	}
@@ -161,22 +169,22 @@ func (s *conn) Execute(u *engine.Unit, cls engine.Class) engine.Result {
 		}
 		if o.kind == opExec {
 			if !o.prepared {
-				o.res, err = b.c.(driver.ExecerContext).ExecContext(o.ctx, text, o.args)
+				o.res, err = b.c.(driver.ExecerContext).ExecContext(o.ctx, text, args)
 			}
 			if o.prepared || errors.Is(err, driver.ErrSkip) {
 				var st driver.Stmt
 				if st, err = b.stmt(o.ctx, text); err == nil {
-					o.res, err = st.(driver.StmtExecContext).ExecContext(o.ctx, o.args)
+					o.res, err = st.(driver.StmtExecContext).ExecContext(o.ctx, args)
 				}
 			}
 		} else {
 			if !o.prepared {
-				o.rows, err = b.c.(driver.QueryerContext).QueryContext(o.ctx, text, o.args)
+				o.rows, err = b.c.(driver.QueryerContext).QueryContext(o.ctx, text, args)
 			}
 			if o.prepared || errors.Is(err, driver.ErrSkip) {
 				var st driver.Stmt
 				if st, err = b.stmt(o.ctx, text); err == nil {
-					o.rows, err = st.(driver.StmtQueryContext).QueryContext(o.ctx, o.args)
+					o.rows, err = st.(driver.StmtQueryContext).QueryContext(o.ctx, args)
 				}
 			}
 		}
@@ -235,6 +243,9 @@ func (s *conn) Finish(_ *engine.Unit, cls engine.Class) {
 // the session's state.
 func (s *conn) acquire(ctx context.Context, p *pool, onMaster bool) (*bconn, error) {
 	if s.pinned != nil && onMaster {
+		if s.pinned.p != p && s.pinned.p.name != p.name {
+			return nil, fmt.Errorf("the session's connection is to %s and the statement routes to %s: cross-node transactions are not supported by this version", s.pinned.p.name, p.name)
+		}
 		return s.pinned, nil
 	}
 	if b := s.held[p]; b != nil {
@@ -491,6 +502,9 @@ func (s *conn) query(ctx context.Context, query string, cls engine.Class, args [
 	s.cur = op{}
 	if err != nil {
 		return nil, err
+	}
+	if o.merged != nil {
+		return o.merged, nil
 	}
 	rs := s.freeRows
 	if rs != nil {

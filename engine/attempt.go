@@ -1,5 +1,11 @@
 package engine
 
+import (
+	"errors"
+
+	"github.com/shardgate/shardgate/sharding"
+)
+
 // Attempt is one statement's way through planning and retries, the one
 // loop both front ends run:
 //
@@ -19,6 +25,12 @@ type Attempt struct {
 	tried Tried
 	swaps int
 	stale int
+	// sql and args are the statement, route its plan on sharded tables
+	// (nil: not sharded).
+	sql   []byte
+	args  []any
+	route    *sharding.Route
+	routeErr error
 }
 
 // maxSwaps bounds how often one statement is planned again because a
@@ -39,7 +51,39 @@ func (a *Attempt) Class() Class { return a.cls }
 // Next plans the statement, avoiding every data source it already failed
 // on; the units are appended to dst.
 func (a *Attempt) Next(dst []Unit) (Plan, error) {
-	return a.snap.Plan(dst, a.cls, a.s, &a.tried)
+	if a.routeErr != nil {
+		return Plan{Units: dst}, a.routeErr
+	}
+	return a.snap.plan(dst, a.cls, a.s, &a.tried, a.route)
+}
+
+// Route plans the statement's text on the snapshot's sharding rule (if it
+// has one): a statement on sharded or broadcast tables gets its units from
+// there. args are a prepared statement's parameters.
+func (a *Attempt) Route(sql []byte, args []any) error {
+	a.sql, a.args, a.route = sql, args, nil
+	rt := a.snap.Router
+	if rt == nil {
+		return nil
+	}
+	if err := a.snap.Admit(a.cls); err != nil {
+		return err
+	}
+	r, err := rt.Route(string(sql), args)
+	if err != nil {
+		return routeError(err)
+	}
+	a.route = r
+	return nil
+}
+
+// routeError is the client's error for a statement the sharding rule
+// cannot run.
+func routeError(err error) error {
+	if errors.Is(err, sharding.ErrUnsupported) {
+		return &Error{Kind: ErrUnsupported, Code: ErrCodeUnsupported, SQLState: "42000", Message: err.Error()}
+	}
+	return &Error{Kind: ErrNoDataSource, Code: ErrCodeUnavailable, SQLState: "HY000", Message: err.Error()}
 }
 
 // Retry reports whether the statement may run elsewhere after u failed
@@ -81,5 +125,8 @@ func (a *Attempt) Resnap(snap *Snapshot) bool {
 	}
 	a.swaps++
 	a.snap, a.tried = snap, Tried{}
+	// The new snapshot's rule plans the statement; an error comes out of
+	// Next (never a plan without the rule).
+	a.routeErr = a.Route(a.sql, a.args)
 	return true
 }

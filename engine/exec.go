@@ -1,6 +1,12 @@
 package engine
 
-import "errors"
+import (
+	"errors"
+	"fmt"
+	"strings"
+
+	"github.com/shardgate/shardgate/sharding"
+)
 
 // Executor runs a plan's units over a front end's transport: the proxy's
 // over the MySQL wire protocol (relaying the answer to its client), the
@@ -12,6 +18,27 @@ type Executor interface {
 	// Finish completes a unit that ran, once the session has recorded its
 	// outcome (the front end keeps or gives back the connection).
 	Finish(u *Unit, c Class)
+	// Gather runs u of a merged plan and returns its whole answer, sent
+	// to no one; the connection goes back to its pool. A result set of
+	// more than maxRows rows fails (Result.Err).
+	Gather(u *Unit, c Class, maxRows int) (Answer, Result)
+	// Write sends a merged answer to the client.
+	Write(a *Answer)
+}
+
+// Answer is a unit's whole answer (Gather), or the merged answer of a plan
+// (Write): a result set when Cols is set, else an OK.
+type Answer struct {
+	Cols []sharding.Column
+	// Defs are the front end's own descriptions of the columns (the
+	// proxy's column definition packets), written back as they came.
+	Defs [][]byte
+	Rows [][][]byte
+	// Visible is how many columns the client sees (the rest were added
+	// for ORDER BY).
+	Visible            int
+	Affected, InsertID uint64
+	Warnings           uint16
 }
 
 // Failure says how a unit's run ended, in the terms retries are decided on.
@@ -63,11 +90,21 @@ var ErrCutOff = errors.New("shardgate: the answer was cut off after part of it r
 // outcome. It returns nil once the statement ran, else the error for the
 // client: a plan's (an *Error), the executor's, or one matching ErrCutOff.
 // buf is the unit buffer plans are built in.
-func (r *Runtime) Run(c Class, s *Session, x Executor, buf []Unit) error {
+func (r *Runtime) Run(c Class, sql []byte, args []any, s *Session, x Executor, buf []Unit) error {
 	at := NewAttempt(r.Snapshot(), c, s)
+	if err := at.Route(sql, args); err != nil {
+		return err
+	}
 	for {
 		plan, err := at.Next(buf[:0])
 		if err != nil {
+			return err
+		}
+		if plan.Combine == Merged {
+			retry, err := r.runMerged(&at, &plan, x)
+			if retry {
+				continue
+			}
 			return err
 		}
 		u := &plan.Units[0]
@@ -76,6 +113,7 @@ func (r *Runtime) Run(c Class, s *Session, x Executor, buf []Unit) error {
 		switch res.Failure {
 		case Ran:
 			s.Done(cls, u.DS.IsMaster(), res.Outcome)
+			s.on(u.Group)
 			x.Finish(u, cls)
 			return nil
 		case ConnLost:
@@ -98,4 +136,93 @@ func (r *Runtime) Run(c Class, s *Session, x Executor, buf []Unit) error {
 		}
 		return res.Err
 	}
+}
+
+// runMerged gathers every unit's answer, merges them and writes the
+// result. Nothing reaches the client before the merge, so a read may be
+// planned again after any connection failure; a write only while none of
+// its units ran (retry: plan again).
+func (r *Runtime) runMerged(at *Attempt, plan *Plan, x Executor) (retry bool, err error) {
+	cls, s, m := at.Class(), at.s, plan.Merge
+	answers := make([]Answer, 0, len(plan.Units))
+	for i := range plan.Units {
+		u := &plan.Units[i]
+		a, res := x.Gather(u, cls, m.MaxRows)
+		if res.Failure == Ran {
+			answers = append(answers, a)
+			continue
+		}
+		if len(answers) == 0 || !plan.Write {
+			switch res.Failure {
+			case ConnLost:
+				if !plan.Write && at.Retry(u, false) {
+					return true, nil
+				}
+			case Stale:
+				if at.Stale(false) {
+					return true, nil
+				}
+			case Refused:
+				if cls&Read != 0 {
+					at.Refused()
+					return true, nil
+				}
+			case PoolClosed:
+				if at.Resnap(r.Snapshot()) {
+					return true, nil
+				}
+			}
+		}
+		if len(answers) > 0 && plan.Write {
+			return false, partial(plan, len(answers), res.Err)
+		}
+		return false, res.Err
+	}
+	out := Answer{}
+	switch m.Kind {
+	case sharding.Rows:
+		first := &answers[0]
+		sets := make([][][][]byte, len(answers))
+		for i := range answers {
+			if len(answers[i].Cols) != len(first.Cols) {
+				return false, &Error{Kind: ErrUnsupported, Code: ErrCodeUnsupported, SQLState: "42000", Message: fmt.Sprintf(
+					"shardgate: data nodes answered with %d and %d columns; their tables differ", len(first.Cols), len(answers[i].Cols))}
+			}
+			sets[i] = answers[i].Rows
+			out.Warnings += answers[i].Warnings
+		}
+		rows, err := m.MergeRows(first.Cols, sets)
+		if err != nil {
+			return false, routeError(err)
+		}
+		out.Cols, out.Defs, out.Rows, out.Visible = first.Cols, first.Defs, rows, m.Visible(len(first.Cols))
+	case sharding.Same:
+		out = answers[0]
+	default:
+		for i := range answers {
+			out.Affected += answers[i].Affected
+			out.Warnings += answers[i].Warnings
+			if out.InsertID == 0 {
+				out.InsertID = answers[i].InsertID
+			}
+		}
+		if m.InsertID != 0 {
+			out.InsertID = uint64(m.InsertID)
+		}
+	}
+	s.Done(cls, plan.Units[0].DS.IsMaster(), Outcome{OK: true})
+	x.Write(&out)
+	return false, nil
+}
+
+// partial is the error of a write that ran on some of its nodes and
+// failed on the next: the client learns which nodes keep its changes.
+func partial(plan *Plan, ran int, err error) error {
+	names := make([]string, ran)
+	for i := range names {
+		names[i] = plan.Units[i].DS.Name
+	}
+	msg := fmt.Sprintf("shardgate: the statement ran on %s and then failed on %s (%v); the nodes where it ran keep its changes, the others did not run it",
+		strings.Join(names, ", "), plan.Units[ran].DS.Name, err)
+	return &Error{Kind: ErrNoDataSource, Code: ErrCodeUnavailable, SQLState: "HY000", Message: msg}
 }

@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/shardgate/shardgate/config"
+	"github.com/shardgate/shardgate/sharding"
 )
 
 // MySQL error codes shardgate itself returns.
@@ -79,6 +80,9 @@ type Unit struct {
 	Group *Group
 	DS    *DataSource
 	SQL   []byte
+	// Args: SQL (when set) still holds the statement's parameters; false:
+	// it was built with their values in it, and runs without them.
+	Args bool
 }
 
 // Combine says how the results of a plan's units make the client's answer.
@@ -87,12 +91,19 @@ type Combine uint8
 const (
 	// PassThrough: one unit, whose answer goes to the client as it is.
 	PassThrough Combine = iota
+	// Merged: the units' answers are gathered and merged by Merge (rows
+	// sorted, limited, aggregates folded; affected rows added).
+	Merged
 )
 
 // Plan is how a statement runs: its units, and how their results combine.
 type Plan struct {
 	Units   []Unit
 	Combine Combine
+	// Merge says how (Merged plans).
+	Merge *sharding.Merge
+	// Write: a sharded statement that changes data or schema.
+	Write bool
 }
 
 // Admit is the check every statement passes before it is planned: the
@@ -111,8 +122,16 @@ func (snap *Snapshot) Admit(c Class) error {
 // and returns the plan. tried holds the data sources a previous attempt of
 // the same statement already failed on.
 func (snap *Snapshot) Plan(dst []Unit, c Class, s *Session, tried *Tried) (Plan, error) {
+	return snap.plan(dst, c, s, tried, nil)
+}
+
+// plan is Plan, on a sharded route when r is not nil.
+func (snap *Snapshot) plan(dst []Unit, c Class, s *Session, tried *Tried, r *sharding.Route) (Plan, error) {
 	if err := snap.Admit(c); err != nil {
 		return Plan{Units: dst}, err
+	}
+	if r != nil {
+		return snap.planRoute(dst, c, s, tried, r)
 	}
 	g := snap.Default
 	ds, err := g.pick(snap.Config, c, s, tried)
@@ -120,6 +139,38 @@ func (snap *Snapshot) Plan(dst []Unit, c Class, s *Session, tried *Tried) (Plan,
 		return Plan{Units: dst}, err
 	}
 	return Plan{Units: append(dst, Unit{Group: g, DS: ds})}, nil
+}
+
+// planRoute gives each unit of a sharded route a data source of its group.
+func (snap *Snapshot) planRoute(dst []Unit, c Class, s *Session, tried *Tried, r *sharding.Route) (Plan, error) {
+	p := Plan{Units: dst, Write: r.Write}
+	if len(r.Units) > 1 || r.Merge.Kind != sharding.One {
+		p.Combine, p.Merge = Merged, &r.Merge
+		if s.NeedsMasterConn() {
+			return p, &Error{Kind: ErrUnsupported, Code: ErrCodeUnsupported, SQLState: "42000", Message: fmt.Sprintf(
+				"shardgate: this statement runs on %d data nodes, and the session is in a transaction (or has autocommit off, or holds session state): "+
+					"cross-node transactions are not supported by this version; run it outside the transaction, or route it to one node with its sharding key", len(r.Units))}
+		}
+	}
+	for i := range r.Units {
+		ru := &r.Units[i]
+		g := snap.byGroup[ru.Target]
+		if g == nil {
+			return p, &Error{Kind: ErrNoDataSource, Code: ErrCodeUnavailable, SQLState: "HY000", Message: fmt.Sprintf(
+				"shardgate: data node %s is neither a master/slave group nor a data source", ru.Target)}
+		}
+		if s.NeedsMasterConn() && s.txGroup != nil && s.txGroup.Name != g.Name {
+			return p, &Error{Kind: ErrUnsupported, Code: ErrCodeUnsupported, SQLState: "42000", Message: fmt.Sprintf(
+				"shardgate: the session's transaction (or session state) is on %s, and this statement routes to %s: "+
+					"cross-node transactions are not supported by this version", s.txGroup.Name, g.Name)}
+		}
+		ds, err := g.pick(snap.Config, c, s, tried)
+		if err != nil {
+			return p, err
+		}
+		p.Units = append(p.Units, Unit{Group: g, DS: ds, SQL: []byte(ru.SQL), Args: ru.Args})
+	}
+	return p, nil
 }
 
 // pick chooses the group's data source for a statement: a usable slave for
@@ -191,6 +242,9 @@ func (t *Tried) Add(ds *DataSource) {
 // front ends report what statements did (Done, with a neutral Outcome)
 // and ask what it implies.
 type Session struct {
+	// txGroup is the group whose master connection the session holds
+	// (while NeedsMasterConn).
+	txGroup       *Group
 	inTx          bool
 	autocommitOff bool
 	pinned        bool
@@ -255,6 +309,18 @@ func (s *Session) Done(c Class, onMaster bool, o Outcome) {
 		s.wrote = true
 		s.writeAt = time.Now()
 	}
+	if !s.NeedsMasterConn() {
+		s.txGroup = nil
+	}
+}
+
+// on records the group of the master connection a statement ran on.
+func (s *Session) on(g *Group) {
+	if !s.NeedsMasterConn() {
+		s.txGroup = nil
+	} else if s.txGroup == nil {
+		s.txGroup = g
+	}
 }
 
 // Pin ties the session to its current master connection for good (state
@@ -263,7 +329,12 @@ func (s *Session) Pin() { s.pinned = true }
 
 // LostConn records that the session's master connection died: whatever
 // transaction it had is gone with it.
-func (s *Session) LostConn() { s.inTx, s.autocommitOff = false, false }
+func (s *Session) LostConn() {
+	s.inTx, s.autocommitOff = false, false
+	if !s.NeedsMasterConn() {
+		s.txGroup = nil
+	}
+}
 
 // Reset forgets everything (COM_RESET_CONNECTION, COM_CHANGE_USER).
 func (s *Session) Reset() { *s = Session{} }

@@ -9,6 +9,7 @@ import (
 	"sync/atomic"
 
 	"github.com/shardgate/shardgate/config"
+	"github.com/shardgate/shardgate/sharding"
 )
 
 // DataSource is a data source as routing sees it.
@@ -54,6 +55,12 @@ type Snapshot struct {
 	Default *Group
 	// ByName holds every data source of the config, in a group or not.
 	ByName map[string]*DataSource
+	// Router plans statements on sharded and broadcast tables (nil: the
+	// config has no sharding rule).
+	Router *sharding.Router
+	// byGroup finds a group by name: the data-node targets of a sharding
+	// rule (master/slave groups, or data sources as groups of their own).
+	byGroup map[string]*Group
 }
 
 // Balancer picks a slave for a read among the usable ones (enabled,
@@ -128,6 +135,24 @@ type Runtime struct {
 	cache   *Cache
 	// balancers survive config swaps so round robin keeps its position.
 	rr *roundRobin
+	// keys issues SNOWFLAKE keys; it survives config swaps so that keys
+	// keep increasing.
+	keysMu sync.Mutex
+	keys   *sharding.Snowflake
+}
+
+// keysFor is the key generator for worker id w.
+func (r *Runtime) keysFor(w int64) (*sharding.Snowflake, error) {
+	r.keysMu.Lock()
+	defer r.keysMu.Unlock()
+	var err error
+	switch {
+	case r.keys == nil:
+		r.keys, err = sharding.NewSnowflake(w)
+	case r.keys.WorkerID() != w:
+		r.keys, err = r.keys.Worker(w)
+	}
+	return r.keys, err
 }
 
 // NewRuntime opens the pools of cfg with open (they connect lazily) and
@@ -157,11 +182,15 @@ func (r *Runtime) Apply(cfg *config.Config) error {
 	if err := cfg.Validate(); err != nil {
 		return err
 	}
+	var router *sharding.Router
 	if cfg.ShardingRule != nil {
-		// Validated, not routed yet: running it as read/write splitting
-		// would send sharded tables' statements to one data source.
-		return &Error{Kind: ErrUnsupported, Code: ErrCodeUnsupported, SQLState: "42000",
-			Message: "shardgate: shardingRule is validated but not routed by this version; remove it to run"}
+		keys, err := r.keysFor(int64(cfg.Props.WorkerID))
+		if err != nil {
+			return err
+		}
+		if router, err = sharding.New(cfg.ShardingRule, cfg.Props.ShardingMaxRows, keys); err != nil {
+			return &Error{Kind: ErrUnsupported, Code: ErrCodeUnsupported, SQLState: "42000", Message: err.Error()}
+		}
 	}
 	r.mu.Lock()
 	defer r.mu.Unlock()
@@ -196,7 +225,7 @@ func (r *Runtime) Apply(cfg *config.Config) error {
 		members[name] = m
 		opened = append(opened, m)
 	}
-	s, err := r.build(cfg, st, members)
+	s, err := r.build(cfg, st, members, router)
 	if err != nil {
 		abort()
 		return err
@@ -220,7 +249,7 @@ func (r *Runtime) SetState(st config.State) error {
 	if old == nil {
 		return errors.New("engine: runtime closed")
 	}
-	s, err := r.build(old.Config, st, r.members)
+	s, err := r.build(old.Config, st, r.members, old.Router)
 	if err != nil {
 		return err
 	}
@@ -237,7 +266,7 @@ func sortedNames(cfg *config.Config) []string {
 	return names
 }
 
-func (r *Runtime) build(cfg *config.Config, st config.State, members map[string]*member) (*Snapshot, error) {
+func (r *Runtime) build(cfg *config.Config, st config.State, members map[string]*member, router *sharding.Router) (*Snapshot, error) {
 	dis := make(map[string]string, len(st.DisabledDataSources))
 	for k, v := range st.DisabledDataSources {
 		dis[k] = v
@@ -249,14 +278,34 @@ func (r *Runtime) build(cfg *config.Config, st config.State, members map[string]
 		m := members[n]
 		s.ByName[n] = &DataSource{Name: n, Pool: m.pool, Health: m.health, Slave: -1, ID: i, Weight: cfg.DataSources[n].Weight, Disabled: off, DisabledPath: path}
 	}
-	rule := cfg.MasterSlaveRule
-	g := &Group{Name: rule.Name, Master: s.ByName[rule.MasterDataSourceName]}
+	s.Router = router
+	if cfg.ShardingRule != nil {
+		if err := r.shardGroups(s, cfg.ShardingRule); err != nil {
+			return nil, err
+		}
+		return s, nil
+	}
+	g, err := r.group(s, cfg.MasterSlaveRule.Name, &cfg.MasterSlaveRule)
+	if err != nil {
+		return nil, err
+	}
+	s.Groups = []*Group{g}
+	s.Default = g
+	return s, nil
+}
+
+// group builds a master/slave group of the snapshot's data sources.
+func (r *Runtime) group(s *Snapshot, name string, rule *config.MasterSlaveRule) (*Group, error) {
+	g := &Group{Name: name, Master: s.ByName[rule.MasterDataSourceName]}
 	if g.Master == nil {
-		return nil, fmt.Errorf("masterSlaveRule.masterDataSourceName: unknown data source %q", rule.MasterDataSourceName)
+		return nil, fmt.Errorf("%s.masterDataSourceName: unknown data source %q", name, rule.MasterDataSourceName)
 	}
 	g.Master.Group = g
 	for i, n := range rule.SlaveDataSourceNames {
 		ds := s.ByName[n]
+		if ds == nil {
+			return nil, fmt.Errorf("%s.slaveDataSourceNames: unknown data source %q", name, n)
+		}
 		ds.Group, ds.Slave = g, i
 		g.Slaves = append(g.Slaves, ds)
 	}
@@ -268,9 +317,36 @@ func (r *Runtime) build(cfg *config.Config, st config.State, members map[string]
 	default:
 		g.balance = r.rr
 	}
-	s.Groups = []*Group{g}
-	s.Default = g
-	return s, nil
+	return g, nil
+}
+
+// shardGroups builds the groups a sharding rule's data nodes name: its
+// master/slave groups, or its data sources, each a group with no slave.
+// The default group is defaultDataSourceName's (else the first).
+func (r *Runtime) shardGroups(s *Snapshot, rule *config.ShardingRule) error {
+	s.byGroup = map[string]*Group{}
+	for _, name := range s.Router.Targets() {
+		var g *Group
+		var err error
+		if ms := rule.MasterSlaveRules[name]; ms != nil {
+			g, err = r.group(s, name, ms)
+		} else {
+			g, err = r.group(s, name, &config.MasterSlaveRule{MasterDataSourceName: name})
+		}
+		if err != nil {
+			return fmt.Errorf("shardingRule: %w", err)
+		}
+		s.byGroup[name] = g
+		s.Groups = append(s.Groups, g)
+	}
+	if len(s.Groups) == 0 {
+		return errors.New("shardingRule: no data node")
+	}
+	s.Default = s.Groups[0]
+	if g := s.byGroup[rule.DefaultDataSourceName]; g != nil {
+		s.Default = g
+	}
+	return nil
 }
 
 // Close stops the probes and closes every pool. The runtime must not be

@@ -184,8 +184,7 @@ func TestFaultPaths(t *testing.T) {
 }
 
 // A sharding rule goes to the registry as config/sharding/rule and comes
-// back the same; an instance applying it refuses it (not routed yet)
-// rather than running it as read/write splitting.
+// back the same; an instance applying it routes over its data nodes.
 func TestShardingRuleInRegistry(t *testing.T) {
 	f, err := orchestration.ParseFile([]byte(`
 users: [{name: app, password: secret}]
@@ -229,8 +228,13 @@ shardingRule:
 	if n := len(back.ShardingRule.Tables["t_order"].Nodes); n != 4 {
 		t.Fatalf("%d data nodes after the round trip", n)
 	}
-	if _, err := engine.NewRuntime(back, enginetest.Open); !errors.Is(err, engine.ErrUnsupported) {
+	rt, err := engine.NewRuntime(back, enginetest.Open)
+	if err != nil {
 		t.Fatalf("runtime with a sharding rule: %v", err)
+	}
+	defer rt.Close()
+	if snap := rt.Snapshot(); snap.Router == nil || len(snap.Groups) != 2 {
+		t.Fatalf("router %v, %d groups", snap.Router, len(snap.Groups))
 	}
 }
 

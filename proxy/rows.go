@@ -34,6 +34,17 @@ func (w *rowWriter) columns(cols []wire.Column) {
 	w.write(wire.AppendEOF(w.buf[:0], w.status, 0))
 }
 
+// rawColumns starts the result set with column definitions as a server
+// sent them.
+func (w *rowWriter) rawColumns(defs [][]byte) {
+	w.cols = len(defs)
+	w.write(wire.AppendLenenc(w.buf[:0], uint64(len(defs))))
+	for _, d := range defs {
+		w.write(d)
+	}
+	w.write(wire.AppendEOF(w.buf[:0], w.status, 0))
+}
+
 // row writes one row; vals has one value per column, nil for NULL.
 func (w *rowWriter) row(vals [][]byte) {
 	if len(vals) != w.cols {

@@ -415,7 +415,18 @@ func (s *session) runKind(p []byte, cls engine.Class, st *stmt, kind wire.Respon
 		s.unpin() // a statement meant to pin the session failed before running
 	}
 	s.cur = current{p: p, st: st, kind: kind}
-	err := s.srv.rt.Run(cls, &s.eng, s, s.units[:0])
+	var sql []byte
+	switch {
+	case st != nil:
+		if err := s.unsharded(st); err != nil {
+			s.cur = current{}
+			s.writeErr(err)
+			return true
+		}
+	case p[0] == wire.ComQuery:
+		sql = p[1:]
+	}
+	err := s.srv.rt.Run(cls, sql, nil, &s.eng, s, s.units[:0])
 	clientOK := s.cur.clientOK
 	s.cur = current{}
 	switch {
@@ -426,6 +437,21 @@ func (s *session) runKind(p []byte, cls engine.Class, st *stmt, kind wire.Respon
 	}
 	s.writeErr(s.abortTx(cls, err))
 	return true
+}
+
+// unsharded refuses a prepared statement on sharded or broadcast tables:
+// the proxy routes those from their text only (so far).
+func (s *session) unsharded(st *stmt) error {
+	rt := s.srv.rt.Snapshot().Router
+	if rt == nil {
+		return nil
+	}
+	r, err := rt.Route(st.sql, nil)
+	if err == nil && r == nil {
+		return nil
+	}
+	return &engine.Error{Kind: engine.ErrUnsupported, Code: engine.ErrCodeUnsupported, SQLState: "42000",
+		Message: "shardgate: prepared statements on sharded or broadcast tables are not supported by the proxy yet; send the statement as text"}
 }
 
 // current is the command runKind is running, for Execute and Finish.
@@ -621,6 +647,13 @@ func (s *session) after(bc *backend.Conn, cls engine.Class, p []byte) {
 func (s *session) acquire(ds *engine.DataSource, onMaster bool) (*backend.Conn, error) {
 	if s.pinned != nil {
 		if onMaster {
+			if s.pinned.Pool().Name != ds.Name {
+				// The engine refuses statements for another group inside a
+				// transaction; this guards a write reaching the wrong one.
+				return nil, &engine.Error{Kind: engine.ErrUnsupported, Code: engine.ErrCodeUnsupported, SQLState: "42000", Message: fmt.Sprintf(
+					"shardgate: the session's connection is to %s and the statement routes to %s: cross-node transactions are not supported by this version",
+					s.pinned.Pool().Name, ds.Name)}
+			}
 			return s.pinned, nil
 		}
 		// Routing sends a pinned session to the master; never reached.
@@ -654,8 +687,14 @@ func (s *session) sync(bc *backend.Conn) error {
 		}
 		bc.StateKey = s.stateKey
 	}
-	if s.db != "" && bc.DB != s.db {
-		return bc.InitDB(s.db)
+	db := s.db
+	if s.srv.rt.Snapshot().Router != nil {
+		// Sharded: each data source's own database holds its actual
+		// tables; the client's database name is a logical one.
+		db = bc.Pool().Config().Database
+	}
+	if db != "" && bc.DB != db {
+		return bc.InitDB(db)
 	}
 	return nil
 }
@@ -829,6 +868,10 @@ func dsErr(ds *engine.DataSource, err error) error {
 	var se *wire.SQLError
 	if errors.As(err, &se) {
 		return se
+	}
+	var ee *engine.Error
+	if errors.As(err, &ee) {
+		return ee
 	}
 	return &wire.SQLError{Code: 2013, State: "HY000", Message: "shardgate: data source " + ds.Name + ": " + err.Error()}
 }

@@ -31,6 +31,10 @@ func (s *session) prepare(p []byte) bool {
 		return true
 	}
 	sql := string(p[1:])
+	if err := s.unsharded(&stmt{sql: sql}); err != nil {
+		s.writeErr(err)
+		return true
+	}
 	cls := s.srv.rt.Cache().Classify(p[1:])
 	at := engine.NewAttempt(s.srv.rt.Snapshot(), cls, &s.eng)
 	for {

@@ -1,0 +1,208 @@
+package driver
+
+import (
+	"database/sql/driver"
+	"errors"
+	"io"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/shardgate/shardgate/engine"
+	"github.com/shardgate/shardgate/sharding"
+)
+
+// Gather runs one unit of a merged plan and reads its whole answer
+// (engine.Executor); the connection goes back to its pool at once.
+func (s *conn) Gather(u *engine.Unit, cls engine.Class, maxRows int) (engine.Answer, engine.Result) {
+	o := &s.cur
+	ds := u.DS
+	onMaster := ds.IsMaster()
+	text, args := s.unitText(u)
+	if s.c.rt.Snapshot().Config.Props.SQLShow {
+		s.c.log.Info("sql", "session", s.uid, "dataSource", ds.Name, "class", cls.String(), "sql", text)
+	}
+	b, err := s.acquire(o.ctx, ds.Pool.(*pool), onMaster)
+	if err != nil {
+		var de *dialError
+		if errors.As(err, &de) && o.ctx.Err() == nil {
+			return engine.Answer{}, engine.Result{Failure: engine.ConnLost, Err: dsErr(ds, err)}
+		}
+		if errors.Is(err, errPoolClosed) && !s.c.closed.Load() {
+			return engine.Answer{}, engine.Result{Failure: engine.PoolClosed, Err: dsErr(ds, err)}
+		}
+		return engine.Answer{}, engine.Result{Failure: engine.Failed, Err: dsErr(ds, err)}
+	}
+	var a engine.Answer
+	if o.kind == opQuery {
+		a, err = readRows(o, b, text, args, maxRows)
+	} else {
+		var res driver.Result
+		if res, err = b.c.(driver.ExecerContext).ExecContext(o.ctx, text, args); errors.Is(err, driver.ErrSkip) {
+			var st driver.Stmt
+			if st, err = b.stmt(o.ctx, text); err == nil {
+				res, err = st.(driver.StmtExecContext).ExecContext(o.ctx, args)
+			}
+		}
+		if err == nil {
+			n, _ := res.RowsAffected()
+			id, _ := res.LastInsertId()
+			a.Affected, a.InsertID = uint64(n), uint64(id)
+		}
+	}
+	if err != nil {
+		if errors.Is(err, sharding.ErrTooManyRows) {
+			b.broken = true // rows were left unread
+			s.release(b, onMaster)
+			return engine.Answer{}, engine.Result{Failure: engine.Failed, Err: err}
+		}
+		if s.refusedOnSlave(cls, b, onMaster, o.query, err) {
+			return engine.Answer{}, engine.Result{Failure: engine.Refused, Err: dsErr(ds, err)}
+		}
+		f := s.failed(b, onMaster, err)
+		return engine.Answer{}, engine.Result{Failure: f, Err: dsErr(ds, err)}
+	}
+	s.release(b, onMaster)
+	return a, engine.Result{Failure: engine.Ran}
+}
+
+// unitText is the text a unit runs and the arguments that go with it.
+func (s *conn) unitText(u *engine.Unit) (string, []driver.NamedValue) {
+	if u.SQL == nil {
+		return s.cur.query, s.cur.args
+	}
+	if !u.Args {
+		return string(u.SQL), nil
+	}
+	return string(u.SQL), s.cur.args
+}
+
+// readRows runs a query and reads all its rows as text, as the server's
+// text protocol would give them.
+func readRows(o *op, b *bconn, text string, args []driver.NamedValue, maxRows int) (engine.Answer, error) {
+	var a engine.Answer
+	r, err := b.c.(driver.QueryerContext).QueryContext(o.ctx, text, args)
+	if errors.Is(err, driver.ErrSkip) {
+		var st driver.Stmt
+		if st, err = b.stmt(o.ctx, text); err == nil {
+			r, err = st.(driver.StmtQueryContext).QueryContext(o.ctx, args)
+		}
+	}
+	if err != nil {
+		return a, err
+	}
+	defer r.Close()
+	names := r.Columns()
+	a.Cols = make([]sharding.Column, len(names))
+	typed, _ := r.(driver.RowsColumnTypeDatabaseTypeName)
+	for i, n := range names {
+		a.Cols[i].Name = n
+		if typed != nil {
+			t := typed.ColumnTypeDatabaseTypeName(i)
+			a.Cols[i].Numeric = numericType(t)
+			a.Cols[i].Binary = strings.Contains(t, "BINARY") || strings.Contains(t, "BLOB") || strings.Contains(t, "DATE") || strings.Contains(t, "TIME")
+		}
+	}
+	dest := make([]driver.Value, len(names))
+	for {
+		if err := r.Next(dest); err != nil {
+			if err == io.EOF {
+				return a, nil
+			}
+			return a, err
+		}
+		if maxRows > 0 && len(a.Rows) >= maxRows {
+			m := sharding.Merge{MaxRows: maxRows}
+			return a, m.TooMany()
+		}
+		row := make([][]byte, len(dest))
+		for i, v := range dest {
+			row[i] = textOf(v)
+		}
+		a.Rows = append(a.Rows, row)
+	}
+}
+
+func numericType(t string) bool {
+	switch t {
+	case "TINYINT", "SMALLINT", "MEDIUMINT", "INT", "BIGINT", "DECIMAL", "FLOAT", "DOUBLE", "YEAR",
+		"UNSIGNED TINYINT", "UNSIGNED SMALLINT", "UNSIGNED MEDIUMINT", "UNSIGNED INT", "UNSIGNED BIGINT":
+		return true
+	}
+	return false
+}
+
+// textOf is a value as the text protocol carries it (nil: NULL).
+func textOf(v driver.Value) []byte {
+	switch x := v.(type) {
+	case nil:
+		return nil
+	case []byte:
+		return append([]byte{}, x...)
+	case string:
+		return []byte(x)
+	case int64:
+		return strconv.AppendInt(nil, x, 10)
+	case uint64:
+		return strconv.AppendUint(nil, x, 10)
+	case float64:
+		return strconv.AppendFloat(nil, x, 'g', -1, 64)
+	case float32:
+		return strconv.AppendFloat(nil, float64(x), 'g', -1, 32)
+	case bool:
+		if x {
+			return []byte("1")
+		}
+		return []byte("0")
+	case time.Time:
+		return []byte(x.Format("2006-01-02 15:04:05.999999"))
+	}
+	return nil
+}
+
+// Write keeps a merged answer for the caller (engine.Executor).
+func (s *conn) Write(a *engine.Answer) {
+	if a.Cols == nil {
+		if a.InsertID != 0 {
+			s.lastInsertID = int64(a.InsertID)
+		}
+		s.cur.res = result{affected: int64(a.Affected), id: int64(a.InsertID)}
+		return
+	}
+	names := make([]string, a.Visible)
+	for i := range names {
+		names[i] = a.Cols[i].Name
+	}
+	s.cur.merged = &mergedRows{cols: names, rows: a.Rows}
+}
+
+// result is a merged write's driver.Result.
+type result struct{ affected, id int64 }
+
+func (r result) LastInsertId() (int64, error) { return r.id, nil }
+func (r result) RowsAffected() (int64, error) { return r.affected, nil }
+
+// mergedRows are the rows of a merged plan, held in memory (bounded by
+// props.shardingMaxRows), values as text.
+type mergedRows struct {
+	cols []string
+	rows [][][]byte
+}
+
+func (r *mergedRows) Columns() []string { return r.cols }
+func (r *mergedRows) Close() error      { r.rows = nil; return nil }
+func (r *mergedRows) Next(dest []driver.Value) error {
+	if len(r.rows) == 0 {
+		return io.EOF
+	}
+	row := r.rows[0]
+	r.rows = r.rows[1:]
+	for i := range dest {
+		if v := row[i]; v != nil {
+			dest[i] = v
+		} else {
+			dest[i] = nil
+		}
+	}
+	return nil
+}

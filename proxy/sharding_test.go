@@ -1,0 +1,333 @@
+package proxy
+
+import (
+	"database/sql"
+	"errors"
+	"fmt"
+	"math/rand/v2"
+	"sort"
+	"strings"
+	"testing"
+
+	"github.com/go-sql-driver/mysql"
+
+	"github.com/shardgate/shardgate/config"
+	"github.com/shardgate/shardgate/internal/testenv"
+)
+
+// shardEnv is a proxy sharding t_order (and its binding table
+// t_order_item) over two master/slave groups, with t_config broadcast,
+// and an unsharded database with the same tables and rows: the oracle.
+type shardEnv struct {
+	*proxyEnv
+	db     *sql.DB // through the proxy
+	oracle *sql.DB // one unsharded MariaDB database
+}
+
+const shardTables = `
+CREATE TABLE t_order (order_id BIGINT PRIMARY KEY, user_id INT NOT NULL, status VARCHAR(16), amount DECIMAL(10,2), KEY idx_user (user_id))
+CREATE TABLE t_order_item (item_id INT PRIMARY KEY, order_id BIGINT NOT NULL, user_id INT NOT NULL, qty INT)
+CREATE TABLE t_config (k VARCHAR(16) PRIMARY KEY, v VARCHAR(64))
+CREATE TABLE plain (id INT PRIMARY KEY, v VARCHAR(16))`
+
+func startShards(t *testing.T) *shardEnv {
+	t.Helper()
+	r := harness(t)
+	r.Master.Exec(t,
+		"DROP DATABASE IF EXISTS sh0", "DROP DATABASE IF EXISTS sh1", "DROP DATABASE IF EXISTS shoracle",
+		"CREATE DATABASE sh0", "CREATE DATABASE sh1", "CREATE DATABASE shoracle")
+	for _, ddl := range strings.Split(strings.TrimSpace(shardTables), "\n") {
+		r.Master.Exec(t, "USE shoracle", ddl)
+	}
+	r.Sync(t)
+	pw := testenv.RootPassword
+	ds := func(name string, m *testenv.MariaDB, db string) string {
+		return fmt.Sprintf("  %s: {url: %q, username: root, password: %s, database: %s, healthCheckInterval: 100ms, connectTimeout: 1s}\n", name, m.Addr(), pw, db)
+	}
+	y := fmt.Sprintf(`
+listen: 127.0.0.1:0
+users: [{name: %s, password: %s}]
+dataSources:
+%s%s%s%s%s
+shardingRule:
+  tables:
+    t_order:
+      actualDataNodes: ms_${0..1}.t_order_${0..1}
+      databaseStrategy: {inline: {shardingColumn: user_id, algorithmExpression: 'ms_${user_id %% 2}'}}
+      tableStrategy: {inline: {shardingColumn: order_id, algorithmExpression: 't_order_${order_id %% 2}'}}
+      keyGenerator: {type: SNOWFLAKE, column: order_id}
+    t_order_item:
+      actualDataNodes: ms_${0..1}.t_order_item_${0..1}
+      databaseStrategy: {inline: {shardingColumn: user_id, algorithmExpression: 'ms_${user_id %% 2}'}}
+      tableStrategy: {standard: {shardingColumn: order_id, algorithm: MOD, props: {shardingCount: "2"}}}
+  bindingTables: ["t_order,t_order_item"]
+  broadcastTables: [t_config]
+  defaultDataSourceName: ms_0
+  masterSlaveRules:
+    ms_0: {masterDataSourceName: m0, slaveDataSourceNames: [s0]}
+    ms_1: {masterDataSourceName: m1, slaveDataSourceNames: [s1]}
+props: {readYourWrites: off, shardingMaxRows: 5000}
+`, user, password, ds("m0", r.Master, "sh0"), ds("s0", r.Slaves[0], "sh0"), ds("m1", r.Master, "sh1"), ds("s1", r.Slaves[1], "sh1"), ds("spare", r.Master, "sh0"))
+	p := startProxyYAML(t, r, y)
+	db, err := sql.Open("mysql", fmt.Sprintf("%s:%s@tcp(%s)/sh0?interpolateParams=true", user, password, p.addr))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { db.Close() })
+	e := &shardEnv{proxyEnv: p, db: db, oracle: r.Master.DB(t, "shoracle")}
+	for _, ddl := range strings.Split(strings.TrimSpace(shardTables), "\n") {
+		e.exec(t, ddl)
+	}
+	return e
+}
+
+// exec runs a statement through the proxy.
+func (e *shardEnv) exec(t *testing.T, q string, args ...any) sql.Result {
+	t.Helper()
+	res, err := e.db.Exec(q, args...)
+	if err != nil {
+		t.Fatalf("%s: %v", q, err)
+	}
+	return res
+}
+
+// both runs a write through the proxy and on the oracle; the affected rows
+// must agree.
+func (e *shardEnv) both(t *testing.T, q string) {
+	t.Helper()
+	a := e.exec(t, q)
+	b, err := e.oracle.Exec(q)
+	if err != nil {
+		t.Fatalf("oracle: %s: %v", q, err)
+	}
+	na, _ := a.RowsAffected()
+	nb, _ := b.RowsAffected()
+	if na != nb {
+		t.Fatalf("%s: %d rows affected through shardgate, %d unsharded", q, na, nb)
+	}
+}
+
+// rowsOf reads a query's rows as text.
+func rowsOf(t *testing.T, db *sql.DB, q string) ([]string, []string) {
+	t.Helper()
+	rows, err := db.Query(q)
+	if err != nil {
+		t.Fatalf("%s: %v", q, err)
+	}
+	defer rows.Close()
+	cols, _ := rows.Columns()
+	var out []string
+	for rows.Next() {
+		vals := make([]sql.RawBytes, len(cols))
+		ptrs := make([]any, len(cols))
+		for i := range vals {
+			ptrs[i] = &vals[i]
+		}
+		if err := rows.Scan(ptrs...); err != nil {
+			t.Fatal(err)
+		}
+		parts := make([]string, len(vals))
+		for i, v := range vals {
+			if v == nil {
+				parts[i] = "NULL"
+			} else {
+				parts[i] = string(v)
+			}
+		}
+		out = append(out, strings.Join(parts, "|"))
+	}
+	if err := rows.Err(); err != nil {
+		t.Fatalf("%s: %v", q, err)
+	}
+	return cols, out
+}
+
+// same checks that a query answers alike through shardgate and unsharded:
+// the same columns and rows, in the same order when the query orders them
+// totally (ordered), as the same multiset otherwise.
+func (e *shardEnv) same(t *testing.T, q string, ordered bool) {
+	t.Helper()
+	ca, a := rowsOf(t, e.db, q)
+	cb, b := rowsOf(t, e.oracle, q)
+	if !ordered {
+		sort.Strings(a)
+		sort.Strings(b)
+	}
+	if strings.Join(ca, ",") != strings.Join(cb, ",") || strings.Join(a, "\n") != strings.Join(b, "\n") {
+		t.Errorf("%s\nshardgate: %v\n%s\nunsharded: %v\n%s", q, ca, strings.Join(a, "\n"), cb, strings.Join(b, "\n"))
+	}
+}
+
+// Statements on sharded tables answer as one unsharded MariaDB does: the
+// same rows after the same writes, for point reads, scatter reads, sorted
+// and limited reads, aggregates, binding-table joins and broadcast tables.
+func TestShardingMatchesUnsharded(t *testing.T) {
+	e := startShards(t)
+	rng := rand.New(rand.NewPCG(1, 2))
+	statuses := []string{"new", "paid", "Paid", "shipped", "done "}
+	id := 0
+	for batch := range 20 {
+		var vals, items []string
+		for range 1 + batch%5 {
+			id++
+			user := rng.IntN(7)
+			amount := "NULL"
+			if rng.IntN(5) > 0 {
+				amount = fmt.Sprintf("%d.%02d", rng.IntN(1000), rng.IntN(100))
+			}
+			vals = append(vals, fmt.Sprintf("(%d, %d, '%s', %s)", id, user, statuses[rng.IntN(len(statuses))], amount))
+			items = append(items, fmt.Sprintf("(%d, %d, %d, %d)", id*10, id, user, rng.IntN(9)))
+		}
+		e.both(t, "INSERT INTO t_order (order_id, user_id, status, amount) VALUES "+strings.Join(vals, ", "))
+		e.both(t, "INSERT INTO t_order_item (item_id, order_id, user_id, qty) VALUES "+strings.Join(items, ", "))
+	}
+	e.both(t, "INSERT INTO t_config (k, v) VALUES ('a', 'x'), ('b', 'y')")
+	e.both(t, "UPDATE t_order SET status = 'late' WHERE amount > 900")
+	e.both(t, "UPDATE t_order SET amount = amount + 1 WHERE user_id = 3 AND order_id = 7")
+	e.both(t, "DELETE FROM t_order WHERE order_id IN (2, 3, 5) OR user_id = 6 AND status = 'new'")
+	e.both(t, "UPDATE t_config SET v = 'z' WHERE k = 'b'")
+	e.both(t, "INSERT INTO plain VALUES (1, 'p')")
+	e.r.Sync(t)
+
+	for _, q := range []string{
+		"SELECT * FROM t_order",
+		"SELECT order_id, status FROM t_order WHERE user_id = 3",
+		"SELECT * FROM t_order WHERE order_id = 7",
+		"SELECT * FROM t_order WHERE user_id IN (1, 2) AND order_id IN (1, 2, 3, 4, 10)",
+		"SELECT * FROM t_order WHERE user_id = 1 OR order_id BETWEEN 10 AND 20",
+		"SELECT * FROM t_order WHERE status = 'paid'",
+		"SELECT o.order_id, i.item_id, i.qty FROM t_order o JOIN t_order_item i ON o.order_id = i.order_id AND o.user_id = i.user_id",
+		"SELECT o.order_id, c.v FROM t_order o JOIN t_config c ON c.k = 'a' WHERE o.user_id = 4",
+		"SELECT * FROM t_config",
+		"SELECT * FROM plain",
+	} {
+		e.same(t, q, false)
+	}
+	for _, q := range []string{
+		"SELECT * FROM t_order ORDER BY order_id",
+		"SELECT order_id, amount FROM t_order ORDER BY amount DESC, order_id",
+		"SELECT status FROM t_order ORDER BY order_id DESC LIMIT 5",
+		"SELECT order_id FROM t_order ORDER BY order_id LIMIT 7, 4",
+		"SELECT order_id, status FROM t_order ORDER BY 2, 1 LIMIT 3, 100",
+		"SELECT * FROM t_order WHERE user_id = 5 ORDER BY order_id LIMIT 1, 2",
+		"SELECT COUNT(*), SUM(amount), MIN(status), MAX(order_id), MIN(amount) FROM t_order",
+		"SELECT COUNT(*) AS n, SUM(amount) FROM t_order WHERE user_id IN (1, 3)",
+		"SELECT COUNT(*), SUM(amount), MAX(amount) FROM t_order WHERE user_id = 99",
+		"SELECT order_id FROM t_order WHERE status = 'none' ORDER BY order_id",
+	} {
+		e.same(t, q, true)
+	}
+
+	// Refused, with ER_NOT_SUPPORTED_YET and what to do.
+	for q, want := range map[string]string{
+		"SELECT status, COUNT(*) FROM t_order GROUP BY status":               "GROUP BY over several data nodes",
+		"SELECT AVG(amount) FROM t_order":                                    "over several data nodes",
+		"SELECT * FROM t_order o JOIN plain p ON o.user_id = p.id":           "plain has no table rule",
+		"SELECT * FROM t_order WHERE order_id IN (SELECT id FROM plain)":     "subqueries",
+		"UPDATE t_order SET user_id = 2 WHERE user_id = 1 AND order_id = 1": "a row cannot change node",
+	} {
+		_, err := e.db.Exec(q)
+		var me *mysql.MySQLError
+		if !errors.As(err, &me) || !strings.Contains(me.Message, want) {
+			t.Errorf("%s: %v, want %q", q, err, want)
+		}
+	}
+	// One GROUP BY routed to one node is fine.
+	e.same(t, "SELECT status, COUNT(*) FROM t_order WHERE user_id = 3 AND order_id = 7 GROUP BY status", true)
+}
+
+// INSERT without the key column gets SNOWFLAKE keys: LAST_INSERT_ID() is
+// the first, and each row lands on the node its key routes to.
+func TestShardingGeneratedKeys(t *testing.T) {
+	e := startShards(t)
+	conn, err := e.db.Conn(t.Context())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	res, err := conn.ExecContext(t.Context(), "INSERT INTO t_order (user_id, status) VALUES (1, 'a'), (1, 'b'), (2, 'c')")
+	if err != nil {
+		t.Fatal(err)
+	}
+	first, _ := res.LastInsertId()
+	n, _ := res.RowsAffected()
+	if first <= 0 || n != 3 {
+		t.Fatalf("last insert id %d, %d rows", first, n)
+	}
+	var got int64
+	if err := conn.QueryRowContext(t.Context(), "SELECT LAST_INSERT_ID()").Scan(&got); err != nil || got != first {
+		t.Fatalf("LAST_INSERT_ID() %d %v, want %d", got, err, first)
+	}
+	e.r.Sync(t) // readYourWrites is off: the read goes to a slave
+	var status string
+	if err := conn.QueryRowContext(t.Context(), fmt.Sprintf("SELECT status FROM t_order WHERE user_id = 1 AND order_id = %d", first)).Scan(&status); err != nil || status != "a" {
+		t.Fatalf("row of the first key: %q %v", status, err)
+	}
+	// The rows are where the rule says: ms_1 (odd user) table by key parity.
+	var cnt int
+	tbl := fmt.Sprintf("sh1.t_order_%d", first%2)
+	if err := e.oracle.QueryRow("SELECT COUNT(*) FROM "+tbl+" WHERE order_id = ?", first).Scan(&cnt); err != nil || cnt != 1 {
+		t.Fatalf("%s holds %d rows of key %d (%v)", tbl, cnt, first, err)
+	}
+}
+
+// A slave of a sharded group DISABLED in the registry leaves that
+// group's reads; with all its slaves disabled the group's reads go to its
+// master; the other group is untouched.
+func TestShardingDisabledSlave(t *testing.T) {
+	e := startShards(t)
+	// @@server_id of the node a point read of user u runs on.
+	node := func(u int) int {
+		var n, id int
+		q := fmt.Sprintf("SELECT COUNT(*), @@server_id FROM t_order WHERE user_id = %d AND order_id = 1", u)
+		if err := e.db.QueryRow(q).Scan(&n, &id); err != nil {
+			t.Fatalf("%s: %v", q, err)
+		}
+		return id
+	}
+	m, s0, s1 := e.r.Master.ServerID, e.r.Slaves[0].ServerID, e.r.Slaves[1].ServerID
+	if a, b := node(0), node(1); a != s0 || b != s1 {
+		t.Fatalf("reads of ms_0 on %d (want slave %d), of ms_1 on %d (want slave %d)", a, s0, b, s1)
+	}
+	if err := e.rt.SetState(config.State{DisabledDataSources: map[string]string{"s1": "/t/state/datasources/s1"}}); err != nil {
+		t.Fatal(err)
+	}
+	if a, b := node(0), node(1); a != s0 || b != m {
+		t.Fatalf("s1 disabled: ms_0 on %d (want %d), ms_1 on %d (want master %d)", a, s0, b, m)
+	}
+	if err := e.rt.SetState(config.State{}); err != nil {
+		t.Fatal(err)
+	}
+	if b := node(1); b != s1 {
+		t.Fatalf("s1 enabled again: ms_1 on %d, want %d", b, s1)
+	}
+}
+
+// Inside a transaction a statement runs on the group the transaction is
+// on; one for another group, or for several nodes, is refused and the
+// transaction is untouched.
+func TestShardingTransactions(t *testing.T) {
+	e := startShards(t)
+	tx, err := e.db.Begin()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer tx.Rollback()
+	if _, err := tx.Exec("INSERT INTO t_order (order_id, user_id) VALUES (100, 2)"); err != nil {
+		t.Fatalf("same group: %v", err)
+	}
+	for _, q := range []string{"INSERT INTO t_order (order_id, user_id) VALUES (101, 1)", "SELECT * FROM t_order"} {
+		_, err := tx.Exec(q)
+		var me *mysql.MySQLError
+		if !errors.As(err, &me) || me.Number != 1235 || !strings.Contains(me.Message, "cross-node transactions") {
+			t.Fatalf("%s in a transaction: %v", q, err)
+		}
+	}
+	if err := tx.Rollback(); err != nil {
+		t.Fatal(err)
+	}
+	var n int
+	if err := e.oracle.QueryRow("SELECT COUNT(*) FROM sh0.t_order_0 WHERE order_id = 100").Scan(&n); err != nil || n != 0 {
+		t.Fatalf("rolled back row: %d %v", n, err)
+	}
+}

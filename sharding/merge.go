@@ -1,0 +1,268 @@
+package sharding
+
+import (
+	"bytes"
+	"fmt"
+	"math/big"
+	"slices"
+	"strconv"
+	"strings"
+)
+
+// Column is what a merge needs to know of a result column.
+type Column struct {
+	Name string
+	// Numeric: values compare and add as numbers.
+	Numeric bool
+	// Binary: text compares byte by byte; otherwise case-insensitively
+	// with trailing spaces ignored, as MariaDB's default _ci collations
+	// do (accents are not folded, which utf8mb4_general_ci would).
+	Binary bool
+}
+
+// ErrTooManyRows is matched by the error of a merge past Merge.MaxRows.
+var ErrTooManyRows = fmt.Errorf("%w: the merge would hold too many rows", ErrUnsupported)
+
+// TooMany is the error for a merge past its bound.
+func (m *Merge) TooMany() error {
+	return fmt.Errorf("%w: more than %d rows from the data nodes (props.shardingMaxRows); add a LIMIT or a sharding key", ErrTooManyRows, m.MaxRows)
+}
+
+// Visible is how many of n result columns the client sees.
+func (m *Merge) Visible(n int) int { return n - m.Hidden }
+
+// MergeRows merges the units' result sets (sets[i]: unit i's rows, a value
+// per column, nil for NULL) into the client's rows, hidden columns dropped.
+func (m *Merge) MergeRows(cols []Column, sets [][][][]byte) ([][][]byte, error) {
+	var rows [][][]byte
+	if len(m.Aggs) > 0 {
+		row, err := m.fold(cols, sets)
+		if err != nil {
+			return nil, err
+		}
+		if row != nil {
+			rows = [][][]byte{row}
+		}
+	} else {
+		n := 0
+		for _, s := range sets {
+			n += len(s)
+		}
+		if m.MaxRows > 0 && n > m.MaxRows {
+			return nil, m.TooMany()
+		}
+		rows = make([][][]byte, 0, n)
+		for _, s := range sets {
+			rows = append(rows, s...)
+		}
+		if len(m.Order) > 0 {
+			keys, err := m.resolve(cols)
+			if err != nil {
+				return nil, err
+			}
+			slices.SortStableFunc(rows, func(a, b [][]byte) int {
+				for _, k := range keys {
+					if c := compare(cols[k.Index], a[k.Index], b[k.Index]); c != 0 {
+						if k.Desc {
+							return -c
+						}
+						return c
+					}
+				}
+				return 0
+			})
+		}
+	}
+	if m.Limit {
+		o := min(m.Offset, int64(len(rows)))
+		rows = rows[o:]
+		rows = rows[:min(m.Count, int64(len(rows)))]
+	}
+	if m.Hidden > 0 {
+		for i, r := range rows {
+			rows[i] = r[:len(r)-m.Hidden]
+		}
+	}
+	return rows, nil
+}
+
+func (m *Merge) resolve(cols []Column) ([]OrderKey, error) {
+	keys := make([]OrderKey, len(m.Order))
+	for i, k := range m.Order {
+		if k.Index < 0 {
+			for j, c := range cols {
+				if strings.EqualFold(c.Name, k.Name) {
+					k.Index = j
+					break
+				}
+			}
+			if k.Index < 0 {
+				return nil, unsupported("ORDER BY %s: no such column in the result", k.Name)
+			}
+		}
+		if k.Index >= len(cols) {
+			return nil, fmt.Errorf("sharding: internal: ORDER BY column %d of %d", k.Index+1, len(cols))
+		}
+		keys[i] = k
+	}
+	return keys, nil
+}
+
+// fold merges the one-row answers of an aggregate without GROUP BY.
+func (m *Merge) fold(cols []Column, sets [][][][]byte) ([][]byte, error) {
+	var out [][]byte
+	for _, s := range sets {
+		if len(s) == 0 {
+			continue
+		}
+		if len(s) > 1 {
+			return nil, fmt.Errorf("sharding: internal: an aggregate answered %d rows", len(s))
+		}
+		r := s[0]
+		if out == nil {
+			out = slices.Clone(r)
+			continue
+		}
+		for _, a := range m.Aggs {
+			if a.Index >= len(r) {
+				return nil, fmt.Errorf("sharding: internal: aggregate column %d of %d", a.Index+1, len(r))
+			}
+			v, err := foldOne(a.Fn, cols[a.Index], out[a.Index], r[a.Index])
+			if err != nil {
+				return nil, err
+			}
+			out[a.Index] = v
+		}
+	}
+	return out, nil
+}
+
+func foldOne(fn string, c Column, acc, v []byte) ([]byte, error) {
+	if v == nil {
+		return acc, nil // NULL: no rows there (SUM, MIN, MAX)
+	}
+	if acc == nil {
+		return v, nil
+	}
+	switch fn {
+	case "count", "sum":
+		return addNumbers(acc, v)
+	case "min":
+		if compare(c, v, acc) < 0 {
+			return v, nil
+		}
+		return acc, nil
+	case "max":
+		if compare(c, v, acc) > 0 {
+			return v, nil
+		}
+		return acc, nil
+	}
+	return nil, fmt.Errorf("sharding: internal: aggregate %s", fn)
+}
+
+// addNumbers adds two numbers as MariaDB prints them: exactly for
+// integers and fixed-point decimals (the scale of the wider), as float64
+// for doubles.
+func addNumbers(a, b []byte) ([]byte, error) {
+	if bytes.ContainsAny(a, "eE") || bytes.ContainsAny(b, "eE") {
+		x, err1 := strconv.ParseFloat(string(a), 64)
+		y, err2 := strconv.ParseFloat(string(b), 64)
+		if err1 != nil || err2 != nil {
+			return nil, fmt.Errorf("sharding: cannot add %q and %q", a, b)
+		}
+		return strconv.AppendFloat(nil, x+y, 'g', -1, 64), nil
+	}
+	x, sx, ok1 := decimal(a)
+	y, sy, ok2 := decimal(b)
+	if !ok1 || !ok2 {
+		return nil, fmt.Errorf("sharding: cannot add %q and %q", a, b)
+	}
+	scale := max(sx, sy)
+	x.Mul(x, pow10(scale-sx))
+	y.Mul(y, pow10(scale-sy))
+	x.Add(x, y)
+	s := x.String()
+	if scale == 0 {
+		return []byte(s), nil
+	}
+	neg := strings.HasPrefix(s, "-")
+	s = strings.TrimPrefix(s, "-")
+	for len(s) <= scale {
+		s = "0" + s
+	}
+	s = s[:len(s)-scale] + "." + s[len(s)-scale:]
+	if neg {
+		s = "-" + s
+	}
+	return []byte(s), nil
+}
+
+func pow10(n int) *big.Int { return new(big.Int).Exp(big.NewInt(10), big.NewInt(int64(n)), nil) }
+
+// decimal reads "-12.340" as -12340 with scale 3.
+func decimal(b []byte) (*big.Int, int, bool) {
+	s := string(b)
+	scale := 0
+	if i := strings.IndexByte(s, '.'); i >= 0 {
+		scale = len(s) - i - 1
+		s = s[:i] + s[i+1:]
+	}
+	x, ok := new(big.Int).SetString(s, 10)
+	return x, scale, ok
+}
+
+// compare orders two values of a column as MariaDB's ORDER BY does: NULL
+// first, numbers by value, text by the column's collation (approximated).
+func compare(c Column, a, b []byte) int {
+	switch {
+	case a == nil && b == nil:
+		return 0
+	case a == nil:
+		return -1
+	case b == nil:
+		return 1
+	}
+	if c.Numeric {
+		if x, err := strconv.ParseInt(string(a), 10, 64); err == nil {
+			if y, err := strconv.ParseInt(string(b), 10, 64); err == nil {
+				return cmpInt(x, y)
+			}
+		}
+		if x, sx, ok := decimal(a); ok {
+			if y, sy, ok := decimal(b); ok {
+				scale := max(sx, sy)
+				x.Mul(x, pow10(scale-sx))
+				y.Mul(y, pow10(scale-sy))
+				return x.Cmp(y)
+			}
+		}
+		x, err1 := strconv.ParseFloat(string(a), 64)
+		y, err2 := strconv.ParseFloat(string(b), 64)
+		if err1 == nil && err2 == nil {
+			switch {
+			case x < y:
+				return -1
+			case x > y:
+				return 1
+			}
+			return 0
+		}
+	}
+	if c.Binary {
+		return bytes.Compare(a, b)
+	}
+	x := strings.ToLower(strings.TrimRight(string(a), " "))
+	y := strings.ToLower(strings.TrimRight(string(b), " "))
+	return strings.Compare(x, y)
+}
+
+func cmpInt(x, y int64) int {
+	switch {
+	case x < y:
+		return -1
+	case x > y:
+		return 1
+	}
+	return 0
+}

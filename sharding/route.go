@@ -1,0 +1,932 @@
+package sharding
+
+import (
+	"fmt"
+	"math"
+	"strconv"
+	"strings"
+
+	"github.com/dolthub/vitess/go/vt/sqlparser"
+)
+
+// Route is how one statement on sharded (or broadcast) tables runs: its
+// units and how their answers merge.
+type Route struct {
+	Units []Unit
+	Merge Merge
+	// Write: the statement changes data or schema on its nodes.
+	Write bool
+}
+
+// Unit is one statement for one data-node target (a master/slave group, or
+// a data source).
+type Unit struct {
+	Target string
+	SQL    string
+	// Args: the SQL still holds the statement's parameters (?), to be
+	// bound as the client bound them; false: it holds none.
+	Args bool
+}
+
+// MergeKind says how the units' answers make the client's.
+type MergeKind uint8
+
+const (
+	// One: a single unit, whose answer goes to the client as it is.
+	One MergeKind = iota
+	// Rows: result sets, merged by Merge's rules.
+	Rows
+	// Sum: OK answers; affected rows add up.
+	Sum
+	// Same: OK answers of one write run on every node of a broadcast
+	// table; the client gets the first (they are alike).
+	Same
+)
+
+// Merge is how result sets (Rows) or OK answers (Sum, Same) combine.
+type Merge struct {
+	Kind MergeKind
+	// Order: rows are sorted by these keys (each node sorted them alike).
+	Order []OrderKey
+	// Limit: after sorting, Offset rows are skipped and Count kept.
+	Limit         bool
+	Offset, Count int64
+	// Aggs: the statement aggregates without GROUP BY; each node answers
+	// one row and these columns fold into one.
+	Aggs []Agg
+	// Hidden trailing columns were added for ORDER BY; they are dropped.
+	Hidden int
+	// InsertID is the first key generated for an INSERT (0: none).
+	InsertID int64
+	// MaxRows bounds the rows held for the merge.
+	MaxRows int
+}
+
+// OrderKey is one ORDER BY item: the result column at Index, or, when
+// Index < 0, the column called Name (SELECT *).
+type OrderKey struct {
+	Index int
+	Name  string
+	Desc  bool
+}
+
+// Agg is an aggregate column of the result.
+type Agg struct {
+	Index int
+	Fn    string // count, sum, min, max
+}
+
+// Route plans sql on the rule's tables. It returns nil, nil for a
+// statement that names no sharded or broadcast table: it runs as without
+// sharding, on the default data source. args are the statement's
+// parameters (nil for a text statement); they route as literals would.
+func (rt *Router) Route(sql string, args []any) (*Route, error) {
+	toks, named := rt.scan(sql)
+	if !named {
+		return nil, nil
+	}
+	if strings.Contains(sql, "/*!") || strings.Contains(sql, "/*M!") {
+		return nil, unsupported("executable comments (/*! … */) in statements on sharded or broadcast tables")
+	}
+	stmt, err := sqlparser.Parse(sql)
+	if err != nil {
+		return nil, unsupported("cannot parse the statement: %v", err)
+	}
+	p := &planner{rt: rt, sql: sql, toks: toks, args: args}
+	if err := p.collect(stmt); err != nil {
+		return nil, err
+	}
+	if len(p.sharded) == 0 && len(p.bcast) == 0 {
+		return nil, nil // the names were columns or aliases, not tables
+	}
+	if err := p.checkCounts(); err != nil {
+		return nil, err
+	}
+	switch st := stmt.(type) {
+	case *sqlparser.Select:
+		return p.selectRoute(st)
+	case *sqlparser.Insert:
+		return p.insertRoute(st)
+	case *sqlparser.Update:
+		return p.updateRoute(st.Where, st.OrderBy, st.Limit, st.Exprs)
+	case *sqlparser.Delete:
+		if len(st.Targets) > 0 {
+			return nil, unsupported("multi-table DELETE")
+		}
+		return p.updateRoute(st.Where, st.OrderBy, st.Limit, nil)
+	case *sqlparser.DDL, *sqlparser.AlterTable:
+		if d, ok := st.(*sqlparser.DDL); ok && (d.Action == sqlparser.RenameStr || d.ViewSpec != nil) {
+			return nil, unsupported("%s on sharded or broadcast tables", strings.ToUpper(d.Action))
+		}
+		return p.ddlRoute()
+	}
+	return nil, unsupported("%T statements", stmt)
+}
+
+// tok is an identifier of the text that names a rule table.
+type tok struct {
+	start, end int
+	name       string // lower case
+}
+
+// scan finds the identifiers that name rule tables, with their offsets.
+func (rt *Router) scan(sql string) ([]tok, bool) {
+	var out []tok
+	tk := sqlparser.NewStringTokenizer(sql)
+	for {
+		typ, val := tk.Scan()
+		if typ == 0 || typ == sqlparser.LEX_ERROR {
+			break
+		}
+		if typ != sqlparser.ID {
+			continue
+		}
+		name := strings.ToLower(string(val))
+		if rt.tables[name] == nil && !rt.broadcast[name] {
+			continue
+		}
+		end := min(tk.Position-1, len(sql))
+		start := max(tk.OldPosition-1, 0)
+		raw := strings.TrimLeft(sql[start:end], " \t\r\n\f\v")
+		out = append(out, tok{start: end - len(raw), end: end, name: name})
+	}
+	return out, len(out) > 0
+}
+
+type planner struct {
+	rt   *Router
+	sql  string
+	toks []tok
+	args []any
+	// sharded and bcast are the rule tables the statement references (in
+	// order of first appearance); others are tables without a rule.
+	sharded []*Table
+	bcast   []string
+	others  []string
+	// aliases maps an alias (lower case) or a sharded table's name to it.
+	aliases map[string]*Table
+	// refs counts the references to each rule table's name in the AST.
+	refs map[string]int
+	// from is the number of table expressions in FROM (1: unqualified
+	// columns are the table's).
+	from int
+}
+
+func (p *planner) addTable(tn sqlparser.TableName, as string) error {
+	name := strings.ToLower(tn.Name.String())
+	t := p.rt.tables[name]
+	switch {
+	case t != nil:
+		if !tn.DbQualifier.IsEmpty() {
+			return unsupported("a database-qualified sharded table (%s.%s): name it without the database", tn.DbQualifier.String(), tn.Name.String())
+		}
+		found := false
+		for _, x := range p.sharded {
+			found = found || x == t
+		}
+		if !found {
+			p.sharded = append(p.sharded, t)
+		}
+		p.aliases[name] = t
+		if as != "" {
+			p.aliases[strings.ToLower(as)] = t
+		}
+	case p.rt.broadcast[name]:
+		if !tn.DbQualifier.IsEmpty() {
+			return unsupported("a database-qualified broadcast table (%s.%s)", tn.DbQualifier.String(), tn.Name.String())
+		}
+		p.bcast = append(p.bcast, name)
+	case name != "" && name != "dual":
+		p.others = append(p.others, tn.Name.String())
+	}
+	return nil
+}
+
+// collect finds the tables of a statement and counts the references to
+// rule tables' names; subqueries, unions and CTEs are refused.
+func (p *planner) collect(stmt sqlparser.Statement) error {
+	p.aliases, p.refs = map[string]*Table{}, map[string]int{}
+	count := func(tn sqlparser.TableName) {
+		if n := strings.ToLower(tn.Name.String()); p.rt.tables[n] != nil || p.rt.broadcast[n] {
+			p.refs[n]++
+		}
+	}
+	var err error
+	walkErr := sqlparser.Walk(func(node sqlparser.SQLNode) (bool, error) {
+		switch n := node.(type) {
+		case *sqlparser.Subquery:
+			return false, unsupported("subqueries in statements on sharded or broadcast tables")
+		case *sqlparser.SetOp:
+			return false, unsupported("UNION, INTERSECT and EXCEPT on sharded or broadcast tables")
+		case *sqlparser.With:
+			if n != nil {
+				return false, unsupported("WITH (common table expressions) on sharded or broadcast tables")
+			}
+		case *sqlparser.AliasedTableExpr:
+			tn, ok := n.Expr.(sqlparser.TableName)
+			if !ok {
+				return false, unsupported("derived tables in statements on sharded or broadcast tables")
+			}
+			as := n.As.String()
+			if err = p.addTable(tn, as); err != nil {
+				return false, err
+			}
+			count(tn)
+			if a := strings.ToLower(as); a != "" && (p.rt.tables[a] != nil || p.rt.broadcast[a]) {
+				p.refs[a]++
+			}
+			return false, nil // its TableName is counted
+		case sqlparser.TableName:
+			count(n)
+		case *sqlparser.ColName:
+			if !n.Qualifier.IsEmpty() {
+				count(n.Qualifier)
+			}
+			return false, nil
+		case *sqlparser.StarExpr:
+			if !n.TableName.IsEmpty() {
+				count(n.TableName)
+			}
+			return false, nil
+		}
+		return true, nil
+	}, stmt)
+	if walkErr != nil {
+		return walkErr
+	}
+	// Tables that are not in a FROM list.
+	switch st := stmt.(type) {
+	case *sqlparser.Insert:
+		if err := p.addTable(st.Table, ""); err != nil {
+			return err
+		}
+		if _, ok := st.Rows.(*sqlparser.Select); ok {
+			return unsupported("INSERT … SELECT on sharded or broadcast tables")
+		}
+	case *sqlparser.DDL:
+		if err := p.addTable(st.Table, ""); err != nil {
+			return err
+		}
+		for _, tn := range st.FromTables {
+			if err := p.addTable(tn, ""); err != nil {
+				return err
+			}
+		}
+		if st.OptLike != nil {
+			for _, tn := range st.OptLike.LikeTables {
+				if err := p.addTable(tn, ""); err != nil {
+					return err
+				}
+			}
+		}
+	case *sqlparser.AlterTable:
+		if err := p.addTable(st.Table, ""); err != nil {
+			return err
+		}
+	case *sqlparser.Select:
+		p.from = len(st.From)
+		if p.from == 1 {
+			if _, ok := st.From[0].(*sqlparser.AliasedTableExpr); !ok {
+				p.from = 2 // a join: unqualified columns are ambiguous here
+			}
+		}
+	case *sqlparser.Update:
+		p.from = len(st.TableExprs)
+	case *sqlparser.Delete:
+		p.from = len(st.TableExprs)
+	}
+	return nil
+}
+
+// checkCounts makes sure every identifier of the text that spells a rule
+// table's name is a reference to that table (so renaming them all is
+// right): a column or alias spelled like a sharded table is refused.
+func (p *planner) checkCounts() error {
+	seen := map[string]int{}
+	for _, t := range p.toks {
+		seen[t.name]++
+	}
+	for name, n := range seen {
+		if p.refs[name] != n {
+			return unsupported("%q names a sharded or broadcast table and also something else (a column, an alias, a database) in this statement; rename that", name)
+		}
+	}
+	return nil
+}
+
+// primary is the statement's sharded table: one, or several of one
+// binding group (they shard alike, node by node).
+func (p *planner) primary() (*Table, error) {
+	if len(p.others) > 0 && len(p.sharded) > 0 {
+		return nil, unsupported("%s has no table rule (it lives on defaultDataSourceName) and cannot be used with sharded %s in one statement", p.others[0], p.sharded[0].Name)
+	}
+	if len(p.sharded) == 0 {
+		return nil, nil
+	}
+	t := p.sharded[0]
+	for _, o := range p.sharded[1:] {
+		if t.binding == 0 || o.binding != t.binding {
+			return nil, unsupported("joins of sharded tables %s and %s, which are not binding tables (bindingTables)", t.Name, o.Name)
+		}
+	}
+	return t, nil
+}
+
+// nodes is a set of node indexes of the primary table.
+type nodes []bool
+
+func allNodes(n int) nodes {
+	s := make(nodes, n)
+	for i := range s {
+		s[i] = true
+	}
+	return s
+}
+
+func (s nodes) and(o nodes) {
+	for i := range s {
+		s[i] = s[i] && o[i]
+	}
+}
+
+func (s nodes) or(o nodes) {
+	for i := range s {
+		s[i] = s[i] || o[i]
+	}
+}
+
+func (s nodes) list() []int {
+	var out []int
+	for i, ok := range s {
+		if ok {
+			out = append(out, i)
+		}
+	}
+	return out
+}
+
+// maxCombos bounds the value combinations a conjunction is evaluated for
+// (IN lists on several columns multiply).
+const maxCombos = 4096
+
+// where routes a WHERE clause: the nodes rows matching it can live on.
+// Anything it cannot read (ranges, functions, other columns) is every node.
+func (p *planner) where(t *Table, e sqlparser.Expr) nodes {
+	if e == nil {
+		return allNodes(len(t.Nodes))
+	}
+	switch x := e.(type) {
+	case *sqlparser.OrExpr:
+		s := p.where(t, x.Left)
+		s.or(p.where(t, x.Right))
+		return s
+	case *sqlparser.ParenExpr:
+		return p.where(t, x.Expr)
+	}
+	// A conjunction: equalities gathered per column, other parts (ORs)
+	// routed apart and intersected.
+	var parts []sqlparser.Expr
+	var flat func(sqlparser.Expr)
+	flat = func(e sqlparser.Expr) {
+		switch x := e.(type) {
+		case *sqlparser.AndExpr:
+			flat(x.Left)
+			flat(x.Right)
+		case *sqlparser.ParenExpr:
+			flat(x.Expr)
+		default:
+			parts = append(parts, e)
+		}
+	}
+	flat(e)
+	eq := map[string][]any{}
+	s := allNodes(len(t.Nodes))
+	for _, part := range parts {
+		if _, ok := part.(*sqlparser.OrExpr); ok {
+			s.and(p.where(t, part))
+			continue
+		}
+		col, vals, ok := p.equality(t, part)
+		if !ok {
+			continue
+		}
+		if prev, seen := eq[col]; seen {
+			vals = intersect(prev, vals)
+		}
+		eq[col] = vals
+	}
+	s.and(p.byValues(t, eq))
+	return s
+}
+
+func intersect(a, b []any) []any {
+	var out []any
+	for _, x := range a {
+		for _, y := range b {
+			if fmt.Sprint(x) == fmt.Sprint(y) {
+				out = append(out, x)
+				break
+			}
+		}
+	}
+	if out == nil {
+		out = []any{} // no value satisfies both: no node
+	}
+	return out
+}
+
+// equality reads "col = literal" or "col IN (literals)" on one of t's
+// sharding columns.
+func (p *planner) equality(t *Table, e sqlparser.Expr) (string, []any, bool) {
+	c, ok := e.(*sqlparser.ComparisonExpr)
+	if !ok {
+		return "", nil, false
+	}
+	left, right := c.Left, c.Right
+	switch c.Operator {
+	case sqlparser.EqualStr:
+		if _, ok := left.(*sqlparser.ColName); !ok {
+			left, right = right, left
+		}
+	case sqlparser.InStr:
+	default:
+		return "", nil, false
+	}
+	col, ok := p.column(t, left)
+	if !ok {
+		return "", nil, false
+	}
+	var vals []any
+	switch r := right.(type) {
+	case sqlparser.ValTuple:
+		if c.Operator != sqlparser.InStr {
+			return "", nil, false
+		}
+		for _, x := range r {
+			v, ok := p.value(x)
+			if !ok {
+				return "", nil, false
+			}
+			vals = append(vals, v)
+		}
+	default:
+		if c.Operator != sqlparser.EqualStr {
+			return "", nil, false
+		}
+		v, ok := p.value(right)
+		if !ok {
+			return "", nil, false
+		}
+		vals = []any{v}
+	}
+	return col, vals, true
+}
+
+// column reads a reference to one of t's sharding columns.
+func (p *planner) column(t *Table, e sqlparser.Expr) (string, bool) {
+	cn, ok := e.(*sqlparser.ColName)
+	if !ok {
+		return "", false
+	}
+	if q := cn.Qualifier; !q.IsEmpty() {
+		if !q.DbQualifier.IsEmpty() || p.aliases[strings.ToLower(q.Name.String())] != t {
+			return "", false
+		}
+	} else if p.from != 1 {
+		return "", false
+	}
+	name := cn.Name.Lowered()
+	for _, st := range []*strategy{t.db, t.tb} {
+		for _, c := range st.cols {
+			if c == name {
+				return name, true
+			}
+		}
+	}
+	return "", false
+}
+
+// value reads a literal (or a bound parameter) as a sharding value: int64
+// or string. NULL and other expressions are not read.
+func (p *planner) value(e sqlparser.Expr) (any, bool) {
+	v, ok := e.(*sqlparser.SQLVal)
+	if !ok {
+		if u, ok := e.(*sqlparser.UnaryExpr); ok && u.Operator == sqlparser.UMinusStr {
+			if x, ok := p.value(u.Expr); ok {
+				if n, ok := x.(int64); ok && n != math.MinInt64 {
+					return -n, true
+				}
+			}
+		}
+		return nil, false
+	}
+	switch v.Type {
+	case sqlparser.IntVal:
+		n, err := strconv.ParseInt(string(v.Val), 10, 64)
+		return n, err == nil
+	case sqlparser.StrVal:
+		return string(v.Val), true
+	case sqlparser.ValArg:
+		i, err := strconv.Atoi(strings.TrimPrefix(string(v.Val), ":v"))
+		if err != nil || i < 1 || i > len(p.args) {
+			return nil, false
+		}
+		switch a := p.args[i-1].(type) {
+		case int64:
+			return a, true
+		case int:
+			return int64(a), true
+		case string:
+			return a, true
+		case []byte:
+			return string(a), true
+		}
+	}
+	return nil, false
+}
+
+// byValues is the nodes the equalities allow: a strategy whose columns
+// all have values routes to the targets those values give.
+func (p *planner) byValues(t *Table, eq map[string][]any) nodes {
+	dsOK := p.allowed(t.db, eq, t.dsNames)
+	tbOK := p.allowed(t.tb, eq, t.tbNames)
+	s := make(nodes, len(t.Nodes))
+	for i, n := range t.Nodes {
+		s[i] = (dsOK == nil || dsOK[n.DataSource]) && (tbOK == nil || tbOK[n.Table])
+	}
+	return s
+}
+
+// allowed is the set of candidates the values route to; nil: any (the
+// strategy is none, or a column has no value, or a value routes nowhere
+// known, which a read answers by asking every node).
+func (p *planner) allowed(st *strategy, eq map[string][]any, candidates []string) map[string]bool {
+	if st.none() {
+		return nil
+	}
+	combos := 1
+	for _, c := range st.cols {
+		vs, ok := eq[c]
+		if !ok {
+			return nil
+		}
+		combos *= max(len(vs), 1)
+		if len(vs) == 0 {
+			return map[string]bool{} // contradictory equalities: no row
+		}
+		if combos > maxCombos {
+			return nil
+		}
+	}
+	out := map[string]bool{}
+	vals := map[string]any{}
+	var walk func(i int) bool
+	walk = func(i int) bool {
+		if i == len(st.cols) {
+			name, err := st.target(vals, candidates)
+			if err != nil {
+				return false
+			}
+			out[name] = true
+			return true
+		}
+		for _, v := range eq[st.cols[i]] {
+			vals[st.cols[i]] = v
+			if !walk(i + 1) {
+				return false
+			}
+		}
+		return true
+	}
+	if !walk(0) {
+		return nil
+	}
+	return out
+}
+
+// rewrite is the statement's text for node i of t: every rule-table
+// identifier renamed to its actual table there (binding tables to theirs,
+// broadcast tables unchanged).
+func (p *planner) rewrite(t *Table, i int) string {
+	var b strings.Builder
+	last := 0
+	for _, tk := range p.toks {
+		st := p.rt.tables[tk.name]
+		if st == nil || t == nil {
+			continue // broadcast: the same name everywhere
+		}
+		b.WriteString(p.sql[last:tk.start])
+		if q := p.sql[tk.start]; q == '`' || q == '"' {
+			b.WriteByte('`')
+			b.WriteString(strings.ReplaceAll(st.Nodes[i].Table, "`", "``"))
+			b.WriteByte('`')
+		} else {
+			b.WriteString(st.Nodes[i].Table)
+		}
+		last = tk.end
+	}
+	b.WriteString(p.sql[last:])
+	return b.String()
+}
+
+// targetOf is node i's target.
+func targetOf(t *Table, i int) string { return t.Nodes[i].DataSource }
+
+// broadcastRead is where a read of broadcast tables only runs.
+func (p *planner) broadcastRead() string {
+	for _, n := range p.rt.targets {
+		if n == p.rt.def {
+			return n
+		}
+	}
+	return p.rt.targets[0]
+}
+
+// everywhere runs the statement unchanged on every target (a write to
+// broadcast tables).
+func (p *planner) everywhere() *Route {
+	r := &Route{Write: true, Merge: Merge{Kind: Same}}
+	for _, n := range p.rt.targets {
+		r.Units = append(r.Units, Unit{Target: n, SQL: p.sql, Args: true})
+	}
+	return r
+}
+
+func (p *planner) selectRoute(st *sqlparser.Select) (*Route, error) {
+	if st.Into != nil {
+		return nil, unsupported("SELECT … INTO on sharded or broadcast tables")
+	}
+	t, err := p.primary()
+	if err != nil {
+		return nil, err
+	}
+	if t == nil {
+		if len(p.others) > 0 {
+			if p.rt.def == "" {
+				return nil, unsupported("%s has no table rule and there is no defaultDataSourceName", p.others[0])
+			}
+			return &Route{Units: []Unit{{Target: p.rt.def, SQL: p.sql, Args: true}}}, nil
+		}
+		return &Route{Units: []Unit{{Target: p.broadcastRead(), SQL: p.sql, Args: true}}}, nil
+	}
+	var where sqlparser.Expr
+	if st.Where != nil {
+		where = st.Where.Expr
+	}
+	idx := p.where(t, where).list()
+	if len(idx) == 0 {
+		idx = []int{0} // no node can hold a row: one answers with none
+	}
+	if len(idx) == 1 {
+		return &Route{Units: []Unit{{Target: targetOf(t, idx[0]), SQL: p.rewrite(t, idx[0]), Args: true}}}, nil
+	}
+	m, edit, err := p.selectMerge(st)
+	if err != nil {
+		return nil, err
+	}
+	r := &Route{Merge: m}
+	for _, i := range idx {
+		text, err := edit(p.rewrite(t, i), i)
+		if err != nil {
+			return nil, err
+		}
+		r.Units = append(r.Units, Unit{Target: targetOf(t, i), SQL: text, Args: true})
+	}
+	return r, nil
+}
+
+// aggregates are the functions a merge folds.
+var aggregates = map[string]bool{"count": true, "sum": true, "min": true, "max": true}
+
+// unfoldable are aggregates a merge of per-node rows cannot compute.
+var unfoldable = map[string]bool{"avg": true, "group_concat": true, "std": true, "stddev": true, "stddev_pop": true,
+	"stddev_samp": true, "variance": true, "var_pop": true, "var_samp": true, "bit_and": true, "bit_or": true,
+	"bit_xor": true, "json_arrayagg": true, "json_objectagg": true}
+
+// edit changes node i's already renamed text.
+type edit func(text string, i int) (string, error)
+
+// selectMerge says how a SELECT's rows from several nodes merge, and
+// returns the edit of each node's text (LIMIT widened, hidden ORDER BY
+// columns added).
+func (p *planner) selectMerge(st *sqlparser.Select) (Merge, edit, error) {
+	m, limit, hidden, err := p.selectShape(st)
+	if err != nil {
+		return m, nil, err
+	}
+	return m, func(text string, i int) (string, error) {
+		var err error
+		if len(hidden) > 0 {
+			cols := make([]string, len(hidden))
+			for j, h := range hidden {
+				c := *h
+				if q := strings.ToLower(c.Qualifier.Name.String()); p.rt.tables[q] != nil {
+					c.Qualifier.Name = sqlparser.NewTableIdent(p.rt.tables[q].Nodes[i].Table)
+				}
+				cols[j] = sqlparser.String(&c)
+			}
+			if text, err = p.addHidden(text, cols); err != nil {
+				return "", err
+			}
+		}
+		if limit >= 0 {
+			text, err = p.replaceLimit(text, 0, limit)
+		}
+		return text, err
+	}, nil
+}
+
+// selectShape checks that a SELECT's rows merge and says how; limit is the
+// row count each node is asked for (-1: LIMIT unchanged), hidden the ORDER
+// BY columns added to the select list.
+func (p *planner) selectShape(st *sqlparser.Select) (m Merge, limit int64, hidden []*sqlparser.ColName, err error) {
+	m, limit = Merge{Kind: Rows, MaxRows: p.rt.maxRows}, -1
+	switch {
+	case len(st.GroupBy) > 0:
+		return m, 0, nil, unsupported("GROUP BY over several data nodes (route the statement to one node with its sharding key)")
+	case st.Having != nil:
+		return m, 0, nil, unsupported("HAVING over several data nodes")
+	case st.QueryOpts.Distinct:
+		return m, 0, nil, unsupported("SELECT DISTINCT over several data nodes")
+	case st.QueryOpts.SQLCalcFoundRows:
+		return m, 0, nil, unsupported("SQL_CALC_FOUND_ROWS over several data nodes")
+	case len(st.Window) > 0:
+		return m, 0, nil, unsupported("WINDOW over several data nodes")
+	}
+	star := false
+	for i, se := range st.SelectExprs {
+		switch x := se.(type) {
+		case *sqlparser.StarExpr:
+			star = true
+		case *sqlparser.AliasedExpr:
+			if f, ok := x.Expr.(*sqlparser.FuncExpr); ok && aggregates[f.Name.Lowered()] {
+				if f.Distinct {
+					return m, 0, nil, unsupported("%s(DISTINCT …) over several data nodes", strings.ToUpper(f.Name.String()))
+				}
+				if f.Over != nil {
+					return m, 0, nil, unsupported("window functions over several data nodes")
+				}
+				m.Aggs = append(m.Aggs, Agg{Index: i, Fn: f.Name.Lowered()})
+				continue
+			}
+			if err := noAggregate(x.Expr); err != nil {
+				return m, 0, nil, err
+			}
+		default:
+			return m, 0, nil, unsupported("select item %s over several data nodes", sqlparser.String(se))
+		}
+	}
+	if len(m.Aggs) > 0 && star {
+		return m, 0, nil, unsupported("* beside aggregates over several data nodes")
+	}
+	if len(m.Aggs) == 0 {
+		for _, o := range st.OrderBy {
+			k := OrderKey{Index: -1, Desc: o.Direction == sqlparser.DescScr}
+			switch x := o.Expr.(type) {
+			case *sqlparser.SQLVal:
+				n, err := strconv.Atoi(string(x.Val))
+				if x.Type != sqlparser.IntVal || err != nil || n < 1 || n > len(st.SelectExprs) || star {
+					return m, 0, nil, unsupported("ORDER BY %s over several data nodes", sqlparser.String(x))
+				}
+				k.Index = n - 1
+			case *sqlparser.ColName:
+				k.Index = selectIndex(st.SelectExprs, x)
+				if k.Index < 0 {
+					if star && x.Qualifier.IsEmpty() {
+						k.Name = x.Name.String()
+						break
+					}
+					if star {
+						return m, 0, nil, unsupported("ORDER BY %s beside * over several data nodes", sqlparser.String(x))
+					}
+					k.Index = len(st.SelectExprs) + len(hidden)
+					hidden = append(hidden, x)
+				}
+			default:
+				return m, 0, nil, unsupported("ORDER BY an expression (%s) over several data nodes; order by a selected column", sqlparser.String(x))
+			}
+			m.Order = append(m.Order, k)
+		}
+		m.Hidden = len(hidden)
+	}
+	// With aggregates one row comes out: ORDER BY and LIMIT apply to it.
+	if st.Limit != nil {
+		o, c, err := p.limit(st.Limit)
+		if err != nil {
+			return m, 0, nil, err
+		}
+		if o+c > int64(p.rt.maxRows) || o+c < 0 {
+			return m, 0, nil, unsupported("LIMIT %d, %d over several data nodes needs %d rows from each, above the bound of %d (props.shardingMaxRows)", o, c, o+c, p.rt.maxRows)
+		}
+		m.Limit, m.Offset, m.Count = true, o, c
+		if o > 0 {
+			limit = o + c
+		}
+	}
+	return m, limit, hidden, nil
+}
+
+// noAggregate refuses an aggregate inside an expression (COUNT(*) + 1).
+func noAggregate(e sqlparser.Expr) error {
+	var err error
+	sqlparser.Walk(func(node sqlparser.SQLNode) (bool, error) {
+		if f, ok := node.(*sqlparser.FuncExpr); ok {
+			if n := f.Name.Lowered(); aggregates[n] || unfoldable[n] {
+				err = unsupported("%s over several data nodes (only COUNT, SUM, MIN and MAX as whole select items merge)", sqlparser.String(e))
+				return false, err
+			}
+		}
+		return true, nil
+	}, e)
+	return err
+}
+
+// selectIndex finds an ORDER BY column among the select items (by alias,
+// or as the same column).
+func selectIndex(items sqlparser.SelectExprs, c *sqlparser.ColName) int {
+	for i, se := range items {
+		a, ok := se.(*sqlparser.AliasedExpr)
+		if !ok {
+			continue
+		}
+		if c.Qualifier.IsEmpty() && !a.As.IsEmpty() && a.As.Equal(c.Name) {
+			return i
+		}
+		if x, ok := a.Expr.(*sqlparser.ColName); ok && x.Name.Equal(c.Name) && (c.Qualifier.IsEmpty() || strings.EqualFold(x.Qualifier.Name.String(), c.Qualifier.Name.String())) && a.As.IsEmpty() {
+			return i
+		}
+	}
+	return -1
+}
+
+// limit reads LIMIT's offset and count (literals or parameters).
+func (p *planner) limit(l *sqlparser.Limit) (int64, int64, error) {
+	num := func(e sqlparser.Expr) (int64, error) {
+		if e == nil {
+			return 0, nil
+		}
+		v, ok := p.value(e)
+		n, isInt := v.(int64)
+		if !ok || !isInt || n < 0 {
+			return 0, unsupported("LIMIT %s over several data nodes (a number is needed)", sqlparser.String(e))
+		}
+		return n, nil
+	}
+	o, err := num(l.Offset)
+	if err != nil {
+		return 0, 0, err
+	}
+	c, err := num(l.Rowcount)
+	return o, c, err
+}
+
+// topLevel finds the offset of the last top-level keyword kw (LIMIT,
+// FROM) of the text, -1 if none, and the end of the text it governs.
+func topLevel(sql string, kw int) (at int, end int) {
+	at, end = -1, len(sql)
+	depth := 0
+	tk := sqlparser.NewStringTokenizer(sql)
+	for {
+		typ, _ := tk.Scan()
+		if typ == 0 || typ == sqlparser.LEX_ERROR {
+			return
+		}
+		switch {
+		case typ == '(':
+			depth++
+		case typ == ')':
+			depth--
+		case typ == kw && depth == 0:
+			at = max(tk.Position-1, 0) - len(keywordText(kw))
+		case at >= 0 && depth == 0 && kw == sqlparser.LIMIT && (typ == sqlparser.FOR || typ == sqlparser.LOCK):
+			if end == len(sql) {
+				end = max(tk.OldPosition-1, 0)
+			}
+		}
+	}
+}
+
+func keywordText(kw int) string {
+	if kw == sqlparser.LIMIT {
+		return "limit"
+	}
+	return "from"
+}
+
+// replaceLimit rewrites the statement's LIMIT clause to LIMIT o, c.
+func (p *planner) replaceLimit(text string, o, c int64) (string, error) {
+	at, end := topLevel(text, sqlparser.LIMIT)
+	if at < 0 {
+		return "", fmt.Errorf("sharding: internal: LIMIT not found in %q", text)
+	}
+	return text[:at] + "limit " + strconv.FormatInt(o, 10) + ", " + strconv.FormatInt(c, 10) + " " + text[end:], nil
+}
+
+// addHidden adds select items before the top-level FROM.
+func (p *planner) addHidden(text string, cols []string) (string, error) {
+	at, _ := topLevel(text, sqlparser.FROM)
+	if at < 0 {
+		return "", fmt.Errorf("sharding: internal: FROM not found in %q", text)
+	}
+	return strings.TrimRight(text[:at], " \t\r\n") + ", " + strings.Join(cols, ", ") + " " + text[at:], nil
+}

@@ -1,0 +1,149 @@
+package sharding
+
+import (
+	"errors"
+	"strings"
+	"testing"
+
+	"github.com/shardgate/shardgate/config"
+)
+
+const ruleYAML = `
+users: [{name: app, password: x}]
+dataSources:
+  m0: {url: "127.0.0.1:3306", username: r}
+  s0: {url: "127.0.0.1:3307", username: r}
+  m1: {url: "127.0.0.1:3308", username: r}
+  s1: {url: "127.0.0.1:3309", username: r}
+shardingRule:
+  tables:
+    t_order:
+      actualDataNodes: ms_${0..1}.t_order_${0..1}
+      databaseStrategy:
+        inline: {shardingColumn: user_id, algorithmExpression: 'ms_${user_id % 2}'}
+      tableStrategy:
+        inline: {shardingColumn: order_id, algorithmExpression: 't_order_${order_id % 2}'}
+      keyGenerator: {type: SNOWFLAKE, column: order_id}
+    t_order_item:
+      actualDataNodes: ms_${0..1}.t_order_item_${0..1}
+      databaseStrategy:
+        inline: {shardingColumn: user_id, algorithmExpression: 'ms_${user_id % 2}'}
+      tableStrategy:
+        standard: {shardingColumn: order_id, algorithm: MOD, props: {shardingCount: "2"}}
+    t_user:
+      actualDataNodes: ms_${0..1}.t_user
+      databaseStrategy:
+        standard: {shardingColumn: name, algorithm: HASH_MOD, props: {shardingCount: "2"}}
+  bindingTables: ["t_order,t_order_item"]
+  broadcastTables: [t_config]
+  defaultDataSourceName: ms_0
+  masterSlaveRules:
+    ms_0: {masterDataSourceName: m0, slaveDataSourceNames: [s0]}
+    ms_1: {masterDataSourceName: m1, slaveDataSourceNames: [s1]}
+`
+
+func router(t *testing.T) *Router {
+	t.Helper()
+	c, err := config.Parse([]byte(ruleYAML))
+	if err != nil {
+		t.Fatal(err)
+	}
+	keys, _ := NewSnowflake(1)
+	r, err := New(c.ShardingRule, 1000, keys)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return r
+}
+
+func units(r *Route) string {
+	var b []string
+	for _, u := range r.Units {
+		b = append(b, u.Target+": "+u.SQL)
+	}
+	return strings.Join(b, "\n")
+}
+
+func TestRoute(t *testing.T) {
+	rt := router(t)
+	for _, tc := range []struct {
+		sql, want string
+		kind      MergeKind
+	}{
+		{"select * from plain where id = 1", "", 0},
+		{"select t_order from plain", "", 0},
+		{"SELECT * FROM t_order WHERE user_id = 3 AND order_id = 4", "ms_1: SELECT * FROM t_order_0 WHERE user_id = 3 AND order_id = 4", One},
+		{"SELECT o.status FROM `t_order` o WHERE o.user_id = 3 AND o.order_id IN (4, 6)", "ms_1: SELECT o.status FROM `t_order_0` o WHERE o.user_id = 3 AND o.order_id IN (4, 6)", One},
+		{"SELECT t_order.status FROM t_order WHERE t_order.user_id = '3' and order_id = 5", "ms_1: SELECT t_order_1.status FROM t_order_1 WHERE t_order_1.user_id = '3' and order_id = 5", One},
+		{"select * from t_order where user_id = 3", "ms_1: select * from t_order_0 where user_id = 3\nms_1: select * from t_order_1 where user_id = 3", Rows},
+		{"select * from t_order where user_id = 3 or user_id = 4 and order_id = 1", "ms_0: select * from t_order_1 where user_id = 3 or user_id = 4 and order_id = 1\nms_1: select * from t_order_0 where user_id = 3 or user_id = 4 and order_id = 1\nms_1: select * from t_order_1 where user_id = 3 or user_id = 4 and order_id = 1", Rows},
+		{"select * from t_order where user_id = 3 and user_id = 4", "ms_0: select * from t_order_0 where user_id = 3 and user_id = 4", One},
+		{"select * from t_order where user_id between 1 and 3 and order_id = 2", "ms_0: select * from t_order_0 where user_id between 1 and 3 and order_id = 2\nms_1: select * from t_order_0 where user_id between 1 and 3 and order_id = 2", Rows},
+		{"select status from t_order where user_id = 1 order by order_id desc limit 2, 3",
+			"ms_1: select status, order_id from t_order_0 where user_id = 1 order by order_id desc limit 0, 5 \nms_1: select status, order_id from t_order_1 where user_id = 1 order by order_id desc limit 0, 5 ", Rows},
+		{"select count(*), max(order_id) from t_order", "ms_0: select count(*), max(order_id) from t_order_0\nms_0: select count(*), max(order_id) from t_order_1\nms_1: select count(*), max(order_id) from t_order_0\nms_1: select count(*), max(order_id) from t_order_1", Rows},
+		{"select o.*, i.item from t_order o join t_order_item i on o.order_id = i.order_id where o.user_id = 2 and o.order_id = 3",
+			"ms_0: select o.*, i.item from t_order_1 o join t_order_item_1 i on o.order_id = i.order_id where o.user_id = 2 and o.order_id = 3", One},
+		{"select * from t_config", "ms_0: select * from t_config", One},
+		{"select * from t_order o join t_config c on o.status = c.k where o.user_id = 1 and o.order_id = 1", "ms_1: select * from t_order_1 o join t_config c on o.status = c.k where o.user_id = 1 and o.order_id = 1", One},
+		{"update t_config set v = 1", "ms_0: update t_config set v = 1\nms_1: update t_config set v = 1", Same},
+		{"insert into t_order (user_id, order_id, status) values (1, 2, 'a')", "ms_1: insert into t_order_0 (user_id, order_id, status) values (1, 2, 'a')", One},
+		{"insert into t_order (user_id, order_id, status) values (1, 2, 'a'), (2, 3, 'it''s'), (3, 4, null)",
+			"ms_1: insert into t_order_0(user_id, order_id, `status`) values (1, 2, 'a'), (3, 4, null)\nms_0: insert into t_order_1(user_id, order_id, `status`) values (2, 3, 'it\\'s')", Sum},
+		{"insert into t_order set user_id = 1, order_id = 3", "ms_1: insert into t_order_1 set user_id = 1, order_id = 3", One},
+		{"update t_order set status = 'x' where user_id = 1 and order_id = 2", "ms_1: update t_order_0 set status = 'x' where user_id = 1 and order_id = 2", One},
+		{"update t_order set status = 'x', user_id = 3 where user_id = 1 and order_id = 2", "ms_1: update t_order_0 set status = 'x', user_id = 3 where user_id = 1 and order_id = 2", One},
+		{"delete from t_order where order_id = 2", "ms_0: delete from t_order_0 where order_id = 2\nms_1: delete from t_order_0 where order_id = 2", Sum},
+		{"create table t_order (order_id bigint primary key, user_id int, status varchar(10), key idx_s (status))",
+			"ms_0: create table t_order_0 (order_id bigint primary key, user_id int, status varchar(10), key idx_s (status))\nms_0: create table t_order_1 (order_id bigint primary key, user_id int, status varchar(10), key idx_s (status))\nms_1: create table t_order_0 (order_id bigint primary key, user_id int, status varchar(10), key idx_s (status))\nms_1: create table t_order_1 (order_id bigint primary key, user_id int, status varchar(10), key idx_s (status))", Sum},
+		{"select * from t_user where name = 'bob'", "", One},
+	} {
+		r, err := rt.Route(tc.sql, nil)
+		if err != nil {
+			t.Errorf("%s: %v", tc.sql, err)
+			continue
+		}
+		if tc.want == "" && r == nil {
+			continue
+		}
+		if r == nil {
+			t.Errorf("%s: not routed", tc.sql)
+			continue
+		}
+		if got := units(r); (got != tc.want && tc.want != "") || r.Merge.Kind != tc.kind {
+			t.Errorf("%s:\n got %s (%d)\nwant %s (%d)", tc.sql, got, r.Merge.Kind, tc.want, tc.kind)
+		}
+	}
+}
+
+func TestRouteRefuses(t *testing.T) {
+	rt := router(t)
+	for _, tc := range []struct{ sql, want string }{
+		{"select status, count(*) from t_order group by status", "GROUP BY over several data nodes"},
+		{"select avg(order_id) from t_order", "avg(order_id) over several data nodes"},
+		{"select * from t_order where order_id in (select 1)", "subqueries"},
+		{"select * from t_order o join t_user u on o.user_id = u.id", "not binding tables"},
+		{"select * from t_order o join plain p on o.user_id = p.id", "plain has no table rule"},
+		{"select * from t_order limit 900, 200", "above the bound of 1000"},
+		{"insert into t_order values (1, 2)", "needs a column list"},
+		{"insert into t_order (order_id, status) values (1, 'a')", "no value for sharding column user_id"},
+		{"insert into t_order (user_id, status) values (now(), 'a')", "needs a literal value"},
+		{"update t_order set user_id = 2 where user_id = 1 and order_id = 2", "moves the row from ms_1.t_order_0 to ms_0"},
+		{"update t_order set user_id = 2 where order_id = 2", "rows of several data nodes"},
+		{"delete from t_order limit 1", "ORDER BY or LIMIT over several"},
+		{"select * from db.t_order where user_id = 1", "database-qualified"},
+		{"select t_order.t_order from t_order", "also something else"},
+		{"select * from t_order /*!50000 where user_id = 1 */", "executable comments"},
+		{"select * from t_order wher user_id = 1 and", "cannot parse"},
+		{"select distinct status from t_order", "DISTINCT"},
+		{"select status from t_order order by length(status)", "ORDER BY an expression"},
+	} {
+		_, err := rt.Route(tc.sql, nil)
+		if err == nil || !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("%s: %v, want %q", tc.sql, err, tc.want)
+		}
+		if err != nil && !errors.Is(err, ErrUnsupported) && !errors.Is(err, ErrRoute) {
+			t.Errorf("%s: %v is neither ErrUnsupported nor ErrRoute", tc.sql, err)
+		}
+	}
+}
