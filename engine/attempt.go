@@ -27,8 +27,8 @@ type Attempt struct {
 	stale int
 	// sql and args are the statement, route its plan on sharded tables
 	// (nil: not sharded).
-	sql   []byte
-	args  []any
+	sql      []byte
+	args     []any
 	route    *sharding.Route
 	routeErr error
 }
