@@ -18,6 +18,9 @@ func (s *session) Gather(u *engine.Unit, cls engine.Class, maxRows int) (engine.
 	if err != nil {
 		return engine.Answer{}, failure(ds, err, false)
 	}
+	if s.srv.showSQL() {
+		s.srv.log.Info("actual sql", "conn", s.id, "dataSource", ds.Name, "sql", string(u.SQL))
+	}
 	s.cmd = append(append(s.cmd[:0], wire.ComQuery), u.SQL...)
 	if err := bc.WriteCommand(s.cmd); err != nil {
 		bc.Broken = true

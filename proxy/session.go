@@ -487,6 +487,9 @@ func (s *session) Execute(u *engine.Unit, cls engine.Class) engine.Result {
 	if u.SQL != nil {
 		cmd = append(append(s.cmd[:0], p[0]), u.SQL...)
 		s.cmd = cmd
+		if s.srv.showSQL() {
+			s.srv.log.Info("actual sql", "conn", s.id, "dataSource", ds.Name, "sql", string(u.SQL))
+		}
 	}
 	if st != nil {
 		if cmd, err = s.bindExecute(bc, st, p); err != nil {

@@ -1,0 +1,170 @@
+package driver_test
+
+import (
+	"database/sql"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"sort"
+	"strings"
+	"testing"
+
+	"github.com/go-sql-driver/mysql"
+
+	"github.com/shardgate/shardgate/internal/testenv"
+	"github.com/shardgate/shardgate/registry/memory"
+)
+
+// The driver runs sharded statements like the proxy: with parameters
+// (they route like literals), generated keys, scatter reads merged, and
+// the same answers as one unsharded database.
+func TestDriverSharding(t *testing.T) {
+	r := replication(t)
+	r.Master.Exec(t,
+		"DROP DATABASE IF EXISTS dsh0", "DROP DATABASE IF EXISTS dsh1", "DROP DATABASE IF EXISTS dshoracle",
+		"CREATE DATABASE dsh0", "CREATE DATABASE dsh1", "CREATE DATABASE dshoracle",
+		"CREATE TABLE dshoracle.t_order (order_id BIGINT PRIMARY KEY, user_id INT NOT NULL, status VARCHAR(16))")
+	r.Sync(t)
+	srv := memory.NewServer()
+	defer srv.Close()
+	ds := func(m *testenv.MariaDB, db string) string {
+		return fmt.Sprintf(`{url: "%s", username: root, password: %s, database: %s, healthCheckInterval: 100ms, connectTimeout: 1s}`, m.Addr(), testenv.RootPassword, db)
+	}
+	y := fmt.Sprintf(`
+users: [{name: app, password: app-secret}]
+dataSources:
+  m0: %s
+  s0: %s
+  m1: %s
+  s1: %s
+shardingRule:
+  tables:
+    t_order:
+      actualDataNodes: ms_${0..1}.t_order_${0..1}
+      databaseStrategy: {inline: {shardingColumn: user_id, algorithmExpression: 'ms_${user_id %% 2}'}}
+      tableStrategy: {inline: {shardingColumn: order_id, algorithmExpression: 't_order_${order_id %% 2}'}}
+      keyGenerator: {type: SNOWFLAKE, column: order_id}
+  defaultDataSourceName: ms_0
+  masterSlaveRules:
+    ms_0: {masterDataSourceName: m0, slaveDataSourceNames: [s0]}
+    ms_1: {masterDataSourceName: m1, slaveDataSourceNames: [s1]}
+props: {readYourWrites: "off"}
+orchestration:
+  name: drvshard
+  overwrite: true
+  instanceIP: 127.0.0.1
+  registry: {type: memory, serverLists: [%s]}
+`, ds(r.Master, "dsh0"), ds(r.Slaves[0], "dsh0"), ds(r.Master, "dsh1"), ds(r.Slaves[1], "dsh1"), srv.Name())
+	path := filepath.Join(t.TempDir(), "shardgate.yaml")
+	if err := os.WriteFile(path, []byte(y), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	db := open(t, path)
+	if _, err := db.Exec("CREATE TABLE t_order (order_id BIGINT PRIMARY KEY, user_id INT NOT NULL, status VARCHAR(16))"); err != nil {
+		t.Fatal(err)
+	}
+	oracle := r.Master.DB(t, "dshoracle")
+	for i := 1; i <= 40; i++ {
+		q := "INSERT INTO t_order (order_id, user_id, status) VALUES (?, ?, ?)"
+		args := []any{i, i % 5, fmt.Sprintf("s%d", i%3)}
+		if _, err := db.Exec(q, args...); err != nil {
+			t.Fatalf("%s %v: %v", q, args, err)
+		}
+		if _, err := oracle.Exec(q, args...); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// A prepared statement, executed with parameters that route it.
+	st, err := db.Prepare("UPDATE t_order SET status = ? WHERE user_id = ? AND order_id = ?")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	for _, id := range []int{3, 8, 13} {
+		if res, err := st.Exec("upd", id%5, id); err != nil {
+			t.Fatal(err)
+		} else if n, _ := res.RowsAffected(); n != 1 {
+			t.Fatalf("update of %d: %d rows", id, n)
+		}
+		oracle.Exec("UPDATE t_order SET status = 'upd' WHERE order_id = ?", id)
+	}
+	res, err := db.Exec("DELETE FROM t_order WHERE status = ?", "s2")
+	if err != nil {
+		t.Fatal(err)
+	}
+	ores, _ := oracle.Exec("DELETE FROM t_order WHERE status = 's2'")
+	if a, b := rowsAffected(res), rowsAffected(ores); a != b {
+		t.Fatalf("delete: %d rows sharded, %d unsharded", a, b)
+	}
+	r.Sync(t)
+	for _, q := range []struct {
+		sql     string
+		args    []any
+		ordered bool
+	}{
+		{"SELECT * FROM t_order", nil, false},
+		{"SELECT * FROM t_order WHERE user_id = ?", []any{2}, false},
+		{"SELECT order_id, status FROM t_order WHERE order_id IN (?, ?, ?)", []any{1, 2, 3}, false},
+		{"SELECT order_id FROM t_order ORDER BY order_id DESC LIMIT 3, 5", nil, true},
+		{"SELECT COUNT(*), MAX(order_id), MIN(status) FROM t_order", nil, true},
+	} {
+		a := strs(t, db, q.sql, q.args...)
+		b := strs(t, oracle, q.sql, q.args...)
+		if !q.ordered {
+			sort.Strings(a)
+			sort.Strings(b)
+		}
+		if strings.Join(a, ";") != strings.Join(b, ";") {
+			t.Errorf("%s %v:\nsharded   %v\nunsharded %v", q.sql, q.args, a, b)
+		}
+	}
+	// Generated keys with parameters.
+	res, err = db.Exec("INSERT INTO t_order (user_id, status) VALUES (?, ?), (?, ?)", 7, "g1", 8, "g2")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if id, _ := res.LastInsertId(); id <= 0 || rowsAffected(res) != 2 {
+		t.Fatalf("generated: id %d, %d rows", id, rowsAffected(res))
+	}
+	_, err = db.Exec("SELECT status, COUNT(*) FROM t_order GROUP BY status")
+	var me *mysql.MySQLError
+	if err == nil || errors.As(err, &me) || !strings.Contains(err.Error(), "GROUP BY over several data nodes") {
+		t.Fatalf("group by: %v", err)
+	}
+}
+
+func rowsAffected(r sql.Result) int64 {
+	n, _ := r.RowsAffected()
+	return n
+}
+
+func strs(t *testing.T, db *sql.DB, q string, args ...any) []string {
+	t.Helper()
+	rows, err := db.Query(q, args...)
+	if err != nil {
+		t.Fatalf("%s: %v", q, err)
+	}
+	defer rows.Close()
+	cols, _ := rows.Columns()
+	var out []string
+	for rows.Next() {
+		vals := make([]sql.NullString, len(cols))
+		ptrs := make([]any, len(cols))
+		for i := range vals {
+			ptrs[i] = &vals[i]
+		}
+		if err := rows.Scan(ptrs...); err != nil {
+			t.Fatal(err)
+		}
+		var parts []string
+		for _, v := range vals {
+			parts = append(parts, fmt.Sprint(v.String, v.Valid))
+		}
+		out = append(out, strings.Join(parts, "|"))
+	}
+	if err := rows.Err(); err != nil {
+		t.Fatal(err)
+	}
+	return out
+}
