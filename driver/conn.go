@@ -150,16 +150,7 @@ func (s *conn) Execute(u *engine.Unit, cls engine.Class) engine.Result {
 		b, err = s.acquire(o.ctx, ds.Pool.(*pool), onMaster)
 	}
 	if err != nil {
-		var de *dialError
-		switch {
-		case errors.Is(err, errPoolClosed) && !s.c.closed.Load():
-			return engine.Result{Failure: engine.PoolClosed, Err: dsErr(ds, err)}
-		case errors.As(err, &de) && o.ctx.Err() == nil:
-			// The pool reported it down: routing skips it until the
-			// engine's probe reaches it.
-			return engine.Result{Failure: engine.ConnLost, Err: dsErr(ds, err), Held: s.pinned != nil}
-		}
-		return engine.Result{Failure: engine.Failed, Err: dsErr(ds, err)}
+		return s.acquireFailure(ds, err)
 	}
 	switch o.kind {
 	case opExec, opQuery:
@@ -236,6 +227,20 @@ func (s *conn) Finish(_ *engine.Unit, cls engine.Class) {
 	case opPing:
 		s.release(b, o.onMaster)
 	}
+}
+
+// acquireFailure is the Result of a connection that could not be taken.
+func (s *conn) acquireFailure(ds *engine.DataSource, err error) engine.Result {
+	var de *dialError
+	switch {
+	case errors.Is(err, errPoolClosed) && !s.c.closed.Load():
+		return engine.Result{Failure: engine.PoolClosed, Err: dsErr(ds, err)}
+	case errors.As(err, &de) && s.cur.ctx.Err() == nil:
+		// The pool reported it down: routing skips it until the
+		// engine's probe reaches it.
+		return engine.Result{Failure: engine.ConnLost, Err: dsErr(ds, err), Held: s.pinned != nil}
+	}
+	return engine.Result{Failure: engine.Failed, Err: dsErr(ds, err)}
 }
 
 // acquire returns the connection to run on: the pinned one, the one that

@@ -24,14 +24,7 @@ func (s *conn) Gather(u *engine.Unit, cls engine.Class, maxRows int) (engine.Ans
 	}
 	b, err := s.acquire(o.ctx, ds.Pool.(*pool), onMaster)
 	if err != nil {
-		var de *dialError
-		if errors.As(err, &de) && o.ctx.Err() == nil {
-			return engine.Answer{}, engine.Result{Failure: engine.ConnLost, Err: dsErr(ds, err)}
-		}
-		if errors.Is(err, errPoolClosed) && !s.c.closed.Load() {
-			return engine.Answer{}, engine.Result{Failure: engine.PoolClosed, Err: dsErr(ds, err)}
-		}
-		return engine.Answer{}, engine.Result{Failure: engine.Failed, Err: dsErr(ds, err)}
+		return engine.Answer{}, s.acquireFailure(ds, err)
 	}
 	var a engine.Answer
 	if o.kind == opQuery {
