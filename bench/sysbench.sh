@@ -7,6 +7,9 @@
 #   REPLICA=1 TABLES=4 bench/sysbench.sh   # shardgate's slave is a real replica
 #   BASELINE=b394166 bench/sysbench.sh     # also an older shardgate, side by side
 #   ONLY=oltp_point_select bench/sysbench.sh  # workloads whose name contains ONLY
+#   MODES=disable bench/sysbench.sh        # only these --db-ps-mode values
+#   PROFILE=/tmp/prof bench/sysbench.sh    # CPU profile of the current shardgate:
+#                                          #   go tool pprof -top /tmp/prof/shardgate.cpu
 #
 # Workloads: oltp_point_select, oltp_read_only, oltp_read_only --skip_trx=on,
 # oltp_read_write; each with sysbench's default prepared statements
@@ -31,12 +34,17 @@ TABLE_SIZE=${TABLE_SIZE:-100000}
 TABLES=${TABLES:-1}
 REPLICA=${REPLICA:-0}
 BASELINE=${BASELINE:-}
+MODES=${MODES:-auto disable}
+PROFILE=${PROFILE:-}
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 W=$(mktemp -d /tmp/shardgate-bench.XXXXXX)
 PIDS=()
 cleanup() {
 	for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null || true; done
 	wait 2>/dev/null || true
+	if [ -n "$PROFILE" ] && [ -f "$W/shardgate.cpu" ]; then
+		mkdir -p "$PROFILE" && cp "$W/shardgate.cpu" "$W/shardgate" "$PROFILE/" && echo "== CPU profile: go tool pprof -top $PROFILE/shardgate $PROFILE/shardgate.cpu"
+	fi
 	rm -rf "$W"
 }
 trap cleanup EXIT
@@ -133,7 +141,9 @@ orchestration:
     type: embedded
     embedded: {dataDir: "$W/registry", clientURL: "http://127.0.0.1:$REG_C", peerURL: "http://127.0.0.1:$REG_P"}
 YAML
-(cd "$W" && exec "$W/shardgate" proxy --config "$W/proxy.yaml" 2>"$W/shardgate.log") & SG_PID=$!; PIDS+=($SG_PID)
+SG_FLAGS=()
+[ -n "$PROFILE" ] && SG_FLAGS=(--cpuprofile "$W/shardgate.cpu")
+(cd "$W" && exec "$W/shardgate" proxy --config "$W/proxy.yaml" "${SG_FLAGS[@]}" 2>"$W/shardgate.log") & SG_PID=$!; PIDS+=($SG_PID)
 for _ in $(seq 300); do (echo > /dev/tcp/127.0.0.1/$SG_PORT) 2>/dev/null && break; sleep 0.1; done
 BASE_PID=0
 if [ -n "$BASELINE" ]; then
@@ -147,22 +157,24 @@ for _ in $(seq 100); do (echo > /dev/tcp/127.0.0.1/$RELAY_PORT) 2>/dev/null && b
 
 # cpu_us PID: utime+stime of a process in microseconds.
 cpu_us() { awk -v t="$(getconf CLK_TCK)" '{print ($14+$15)*1000000/t}' "/proc/$1/stat"; }
+# syscalls PID: read+write system calls of a process so far (all its threads).
+syscalls() { awk '/^syscr:|^syscw:/ {n += $2} END {print n}' "/proc/$1/io"; }
 
 # run TARGET PORT PID 'WORKLOAD [OPTIONS]' PSMODE: prints "qps errors cpu_us_per_query"
 run() {
 	local port=$2 pid=$3 ps=$5
 	local name opts
 	read -r name opts <<< "$4"
-	local c0=0 c1=0
-	[ "$pid" != 0 ] && c0=$(cpu_us "$pid")
+	local c0=0 c1=0 s0=0 s1=0
+	[ "$pid" != 0 ] && c0=$(cpu_us "$pid") && s0=$(syscalls "$pid")
 	local out
 	out=$("${SB[@]}" --mysql-port=$port --threads=$THREADS --time=$TIME --db-ps-mode=$ps $opts "$name" run 2>&1) || { echo "$out" >&2; return 1; }
-	[ "$pid" != 0 ] && c1=$(cpu_us "$pid")
+	[ "$pid" != 0 ] && c1=$(cpu_us "$pid") && s1=$(syscalls "$pid")
 	local q qps err
 	q=$(echo "$out" | awk '/queries:/ {print $2; exit}')
 	qps=$(echo "$out" | awk '/queries:/ {gsub(/\(/,"",$3); print $3; exit}')
 	err=$(echo "$out" | awk '/ignored errors:/ {print $3; exit}')
-	echo "$qps $err $(awk -v a="$c0" -v b="$c1" -v q="$q" 'BEGIN{ if (q>0 && b>a) printf "%.1f", (b-a)/q; else print "-"}')"
+	echo "$qps $err $(awk -v a="$c0" -v b="$c1" -v q="$q" 'BEGIN{ if (q>0 && b>a) printf "%.1f", (b-a)/q; else print "-"}') $(awk -v a="$s0" -v b="$s1" -v q="$q" 'BEGIN{ if (q>0 && b>a) printf "%.2f", (b-a)/q; else print "-"}')"
 }
 
 declare -A QPS ERR CPU
@@ -176,7 +188,7 @@ fi
 echo "== $ROUNDS round(s), $TIME s per run, $THREADS threads, $TABLES table(s), replica: $REPLICA"
 for round in $(seq "$ROUNDS"); do
 	for wl in "${WORKLOADS[@]}"; do
-		for ps in auto disable; do
+		for ps in $MODES; do
 			for target in "${TARGETS[@]}"; do
 				case $target in
 					direct) port=$DB_PORT pid=0 ;;
@@ -188,12 +200,12 @@ for round in $(seq "$ROUNDS"); do
 					echo "measurement failed: $target $wl ps=$ps (pid $pid alive: $(kill -0 "$pid" 2>/dev/null && echo yes || echo no))" >&2
 					exit 1
 				fi
-				read -r qps err cpu <<< "$line"
+				read -r qps err cpu sysq <<< "$line"
 				key="$wl|$ps|$target"
 				QPS[$key]=$(awk -v a="${QPS[$key]:-0}" -v b="$qps" 'BEGIN{print a+b}')
 				ERR[$key]=$(( ${ERR[$key]:-0} + ${err%%.*} ))
 				CPU[$key]="${CPU[$key]:-}$cpu "
-				printf '  round %d %-30s ps=%-7s %-9s %9.0f qps  errors %s  cpu-us/q %s\n' "$round" "$wl" "$ps" "$target" "$qps" "$err" "$cpu"
+				printf '  round %d %-30s ps=%-7s %-9s %9.0f qps  errors %s  cpu-us/q %s  syscalls/q %s\n' "$round" "$wl" "$ps" "$target" "$qps" "$err" "$cpu" "$sysq"
 			done
 		done
 	done
@@ -203,7 +215,7 @@ echo
 echo "== summary (means over $ROUNDS round(s); $THREADS threads; $TABLES table(s); replica $REPLICA; $(nproc) cores; errors: sysbench's ignored errors, e.g. deadlocks)"
 printf '%-30s %-8s %9s %9s %9s %8s %8s %10s %10s %9s %9s\n' workload ps-mode direct relay shardgate sg/direct sg/relay "sg cpu-us" "relay cpu" "sg errs" "d+r errs"
 for wl in "${WORKLOADS[@]}"; do
-	for ps in auto disable; do
+	for ps in $MODES; do
 		d=${QPS["$wl|$ps|direct"]}; r=${QPS["$wl|$ps|relay"]}; s=${QPS["$wl|$ps|shardgate"]}
 		e=${ERR["$wl|$ps|shardgate"]}; o=$(( ${ERR["$wl|$ps|direct"]} + ${ERR["$wl|$ps|relay"]} ))
 		awk -v wl="$wl" -v ps="$ps" -v d="$d" -v r="$r" -v s="$s" -v n="$ROUNDS" -v sc="${CPU["$wl|$ps|shardgate"]}" -v rc="${CPU["$wl|$ps|relay"]}" -v e="$e" -v o="$o" '
@@ -216,7 +228,7 @@ if [ -n "$BASELINE" ]; then
 	echo "== baseline $BASELINE beside the current shardgate (same run)"
 	printf '%-30s %-8s %9s %9s %9s %8s %10s %10s\n' workload ps-mode baseline shardgate sg/base base/relay "base cpu" "sg cpu-us"
 	for wl in "${WORKLOADS[@]}"; do
-		for ps in auto disable; do
+		for ps in $MODES; do
 			r=${QPS["$wl|$ps|relay"]}; s=${QPS["$wl|$ps|shardgate"]}; b=${QPS["$wl|$ps|baseline"]}
 			awk -v wl="$wl" -v ps="$ps" -v r="$r" -v s="$s" -v b="$b" -v n="$ROUNDS" -v sc="${CPU["$wl|$ps|shardgate"]}" -v bc="${CPU["$wl|$ps|baseline"]}" '
 				function mean(list,   a, k, i, t, c) { k = split(list, a, " "); for (i = 1; i <= k; i++) if (a[i] != "-") { t += a[i]; c++ }; return c ? sprintf("%.1f", t / c) : "-" }

@@ -1,6 +1,7 @@
 package sharding
 
 import (
+	"maps"
 	"fmt"
 	"math"
 	"strconv"
@@ -400,10 +401,21 @@ func (p *planner) where(t *Table, e sqlparser.Expr) nodes {
 	}
 	flat(e)
 	eq := map[string][]any{}
+	var rng map[string]span
 	s := allNodes(len(t.Nodes))
 	for _, part := range parts {
 		if _, ok := part.(*sqlparser.OrExpr); ok {
 			s.and(p.where(t, part))
+			continue
+		}
+		if col, sp, ok := p.bound(t, part); ok {
+			if rng == nil {
+				rng = map[string]span{}
+			}
+			if prev, seen := rng[col]; seen {
+				sp = span{max(prev.lo, sp.lo), min(prev.hi, sp.hi)}
+			}
+			rng[col] = sp
 			continue
 		}
 		col, vals, ok := p.equality(t, part)
@@ -415,8 +427,97 @@ func (p *planner) where(t *Table, e sqlparser.Expr) nodes {
 		}
 		eq[col] = vals
 	}
-	s.and(p.byValues(t, eq))
+	s.and(p.byValues(t, eq, rng))
 	return s
+}
+
+// span is an inclusive range of integer sharding values (from BETWEEN, <,
+// <=, >, >=); open ends are the int64 limits.
+type span struct{ lo, hi int64 }
+
+// maxEnum bounds the integers of a range enumerated as equalities.
+const maxEnum = 1024
+
+// bound reads "col BETWEEN a AND b" or "col < n" (<=, >, >=, either side)
+// with integer literals on one of t's sharding columns. Integers suffice:
+// the strategies ranges prune (RANGE, MOD, inline arithmetic) store only
+// rows whose key is an integer, since only those route on INSERT.
+func (p *planner) bound(t *Table, e sqlparser.Expr) (string, span, bool) {
+	all := span{math.MinInt64, math.MaxInt64}
+	switch x := e.(type) {
+	case *sqlparser.RangeCond:
+		if x.Operator != sqlparser.BetweenStr {
+			return "", all, false
+		}
+		col, ok := p.column(t, x.Left)
+		if !ok {
+			return "", all, false
+		}
+		lo, ok1 := p.intValue(x.From)
+		hi, ok2 := p.intValue(x.To)
+		if !ok1 || !ok2 {
+			return "", all, false
+		}
+		return col, span{lo, hi}, true
+	case *sqlparser.ComparisonExpr:
+		op, left, right := x.Operator, x.Left, x.Right
+		if _, ok := left.(*sqlparser.ColName); !ok {
+			left, right = right, left
+			switch op { // 5 < col is col > 5
+			case sqlparser.LessThanStr:
+				op = sqlparser.GreaterThanStr
+			case sqlparser.LessEqualStr:
+				op = sqlparser.GreaterEqualStr
+			case sqlparser.GreaterThanStr:
+				op = sqlparser.LessThanStr
+			case sqlparser.GreaterEqualStr:
+				op = sqlparser.LessEqualStr
+			}
+		}
+		col, ok := p.column(t, left)
+		if !ok {
+			return "", all, false
+		}
+		n, ok := p.intValue(right)
+		if !ok {
+			return "", all, false
+		}
+		sp := all
+		switch op {
+		case sqlparser.LessThanStr:
+			if n == math.MinInt64 {
+				return col, span{1, 0}, true // nothing is less
+			}
+			sp.hi = n - 1
+		case sqlparser.LessEqualStr:
+			sp.hi = n
+		case sqlparser.GreaterThanStr:
+			if n == math.MaxInt64 {
+				return col, span{1, 0}, true
+			}
+			sp.lo = n + 1
+		case sqlparser.GreaterEqualStr:
+			sp.lo = n
+		default:
+			return "", all, false
+		}
+		return col, sp, true
+	}
+	return "", all, false
+}
+
+// intValue is value() when it is an integer (a quoted number compares as
+// text against a text column, so it does not bound a range).
+func (p *planner) intValue(e sqlparser.Expr) (int64, bool) {
+	if v, ok := e.(*sqlparser.SQLVal); ok && v.Type == sqlparser.StrVal {
+		return 0, false
+	}
+	x, ok := p.value(e)
+	if !ok {
+		return 0, false
+	}
+	n, ok := x.(int64)
+	return n, ok
 }
 
 func intersect(a, b []any) []any {
@@ -547,9 +648,9 @@ func (p *planner) value(e sqlparser.Expr) (any, bool) {
 
 // byValues is the nodes the equalities allow: a strategy whose columns
 // all have values routes to the targets those values give.
-func (p *planner) byValues(t *Table, eq map[string][]any) nodes {
-	dsOK := p.allowed(t.db, eq, t.dsNames)
-	tbOK := p.allowed(t.tb, eq, t.tbNames)
+func (p *planner) byValues(t *Table, eq map[string][]any, rng map[string]span) nodes {
+	dsOK := p.allowed(t.db, eq, rng, t.dsNames)
+	tbOK := p.allowed(t.tb, eq, rng, t.tbNames)
 	s := make(nodes, len(t.Nodes))
 	for i, n := range t.Nodes {
 		s[i] = (dsOK == nil || dsOK[n.DataSource]) && (tbOK == nil || tbOK[n.Table])
@@ -560,7 +661,7 @@ func (p *planner) byValues(t *Table, eq map[string][]any) nodes {
 // allowed is the set of candidates the values route to; nil: any (the
 // strategy is none, or a column has no value, or a value routes nowhere
 // known, which a read answers by asking every node).
-func (p *planner) allowed(st *strategy, eq map[string][]any, candidates []string) map[string]bool {
+func (p *planner) allowed(st *strategy, eq map[string][]any, rng map[string]span, candidates []string) map[string]bool {
 	if st.none() {
 		return nil
 	}
@@ -568,7 +669,21 @@ func (p *planner) allowed(st *strategy, eq map[string][]any, candidates []string
 	for _, c := range st.cols {
 		vs, ok := eq[c]
 		if !ok {
-			return nil
+			sp, ranged := rng[c]
+			if !ranged {
+				return nil
+			}
+			if sp.lo > sp.hi {
+				return map[string]bool{} // an empty range: no row
+			}
+			if out, ok := st.rangeTargets(sp, candidates); ok {
+				return out
+			}
+			if vs, ok = st.enumerate(sp); !ok {
+				return nil
+			}
+			eq = maps.Clone(eq)
+			eq[c] = vs
 		}
 		combos *= max(len(vs), 1)
 		if len(vs) == 0 {

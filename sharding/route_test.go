@@ -34,6 +34,10 @@ shardingRule:
       actualDataNodes: ms_${0..1}.t_user
       databaseStrategy:
         standard: {shardingColumn: name, algorithm: HASH_MOD, props: {shardingCount: "2"}}
+    t_log:
+      actualDataNodes: ms_0.t_log_${0..2}
+      tableStrategy:
+        standard: {shardingColumn: id, algorithm: RANGE, props: {boundaries: "100,200"}}
   bindingTables: ["t_order,t_order_item"]
   broadcastTables: [t_config]
   defaultDataSourceName: ms_0
@@ -97,6 +101,18 @@ func TestRoute(t *testing.T) {
 		{"create table t_order (order_id bigint primary key, user_id int, status varchar(10), key idx_s (status))",
 			"ms_0: create table t_order_0 (order_id bigint primary key, user_id int, status varchar(10), key idx_s (status))\nms_0: create table t_order_1 (order_id bigint primary key, user_id int, status varchar(10), key idx_s (status))\nms_1: create table t_order_0 (order_id bigint primary key, user_id int, status varchar(10), key idx_s (status))\nms_1: create table t_order_1 (order_id bigint primary key, user_id int, status varchar(10), key idx_s (status))", Sum},
 		{"select * from t_user where name = 'bob'", "", One},
+		// Ranges: RANGE prunes by boundaries, MOD and inline arithmetic enumerate small ranges.
+		{"select * from t_log where id between 150 and 250", "ms_0: select * from t_log_1 where id between 150 and 250\nms_0: select * from t_log_2 where id between 150 and 250", Rows},
+		{"select * from t_log where id < 100", "ms_0: select * from t_log_0 where id < 100", One},
+		{"select * from t_log where 200 <= id and id <= 1000000", "ms_0: select * from t_log_2 where 200 <= id and id <= 1000000", One},
+		{"select * from t_log where id > 99 and id < 101", "ms_0: select * from t_log_1 where id > 99 and id < 101", One},
+		{"select * from t_log where id > 5 and id < 3", "ms_0: select * from t_log_0 where id > 5 and id < 3", One},
+		{"select * from t_log where id not between 100 and 199", "ms_0: select * from t_log_0 where id not between 100 and 199\nms_0: select * from t_log_1 where id not between 100 and 199\nms_0: select * from t_log_2 where id not between 100 and 199", Rows},
+		{"select * from t_log where id < '100'", "ms_0: select * from t_log_0 where id < '100'\nms_0: select * from t_log_1 where id < '100'\nms_0: select * from t_log_2 where id < '100'", Rows},
+		{"select * from t_order where user_id >= 4 and user_id <= 4 and order_id between 6 and 6", "ms_0: select * from t_order_0 where user_id >= 4 and user_id <= 4 and order_id between 6 and 6", One},
+		{"select * from t_order_item where user_id = 1 and order_id between 10 and 11", "ms_1: select * from t_order_item_0 where user_id = 1 and order_id between 10 and 11\nms_1: select * from t_order_item_1 where user_id = 1 and order_id between 10 and 11", Rows},
+		{"select * from t_order_item where user_id = 1 and order_id > 10", "ms_1: select * from t_order_item_0 where user_id = 1 and order_id > 10\nms_1: select * from t_order_item_1 where user_id = 1 and order_id > 10", Rows},
+		{"delete from t_log where id >= 250", "ms_0: delete from t_log_2 where id >= 250", One},
 	} {
 		r, err := rt.Route(tc.sql, nil)
 		if err != nil {

@@ -283,6 +283,43 @@ func (st *strategy) target(vals map[string]any, candidates []string) (string, er
 	return "", fmt.Errorf("%s: internal: unknown strategy kind %q", st.path, st.kind)
 }
 
+// rangeTargets is the candidates a RANGE strategy puts values of sp on;
+// false for other strategies.
+func (st *strategy) rangeTargets(sp span, candidates []string) (map[string]bool, bool) {
+	if st.kind != config.AlgRange {
+		return nil, false
+	}
+	first := int64(sort.Search(len(st.bounds), func(i int) bool { return sp.lo < st.bounds[i] }))
+	last := int64(sort.Search(len(st.bounds), func(i int) bool { return sp.hi < st.bounds[i] }))
+	out := map[string]bool{}
+	for _, c := range candidates {
+		if n := suffix(c); n >= first && n <= last {
+			out[c] = true
+		}
+	}
+	return out, true
+}
+
+// enumerate lists the integers of a small range, for strategies that route
+// integers one by one (MOD, inline arithmetic); false: too many, or a
+// strategy (HASH_MOD, inline pasting text) whose keys need not be integers.
+func (st *strategy) enumerate(sp span) ([]any, bool) {
+	if st.kind != config.AlgMod && (st.kind != "inline" || !st.arith()) {
+		return nil, false
+	}
+	if sp.hi-sp.lo >= maxEnum || sp.hi-sp.lo < 0 { // < 0: the width overflowed
+		return nil, false
+	}
+	out := make([]any, 0, sp.hi-sp.lo+1)
+	for v := sp.lo; ; v++ {
+		out = append(out, v)
+		if v == sp.hi {
+			break
+		}
+	}
+	return out, true
+}
+
 // arith reports whether the algorithm computes with its columns (rather
 // than pasting a bare column's value into the name).
 func (st *strategy) arith() bool {

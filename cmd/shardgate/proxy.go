@@ -5,6 +5,7 @@ import (
 	"log/slog"
 	"os"
 	"os/signal"
+	"runtime/pprof"
 	"syscall"
 
 	"github.com/spf13/cobra"
@@ -14,7 +15,7 @@ import (
 )
 
 func init() {
-	var configFile string
+	var configFile, cpuProfile string
 	cmd := &cobra.Command{
 		Use:   "proxy --config FILE",
 		Short: "Serve the MySQL protocol, splitting reads and writes over a master and its slaves",
@@ -42,6 +43,13 @@ that every instance applies it.`,
 			f, err := orchestration.LoadFile(configFile)
 			if err != nil {
 				return err
+			}
+			if cpuProfile != "" {
+				stop, err := startCPUProfile(cpuProfile)
+				if err != nil {
+					return err
+				}
+				defer stop()
 			}
 			ctx := cmd.Context()
 			// Before the start: a SIGHUP that arrives once the instance is
@@ -82,5 +90,25 @@ that every instance applies it.`,
 		},
 	}
 	cmd.Flags().StringVar(&configFile, "config", "", "instance config file (YAML); see examples/")
+	cmd.Flags().StringVar(&cpuProfile, "cpuprofile", "", "write a pprof CPU profile of the whole run to this file (for bench/sysbench.sh PROFILE=1)")
 	rootCmd.AddCommand(cmd)
+}
+
+// startCPUProfile profiles until the returned stop runs (the proxy's exit on
+// SIGTERM/SIGINT), so a benchmark can look at the statement path under load.
+func startCPUProfile(path string) (func(), error) {
+	f, err := os.Create(path)
+	if err != nil {
+		return nil, fmt.Errorf("--cpuprofile: %w", err)
+	}
+	if err := pprof.StartCPUProfile(f); err != nil {
+		f.Close()
+		return nil, fmt.Errorf("--cpuprofile: %w", err)
+	}
+	return func() {
+		pprof.StopCPUProfile()
+		if err := f.Close(); err != nil {
+			slog.Error("writing the CPU profile", "file", path, "err", err)
+		}
+	}, nil
 }
