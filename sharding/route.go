@@ -1,8 +1,8 @@
 package sharding
 
 import (
-	"maps"
 	"fmt"
+	"maps"
 	"math"
 	"strconv"
 	"strings"
