@@ -37,6 +37,12 @@ type Registry interface {
 	// client gets a new session. Parents are created persistent.
 	PutEphemeral(ctx context.Context, path string, value []byte) error
 
+	// CreateEphemeral writes a node owned by this client's session only if
+	// no node is at the path (ErrExists otherwise): an exclusive claim.
+	// Unlike PutEphemeral it is not re-created after a session loss (someone
+	// else may hold it by then): the owner watches Session and claims again.
+	CreateEphemeral(ctx context.Context, path string, value []byte) error
+
 	// Delete removes a node. Without recursive, ErrNotEmpty if it has
 	// children. ErrNotFound if nothing was there. Deleting an ephemeral node
 	// also stops the client from re-creating it.

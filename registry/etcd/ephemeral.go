@@ -47,6 +47,32 @@ func (c *Client) PutEphemeral(ctx context.Context, p string, value []byte) error
 	return nil
 }
 
+// CreateEphemeral implements registry.Registry: a put on the session's
+// lease in a transaction that requires the key to be absent. The key is not
+// in c.owned, so neither the guard nor a new session writes it again.
+func (c *Client) CreateEphemeral(ctx context.Context, p string, value []byte) error {
+	k, err := c.keyValue(p, value)
+	if err != nil {
+		return err
+	}
+	c.mu.Lock()
+	lease := c.lease
+	c.mu.Unlock()
+	ctx, cancel := c.opCtx(ctx)
+	defer cancel()
+	resp, err := c.cli.Txn(ctx).
+		If(clientv3.Compare(clientv3.CreateRevision(k), "=", 0)).
+		Then(clientv3.OpPut(k, string(value), clientv3.WithLease(lease))).
+		Commit()
+	if err != nil {
+		return c.convertError(err, p)
+	}
+	if !resp.Succeeded {
+		return registry.NewError(registry.Exists, p, nil)
+	}
+	return nil
+}
+
 // forget stops owning k (and, if recursive, everything below it).
 func (c *Client) forget(k string, recursive bool) {
 	c.mu.Lock()

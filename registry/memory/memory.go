@@ -45,6 +45,8 @@ type node struct {
 	value []byte
 	ver   registry.Version
 	owner *Client // ephemeral: the client whose session holds it
+	// claim: created by CreateEphemeral, not re-created after a session loss.
+	claim bool
 }
 
 // NewServer starts a server; clients reach it with Open and a config whose
@@ -159,7 +161,9 @@ func (s *Server) ExpireSession(r registry.Registry) {
 	owned := map[string][]byte{}
 	for p, n := range s.nodes {
 		if n.owner == c {
-			owned[p] = n.value
+			if !n.claim {
+				owned[p] = n.value
+			}
 			s.deleteLocked(p)
 		}
 	}
@@ -436,6 +440,21 @@ func (c *Client) PutEphemeral(ctx context.Context, path string, value []byte) er
 	}
 	return c.op(ctx, path, true, func(p string) error {
 		c.srv.putLocked(p, value, c)
+		return nil
+	})
+}
+
+// CreateEphemeral implements registry.Registry.
+func (c *Client) CreateEphemeral(ctx context.Context, path string, value []byte) error {
+	if err := checkValue(path, value); err != nil {
+		return err
+	}
+	return c.op(ctx, path, true, func(p string) error {
+		if c.srv.nodes[p] != nil {
+			return registry.NewError(registry.Exists, path, nil)
+		}
+		c.srv.putLocked(p, value, c)
+		c.srv.nodes[p].claim = true
 		return nil
 	})
 }

@@ -30,6 +30,7 @@ func Run(t *testing.T, h *Harness) {
 		{"WatchEndsWithContext", testWatchEnds},
 		{"Ephemeral", testEphemeral},
 		{"EphemeralKilledOwner", testEphemeralKilledOwner},
+		{"EphemeralClaim", testEphemeralClaim},
 		{"SessionExpiry", testSessionExpiry},
 		{"Unreachable", testUnreachable},
 		{"ServerRestart", testServerRestart},
@@ -430,6 +431,51 @@ func testEphemeralKilledOwner(t *testing.T, h *Harness) {
 		}
 		time.Sleep(100 * time.Millisecond)
 	}
+}
+
+// testEphemeralClaim: CreateEphemeral is exclusive, owned by the session,
+// gone with it and not re-created by a new session.
+func testEphemeralClaim(t *testing.T, h *Harness) {
+	cfg := h.config(t)
+	owner := h.open(t, cfg)
+	other := h.open(t, cfg)
+	ctx := ctxT(t)
+	if err := owner.CreateEphemeral(ctx, "/workers/0/holder", []byte("owner")); err != nil {
+		t.Fatalf("CreateEphemeral: %v", err)
+	}
+	wantValue(t, other, "/workers/0/holder", "owner")
+	wantErr(t, other.CreateEphemeral(ctx, "/workers/0/holder", []byte("other")), registry.ErrExists, "a second claim")
+	wantErr(t, owner.CreateEphemeral(ctx, "/workers/0/holder", []byte("again")), registry.ErrExists, "the owner's second claim")
+	mustPut(t, other, "/workers/1", "persistent")
+	wantErr(t, other.CreateEphemeral(ctx, "/workers/1", nil), registry.ErrExists, "a claim on a persistent node")
+	if err := other.CreateEphemeral(ctx, "/workers/2/holder", []byte("other")); err != nil {
+		t.Fatalf("CreateEphemeral of a free id: %v", err)
+	}
+	if h.ExpireSession != nil {
+		st, changed := owner.Session()
+		gen := st.Generation
+		h.ExpireSession(t, owner)
+		deadline := time.After(h.ttl() + 10*time.Second)
+		for st.Generation == gen {
+			select {
+			case <-changed:
+			case <-deadline:
+				t.Fatalf("owner was not told of a new session (generation still %d)", gen)
+			}
+			st, changed = owner.Session()
+		}
+		time.Sleep(300 * time.Millisecond) // a wrong re-creation would be done by now
+		_, _, err := other.Get(ctx, "/workers/0/holder")
+		wantErr(t, err, registry.ErrNotFound, "a claim after its session expired")
+		if err := other.CreateEphemeral(ctx, "/workers/0/holder", []byte("other")); err != nil {
+			t.Fatalf("claiming an expired claim: %v", err)
+		}
+		wantValue(t, owner, "/workers/0/holder", "other")
+	}
+	// Closing a client releases its claims at once.
+	other.Close()
+	_, _, err := owner.Get(ctx, "/workers/2/holder")
+	wantErr(t, err, registry.ErrNotFound, "a claim of a closed client")
 }
 
 func testSessionExpiry(t *testing.T, h *Harness) {

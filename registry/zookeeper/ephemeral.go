@@ -46,6 +46,18 @@ func (c *Client) PutEphemeral(ctx context.Context, p string, value []byte) error
 	return nil
 }
 
+// CreateEphemeral implements registry.Registry: an ephemeral znode created
+// with the session, not kept by the keeper (a new session does not write it
+// again).
+func (c *Client) CreateEphemeral(ctx context.Context, p string, value []byte) error {
+	if err := check(p, value, true); err != nil {
+		return err
+	}
+	ctx, cancel := c.opCtx(ctx)
+	defer cancel()
+	return c.create(ctx, c.full(p), value, zk.FlagEphemeral)
+}
+
 // ensureEphemeral makes full an ephemeral znode of the current session and
 // arms a data watch on it. With keep (the keeper), a node that is already
 // this session's keeps its value, and a missing one is written with value
