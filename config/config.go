@@ -151,9 +151,6 @@ type Props struct {
 	// ShardingMaxRows bounds the rows one merge of sharded results holds
 	// (and LIMIT o,c's o+c over several nodes); default 100,000.
 	ShardingMaxRows int `yaml:"shardingMaxRows,omitempty"`
-	// WorkerID is this instance's SNOWFLAKE worker id (0..1023): instances
-	// that insert into one table need distinct ones. Default 0.
-	WorkerID int `yaml:"workerId,omitempty"`
 }
 
 // Load reads and parses a config file.
@@ -379,7 +376,6 @@ func (c *Config) ints() []intSetting {
 		{&pp.MaxConnections, "props.maxConnections", DefaultMaxConnections, 1, MaxConnectionsLimit},
 		{&pp.StatementCacheSize, "props.statementCacheSize", DefaultStatementCacheSize, 1, MaxStatementCacheSize},
 		{&pp.ShardingMaxRows, "props.shardingMaxRows", DefaultShardingMaxRows, 1, MaxShardingMaxRows},
-		{&pp.WorkerID, "props.workerId", 0, 0, 1023},
 	}
 	for _, name := range sortedKeys(c.DataSources) {
 		ds, p := c.DataSources[name], "dataSources."+name

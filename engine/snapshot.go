@@ -137,23 +137,12 @@ type Runtime struct {
 	rr *roundRobin
 	// keys issues SNOWFLAKE keys; it survives config swaps so that keys
 	// keep increasing.
-	keysMu sync.Mutex
-	keys   *sharding.Snowflake
+	keys *sharding.Snowflake
 }
 
-// keysFor is the key generator for worker id w.
-func (r *Runtime) keysFor(w int64) (*sharding.Snowflake, error) {
-	r.keysMu.Lock()
-	defer r.keysMu.Unlock()
-	var err error
-	switch {
-	case r.keys == nil:
-		r.keys, err = sharding.NewSnowflake(w)
-	case r.keys.WorkerID() != w:
-		r.keys, err = r.keys.Worker(w)
-	}
-	return r.keys, err
-}
+// Keys is the SNOWFLAKE generator of the runtime's sharding rules; its
+// worker id is granted by the caller (orchestration claims one).
+func (r *Runtime) Keys() *sharding.Snowflake { return r.keys }
 
 // NewRuntime opens the pools of cfg with open (they connect lazily) and
 // publishes the first snapshot.
@@ -161,7 +150,8 @@ func NewRuntime(cfg *config.Config, open PoolFactory) (*Runtime, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
-	r := &Runtime{open: open, members: map[string]*member{}, cache: NewCache(cfg.Props.StatementCacheSize), rr: &roundRobin{}}
+	r := &Runtime{open: open, members: map[string]*member{}, cache: NewCache(cfg.Props.StatementCacheSize), rr: &roundRobin{},
+		keys: sharding.NewClaimedSnowflake()}
 	if err := r.Apply(cfg); err != nil {
 		return nil, err
 	}
@@ -184,11 +174,8 @@ func (r *Runtime) Apply(cfg *config.Config) error {
 	}
 	var router *sharding.Router
 	if cfg.ShardingRule != nil {
-		keys, err := r.keysFor(int64(cfg.Props.WorkerID))
-		if err != nil {
-			return err
-		}
-		if router, err = sharding.New(cfg.ShardingRule, cfg.Props.ShardingMaxRows, keys); err != nil {
+		var err error
+		if router, err = sharding.New(cfg.ShardingRule, cfg.Props.ShardingMaxRows, r.keys); err != nil {
 			return &Error{Kind: ErrUnsupported, Code: ErrCodeUnsupported, SQLState: "42000", Message: err.Error()}
 		}
 	}

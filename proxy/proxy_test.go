@@ -99,6 +99,8 @@ func startProxyYAML(t *testing.T, r *testenv.Replication, y string) *proxyEnv {
 	if err != nil {
 		t.Fatal(err)
 	}
+	// No registry here to claim a SNOWFLAKE worker id from: the test owns id 1.
+	rt.Keys().Grant(1, time.Time{}, time.Now().Add(24*time.Hour))
 	srv, err := New(rt)
 	if err != nil {
 		t.Fatal(err)

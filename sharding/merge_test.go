@@ -2,7 +2,6 @@ package sharding
 
 import (
 	"testing"
-	"time"
 )
 
 func rowsOf(vals ...string) [][][]byte {
@@ -81,32 +80,5 @@ func TestMergeRows(t *testing.T) {
 	m := Merge{MaxRows: 2}
 	if _, err := m.MergeRows([]Column{num}, [][][][]byte{rowsOf("1", "2"), rowsOf("3")}); err == nil {
 		t.Error("no error past MaxRows")
-	}
-}
-
-func TestSnowflake(t *testing.T) {
-	s, err := NewSnowflake(5)
-	if err != nil {
-		t.Fatal(err)
-	}
-	seen := map[int64]bool{}
-	var last int64
-	for range 10000 {
-		k, err := s.Next()
-		if err != nil {
-			t.Fatal(err)
-		}
-		if seen[k] || k <= last || (k>>12)&0x3ff != 5 {
-			t.Fatalf("key %d after %d", k, last)
-		}
-		seen[k], last = true, k
-	}
-	if _, err := NewSnowflake(1024); err == nil {
-		t.Error("worker 1024 accepted")
-	}
-	now := time.Now()
-	s.now = func() time.Time { return now.Add(-time.Second) }
-	if _, err := s.Next(); err == nil {
-		t.Error("a clock a second back gave a key")
 	}
 }

@@ -26,6 +26,9 @@ type Core struct {
 	Registry       registry.Registry
 	Orchestrator   *orchestration.Orchestrator
 	Runtime        *engine.Runtime
+	// Workers claims the SNOWFLAKE worker id of the runtime's key
+	// generator (once a key is asked for).
+	Workers *orchestration.WorkerClaim
 	// Config is the config in force at start.
 	Config *config.Config
 }
@@ -74,6 +77,7 @@ func Start(ctx context.Context, f *orchestration.File, open engine.PoolFactory) 
 	if err := o.Start(ctx, c.Runtime); err != nil {
 		return fail(err)
 	}
+	c.Workers = orchestration.ClaimWorker(reg, o.ID(), c.Runtime.Keys())
 	return c, nil
 }
 
@@ -89,8 +93,8 @@ func (c *Core) Register(ctx context.Context, meta *orchestration.InstanceMeta) e
 
 // Close stops following the registry and deletes the instance's nodes,
 // then runs stop (the front end stops serving, the runtime still in place
-// for statements finishing), then closes the pools and the registry
-// client. stop may be nil. Errors of every step are joined.
+// for statements finishing), then releases the worker id and closes the
+// pools and the registry client. stop may be nil. Errors of every step are joined.
 func (c *Core) Close(stop func() error) error {
 	var errs []error
 	if c.Orchestrator != nil {
@@ -98,6 +102,10 @@ func (c *Core) Close(stop func() error) error {
 	}
 	if stop != nil {
 		errs = append(errs, stop())
+	}
+	if c.Workers != nil {
+		// After the front end stopped: no statement asks for a key any more.
+		errs = append(errs, c.Workers.Close())
 	}
 	if c.Runtime != nil {
 		c.Runtime.Close()
