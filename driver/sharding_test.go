@@ -108,6 +108,9 @@ orchestration:
 		{"SELECT order_id, status FROM t_order WHERE order_id IN (?, ?, ?)", []any{1, 2, 3}, false},
 		{"SELECT order_id FROM t_order ORDER BY order_id DESC LIMIT 3, 5", nil, true},
 		{"SELECT COUNT(*), MAX(order_id), MIN(status) FROM t_order", nil, true},
+		{"SELECT user_id, COUNT(*), AVG(order_id), SUM(order_id) FROM t_order GROUP BY user_id ORDER BY user_id", nil, true},
+		{"SELECT DISTINCT user_id FROM t_order WHERE user_id > ?", []any{1}, false},
+		{"SELECT user_id, COUNT(*) AS n FROM t_order WHERE order_id BETWEEN ? AND ? GROUP BY user_id ORDER BY n DESC, user_id LIMIT 2", []any{2, 9}, true},
 	} {
 		a := strs(t, db, q.sql, q.args...)
 		b := strs(t, oracle, q.sql, q.args...)
@@ -127,10 +130,10 @@ orchestration:
 	if id, _ := res.LastInsertId(); id <= 0 || rowsAffected(res) != 2 {
 		t.Fatalf("generated: id %d, %d rows", id, rowsAffected(res))
 	}
-	_, err = db.Exec("SELECT status, COUNT(*) FROM t_order GROUP BY status")
+	_, err = db.Exec("SELECT status, COUNT(*) FROM t_order GROUP BY status HAVING COUNT(*) > 1")
 	var me *mysql.MySQLError
-	if err == nil || errors.As(err, &me) || !strings.Contains(err.Error(), "GROUP BY over several data nodes") {
-		t.Fatalf("group by: %v", err)
+	if err == nil || errors.As(err, &me) || !strings.Contains(err.Error(), "HAVING over several data nodes") {
+		t.Fatalf("having: %v", err)
 	}
 }
 

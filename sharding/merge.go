@@ -34,44 +34,34 @@ func (m *Merge) Visible(n int) int { return n - m.Hidden }
 // MergeRows merges the units' result sets (sets[i]: unit i's rows, a value
 // per column, nil for NULL) into the client's rows, hidden columns dropped.
 func (m *Merge) MergeRows(cols []Column, sets [][][][]byte) ([][][]byte, error) {
-	var rows [][][]byte
-	if len(m.Aggs) > 0 {
-		row, err := m.fold(cols, sets)
+	n := 0
+	for _, s := range sets {
+		n += len(s)
+	}
+	if m.MaxRows > 0 && n > m.MaxRows {
+		return nil, m.TooMany()
+	}
+	rows := make([][][]byte, 0, n)
+	for _, s := range sets {
+		for _, r := range s {
+			if len(r) != len(cols) {
+				return nil, fmt.Errorf("sharding: internal: a row of %d values for %d columns", len(r), len(cols))
+			}
+			rows = append(rows, r)
+		}
+	}
+	if m.Distinct || len(m.Group) > 0 || len(m.Aggs) > 0 {
+		var err error
+		if rows, err = m.group(cols, rows); err != nil {
+			return nil, err
+		}
+	}
+	if len(m.Order) > 0 {
+		keys, err := m.resolve(cols)
 		if err != nil {
 			return nil, err
 		}
-		if row != nil {
-			rows = [][][]byte{row}
-		}
-	} else {
-		n := 0
-		for _, s := range sets {
-			n += len(s)
-		}
-		if m.MaxRows > 0 && n > m.MaxRows {
-			return nil, m.TooMany()
-		}
-		rows = make([][][]byte, 0, n)
-		for _, s := range sets {
-			rows = append(rows, s...)
-		}
-		if len(m.Order) > 0 {
-			keys, err := m.resolve(cols)
-			if err != nil {
-				return nil, err
-			}
-			slices.SortStableFunc(rows, func(a, b [][]byte) int {
-				for _, k := range keys {
-					if c := compare(cols[k.Index], a[k.Index], b[k.Index]); c != 0 {
-						if k.Desc {
-							return -c
-						}
-						return c
-					}
-				}
-				return 0
-			})
-		}
+		sortRows(rows, cols, keys)
 	}
 	if m.Limit {
 		o := min(m.Offset, int64(len(rows)))
@@ -84,6 +74,20 @@ func (m *Merge) MergeRows(cols []Column, sets [][][][]byte) ([][][]byte, error) 
 		}
 	}
 	return rows, nil
+}
+
+func sortRows(rows [][][]byte, cols []Column, keys []OrderKey) {
+	slices.SortStableFunc(rows, func(a, b [][]byte) int {
+		for _, k := range keys {
+			if c := compare(cols[k.Index], a[k.Index], b[k.Index]); c != 0 {
+				if k.Desc {
+					return -c
+				}
+				return c
+			}
+		}
+		return 0
+	})
 }
 
 func (m *Merge) resolve(cols []Column) ([]OrderKey, error) {
@@ -108,33 +112,135 @@ func (m *Merge) resolve(cols []Column) ([]OrderKey, error) {
 	return keys, nil
 }
 
-// fold merges the one-row answers of an aggregate without GROUP BY.
-func (m *Merge) fold(cols []Column, sets [][][][]byte) ([][]byte, error) {
-	var out [][]byte
-	for _, s := range sets {
-		if len(s) == 0 {
-			continue
-		}
-		if len(s) > 1 {
-			return nil, fmt.Errorf("sharding: internal: an aggregate answered %d rows", len(s))
-		}
-		r := s[0]
-		if out == nil {
-			out = slices.Clone(r)
-			continue
-		}
-		for _, a := range m.Aggs {
-			if a.Index >= len(r) {
-				return nil, fmt.Errorf("sharding: internal: aggregate column %d of %d", a.Index+1, len(r))
-			}
-			v, err := foldOne(a.Fn, cols[a.Index], out[a.Index], r[a.Index])
-			if err != nil {
-				return nil, err
-			}
-			out[a.Index] = v
+// group folds rows whose group keys compare equal (by the column's
+// collation, as MariaDB groups) into one, in ascending key order, as
+// MariaDB's GROUP BY returns them. Without keys all rows are one group
+// (aggregates without GROUP BY: one row per node).
+func (m *Merge) group(cols []Column, rows [][][]byte) ([][][]byte, error) {
+	key := m.Group
+	if m.Distinct {
+		key = make([]int, len(cols)-m.Hidden)
+		for i := range key {
+			key[i] = i
 		}
 	}
+	for _, k := range key {
+		if k >= len(cols) {
+			return nil, fmt.Errorf("sharding: internal: GROUP BY column %d of %d", k+1, len(cols))
+		}
+	}
+	for _, a := range m.Aggs {
+		if a.Index >= len(cols) || (a.Fn == "avg" && (a.Sum >= len(cols) || a.Count >= len(cols))) {
+			return nil, fmt.Errorf("sharding: internal: aggregate column %d of %d", a.Index+1, len(cols))
+		}
+	}
+	same := func(a, b [][]byte) int {
+		for _, k := range key {
+			if c := compare(cols[k], a[k], b[k]); c != 0 {
+				return c
+			}
+		}
+		return 0
+	}
+	if len(key) > 0 {
+		slices.SortStableFunc(rows, same)
+	}
+	out := rows[:0]
+	for i := 0; i < len(rows); {
+		acc := slices.Clone(rows[i])
+		j := i + 1
+		for ; j < len(rows) && same(rows[i], rows[j]) == 0; j++ {
+			for _, a := range m.Aggs {
+				var err error
+				switch a.Fn {
+				case "avg":
+					acc[a.Sum], err = foldOne("sum", cols[a.Sum], acc[a.Sum], rows[j][a.Sum])
+					if err == nil {
+						acc[a.Count], err = foldOne("count", cols[a.Count], acc[a.Count], rows[j][a.Count])
+					}
+					if acc[a.Index] == nil {
+						acc[a.Index] = rows[j][a.Index] // a non-NULL AVG shows its scale
+					}
+				default:
+					acc[a.Index], err = foldOne(a.Fn, cols[a.Index], acc[a.Index], rows[j][a.Index])
+				}
+				if err != nil {
+					return nil, err
+				}
+			}
+		}
+		for _, a := range m.Aggs {
+			if a.Fn == "avg" && j > i+1 {
+				v, err := average(acc[a.Index], acc[a.Sum], acc[a.Count])
+				if err != nil {
+					return nil, err
+				}
+				acc[a.Index] = v
+			}
+		}
+		out = append(out, acc)
+		i = j
+	}
 	return out, nil
+}
+
+// average is sum / count printed like like (a node's AVG of the same
+// expression): a decimal with like's scale, rounded half away from zero
+// as MariaDB does, or a double.
+func average(like, sum, count []byte) ([]byte, error) {
+	if sum == nil || count == nil || string(count) == "0" {
+		return nil, nil
+	}
+	n, ok := new(big.Int).SetString(string(count), 10)
+	if !ok {
+		return nil, fmt.Errorf("sharding: AVG: count %q is not an integer", count)
+	}
+	if bytes.ContainsAny(like, "eE") || bytes.ContainsAny(sum, "eE") {
+		x, err := strconv.ParseFloat(string(sum), 64)
+		if err != nil {
+			return nil, fmt.Errorf("sharding: AVG: sum %q: %w", sum, err)
+		}
+		f, _ := new(big.Float).SetInt(n).Float64()
+		return strconv.AppendFloat(nil, x/f, 'g', -1, 64), nil
+	}
+	scale := 0
+	if i := bytes.IndexByte(like, '.'); i >= 0 {
+		scale = len(like) - i - 1
+	}
+	x, sx, ok := decimal(sum)
+	if !ok {
+		return nil, fmt.Errorf("sharding: AVG: sum %q is not a number", sum)
+	}
+	// x / 10^sx / n, to scale digits: x * 10^scale / (n * 10^sx), rounded.
+	num := new(big.Int).Mul(x, pow10(scale))
+	den := new(big.Int).Mul(n, pow10(sx))
+	q, r := new(big.Int).QuoRem(num, den, new(big.Int))
+	if r.Mul(r.Abs(r), big.NewInt(2)).Cmp(den) >= 0 {
+		if num.Sign() < 0 {
+			q.Sub(q, big.NewInt(1))
+		} else {
+			q.Add(q, big.NewInt(1))
+		}
+	}
+	return []byte(formatScaled(q, scale)), nil
+}
+
+// formatScaled prints x / 10^scale.
+func formatScaled(x *big.Int, scale int) string {
+	s := x.String()
+	if scale == 0 {
+		return s
+	}
+	neg := strings.HasPrefix(s, "-")
+	s = strings.TrimPrefix(s, "-")
+	for len(s) <= scale {
+		s = "0" + s
+	}
+	s = s[:len(s)-scale] + "." + s[len(s)-scale:]
+	if neg {
+		s = "-" + s
+	}
+	return s
 }
 
 func foldOne(fn string, c Column, acc, v []byte) ([]byte, error) {
@@ -182,20 +288,7 @@ func addNumbers(a, b []byte) ([]byte, error) {
 	x.Mul(x, pow10(scale-sx))
 	y.Mul(y, pow10(scale-sy))
 	x.Add(x, y)
-	s := x.String()
-	if scale == 0 {
-		return []byte(s), nil
-	}
-	neg := strings.HasPrefix(s, "-")
-	s = strings.TrimPrefix(s, "-")
-	for len(s) <= scale {
-		s = "0" + s
-	}
-	s = s[:len(s)-scale] + "." + s[len(s)-scale:]
-	if neg {
-		s = "-" + s
-	}
-	return []byte(s), nil
+	return []byte(formatScaled(x, scale)), nil
 }
 
 func pow10(n int) *big.Int { return new(big.Int).Exp(big.NewInt(10), big.NewInt(int64(n)), nil) }

@@ -63,10 +63,29 @@ func TestMergeRows(t *testing.T) {
 		{Merge{Order: []OrderKey{{Index: 1, Desc: true}}}, []Column{num, txt}, [][][][]byte{rowsOf("1|B", "2|a"), rowsOf("3|c", "4|NULL")}, "3|c;1|B;2|a;4|NULL;"},
 		{Merge{Order: []OrderKey{{Index: -1, Name: "ID"}}, Limit: true, Offset: 1, Count: 2}, []Column{num, txt}, [][][][]byte{rowsOf("5|a", "7|b"), rowsOf("6|c")}, "6|c;7|b;"},
 		{Merge{Order: []OrderKey{{Index: 1}}, Hidden: 1}, []Column{txt, num}, [][][][]byte{rowsOf("x|2"), rowsOf("y|1")}, "y;x;"},
-		{Merge{Aggs: []Agg{{0, "count"}, {1, "sum"}, {2, "min"}, {3, "max"}}}, []Column{num, num, txt, num},
+		{Merge{Aggs: []Agg{{Index: 0, Fn: "count"}, {Index: 1, Fn: "sum"}, {Index: 2, Fn: "min"}, {Index: 3, Fn: "max"}}}, []Column{num, num, txt, num},
 			[][][][]byte{rowsOf("2|1.50|b|7"), rowsOf("0|NULL|NULL|NULL"), rowsOf("3|-0.25|a|9")}, "5|1.25|a|9;"},
-		{Merge{Aggs: []Agg{{0, "sum"}}}, []Column{num}, [][][][]byte{rowsOf("1e3"), rowsOf("2.5")}, "1002.5;"},
-		{Merge{Aggs: []Agg{{0, "sum"}}}, []Column{num}, [][][][]byte{rowsOf("99999999999999999999"), rowsOf("1")}, "100000000000000000000;"},
+		{Merge{Aggs: []Agg{{Index: 0, Fn: "sum"}}}, []Column{num}, [][][][]byte{rowsOf("1e3"), rowsOf("2.5")}, "1002.5;"},
+		{Merge{Aggs: []Agg{{Index: 0, Fn: "sum"}}}, []Column{num}, [][][][]byte{rowsOf("99999999999999999999"), rowsOf("1")}, "100000000000000000000;"},
+		// GROUP BY: 'a' and 'A ' are one group under a _ci collation; groups come out in key order.
+		{Merge{Group: []int{0}, Aggs: []Agg{{Index: 1, Fn: "count"}, {Index: 2, Fn: "max"}}}, []Column{txt, num, num},
+			[][][][]byte{rowsOf("b|1|5", "a|2|3"), rowsOf("A |4|9", "NULL|1|1")}, "NULL|1|1;a|6|9;b|1|5;"},
+		// AVG from hidden SUM and COUNT, at the node's scale, rounded half away from zero.
+		{Merge{Group: []int{0}, Aggs: []Agg{{Index: 1, Fn: "avg", Sum: 2, Count: 3}}, Hidden: 2}, []Column{txt, num, num, num},
+			[][][][]byte{rowsOf("x|1.0000|1|1", "y|NULL|NULL|0"), rowsOf("x|2.5000|5|2", "y|-0.5000|-1|2")}, "x|2.0000;y|-0.5000;"},
+		{Merge{Aggs: []Agg{{Index: 0, Fn: "avg", Sum: 1, Count: 2}}, Hidden: 2}, []Column{num, num, num},
+			[][][][]byte{rowsOf("0.3333|1|3"), rowsOf("1.0000|1|1")}, "0.5000;"},
+		{Merge{Aggs: []Agg{{Index: 0, Fn: "avg", Sum: 1, Count: 2}}, Hidden: 2}, []Column{num, num, num},
+			[][][][]byte{rowsOf("0.6667|2|3"), rowsOf("NULL|NULL|0")}, "0.6667;"},
+		{Merge{Aggs: []Agg{{Index: 0, Fn: "avg", Sum: 1, Count: 2}}, Hidden: 2}, []Column{num, num, num},
+			[][][][]byte{rowsOf("-0.5|-1|2"), rowsOf("-0.5|-2|4"), rowsOf("NULL|NULL|0")}, "-0.5;"},
+		{Merge{Aggs: []Agg{{Index: 0, Fn: "avg", Sum: 1, Count: 2}}, Hidden: 2}, []Column{num, num, num},
+			[][][][]byte{rowsOf("-0.2|-1|4"), rowsOf("-0.3|-1|3")}, "-0.3;"},
+		// DISTINCT over the visible columns; ORDER BY after grouping; LIMIT after both.
+		{Merge{Distinct: true, Order: []OrderKey{{Index: 0, Desc: true}}, Limit: true, Count: 2}, []Column{txt},
+			[][][][]byte{rowsOf("a", "b"), rowsOf("B", "c")}, "c;b;"},
+		{Merge{Group: []int{0}, Aggs: []Agg{{Index: 1, Fn: "sum"}}, Order: []OrderKey{{Index: 1, Desc: true}}, Limit: true, Offset: 1, Count: 5}, []Column{num, num},
+			[][][][]byte{rowsOf("1|5", "2|1"), rowsOf("1|1", "3|7")}, "1|6;2|1;"},
 	} {
 		got, err := tc.m.MergeRows(tc.cols, tc.sets)
 		if err != nil {

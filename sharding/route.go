@@ -52,10 +52,16 @@ type Merge struct {
 	// Limit: after sorting, Offset rows are skipped and Count kept.
 	Limit         bool
 	Offset, Count int64
-	// Aggs: the statement aggregates without GROUP BY; each node answers
-	// one row and these columns fold into one.
+	// Aggs are the aggregate columns, folded per group (without GROUP BY:
+	// all rows are one group, each node answering one row).
 	Aggs []Agg
-	// Hidden trailing columns were added for ORDER BY; they are dropped.
+	// Group: rows whose values in these columns compare equal are one
+	// group (GROUP BY); Distinct: every visible column is the key, no
+	// aggregates (SELECT DISTINCT).
+	Group    []int
+	Distinct bool
+	// Hidden trailing columns were added (ORDER BY and GROUP BY columns
+	// not selected, AVG's SUM and COUNT); they are dropped.
 	Hidden int
 	// InsertID is the first key generated for an INSERT (0: none).
 	InsertID int64
@@ -74,7 +80,9 @@ type OrderKey struct {
 // Agg is an aggregate column of the result.
 type Agg struct {
 	Index int
-	Fn    string // count, sum, min, max
+	Fn    string // count, sum, min, max, avg
+	// Sum and Count are AVG's hidden SUM and COUNT columns.
+	Sum, Count int
 }
 
 // Route plans sql on the rule's tables. It returns nil, nil for a
@@ -811,19 +819,26 @@ func (p *planner) selectRoute(st *sqlparser.Select) (*Route, error) {
 }
 
 // aggregates are the functions a merge folds.
-var aggregates = map[string]bool{"count": true, "sum": true, "min": true, "max": true}
+var aggregates = map[string]bool{"count": true, "sum": true, "min": true, "max": true, "avg": true}
 
 // unfoldable are aggregates a merge of per-node rows cannot compute.
-var unfoldable = map[string]bool{"avg": true, "group_concat": true, "std": true, "stddev": true, "stddev_pop": true,
+var unfoldable = map[string]bool{"group_concat": true, "std": true, "stddev": true, "stddev_pop": true,
 	"stddev_samp": true, "variance": true, "var_pop": true, "var_samp": true, "bit_and": true, "bit_or": true,
 	"bit_xor": true, "json_arrayagg": true, "json_objectagg": true}
 
 // edit changes node i's already renamed text.
 type edit func(text string, i int) (string, error)
 
+// Per-node LIMIT handling of a merged SELECT.
+const (
+	limitKeep   = -1 // as the client wrote it
+	limitRemove = -2 // every row (groups are completed by the merge)
+)
+
 // selectMerge says how a SELECT's rows from several nodes merge, and
-// returns the edit of each node's text (LIMIT widened, hidden ORDER BY
-// columns added).
+// returns the edit of each node's text (LIMIT widened or removed, hidden
+// columns added: ORDER BY and GROUP BY columns not selected, AVG's SUM and
+// COUNT).
 func (p *planner) selectMerge(st *sqlparser.Select) (Merge, edit, error) {
 	m, limit, hidden, err := p.selectShape(st)
 	if err != nil {
@@ -834,42 +849,66 @@ func (p *planner) selectMerge(st *sqlparser.Select) (Merge, edit, error) {
 		if len(hidden) > 0 {
 			cols := make([]string, len(hidden))
 			for j, h := range hidden {
-				c := *h
-				if q := strings.ToLower(c.Qualifier.Name.String()); p.rt.tables[q] != nil {
-					c.Qualifier.Name = sqlparser.NewTableIdent(p.rt.tables[q].Nodes[i].Table)
-				}
-				cols[j] = sqlparser.String(&c)
+				cols[j] = p.nodeText(h, i)
 			}
 			if text, err = p.addHidden(text, cols); err != nil {
 				return "", err
 			}
 		}
-		if limit >= 0 {
+		switch {
+		case limit == limitRemove:
+			text, err = p.removeLimit(text)
+		case limit >= 0:
 			text, err = p.replaceLimit(text, 0, limit)
 		}
 		return text, err
 	}, nil
 }
 
+// nodeText formats e for node i: columns qualified by a rule table's name
+// get its actual table's name there.
+func (p *planner) nodeText(e sqlparser.Expr, i int) string {
+	type saved struct {
+		c    *sqlparser.ColName
+		name sqlparser.TableIdent
+	}
+	var undo []saved
+	sqlparser.Walk(func(node sqlparser.SQLNode) (bool, error) {
+		if c, ok := node.(*sqlparser.ColName); ok {
+			if t := p.rt.tables[strings.ToLower(c.Qualifier.Name.String())]; t != nil && c.Qualifier.DbQualifier.IsEmpty() {
+				undo = append(undo, saved{c, c.Qualifier.Name})
+				c.Qualifier.Name = sqlparser.NewTableIdent(t.Nodes[i].Table)
+			}
+		}
+		return true, nil
+	}, e)
+	out := sqlparser.String(e)
+	for _, u := range undo {
+		u.c.Qualifier.Name = u.name
+	}
+	return out
+}
+
 // selectShape checks that a SELECT's rows merge and says how; limit is the
-// row count each node is asked for (-1: LIMIT unchanged), hidden the ORDER
-// BY columns added to the select list.
-func (p *planner) selectShape(st *sqlparser.Select) (m Merge, limit int64, hidden []*sqlparser.ColName, err error) {
-	m, limit = Merge{Kind: Rows, MaxRows: p.rt.maxRows}, -1
+// row count each node is asked for (limitKeep, limitRemove), hidden the
+// expressions added to the select list.
+func (p *planner) selectShape(st *sqlparser.Select) (m Merge, limit int64, hidden []sqlparser.Expr, err error) {
+	m, limit = Merge{Kind: Rows, MaxRows: p.rt.maxRows}, limitKeep
 	switch {
-	case len(st.GroupBy) > 0:
-		return m, 0, nil, unsupported("GROUP BY over several data nodes (route the statement to one node with its sharding key)")
 	case st.Having != nil:
 		return m, 0, nil, unsupported("HAVING over several data nodes")
-	case st.QueryOpts.Distinct:
-		return m, 0, nil, unsupported("SELECT DISTINCT over several data nodes")
 	case st.QueryOpts.SQLCalcFoundRows:
 		return m, 0, nil, unsupported("SQL_CALC_FOUND_ROWS over several data nodes")
 	case len(st.Window) > 0:
 		return m, 0, nil, unsupported("WINDOW over several data nodes")
 	}
+	items := st.SelectExprs
+	hide := func(e sqlparser.Expr) int {
+		hidden = append(hidden, e)
+		return len(items) + len(hidden) - 1
+	}
 	star := false
-	for i, se := range st.SelectExprs {
+	for i, se := range items {
 		switch x := se.(type) {
 		case *sqlparser.StarExpr:
 			star = true
@@ -894,60 +933,133 @@ func (p *planner) selectShape(st *sqlparser.Select) (m Merge, limit int64, hidde
 	if len(m.Aggs) > 0 && star {
 		return m, 0, nil, unsupported("* beside aggregates over several data nodes")
 	}
-	if len(m.Aggs) == 0 {
+	m.Distinct = st.QueryOpts.Distinct
+	if m.Distinct && (len(m.Aggs) > 0 || len(st.GroupBy) > 0) {
+		return m, 0, nil, unsupported("SELECT DISTINCT with aggregates or GROUP BY over several data nodes")
+	}
+	if m.Distinct && star {
+		return m, 0, nil, unsupported("SELECT DISTINCT * over several data nodes; name the columns")
+	}
+	grouped := len(st.GroupBy) > 0 || m.Distinct
+	if len(st.GroupBy) > 0 && star {
+		return m, 0, nil, unsupported("SELECT * with GROUP BY over several data nodes; name the columns")
+	}
+	for _, g := range st.GroupBy {
+		idx, err := p.itemIndex(items, g, "GROUP BY")
+		if err != nil {
+			return m, 0, nil, err
+		}
+		if idx < 0 {
+			idx = hide(g)
+		}
+		m.Group = append(m.Group, idx)
+	}
+	for j, a := range m.Aggs {
+		if a.Fn != "avg" {
+			continue
+		}
+		f := items[a.Index].(*sqlparser.AliasedExpr).Expr.(*sqlparser.FuncExpr)
+		m.Aggs[j].Sum = hide(&sqlparser.FuncExpr{Name: sqlparser.NewColIdent("SUM"), Exprs: f.Exprs})
+		m.Aggs[j].Count = hide(&sqlparser.FuncExpr{Name: sqlparser.NewColIdent("COUNT"), Exprs: f.Exprs})
+	}
+	// Without GROUP BY, aggregates give one row: ORDER BY has nothing to do.
+	if len(m.Aggs) == 0 || len(st.GroupBy) > 0 {
 		for _, o := range st.OrderBy {
 			k := OrderKey{Index: -1, Desc: o.Direction == sqlparser.DescScr}
-			switch x := o.Expr.(type) {
-			case *sqlparser.SQLVal:
-				n, err := strconv.Atoi(string(x.Val))
-				if x.Type != sqlparser.IntVal || err != nil || n < 1 || n > len(st.SelectExprs) || star {
-					return m, 0, nil, unsupported("ORDER BY %s over several data nodes", sqlparser.String(x))
-				}
-				k.Index = n - 1
-			case *sqlparser.ColName:
-				k.Index = selectIndex(st.SelectExprs, x)
-				if k.Index < 0 {
-					if star && x.Qualifier.IsEmpty() {
-						k.Name = x.Name.String()
-						break
-					}
-					if star {
-						return m, 0, nil, unsupported("ORDER BY %s beside * over several data nodes", sqlparser.String(x))
-					}
-					k.Index = len(st.SelectExprs) + len(hidden)
-					hidden = append(hidden, x)
-				}
-			default:
-				return m, 0, nil, unsupported("ORDER BY an expression (%s) over several data nodes; order by a selected column", sqlparser.String(x))
+			if c, ok := o.Expr.(*sqlparser.ColName); ok && star && c.Qualifier.IsEmpty() && selectIndex(items, c) < 0 {
+				k.Name = c.Name.String() // a column of *, found by name in the result
+				m.Order = append(m.Order, k)
+				continue
 			}
+			idx, err := p.itemIndex(items, o.Expr, "ORDER BY")
+			if err != nil {
+				return m, 0, nil, err
+			}
+			if idx < 0 {
+				if _, ok := o.Expr.(*sqlparser.ColName); !ok || star {
+					return m, 0, nil, unsupported("ORDER BY %s beside * over several data nodes", sqlparser.String(o.Expr))
+				}
+				for _, g := range m.Group { // a GROUP BY column already added
+					if g >= len(items) && sqlparser.String(hidden[g-len(items)]) == sqlparser.String(o.Expr) {
+						idx = g
+					}
+				}
+				if idx < 0 {
+					if grouped {
+						return m, 0, nil, unsupported("ORDER BY %s, neither selected nor grouped by, over several data nodes", sqlparser.String(o.Expr))
+					}
+					idx = hide(o.Expr)
+				}
+			}
+			k.Index = idx
 			m.Order = append(m.Order, k)
 		}
-		m.Hidden = len(hidden)
 	}
-	// With aggregates one row comes out: ORDER BY and LIMIT apply to it.
+	m.Hidden = len(hidden)
 	if st.Limit != nil {
 		o, c, err := p.limit(st.Limit)
 		if err != nil {
 			return m, 0, nil, err
 		}
-		if o+c > int64(p.rt.maxRows) || o+c < 0 {
-			return m, 0, nil, unsupported("LIMIT %d, %d over several data nodes needs %d rows from each, above the bound of %d (props.shardingMaxRows)", o, c, o+c, p.rt.maxRows)
-		}
 		m.Limit, m.Offset, m.Count = true, o, c
-		if o > 0 {
+		switch {
+		case grouped:
+			// A group's rows may lie on every node: each sends all its
+			// groups (bounded by props.shardingMaxRows as rows held).
+			limit = limitRemove
+		case o+c > int64(p.rt.maxRows) || o+c < 0:
+			return m, 0, nil, unsupported("LIMIT %d, %d over several data nodes needs %d rows from each, above the bound of %d (props.shardingMaxRows)", o, c, o+c, p.rt.maxRows)
+		case o > 0:
 			limit = o + c
 		}
 	}
 	return m, limit, hidden, nil
 }
 
+// itemIndex finds a GROUP BY or ORDER BY expression among the select
+// items: a position, an alias, the same column, or the same aggregate. -1:
+// a column that is not selected; an error for other expressions.
+func (p *planner) itemIndex(items sqlparser.SelectExprs, e sqlparser.Expr, clause string) (int, error) {
+	switch x := e.(type) {
+	case *sqlparser.SQLVal:
+		n, err := strconv.Atoi(string(x.Val))
+		if x.Type != sqlparser.IntVal || err != nil || n < 1 || n > len(items) {
+			return 0, unsupported("%s %s over several data nodes", clause, sqlparser.String(x))
+		}
+		if _, ok := items[n-1].(*sqlparser.AliasedExpr); !ok {
+			return 0, unsupported("%s %d (a *) over several data nodes", clause, n)
+		}
+		return n - 1, nil
+	case *sqlparser.ColName:
+		return selectIndex(items, x), nil
+	case *sqlparser.FuncExpr:
+		if aggregates[x.Name.Lowered()] {
+			text := sqlparser.String(x)
+			for i, se := range items {
+				if a, ok := se.(*sqlparser.AliasedExpr); ok && sqlparser.String(a.Expr) == text {
+					return i, nil
+				}
+			}
+		}
+	}
+	return 0, unsupported("%s an expression (%s) over several data nodes; use a selected column or alias", clause, sqlparser.String(e))
+}
+
 // noAggregate refuses an aggregate inside an expression (COUNT(*) + 1).
 func noAggregate(e sqlparser.Expr) error {
 	var err error
 	sqlparser.Walk(func(node sqlparser.SQLNode) (bool, error) {
+		if _, ok := node.(*sqlparser.GroupConcatExpr); ok {
+			err = unsupported("%s over several data nodes (only COUNT, SUM, MIN, MAX and AVG as whole select items merge)", sqlparser.String(e))
+			return false, err
+		}
 		if f, ok := node.(*sqlparser.FuncExpr); ok {
+			if f.Over != nil {
+				err = unsupported("window functions (%s) over several data nodes", sqlparser.String(f))
+				return false, err
+			}
 			if n := f.Name.Lowered(); aggregates[n] || unfoldable[n] {
-				err = unsupported("%s over several data nodes (only COUNT, SUM, MIN and MAX as whole select items merge)", sqlparser.String(e))
+				err = unsupported("%s over several data nodes (only COUNT, SUM, MIN, MAX and AVG as whole select items merge)", sqlparser.String(e))
 				return false, err
 			}
 		}
@@ -1035,6 +1147,15 @@ func (p *planner) replaceLimit(text string, o, c int64) (string, error) {
 		return "", fmt.Errorf("sharding: internal: LIMIT not found in %q", text)
 	}
 	return text[:at] + "limit " + strconv.FormatInt(o, 10) + ", " + strconv.FormatInt(c, 10) + " " + text[end:], nil
+}
+
+// removeLimit drops the statement's LIMIT clause.
+func (p *planner) removeLimit(text string) (string, error) {
+	at, end := topLevel(text, sqlparser.LIMIT)
+	if at < 0 {
+		return "", fmt.Errorf("sharding: internal: LIMIT not found in %q", text)
+	}
+	return text[:at] + text[end:], nil
 }
 
 // addHidden adds select items before the top-level FROM.

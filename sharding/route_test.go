@@ -113,6 +113,11 @@ func TestRoute(t *testing.T) {
 		{"select * from t_order_item where user_id = 1 and order_id between 10 and 11", "ms_1: select * from t_order_item_0 where user_id = 1 and order_id between 10 and 11\nms_1: select * from t_order_item_1 where user_id = 1 and order_id between 10 and 11", Rows},
 		{"select * from t_order_item where user_id = 1 and order_id > 10", "ms_1: select * from t_order_item_0 where user_id = 1 and order_id > 10\nms_1: select * from t_order_item_1 where user_id = 1 and order_id > 10", Rows},
 		{"delete from t_log where id >= 250", "ms_0: delete from t_log_2 where id >= 250", One},
+		// Grouped merges: LIMIT removed per node, GROUP BY columns and AVG's SUM/COUNT added hidden.
+		{"select count(*), avg(o.amount) from t_log o where id < 150 group by o.status order by 1 desc limit 3",
+			"ms_0: select count(*), avg(o.amount), o.`status`, SUM(o.amount), COUNT(o.amount) from t_log_0 o where id < 150 group by o.status order by 1 desc \nms_0: select count(*), avg(o.amount), o.`status`, SUM(o.amount), COUNT(o.amount) from t_log_1 o where id < 150 group by o.status order by 1 desc ", Rows},
+		{"select distinct status from t_log where t_log.id > 99 limit 2", "ms_0: select distinct status from t_log_1 where t_log_1.id > 99 \nms_0: select distinct status from t_log_2 where t_log_2.id > 99 ", Rows},
+		{"select avg(t_log.id) from t_log where id > 150", "ms_0: select avg(t_log_1.id), SUM(t_log_1.id), COUNT(t_log_1.id) from t_log_1 where id > 150\nms_0: select avg(t_log_2.id), SUM(t_log_2.id), COUNT(t_log_2.id) from t_log_2 where id > 150", Rows},
 	} {
 		r, err := rt.Route(tc.sql, nil)
 		if err != nil {
@@ -135,8 +140,14 @@ func TestRoute(t *testing.T) {
 func TestRouteRefuses(t *testing.T) {
 	rt := router(t)
 	for _, tc := range []struct{ sql, want string }{
-		{"select status, count(*) from t_order group by status", "GROUP BY over several data nodes"},
-		{"select avg(order_id) from t_order", "avg(order_id) over several data nodes"},
+		{"select status, count(*) from t_order group by status having count(*) > 1", "HAVING over several data nodes"},
+		{"select count(distinct status) from t_order", "COUNT(DISTINCT …) over several data nodes"},
+		{"select group_concat(status) from t_order", "over several data nodes (only COUNT"},
+		{"select order_id, row_number() over (order by order_id) from t_order", "window functions"},
+		{"select count(*) from t_order group by upper(status)", "GROUP BY an expression"},
+		{"select status, count(*) from t_order group by status order by user_id", "neither selected nor grouped by"},
+		{"select * from t_order group by status", "SELECT * with GROUP BY"},
+		{"select distinct count(*) from t_order", "DISTINCT with aggregates"},
 		{"select * from t_order where order_id in (select 1)", "subqueries"},
 		{"select * from t_order o join t_user u on o.user_id = u.id", "not binding tables"},
 		{"select * from t_order o join plain p on o.user_id = p.id", "plain has no table rule"},
@@ -151,7 +162,6 @@ func TestRouteRefuses(t *testing.T) {
 		{"select t_order.t_order from t_order", "also something else"},
 		{"select * from t_order /*!50000 where user_id = 1 */", "executable comments"},
 		{"select * from t_order wher user_id = 1 and", "cannot parse"},
-		{"select distinct status from t_order", "DISTINCT"},
 		{"select status from t_order order by length(status)", "ORDER BY an expression"},
 	} {
 		_, err := rt.Route(tc.sql, nil)
