@@ -275,7 +275,7 @@ func (p *planner) keepsNode(t *Table, idx []int, col string, e sqlparser.Expr) e
 			return err
 		}
 		if got != c.want {
-			return routeErr("SET %s = %v moves the row from %s.%s to %s; a row cannot change node (delete and insert it instead)", col, v, n.DataSource, n.Table, got)
+			return unsupported("SET %s = %v moves the row from %s.%s to %s; a row cannot change node (delete and insert it instead)", col, v, n.DataSource, n.Table, got)
 		}
 	}
 	return nil
