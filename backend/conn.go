@@ -93,7 +93,11 @@ func dial(ctx context.Context, ds *config.DataSource, flags Flags, readOnly bool
 	if err != nil {
 		return nil, err
 	}
-	nc.SetDeadline(time.Now().Add(ds.ConnectTimeout))
+	deadline := time.Now().Add(ds.ConnectTimeout)
+	if d, ok := ctx.Deadline(); ok && d.Before(deadline) {
+		deadline = d
+	}
+	nc.SetDeadline(deadline)
 	c := &Conn{Conn: wire.NewConn(nc, 16<<10), DB: ds.Database, Stmts: map[StmtKey]*Stmt{}, Flags: flags, ReadOnly: readOnly}
 	if err := c.handshake(ds); err != nil {
 		nc.Close()
@@ -336,14 +340,33 @@ func (c *Conn) Replay(stmts []string) error {
 // Query runs a statement and returns its rows as strings (NULL as ""),
 // for the proxy's own small look-ups.
 func (c *Conn) Query(sql string) ([][]string, error) {
+	_, rows, err := c.QueryNull(sql)
+	if err != nil {
+		return nil, err
+	}
+	out := make([][]string, len(rows))
+	for i, r := range rows {
+		out[i] = make([]string, len(r))
+		for j, v := range r {
+			if v != nil {
+				out[i][j] = *v
+			}
+		}
+	}
+	return out, nil
+}
+
+// QueryNull runs a statement and returns its column names and rows (nil:
+// NULL), for the health monitor's and the proxy's own look-ups.
+func (c *Conn) QueryNull(sql string) ([]string, [][]*string, error) {
 	c.scratch = append(append(c.scratch[:0], wire.ComQuery), sql...)
 	if err := c.WriteCommand(c.scratch); err != nil {
 		c.Broken = true
-		return nil, err
+		return nil, nil, err
 	}
-	fail := func(err error) ([][]string, error) {
+	fail := func(err error) ([]string, [][]*string, error) {
 		c.Broken = true
-		return nil, err
+		return nil, nil, err
 	}
 	p, err := c.ReadPacket()
 	if err != nil {
@@ -353,45 +376,67 @@ func (c *Conn) Query(sql string) ([][]string, error) {
 	case len(p) == 0:
 		return fail(wire.ErrMalformed)
 	case p[0] == 0xff:
-		return nil, wire.ParseError(p)
+		return nil, nil, wire.ParseError(p)
 	case p[0] == 0x00:
-		return nil, nil
+		return nil, nil, nil
 	}
 	n, _, ok := wire.ReadLenenc(p)
-	if !ok {
+	if !ok || n > 4096 {
 		return fail(wire.ErrMalformed)
 	}
+	cols := make([]string, 0, n)
 	for i := uint64(0); i <= n; i++ { // definitions and EOF
-		if _, err := c.ReadPacket(); err != nil {
+		p, err := c.ReadPacket()
+		if err != nil {
 			return fail(err)
 		}
+		if i < n {
+			cols = append(cols, columnName(p))
+		}
 	}
-	var rows [][]string
+	var rows [][]*string
 	for {
 		p, err := c.ReadPacket()
 		if err != nil {
 			return fail(err)
 		}
 		if wire.IsEOF(p) {
-			return rows, nil
+			return cols, rows, nil
 		}
 		if len(p) > 0 && p[0] == 0xff {
-			return nil, wire.ParseError(p)
+			return nil, nil, wire.ParseError(p)
 		}
-		row := make([]string, 0, n)
+		row := make([]*string, 0, n)
 		for r := p; len(r) > 0; {
 			if r[0] == 0xfb {
-				row, r = append(row, ""), r[1:]
+				row, r = append(row, nil), r[1:]
 				continue
 			}
 			l, rest, ok := wire.ReadLenenc(r)
 			if !ok || uint64(len(rest)) < l {
 				return fail(wire.ErrMalformed)
 			}
-			row, r = append(row, string(rest[:l])), rest[l:]
+			v := string(rest[:l])
+			row, r = append(row, &v), rest[l:]
 		}
 		rows = append(rows, row)
 	}
+}
+
+// columnName is the name in a column definition packet (its fifth
+// length-encoded string), "" if the packet is short.
+func columnName(p []byte) string {
+	for i := 0; i < 5; i++ {
+		l, rest, ok := wire.ReadLenenc(p)
+		if !ok || uint64(len(rest)) < l {
+			return ""
+		}
+		if i == 4 {
+			return string(rest[:l])
+		}
+		p = rest[l:]
+	}
+	return ""
 }
 
 // Pool returns the connection's pool.

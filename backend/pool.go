@@ -26,7 +26,7 @@ type Pool struct {
 	readOnly bool
 	sem      chan struct{} // one token per open connection
 	// down reports a failed dial to the data source's owner (the engine's
-	// health), which probes it back with Probe.
+	// health), whose monitor checks it back in over Monitor's connection.
 	down func(error)
 	// waits counts Gets that found the pool full and had to wait.
 	waits atomic.Uint64
@@ -260,33 +260,6 @@ func (p *Pool) maintain() {
 		}
 		p.sweep()
 	}
-}
-
-// errProbeFull: every connection is in use, so a probe cannot open one.
-var errProbeFull = errors.New("probe postponed: every connection of the pool is in use")
-
-// Probe opens a connection and pings it; it joins the pool.
-func (p *Pool) Probe(ctx context.Context) error {
-	if p.closed.Load() {
-		return ErrPoolClosed
-	}
-	select {
-	case p.sem <- struct{}{}:
-	default:
-		return errProbeFull
-	}
-	c, err := p.dial(ctx, 0)
-	if err == nil {
-		if err = c.Ping(); err != nil {
-			c.Close()
-		}
-	}
-	if err != nil {
-		<-p.sem
-		return err
-	}
-	p.Put(c)
-	return nil
 }
 
 // sweep closes connections idle longer than idleTimeout.

@@ -116,9 +116,10 @@ func TestPool(t *testing.T) {
 	p.Put(d)
 }
 
-// A failed dial is reported to the pool's owner; Probe fails while nothing
-// listens and succeeds, adding a connection, once the server is there.
-func TestPoolDownAndProbe(t *testing.T) {
+// A failed dial is reported to the pool's owner; the monitor's connection
+// fails while nothing listens and, once the server is there, answers the
+// health queries (NULL as nil) without taking a pool slot.
+func TestPoolDownAndMonitor(t *testing.T) {
 	r := shared.Get(t)
 	ds := dsFor(t, r.Master, 2)
 	port := testenv.FreePort(t)
@@ -131,17 +132,25 @@ func TestPoolDownAndProbe(t *testing.T) {
 	if _, err := p.Get(ctx); err == nil || reported == nil {
 		t.Fatalf("dial to nothing: %v, reported %v", err, reported)
 	}
-	if err := p.Probe(ctx); err == nil {
-		t.Fatal("probe of nothing succeeded")
+	if _, err := p.Monitor(ctx); err == nil {
+		t.Fatal("monitor connection to nothing succeeded")
 	}
 	// Point it at a live server through a relay on that port.
 	stopRelay := relay(t, port, r.Master.Addr())
 	defer stopRelay()
-	if err := p.Probe(ctx); err != nil {
-		t.Fatalf("probe through the relay: %v", err)
+	mc, err := p.Monitor(ctx)
+	if err != nil {
+		t.Fatalf("monitor through the relay: %v", err)
 	}
-	if open, idle, _ := p.Stats(); open != 1 || idle != 1 {
-		t.Fatalf("after the probe: %d open, %d idle", open, idle)
+	defer mc.Close()
+	qctx, cancel := context.WithTimeout(ctx, time.Second)
+	defer cancel()
+	cols, rows, err := mc.Query(qctx, "SELECT @@read_only AS ro, NULL AS n")
+	if err != nil || len(cols) != 2 || cols[0] != "ro" || len(rows) != 1 || rows[0][0] == nil || *rows[0][0] != "0" || rows[0][1] != nil {
+		t.Fatalf("query: %v %v %v", cols, rows, err)
+	}
+	if open, _, _ := p.Stats(); open != 0 {
+		t.Fatalf("the monitor's connection took a pool slot: %d open", open)
 	}
 }
 

@@ -96,9 +96,12 @@ type DataSource struct {
 	ConnectTimeout time.Duration `yaml:"connectTimeout"`
 	// IdleTimeout closes connections idle longer than this.
 	IdleTimeout time.Duration `yaml:"idleTimeout"`
-	// HealthCheckInterval is how often a data source marked down after a
-	// connection failure is probed again, and idle connections swept.
+	// HealthCheckInterval is how often the health monitor checks the data
+	// source (connect, ping; replication on slaves, read_only on masters)
+	// and idle connections are swept.
 	HealthCheckInterval time.Duration `yaml:"healthCheckInterval"`
+	// HealthCheckTimeout bounds one check; default 1s.
+	HealthCheckTimeout time.Duration `yaml:"healthCheckTimeout,omitempty"`
 	// Weight for loadBalanceAlgorithmType WEIGHT (slaves only). Default 1.
 	Weight int `yaml:"weight"`
 
@@ -151,6 +154,16 @@ type Props struct {
 	// ShardingMaxRows bounds the rows one merge of sharded results holds
 	// (and LIMIT o,c's o+c over several nodes); default 100,000.
 	ShardingMaxRows int `yaml:"shardingMaxRows,omitempty"`
+	// HealthFailures: consecutive failed checks that take a data source
+	// out of the read set (default 2); HealthSuccesses: consecutive good
+	// ones that bring it back (default 2). A failed connect of a statement
+	// takes it out at once.
+	HealthFailures  int `yaml:"healthFailures,omitempty"`
+	HealthSuccesses int `yaml:"healthSuccesses,omitempty"`
+	// MaxReplicationLag takes a slave out of the read set while its
+	// Seconds_Behind_Master is above it, and back only once below half of
+	// it; 0 (default): lag is reported, not acted on.
+	MaxReplicationLag time.Duration `yaml:"maxReplicationLag,omitempty"`
 }
 
 // Load reads and parses a config file.
@@ -376,6 +389,8 @@ func (c *Config) ints() []intSetting {
 		{&pp.MaxConnections, "props.maxConnections", DefaultMaxConnections, 1, MaxConnectionsLimit},
 		{&pp.StatementCacheSize, "props.statementCacheSize", DefaultStatementCacheSize, 1, MaxStatementCacheSize},
 		{&pp.ShardingMaxRows, "props.shardingMaxRows", DefaultShardingMaxRows, 1, MaxShardingMaxRows},
+		{&pp.HealthFailures, "props.healthFailures", DefaultHealthFailures, 1, 100},
+		{&pp.HealthSuccesses, "props.healthSuccesses", DefaultHealthSuccesses, 1, 100},
 	}
 	for _, name := range sortedKeys(c.DataSources) {
 		ds, p := c.DataSources[name], "dataSources."+name
@@ -396,6 +411,7 @@ func (c *Config) durations() []durationSetting {
 		{&pp.ReadYourWritesWindow, "props.readYourWritesWindow", DefaultRYWWindow, time.Millisecond, time.Hour},
 		{&pp.WaitTimeout, "props.waitTimeout", DefaultWaitTimeout, time.Second, 365 * 24 * time.Hour},
 		{&pp.HandshakeTimeout, "props.handshakeTimeout", DefaultHandshakeTimeout, 100 * time.Millisecond, 10 * time.Minute},
+		{&pp.MaxReplicationLag, "props.maxReplicationLag", 0, 0, 7 * 24 * time.Hour},
 	}
 	for _, name := range sortedKeys(c.DataSources) {
 		ds, p := c.DataSources[name], "dataSources."+name
@@ -405,7 +421,8 @@ func (c *Config) durations() []durationSetting {
 		out = append(out,
 			durationSetting{&ds.ConnectTimeout, p + ".connectTimeout", DefaultConnectTimeout, time.Millisecond, 10 * time.Minute},
 			durationSetting{&ds.IdleTimeout, p + ".idleTimeout", DefaultIdleTimeout, time.Second, 30 * 24 * time.Hour},
-			durationSetting{&ds.HealthCheckInterval, p + ".healthCheckInterval", DefaultHealthCheck, 10 * time.Millisecond, time.Hour})
+			durationSetting{&ds.HealthCheckInterval, p + ".healthCheckInterval", DefaultHealthCheck, 10 * time.Millisecond, time.Hour},
+			durationSetting{&ds.HealthCheckTimeout, p + ".healthCheckTimeout", DefaultHealthCheckTimeout, time.Millisecond, 10 * time.Minute})
 	}
 	return out
 }
@@ -426,6 +443,11 @@ const (
 	DefaultMaxConnections   = 4096
 	DefaultWaitTimeout      = 8 * time.Hour
 	DefaultHandshakeTimeout = 10 * time.Second
+	// Health monitor defaults: a slave leaves the read set within
+	// 2 × healthCheckInterval + healthCheckTimeout of failing.
+	DefaultHealthCheckTimeout = time.Second
+	DefaultHealthFailures     = 2
+	DefaultHealthSuccesses    = 2
 )
 
 // parseURL accepts host:port, mysql://host:port/db and

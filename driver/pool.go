@@ -5,6 +5,7 @@ import (
 	"database/sql/driver"
 	"errors"
 	"fmt"
+	"io"
 	"strings"
 	"sync/atomic"
 	"time"
@@ -159,31 +160,62 @@ func (p *pool) dial(ctx context.Context) (*bconn, error) {
 	return &bconn{c: c, p: p}, nil
 }
 
-// Probe opens a connection and pings it; it joins the pool (engine.Pool).
-func (p *pool) Probe(ctx context.Context) error {
+// Monitor opens the health monitor's connection (engine.Pool), outside
+// the pool's bound.
+func (p *pool) Monitor(ctx context.Context) (engine.MonitorConn, error) {
 	if p.closed.Load() {
-		return errPoolClosed
-	}
-	select {
-	case p.sem <- struct{}{}:
-	default:
-		return errors.New("probe postponed: every connection of the pool is in use")
+		return nil, errPoolClosed
 	}
 	c, err := p.mc.Connect(ctx)
-	if err == nil {
-		if pg, ok := c.(driver.Pinger); ok {
-			if err = pg.Ping(ctx); err != nil {
-				c.Close()
+	if err != nil {
+		return nil, err
+	}
+	q, ok := c.(driver.QueryerContext)
+	if !ok {
+		c.Close()
+		return nil, errors.New("the MySQL driver's connection cannot run queries")
+	}
+	return &monitorConn{c: c, q: q}, nil
+}
+
+type monitorConn struct {
+	c driver.Conn
+	q driver.QueryerContext
+}
+
+func (m *monitorConn) Query(ctx context.Context, sql string) ([]string, [][]*string, error) {
+	rows, err := m.q.QueryContext(ctx, sql, nil)
+	if err != nil {
+		return nil, nil, err
+	}
+	defer rows.Close()
+	cols := rows.Columns()
+	var out [][]*string
+	dest := make([]driver.Value, len(cols))
+	for {
+		if err := rows.Next(dest); err != nil {
+			if errors.Is(err, io.EOF) {
+				return cols, out, nil
+			}
+			return nil, nil, err
+		}
+		row := make([]*string, len(dest))
+		for i, v := range dest {
+			switch x := v.(type) {
+			case nil:
+			case []byte:
+				s := string(x)
+				row[i] = &s
+			default:
+				s := fmt.Sprint(x)
+				row[i] = &s
 			}
 		}
+		out = append(out, row)
 	}
-	if err != nil {
-		<-p.sem
-		return err
-	}
-	p.put(&bconn{c: c, p: p})
-	return nil
 }
+
+func (m *monitorConn) Close() error { return m.c.Close() }
 
 // DropIdle closes the idle connections (engine.Pool).
 func (p *pool) DropIdle() { p.drain() }

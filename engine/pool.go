@@ -16,10 +16,9 @@ import (
 // driver's is go-sql-driver's) and reaches it again through
 // DataSource.Pool; the engine only watches over it.
 type Pool interface {
-	// Probe opens one connection and checks that it answers: the way a
-	// data source marked down comes back. A connection it opened may join
-	// the pool.
-	Probe(ctx context.Context) error
+	// Monitor opens a connection for the health monitor, outside the
+	// pool's bound (see MonitorConn).
+	Monitor(ctx context.Context) (MonitorConn, error)
 	// DropIdle closes the idle connections: after a failed dial they are
 	// likely dead too.
 	DropIdle()
@@ -32,36 +31,60 @@ type Pool interface {
 
 // PoolFactory opens the pool of a data source (readOnly: a slave's, whose
 // sessions must refuse writes). The pool calls down with the error when it
-// cannot connect, so that routing skips the data source until a probe
-// reaches it.
+// cannot connect, so that routing skips the data source until the health
+// monitor has seen it answer again.
 type PoolFactory func(name string, ds *config.DataSource, readOnly bool, down func(error)) (Pool, error)
 
-// Health is a data source's reachability, owned by the engine: marked
-// down by the pool's failed dials (or a front end's), up again by the
-// engine's probe, run every healthCheckInterval while it is down.
+// Health is a data source's fitness to serve, owned by the engine: the
+// health monitor checks it every healthCheckInterval (out after
+// props.healthFailures failed checks in a row, back after
+// props.healthSuccesses good ones; a slave lagging beyond
+// props.maxReplicationLag out until below half of it), and a failed
+// connect of a statement takes it out at once.
 type Health struct {
 	name string
-	down atomic.Bool
-	mu   sync.Mutex
-	err  error
-	pool Pool
+	// level is the routing level: up, degraded (answers, replication
+	// stopped or behind), down (does not answer).
+	level atomic.Int32
+	mu    sync.Mutex
+	err   error
+	pool  Pool
+	// checked is the level the checks settled on; fails and succ count
+	// consecutive checks worse and better than it; lagging: out for lag.
+	checked     int32
+	fails, succ int
+	lagging     bool
+	since       time.Time
+	transitions uint64
+	last        Check
 }
 
-// Healthy reports whether the data source is believed reachable.
-func (h *Health) Healthy() bool { return !h.down.Load() }
+// Healthy reports whether the data source is in the read set.
+func (h *Health) Healthy() bool { return h.level.Load() == levelUp }
 
-// LastError is the error that marked the data source down, or the last
-// failed probe's.
+// Reachable reports whether the data source answers (perhaps with stale
+// data: replication stopped or behind).
+func (h *Health) Reachable() bool { return h.level.Load() < levelDown }
+
+// LastError is the error that took the data source out, or the last
+// failed check's.
 func (h *Health) LastError() error {
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	return h.err
 }
 
-// MarkDown marks the data source unreachable after a connection error.
+// MarkDown takes the data source out at once after a connection error of
+// a statement; the monitor brings it back.
 func (h *Health) MarkDown(err error) {
-	h.setErr(err)
-	if !h.down.Swap(true) {
+	h.mu.Lock()
+	h.err = err
+	h.succ, h.fails = 0, 0
+	was := h.checked
+	h.checked = levelDown
+	h.publishLocked()
+	h.mu.Unlock()
+	if was != levelDown {
 		slog.Warn("data source down", "dataSource", h.name, "err", err)
 	}
 	if h.pool != nil {
@@ -69,25 +92,20 @@ func (h *Health) MarkDown(err error) {
 	}
 }
 
-func (h *Health) setErr(err error) {
-	h.mu.Lock()
-	h.err = err
-	h.mu.Unlock()
-}
-
-// member is one open pool with its health and the prober watching it.
+// member is one open pool with its health and the monitor watching it.
 type member struct {
 	cfg      config.DataSource
 	readOnly bool
 	pool     Pool
 	health   *Health
+	damp     atomic.Pointer[Damping]
 	stop     chan struct{}
 	done     chan struct{}
 }
 
 var errNoPool = errors.New("the pool factory returned no pool")
 
-func openMember(name string, ds *config.DataSource, readOnly bool, open PoolFactory) (*member, error) {
+func openMember(name string, ds *config.DataSource, readOnly bool, open PoolFactory, d Damping) (*member, error) {
 	h := &Health{name: name}
 	p, err := open(name, ds, readOnly, h.MarkDown)
 	if err == nil && p == nil {
@@ -98,34 +116,9 @@ func openMember(name string, ds *config.DataSource, readOnly bool, open PoolFact
 	}
 	h.pool = p
 	m := &member{cfg: *ds, readOnly: readOnly, pool: p, health: h, stop: make(chan struct{}), done: make(chan struct{})}
-	go m.probe()
+	m.damp.Store(&d)
+	go m.monitor()
 	return m, nil
-}
-
-// probe reconnects a data source marked down.
-func (m *member) probe() {
-	defer close(m.done)
-	tick := time.NewTicker(m.cfg.HealthCheckInterval)
-	defer tick.Stop()
-	for {
-		select {
-		case <-m.stop:
-			return
-		case <-tick.C:
-		}
-		if m.health.Healthy() {
-			continue
-		}
-		ctx, cancel := context.WithTimeout(context.Background(), m.cfg.ConnectTimeout)
-		err := m.pool.Probe(ctx)
-		cancel()
-		if err != nil {
-			m.health.setErr(err)
-			continue
-		}
-		m.health.down.Store(false)
-		slog.Info("data source up", "dataSource", m.health.name)
-	}
 }
 
 func (m *member) close() {

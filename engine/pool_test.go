@@ -3,6 +3,8 @@ package engine
 import (
 	"context"
 	"errors"
+	"strconv"
+	"strings"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -10,36 +12,87 @@ import (
 	"github.com/shardgate/shardgate/config"
 )
 
-// fakePool opens nothing; the engine's tests drive its health by hand.
+// fakePool opens nothing; the engine's tests drive its health by hand:
+// the monitor's connection fails with monErr when set, and otherwise
+// answers as a slave whose SQL thread runs (sqlStopped: not) with lag
+// seconds behind (lag < 0: not a replica).
 type fakePool struct {
-	down     func(error)
-	probeErr atomic.Pointer[error]
-	probes   atomic.Int64
-	dropped  atomic.Int64
-	closed   atomic.Bool
+	down       func(error)
+	monErr     atomic.Pointer[error]
+	lag        atomic.Int64
+	sqlStopped atomic.Bool
+	checks     atomic.Int64
+	dropped    atomic.Int64
+	closed     atomic.Bool
 }
 
 func fakePools(_ string, _ *config.DataSource, _ bool, down func(error)) (Pool, error) {
-	return &fakePool{down: down}, nil
+	p := &fakePool{down: down}
+	p.lag.Store(-1)
+	return p, nil
 }
 
-func (p *fakePool) Probe(context.Context) error {
-	p.probes.Add(1)
-	if e := p.probeErr.Load(); e != nil {
-		return *e
+func (p *fakePool) Monitor(context.Context) (MonitorConn, error) {
+	if e := p.monErr.Load(); e != nil {
+		p.checks.Add(1)
+		return nil, *e
 	}
-	return nil
+	return fakeMonitor{p}, nil
 }
 func (p *fakePool) DropIdle()                 { p.dropped.Add(1) }
 func (p *fakePool) Stats() (int, int, uint64) { return 0, 0, 0 }
 func (p *fakePool) Close()                    { p.closed.Store(true) }
 
-// A pool's failed dial marks its data source down (reads skip it, idle
-// connections are dropped); the engine's probe, every
-// healthCheckInterval, brings it back once it succeeds, keeping the last
-// probe error meanwhile.
-func TestHealthDownAndProbe(t *testing.T) {
-	cfg := testConfig(t, "")
+type fakeMonitor struct{ p *fakePool }
+
+func (m fakeMonitor) Query(_ context.Context, sql string) ([]string, [][]*string, error) {
+	if e := m.p.monErr.Load(); e != nil {
+		m.p.checks.Add(1)
+		return nil, nil, *e
+	}
+	str := func(s string) *string { return &s }
+	switch sql {
+	case "SHOW SLAVE STATUS":
+		m.p.checks.Add(1)
+		lag := m.p.lag.Load()
+		if lag < 0 {
+			return nil, nil, nil
+		}
+		sqlRunning := "Yes"
+		if m.p.sqlStopped.Load() {
+			sqlRunning = "No"
+		}
+		return []string{"Slave_IO_Running", "Slave_SQL_Running", "Seconds_Behind_Master"},
+			[][]*string{{str("Yes"), str(sqlRunning), str(strconv.FormatInt(lag, 10))}}, nil
+	case queryMaster:
+		m.p.checks.Add(1)
+		return nil, [][]*string{{str("read_only"), str("OFF")}, {str("gtid_binlog_pos"), str("0-1-5")}}, nil
+	}
+	return nil, [][]*string{{str("gtid_slave_pos"), str("0-1-5")}}, nil
+}
+
+func (fakeMonitor) Close() error { return nil }
+
+// waitChecks waits until p has had n more checks.
+func waitChecks(t *testing.T, p *fakePool, n int64) {
+	t.Helper()
+	want := p.checks.Load() + n
+	deadline := time.Now().Add(5 * time.Second)
+	for p.checks.Load() < want {
+		if time.Now().After(deadline) {
+			t.Fatalf("%d checks, want %d", p.checks.Load(), want)
+		}
+		time.Sleep(time.Millisecond)
+	}
+}
+
+// The monitor takes a slave out after props.healthFailures failed checks
+// in a row and back after props.healthSuccesses good ones; a statement's
+// failed dial takes it out at once (idle connections dropped); replication
+// stopped is a failed check; lag beyond props.maxReplicationLag takes it out
+// until it is below half of it.
+func TestHealthMonitor(t *testing.T) {
+	cfg := testConfig(t, "props: {healthFailures: 3, healthSuccesses: 2, maxReplicationLag: 10s}\n")
 	for _, ds := range cfg.DataSources {
 		ds.HealthCheckInterval = 10 * time.Millisecond
 	}
@@ -50,37 +103,92 @@ func TestHealthDownAndProbe(t *testing.T) {
 	defer r.Close()
 	s0 := r.Snapshot().ByName["s0"]
 	fp := s0.Pool.(*fakePool)
+	waitChecks(t, fp, 2)
+	if !s0.Health.Healthy() {
+		t.Fatalf("a slave that is no replica and answers: down (%v)", s0.Health.LastError())
+	}
 	refused := errors.New("connect: connection refused")
-	stillDown := errors.New("probe: still refused")
-	fp.probeErr.Store(&stillDown)
-	fp.down(refused)
-	if s0.Health.Healthy() || fp.dropped.Load() != 1 {
-		t.Fatalf("after a failed dial: healthy %v, idle dropped %d times", s0.Health.Healthy(), fp.dropped.Load())
+	// The monitor's connection fails: out only after 3 checks in a row.
+	fp.monErr.Store(&refused)
+	waitChecks(t, fp, 3)
+	waitChecks(t, fp, 1)
+	if s0.Health.Healthy() || s0.Health.LastError() != refused {
+		t.Fatalf("after failed checks: healthy %v, err %v", s0.Health.Healthy(), s0.Health.LastError())
 	}
 	for range 6 {
 		if n, _ := route(t, r.Snapshot(), "SELECT 1", &Session{}); n == "s0" {
 			t.Fatal("a read went to the data source marked down")
 		}
 	}
+	fp.monErr.Store(nil)
 	deadline := time.Now().Add(5 * time.Second)
-	for fp.probes.Load() < 2 || s0.Health.LastError() != stillDown {
-		if time.Now().After(deadline) {
-			t.Fatalf("probes %d, last error %v", fp.probes.Load(), s0.Health.LastError())
-		}
-		time.Sleep(5 * time.Millisecond)
-	}
-	if s0.Health.Healthy() {
-		t.Fatal("up after a failed probe")
-	}
-	fp.probeErr.Store(nil)
 	for !s0.Health.Healthy() {
 		if time.Now().After(deadline) {
-			t.Fatal("not up after the probe succeeded")
+			t.Fatal("not back after good checks")
 		}
-		time.Sleep(5 * time.Millisecond)
+		time.Sleep(time.Millisecond)
 	}
-	// Health belongs to the pool: a config swap that keeps the pool keeps it.
+	if st := s0.Health.Status(); st.Transitions != 2 || !st.Up {
+		t.Fatalf("status %+v, want up after 2 transitions", st)
+	}
+	// A statement's failed dial: out at once, idle connections dropped.
 	fp.down(refused)
+	if s0.Health.Healthy() || fp.dropped.Load() != 1 {
+		t.Fatalf("after a failed dial: healthy %v, idle dropped %d times", s0.Health.Healthy(), fp.dropped.Load())
+	}
+	for !s0.Health.Healthy() {
+		if time.Now().After(deadline) {
+			t.Fatal("not back after a failed dial")
+		}
+		time.Sleep(time.Millisecond)
+	}
+	// Replication: SQL thread stopped, then lag with hysteresis.
+	fp.lag.Store(0)
+	fp.sqlStopped.Store(true)
+	waitChecks(t, fp, 4)
+	if s0.Health.Healthy() || !strings.Contains(s0.Health.LastError().Error(), "replication stopped") {
+		t.Fatalf("SQL thread stopped: healthy %v, err %v", s0.Health.Healthy(), s0.Health.LastError())
+	}
+	fp.sqlStopped.Store(false)
+	fp.lag.Store(30)
+	waitChecks(t, fp, 4)
+	if st := s0.Health.Status(); st.Up || !st.Lagging || st.Last.Lag != 30*time.Second {
+		t.Fatalf("30 s behind with a 10 s bound: %+v", st)
+	}
+	fp.lag.Store(6) // below the bound, not below half of it
+	waitChecks(t, fp, 4)
+	if s0.Health.Healthy() {
+		t.Fatal("back at 6 s behind: the hysteresis wants < 5 s")
+	}
+	fp.lag.Store(4)
+	waitChecks(t, fp, 4)
+	if !s0.Health.Healthy() {
+		t.Fatalf("not back at 4 s behind: %+v", s0.Health.Status())
+	}
+	// Every slave's replication stopped: reads go to the master; the master
+	// unreachable too: to a slave that answers, stale rather than no answer.
+	s1p := r.Snapshot().ByName["s1"].Pool.(*fakePool)
+	mp := r.Snapshot().ByName["m"].Pool.(*fakePool)
+	for _, p := range []*fakePool{fp, s1p} {
+		p.lag.Store(0)
+		p.sqlStopped.Store(true)
+	}
+	waitChecks(t, fp, 4)
+	waitChecks(t, s1p, 4)
+	if n, _ := route(t, r.Snapshot(), "SELECT 1", &Session{}); n != "m" {
+		t.Fatalf("slaves stopped: read on %s, want the master", n)
+	}
+	mp.monErr.Store(&refused)
+	mp.down(refused)
+	if n, _ := route(t, r.Snapshot(), "SELECT 1", &Session{}); n != "s0" && n != "s1" {
+		t.Fatalf("slaves stopped, master unreachable: read on %s, want a slave", n)
+	}
+	mp.monErr.Store(nil)
+	for _, p := range []*fakePool{fp, s1p} {
+		p.sqlStopped.Store(false)
+	}
+	// Health belongs to the pool: a config swap that changes the data source
+	// opens a new one.
 	if err := r.Apply(testConfig(t, "props: {readYourWrites: off}\n")); err != nil {
 		t.Fatal(err)
 	}

@@ -184,6 +184,16 @@ func (g *Group) pick(cfg *config.Config, c Class, s *Session, tried *Tried) (*Da
 		if ds := g.balance.Next(g.Slaves, t); ds != nil {
 			return ds, nil
 		}
+		// No healthy slave: the master, unless it cannot take the read
+		// either; then a slave that answers, stale (replication stopped or
+		// behind) rather than no answer.
+		if m := g.Master; m.Disabled || !m.Health.Reachable() || t.Has(m) {
+			for _, ds := range g.Slaves {
+				if !ds.Disabled && ds.Health.Reachable() && !t.Has(ds) {
+					return ds, nil
+				}
+			}
+		}
 	}
 	// No slave left: reads go to the master.
 	m := g.Master

@@ -189,6 +189,7 @@ func (r *Runtime) Apply(cfg *config.Config) error {
 		return errors.New("engine: runtime closed")
 	}
 	members := make(map[string]*member, len(cfg.DataSources))
+	damp := Damping{Failures: cfg.Props.HealthFailures, Successes: cfg.Props.HealthSuccesses, MaxLag: cfg.Props.MaxReplicationLag}
 	var opened []*member
 	abort := func() {
 		for _, m := range opened {
@@ -201,10 +202,11 @@ func (r *Runtime) Apply(cfg *config.Config) error {
 		// changes role gets a new pool.
 		ro := cfg.IsSlave(name)
 		if m := r.members[name]; m != nil && m.cfg == *ds && m.readOnly == ro {
+			m.damp.Store(&damp)
 			members[name] = m
 			continue
 		}
-		m, err := openMember(name, ds, ro, r.open)
+		m, err := openMember(name, ds, ro, r.open, damp)
 		if err != nil {
 			abort()
 			return fmt.Errorf("dataSources.%s: %w", name, err)

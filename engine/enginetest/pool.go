@@ -11,14 +11,15 @@ import (
 )
 
 // Pool is a pool that opens nothing. Down is the engine's report function;
-// a test calls it to mark the data source down. Probe fails with ProbeErr
-// when set.
+// a test calls it to mark the data source down. The health monitor's
+// connection fails with MonitorErr when set; otherwise it answers as a
+// healthy server that replicates from nothing.
 type Pool struct {
-	Name     string
-	ReadOnly bool
-	Down     func(error)
-	ProbeErr atomic.Pointer[error]
-	Closed   atomic.Bool
+	Name       string
+	ReadOnly   bool
+	Down       func(error)
+	MonitorErr atomic.Pointer[error]
+	Closed     atomic.Bool
 }
 
 // Open is the engine.PoolFactory of Pools.
@@ -26,13 +27,26 @@ func Open(name string, _ *config.DataSource, readOnly bool, down func(error)) (e
 	return &Pool{Name: name, ReadOnly: readOnly, Down: down}, nil
 }
 
-// Probe succeeds unless ProbeErr is set.
-func (p *Pool) Probe(context.Context) error {
-	if e := p.ProbeErr.Load(); e != nil {
-		return *e
+// Monitor opens a connection that answers the health checks, unless
+// MonitorErr is set.
+func (p *Pool) Monitor(context.Context) (engine.MonitorConn, error) {
+	if e := p.MonitorErr.Load(); e != nil {
+		return nil, *e
 	}
-	return nil
+	return monitorConn{p}, nil
 }
+
+type monitorConn struct{ p *Pool }
+
+func (m monitorConn) Query(_ context.Context, sql string) ([]string, [][]*string, error) {
+	if e := m.p.MonitorErr.Load(); e != nil {
+		return nil, nil, *e
+	}
+	// SHOW SLAVE STATUS: no rows (no replica); variables: none set.
+	return nil, nil, nil
+}
+
+func (monitorConn) Close() error { return nil }
 
 // DropIdle does nothing: there are no connections.
 func (p *Pool) DropIdle() {}

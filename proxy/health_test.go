@@ -1,0 +1,154 @@
+package proxy
+
+import (
+	"context"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/shardgate/shardgate/internal/testenv"
+)
+
+// readLoad runs SELECT @@server_id through db on 4 connections until stop,
+// counting errors and the reads each server answered since the last reset.
+type readLoad struct {
+	mu     sync.Mutex
+	seen   map[int]int
+	errs   atomic.Int64
+	stop   chan struct{}
+	wg     sync.WaitGroup
+	lastAt map[int]time.Time
+}
+
+func startReads(t *testing.T, p *proxyEnv) *readLoad {
+	db := p.db(t, "")
+	l := &readLoad{seen: map[int]int{}, stop: make(chan struct{}), lastAt: map[int]time.Time{}}
+	for range 4 {
+		l.wg.Go(func() {
+			for {
+				select {
+				case <-l.stop:
+					return
+				default:
+				}
+				var id int
+				if err := db.QueryRowContext(context.Background(), "SELECT @@server_id").Scan(&id); err != nil {
+					l.errs.Add(1)
+					t.Logf("read failed: %v", err)
+					continue
+				}
+				l.mu.Lock()
+				l.seen[id]++
+				l.lastAt[id] = time.Now()
+				l.mu.Unlock()
+				time.Sleep(2 * time.Millisecond)
+			}
+		})
+	}
+	t.Cleanup(l.end)
+	return l
+}
+
+func (l *readLoad) end() {
+	select {
+	case <-l.stop:
+	default:
+		close(l.stop)
+	}
+	l.wg.Wait()
+}
+
+// last is when server id last answered a read.
+func (l *readLoad) last(id int) time.Time {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.lastAt[id]
+}
+
+// until waits (up to limit) for cond, returning how long it took.
+func until(t *testing.T, what string, limit time.Duration, cond func() bool) time.Duration {
+	t.Helper()
+	start := time.Now()
+	for !cond() {
+		if time.Since(start) > limit {
+			t.Fatalf("%s: not within %v", what, limit)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	return time.Since(start)
+}
+
+// A slave whose SQL thread stops leaves the read set within
+// 2 × healthCheckInterval + healthCheckTimeout, and comes back after
+// props.healthSuccesses good checks once it runs again; a concurrent read
+// load sees no error meanwhile.
+func TestHealthReplicationStopped(t *testing.T) {
+	p := startProxy(t, "readYourWrites: off, healthFailures: 2, healthSuccesses: 2")
+	r := p.r
+	s0 := r.Slaves[0]
+	l := startReads(t, p)
+	until(t, "reads on slave0", 5*time.Second, func() bool { return !l.last(s0.ServerID).IsZero() })
+	stopped := time.Now()
+	s0.Exec(t, "STOP SLAVE SQL_THREAD")
+	t.Cleanup(func() { s0.Exec(t, "START SLAVE SQL_THREAD") })
+	h := p.rt.Snapshot().ByName["slave0"].Health
+	took := until(t, "slave0 out of the read set", 5*time.Second, func() bool { return !h.Healthy() })
+	// 2 × 100 ms + 1 s is the bound; the check's own round trips come on top.
+	if took > 2*100*time.Millisecond+time.Second+500*time.Millisecond {
+		t.Errorf("slave0 left the read set %v after its SQL thread stopped", took)
+	}
+	t.Logf("out %v after STOP SLAVE SQL_THREAD: %v", took, h.LastError())
+	time.Sleep(100 * time.Millisecond) // reads in flight when it went out
+	if at := l.last(s0.ServerID); at.After(stopped.Add(took).Add(100 * time.Millisecond)) {
+		t.Errorf("a read went to slave0 at %v, after it left the read set", at.Sub(stopped))
+	}
+	s0.Exec(t, "START SLAVE SQL_THREAD")
+	back := time.Now()
+	until(t, "reads on slave0 again", 5*time.Second, func() bool { return l.last(s0.ServerID).After(back) })
+	l.end()
+	if n := l.errs.Load(); n != 0 {
+		t.Errorf("%d reads failed", n)
+	}
+	if st := h.Status(); st.Transitions != 2 || !st.Last.Replica || !st.Last.SQLRunning || st.Last.GTID == "" {
+		t.Errorf("status after the round trip: %+v", st)
+	}
+}
+
+// A slave delayed (MASTER_DELAY) past props.maxReplicationLag leaves the
+// read set, and comes back once it is below half of the bound.
+func TestHealthReplicationLag(t *testing.T) {
+	p := startProxy(t, "readYourWrites: off, maxReplicationLag: 2s")
+	r := p.r
+	s1 := r.Slaves[1]
+	h := p.rt.Snapshot().ByName["slave1"].Health
+	until(t, "slave1 healthy", 5*time.Second, h.Healthy)
+	s1.Exec(t, "STOP SLAVE", "CHANGE MASTER TO MASTER_DELAY = 5", "START SLAVE")
+	t.Cleanup(func() { s1.Exec(t, "STOP SLAVE", "CHANGE MASTER TO MASTER_DELAY = 0", "START SLAVE") })
+	// Writes keep the slave behind.
+	stop := make(chan struct{})
+	var wg sync.WaitGroup
+	wg.Go(func() {
+		db := r.Master.DB(t, "pt")
+		for i := 0; ; i++ {
+			select {
+			case <-stop:
+				return
+			case <-time.After(100 * time.Millisecond):
+			}
+			db.Exec("REPLACE INTO t VALUES (900, ?)", testenv.Itoa(i))
+		}
+	})
+	defer func() { close(stop); wg.Wait() }()
+	took := until(t, "slave1 out for lag", 15*time.Second, func() bool { return !h.Healthy() })
+	st := h.Status()
+	t.Logf("out %v after MASTER_DELAY = 5: lag %v, lagging %v", took, st.Last.Lag, st.Lagging)
+	if !st.Lagging || st.Last.Lag <= 2*time.Second {
+		t.Errorf("status when out: %+v", st)
+	}
+	s1.Exec(t, "STOP SLAVE", "CHANGE MASTER TO MASTER_DELAY = 0", "START SLAVE")
+	until(t, "slave1 back once caught up", 15*time.Second, h.Healthy)
+	if st := h.Status(); st.Last.Lag >= time.Second {
+		t.Errorf("back at lag %v, want below half of 2s", st.Last.Lag)
+	}
+}
