@@ -17,6 +17,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	"github.com/shardgate/shardgate/engine"
+	"github.com/shardgate/shardgate/health"
 	"github.com/shardgate/shardgate/orchestration"
 )
 
@@ -80,8 +81,10 @@ func (s *Server) notReady() string {
 		return "circuit-broken by registry node " + snap.State.InstancePath
 	case snap.Default.Master.Disabled:
 		return "master data source " + snap.Default.Master.Name + " disabled by registry node " + snap.Default.Master.DisabledPath
-	case !snap.Default.Master.Health.Healthy():
+	case !snap.Default.Master.Health.Reachable():
 		return fmt.Sprintf("master data source %s unreachable: %v", snap.Default.Master.Name, snap.Default.Master.Health.LastError())
+	case !snap.Default.Master.Health.Healthy():
+		return fmt.Sprintf("master data source %s unhealthy: %v", snap.Default.Master.Name, snap.Default.Master.Health.LastError())
 	}
 	return ""
 }
@@ -94,7 +97,9 @@ type DataSourceState struct {
 	Node     string `json:"node,omitempty"`
 	Healthy  bool   `json:"healthy"`
 	Error    string `json:"error,omitempty"`
-	Open     int    `json:"openConnections"`
+	// Health is what the health monitor saw.
+	Health health.Report `json:"health"`
+	Open   int         `json:"openConnections"`
 	Idle     int    `json:"idleConnections"`
 	Waits    uint64 `json:"poolWaits"`
 }
@@ -141,6 +146,7 @@ func (s *Server) Snapshot() State {
 		if err := ds.Health.LastError(); err != nil && !d.Healthy {
 			d.Error = err.Error()
 		}
+		d.Health = ds.Health.Report()
 		d.Open, d.Idle, d.Waits = ds.Pool.Stats()
 		out.DataSources = append(out.DataSources, d)
 	}
@@ -183,7 +189,10 @@ var (
 	descCircuit    = prometheus.NewDesc("shardgate_instance_circuit_broken", "1 while the instance is disabled (circuit breaker) by its registry node.", nil, nil)
 	descReady      = prometheus.NewDesc("shardgate_instance_ready", "1 while the instance is ready to serve (as /readyz).", nil, nil)
 	descDisabled   = prometheus.NewDesc("shardgate_datasource_disabled", "1 while a data source is disabled by its registry node.", []string{"datasource", "role"}, nil)
-	descUp         = prometheus.NewDesc("shardgate_datasource_up", "1 while a data source is reachable (its pool is not marked down).", []string{"datasource", "role"}, nil)
+	descUp         = prometheus.NewDesc("shardgate_datasource_up", "1 while a data source is in the read set (health checks pass; for masters: reachable and writable).", []string{"datasource", "role"}, nil)
+	descReachable  = prometheus.NewDesc("shardgate_datasource_reachable", "1 while a data source answers (perhaps degraded: replication stopped or behind).", []string{"datasource", "role"}, nil)
+	descLag        = prometheus.NewDesc("shardgate_replication_lag_seconds", "A slave's Seconds_Behind_Master at the last health check (absent while unknown).", []string{"datasource"}, nil)
+	descTrans      = prometheus.NewDesc("shardgate_datasource_transitions_total", "Times a data source left or rejoined the read set.", []string{"datasource", "role"}, nil)
 	descPool       = prometheus.NewDesc("shardgate_pool_connections", "Backend connections per data source, by state.", []string{"datasource", "state"}, nil)
 	descWaits      = prometheus.NewDesc("shardgate_pool_waits_total", "Times a statement found its data source's pool full and waited (since the pool opened).", []string{"datasource"}, nil)
 	descRegistry   = prometheus.NewDesc("shardgate_registry_connected", "1 while the registry session is connected.", nil, nil)
@@ -194,7 +203,7 @@ var (
 )
 
 func (c *stateCollector) Describe(ch chan<- *prometheus.Desc) {
-	for _, d := range []*prometheus.Desc{descCircuit, descReady, descDisabled, descUp, descPool, descWaits, descRegistry, descConfigVer, descConfigErr, descOddState, descConfigDone} {
+	for _, d := range []*prometheus.Desc{descCircuit, descReady, descDisabled, descUp, descReachable, descLag, descTrans, descPool, descWaits, descRegistry, descConfigVer, descConfigErr, descOddState, descConfigDone} {
 		ch <- d
 	}
 }
@@ -206,6 +215,11 @@ func (c *stateCollector) Collect(ch chan<- prometheus.Metric) {
 	for _, d := range st.DataSources {
 		ch <- prometheus.MustNewConstMetric(descDisabled, prometheus.GaugeValue, b2f(d.Disabled), d.Name, d.Role)
 		ch <- prometheus.MustNewConstMetric(descUp, prometheus.GaugeValue, b2f(d.Healthy), d.Name, d.Role)
+		ch <- prometheus.MustNewConstMetric(descReachable, prometheus.GaugeValue, b2f(d.Health.Status != health.Down), d.Name, d.Role)
+		ch <- prometheus.MustNewConstMetric(descTrans, prometheus.CounterValue, float64(d.Health.Transitions), d.Name, d.Role)
+		if d.Health.LagSeconds != nil {
+			ch <- prometheus.MustNewConstMetric(descLag, prometheus.GaugeValue, *d.Health.LagSeconds, d.Name)
+		}
 		ch <- prometheus.MustNewConstMetric(descPool, prometheus.GaugeValue, float64(d.Open-d.Idle), d.Name, "in_use")
 		ch <- prometheus.MustNewConstMetric(descPool, prometheus.GaugeValue, float64(d.Idle), d.Name, "idle")
 		ch <- prometheus.MustNewConstMetric(descWaits, prometheus.CounterValue, float64(d.Waits), d.Name)

@@ -17,6 +17,7 @@ import (
 	"text/tabwriter"
 
 	"github.com/shardgate/shardgate/config"
+	"github.com/shardgate/shardgate/health"
 	"github.com/shardgate/shardgate/orchestration"
 	"github.com/shardgate/shardgate/registry"
 )
@@ -93,6 +94,54 @@ type DataSource struct {
 	Role  string `json:"role"` // master, slave, unused, or unknown (state node only)
 	State string `json:"state"`
 	URL   string `json:"url,omitempty"`
+}
+
+// HealthRow is one line of Health: what one instance's monitor sees of
+// one data source.
+type HealthRow struct {
+	Instance   string `json:"instance"`
+	DataSource string `json:"dataSource"`
+	health.Report
+}
+
+// Health lists every instance's published health (state/health).
+func (c *Ctl) Health(ctx context.Context) ([]HealthRow, error) {
+	all, err := orchestration.ReadHealth(ctx, c.Reg)
+	if err != nil {
+		return nil, err
+	}
+	var out []HealthRow
+	for _, id := range slices.Sorted(maps.Keys(all)) {
+		for _, ds := range slices.Sorted(maps.Keys(all[id])) {
+			out = append(out, HealthRow{Instance: id, DataSource: ds, Report: all[id][ds]})
+		}
+	}
+	return out, nil
+}
+
+// PrintHealth prints Health.
+func (c *Ctl) PrintHealth(ctx context.Context) error {
+	rows, err := c.Health(ctx)
+	if err != nil {
+		return err
+	}
+	if c.JSON {
+		return c.json(rows)
+	}
+	return c.table([]string{"INSTANCE", "DATASOURCE", "STATUS", "LAG", "REPLICATION", "SINCE", "ERROR"}, len(rows), func(i int) []string {
+		r := rows[i]
+		lag, repl, since := "", "", ""
+		if r.LagSeconds != nil {
+			lag = fmt.Sprintf("%.0fs", *r.LagSeconds)
+		}
+		if r.Replica {
+			repl = fmt.Sprintf("io=%v sql=%v", r.IORunning, r.SQLRunning)
+		}
+		if !r.Since.IsZero() {
+			since = r.Since.Format("2006-01-02T15:04:05Z07:00")
+		}
+		return []string{r.Instance, r.DataSource, r.Status, lag, repl, since, r.Error}
+	})
 }
 
 // DataSources lists the configured data sources with their state.

@@ -8,6 +8,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/shardgate/shardgate/health"
 )
 
 // MonitorConn is a connection the health monitor checks a data source
@@ -298,4 +300,25 @@ func (h *Health) Status() HealthStatus {
 		st.LastError = h.err.Error()
 	}
 	return st
+}
+
+// Report is the data source's health as the admin API and the registry
+// show it.
+func (h *Health) Report() health.Report {
+	st := h.Status()
+	out := health.Report{Since: st.Since, Transitions: st.Transitions, CheckedAt: st.Last.At, Replica: st.Last.Replica,
+		IORunning: st.Last.IORunning, SQLRunning: st.Last.SQLRunning, Lagging: st.Lagging, GTID: st.Last.GTID, ReadOnly: st.Last.ReadOnly}
+	switch {
+	case st.Up:
+		out.Status = health.Up
+	case st.Reachable:
+		out.Status, out.Error = health.Degraded, st.LastError
+	default:
+		out.Status, out.Error = health.Down, st.LastError
+	}
+	if st.Last.LagKnown {
+		lag := st.Last.Lag.Seconds()
+		out.LagSeconds = &lag
+	}
+	return out
 }

@@ -107,6 +107,10 @@ its orchestration section is used) or with --registry/--servers/--namespace/--na
 		Use: "datasources", Short: "List data sources with role and state", Args: cobra.NoArgs,
 		RunE: run(func(ctx context.Context, c *ctl.Ctl, _ []string) error { return c.PrintDataSources(ctx) }),
 	})
+	root.AddCommand(&cobra.Command{
+		Use: "health", Short: "List what each instance's health monitor sees of each data source (status, lag, errors)", Args: cobra.NoArgs,
+		RunE: run(func(ctx context.Context, c *ctl.Ctl, _ []string) error { return c.PrintHealth(ctx) }),
+	})
 	for _, disable := range []bool{true, false} {
 		verb := "enable"
 		if disable {

@@ -10,9 +10,11 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"time"
 
 	"github.com/shardgate/shardgate/config"
 	"github.com/shardgate/shardgate/engine"
+	"github.com/shardgate/shardgate/health"
 	"github.com/shardgate/shardgate/orchestration"
 	"github.com/shardgate/shardgate/registry"
 	"github.com/shardgate/shardgate/registry/connect"
@@ -26,6 +28,8 @@ type Core struct {
 	Registry       registry.Registry
 	Orchestrator   *orchestration.Orchestrator
 	Runtime        *engine.Runtime
+	// Health publishes the health monitor's reports under state/health.
+	Health *orchestration.HealthPublisher
 	// Workers claims the SNOWFLAKE worker id of the runtime's key
 	// generator (once a key is asked for).
 	Workers *orchestration.WorkerClaim
@@ -78,6 +82,15 @@ func Start(ctx context.Context, f *orchestration.File, open engine.PoolFactory) 
 		return fail(err)
 	}
 	c.Workers = orchestration.ClaimWorker(reg, o.ID(), c.Runtime.Keys())
+	rt := c.Runtime
+	c.Health = orchestration.PublishHealth(reg, o.ID(), time.Second, func() map[string]health.Report {
+		snap := rt.Snapshot()
+		out := make(map[string]health.Report, len(snap.ByName))
+		for name, ds := range snap.ByName {
+			out[name] = ds.Health.Report()
+		}
+		return out
+	})
 	return c, nil
 }
 
@@ -97,6 +110,9 @@ func (c *Core) Register(ctx context.Context, meta *orchestration.InstanceMeta) e
 // pools and the registry client. stop may be nil. Errors of every step are joined.
 func (c *Core) Close(stop func() error) error {
 	var errs []error
+	if c.Health != nil {
+		errs = append(errs, c.Health.Close())
+	}
 	if c.Orchestrator != nil {
 		errs = append(errs, c.Orchestrator.Close())
 	}
