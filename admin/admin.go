@@ -99,9 +99,9 @@ type DataSourceState struct {
 	Error    string `json:"error,omitempty"`
 	// Health is what the health monitor saw.
 	Health health.Report `json:"health"`
-	Open   int         `json:"openConnections"`
-	Idle     int    `json:"idleConnections"`
-	Waits    uint64 `json:"poolWaits"`
+	Open   int           `json:"openConnections"`
+	Idle   int           `json:"idleConnections"`
+	Waits  uint64        `json:"poolWaits"`
 }
 
 // State is the JSON of /api/v1/state.
