@@ -20,6 +20,7 @@ import (
 	"github.com/shardgate/shardgate/health"
 	"github.com/shardgate/shardgate/orchestration"
 	"github.com/shardgate/shardgate/registry"
+	"github.com/shardgate/shardgate/sharding"
 )
 
 // Ctl runs operator commands against one orchestration's registry.
@@ -263,6 +264,65 @@ func (c *Ctl) config(ctx context.Context) (*config.Config, map[string]registry.N
 		return nil, nodes, fmt.Errorf("the registry's config does not validate: %w", err)
 	}
 	return cfg, nodes, nil
+}
+
+// PreviewRow is one unit of Preview.
+type PreviewRow struct {
+	// Target is the master/slave group or data source the unit runs on
+	// (an instance picks the data source in it: master or a slave).
+	Target string `json:"target"`
+	SQL    string `json:"sql"`
+}
+
+// Preview plans sql with the registry's sharding rule, as an instance
+// would, without running it. A statement on no sharded or broadcast table
+// runs unsharded, on the default data source (master or a slave, as the
+// instance routes it). Keys an INSERT would generate are shown as
+// examples: an instance draws its own.
+func (c *Ctl) Preview(ctx context.Context, sql string) ([]PreviewRow, error) {
+	cfg, _, err := c.config(ctx)
+	if err != nil {
+		return nil, err
+	}
+	if cfg == nil {
+		return nil, fmt.Errorf("no configuration under %s", c.Root+orchestration.ConfigDir)
+	}
+	def := cfg.MasterSlaveRule.Name
+	if def == "" {
+		def = cfg.MasterSlaveRule.MasterDataSourceName
+	}
+	if cfg.ShardingRule == nil {
+		return []PreviewRow{{Target: def, SQL: sql}}, nil
+	}
+	keys, _ := sharding.NewSnowflake(0)
+	rt, err := sharding.New(cfg.ShardingRule, cfg.Props.ShardingMaxRows, keys)
+	if err != nil {
+		return nil, err
+	}
+	r, err := rt.Route(sql, nil)
+	if err != nil {
+		return nil, err
+	}
+	if r == nil {
+		return []PreviewRow{{Target: rt.Default(), SQL: sql}}, nil
+	}
+	out := make([]PreviewRow, len(r.Units))
+	for i, u := range r.Units {
+		out[i] = PreviewRow{Target: u.Target, SQL: u.SQL}
+	}
+	return out, nil
+}
+
+// PrintPreview prints Preview.
+func (c *Ctl) PrintPreview(ctx context.Context, sql string) error {
+	rows, err := c.Preview(ctx, sql)
+	if err != nil {
+		return err
+	}
+	if c.JSON {
+		return c.json(rows)
+	}
+	return c.table([]string{"TARGET", "SQL"}, len(rows), func(i int) []string { return []string{rows[i].Target, rows[i].SQL} })
 }
 
 // ConfigShow prints the config nodes.

@@ -20,6 +20,7 @@ import (
 	"github.com/shardgate/shardgate/orchestration"
 	"github.com/shardgate/shardgate/registry"
 	"github.com/shardgate/shardgate/registry/connect"
+	"github.com/shardgate/shardgate/registry/memory"
 )
 
 func TestMain(m *testing.M) {
@@ -157,5 +158,52 @@ func testCtl(t *testing.T, rc registry.Config) {
 	out.Reset()
 	if err := c.ConfigShow(ctx); err != nil || !strings.Contains(out.String(), rc.Namespace+"/config/masterslave/rule") {
 		t.Fatalf("config show: %v\n%s", err, out.String())
+	}
+}
+
+// Preview plans with the registry's sharding rule; unsharded statements
+// name the default data source; refusals are errors.
+func TestPreview(t *testing.T) {
+	srv := memory.NewServer()
+	defer srv.Close()
+	ctx := context.Background()
+	reg, err := memory.Open(ctx, registry.Config{Type: "memory", ServerLists: []string{srv.Name()}, Namespace: "/app"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer reg.Close()
+	f, err := orchestration.ParseFile([]byte(`
+users: [{name: app, password: secret}]
+dataSources:
+  m0: {url: 127.0.0.1:3316, username: root}
+  m1: {url: 127.0.0.1:3317, username: root}
+shardingRule:
+  tables:
+    t_order:
+      actualDataNodes: m${0..1}.t_order
+      databaseStrategy: {inline: {shardingColumn: user_id, algorithmExpression: 'm${user_id % 2}'}}
+  defaultDataSourceName: m0
+orchestration: {name: app}
+`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, _, err := orchestration.New(ctx, reg, f); err != nil {
+		t.Fatal(err)
+	}
+	var out bytes.Buffer
+	c := &ctl.Ctl{Reg: reg, Root: "/app", Out: &out}
+	if err := c.PrintPreview(ctx, "SELECT * FROM t_order WHERE user_id IN (1, 3)"); err != nil {
+		t.Fatal(err)
+	}
+	if got := out.String(); !strings.Contains(got, "m1      SELECT * FROM t_order WHERE user_id IN (1, 3)") || strings.Contains(got, "m0 ") {
+		t.Fatalf("preview:\n%s", got)
+	}
+	rows, err := c.Preview(ctx, "SELECT 1")
+	if err != nil || len(rows) != 1 || rows[0].Target != "m0" {
+		t.Fatalf("unsharded: %v %v", rows, err)
+	}
+	if _, err := c.Preview(ctx, "SELECT user_id, COUNT(*) FROM t_order GROUP BY user_id HAVING COUNT(*) > 1"); err == nil {
+		t.Fatal("a refused statement previewed")
 	}
 }

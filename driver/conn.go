@@ -1,6 +1,7 @@
 package driver
 
 import (
+	"bytes"
 	"context"
 	"database/sql/driver"
 	"errors"
@@ -528,7 +529,27 @@ func (s *conn) ExecContext(ctx context.Context, query string, args []driver.Name
 
 // QueryContext implements driver.QueryerContext.
 func (s *conn) QueryContext(ctx context.Context, query string, args []driver.NamedValue) (driver.Rows, error) {
+	if stmt, ok := engine.IsPreview(unsafe.Slice(unsafe.StringData(query), len(query))); ok && len(args) == 0 {
+		return s.preview(stmt)
+	}
 	return s.query(ctx, query, s.classify(query), args, false)
+}
+
+// preview answers PREVIEW <statement> as the proxy does: each unit's data
+// source and SQL, nothing run.
+func (s *conn) preview(stmt []byte) (driver.Rows, error) {
+	if s.closed {
+		return nil, driver.ErrBadConn
+	}
+	units, err := s.c.rt.Preview(bytes.Clone(stmt), &s.eng)
+	if err != nil {
+		return nil, err
+	}
+	r := &mergedRows{cols: []string{"data_source_name", "actual_sql"}}
+	for _, u := range units {
+		r.rows = append(r.rows, [][]byte{[]byte(u.DataSource), []byte(u.SQL)})
+	}
+	return r, nil
 }
 
 // PrepareContext returns a statement routed at each execution: it is

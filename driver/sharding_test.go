@@ -130,6 +130,9 @@ orchestration:
 	if id, _ := res.LastInsertId(); id <= 0 || rowsAffected(res) != 2 {
 		t.Fatalf("generated: id %d, %d rows", id, rowsAffected(res))
 	}
+	if got := strs(t, db, "PREVIEW SELECT * FROM t_order WHERE user_id = 3 AND order_id = 4"); strings.Join(got, ";") != "s1true|SELECT * FROM t_order_0 WHERE user_id = 3 AND order_id = 4true" {
+		t.Errorf("preview: %v", got)
+	}
 	_, err = db.Exec("SELECT status, COUNT(*) FROM t_order GROUP BY status HAVING COUNT(*) > 1")
 	var me *mysql.MySQLError
 	if err == nil || errors.As(err, &me) || !strings.Contains(err.Error(), "HAVING over several data nodes") {

@@ -1,6 +1,7 @@
 package engine
 
 import (
+	"bytes"
 	"errors"
 	"fmt"
 	"strings"
@@ -225,4 +226,53 @@ func partial(plan *Plan, ran int, err error) error {
 	msg := fmt.Sprintf("shardgate: the statement ran on %s and then failed on %s (%v); the nodes where it ran keep its changes, the others did not run it",
 		strings.Join(names, ", "), plan.Units[ran].DS.Name, err)
 	return &Error{Kind: ErrNoDataSource, Code: ErrCodeUnavailable, SQLState: "HY000", Message: msg}
+}
+
+// PreviewUnit is one unit of a plan as PREVIEW shows it.
+type PreviewUnit struct {
+	DataSource string
+	SQL        string
+}
+
+// IsPreview reports whether sql is "PREVIEW <statement>" (ShardingSphere's
+// DistSQL, any case) and returns the statement.
+func IsPreview(sql []byte) ([]byte, bool) {
+	const kw = "preview"
+	i := 0
+	for i < len(sql) && (sql[i] == ' ' || sql[i] == '\t' || sql[i] == '\r' || sql[i] == '\n') {
+		i++
+	}
+	if len(sql)-i <= len(kw) || !bytes.EqualFold(sql[i:i+len(kw)], []byte(kw)) {
+		return nil, false
+	}
+	rest := sql[i+len(kw):]
+	if c := rest[0]; c != ' ' && c != '\t' && c != '\r' && c != '\n' {
+		return nil, false
+	}
+	stmt := bytes.TrimSpace(rest)
+	return stmt, len(stmt) > 0
+}
+
+// Preview plans sql as Run would for session s, without running it: the
+// data source and the SQL of each unit. An INSERT's generated keys are
+// drawn (and not used).
+func (r *Runtime) Preview(sql []byte, s *Session) ([]PreviewUnit, error) {
+	c := r.Cache().Classify(sql)
+	at := NewAttempt(r.Snapshot(), c, s)
+	if err := at.Route(sql, nil); err != nil {
+		return nil, err
+	}
+	plan, err := at.Next(nil)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]PreviewUnit, len(plan.Units))
+	for i, u := range plan.Units {
+		text := u.SQL
+		if text == nil {
+			text = sql
+		}
+		out[i] = PreviewUnit{DataSource: u.DS.Name, SQL: string(text)}
+	}
+	return out, nil
 }

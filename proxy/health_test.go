@@ -4,6 +4,7 @@ import (
 	"context"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"testing"
 	"time"
 
@@ -150,5 +151,48 @@ func TestHealthReplicationLag(t *testing.T) {
 	until(t, "slave1 back once caught up", 15*time.Second, h.Healthy)
 	if st := h.Status(); st.Last.Lag >= time.Second {
 		t.Errorf("back at lag %v, want below half of 2s", st.Last.Lag)
+	}
+}
+
+// A slave stopped with SIGSTOP under a read load: the monitor's check
+// times out and takes it out within 2 × healthCheckInterval +
+// healthCheckTimeout; reads go on on the other slave; the reads that were
+// in flight on the stopped server wait for it and finish after SIGCONT
+// (none fails); it rejoins after good checks.
+func TestHealthSlaveStopped(t *testing.T) {
+	p := startProxy(t, "readYourWrites: off, healthFailures: 2, healthSuccesses: 2")
+	s0, s1 := p.r.Slaves[0], p.r.Slaves[1]
+	l := startReads(t, p)
+	until(t, "reads on slave0", 5*time.Second, func() bool { return !l.last(s0.ServerID).IsZero() })
+	pid := s0.Pid()
+	if err := syscall.Kill(pid, syscall.SIGSTOP); err != nil {
+		t.Fatal(err)
+	}
+	stopped := time.Now()
+	resumed := false
+	resume := func() {
+		if !resumed {
+			resumed = true
+			syscall.Kill(pid, syscall.SIGCONT)
+		}
+	}
+	t.Cleanup(resume)
+	h := p.rt.Snapshot().ByName["slave0"].Health
+	took := until(t, "slave0 out of the read set", 10*time.Second, func() bool { return !h.Healthy() })
+	t.Logf("out %v after SIGSTOP: %v", took, h.LastError())
+	if took > 2*100*time.Millisecond+time.Second+500*time.Millisecond {
+		t.Errorf("slave0 left the read set %v after SIGSTOP", took)
+	}
+	// Reads go on: slave1 answers after slave0 went out.
+	out := time.Now()
+	until(t, "reads on slave1", 5*time.Second, func() bool { return l.last(s1.ServerID).After(out.Add(200 * time.Millisecond)) })
+	time.Sleep(500 * time.Millisecond)
+	resume()
+	back := time.Now()
+	until(t, "reads on slave0 again", 10*time.Second, func() bool { return l.last(s0.ServerID).After(back) })
+	l.end()
+	t.Logf("slave0 stopped %v; reads per server %v", back.Sub(stopped).Round(time.Millisecond), l.seen)
+	if n := l.errs.Load(); n != 0 {
+		t.Errorf("%d reads failed", n)
 	}
 }

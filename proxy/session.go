@@ -337,6 +337,9 @@ func (s *session) setOption(p []byte) bool {
 }
 
 func (s *session) query(p []byte) bool {
+	if stmt, ok := engine.IsPreview(p[1:]); ok {
+		return s.preview(stmt)
+	}
 	cls := s.srv.rt.Cache().Classify(p[1:])
 	if cls&engine.Multi != 0 && s.caps&wire.ClientMultiStatements == 0 {
 		s.writeErr(wire.NewError(1064, "42000", "You have an error in your SQL syntax: multi-statements are not enabled on this connection"))

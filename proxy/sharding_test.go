@@ -376,3 +376,27 @@ func TestShardingTransactions(t *testing.T) {
 		t.Fatalf("rolled back row: %d %v", n, err)
 	}
 }
+
+// PREVIEW shows each unit's data source and SQL without running anything.
+func TestShardingPreview(t *testing.T) {
+	e := startShards(t)
+	for q, want := range map[string]string{
+		"PREVIEW SELECT * FROM t_order WHERE user_id = 3 AND order_id = 4":      "s1|SELECT * FROM t_order_0 WHERE user_id = 3 AND order_id = 4",
+		"preview insert into t_order (order_id, user_id) values (1, 1), (2, 2)": "m1|insert into t_order_1(order_id, user_id) values (1, 1)\nm0|insert into t_order_0(order_id, user_id) values (2, 2)",
+		"  Preview\tSELECT 1": "s0|SELECT 1",
+		"PREVIEW UPDATE t_order SET status = 'x' WHERE order_id = 3":                    "m0|UPDATE t_order_1 SET status = 'x' WHERE order_id = 3\nm1|UPDATE t_order_1 SET status = 'x' WHERE order_id = 3",
+		"PREVIEW SELECT COUNT(*) FROM t_order WHERE user_id IN (1, 2) AND order_id = 2": "s0|SELECT COUNT(*) FROM t_order_0 WHERE user_id IN (1, 2) AND order_id = 2\ns1|SELECT COUNT(*) FROM t_order_0 WHERE user_id IN (1, 2) AND order_id = 2",
+	} {
+		cols, rows := rowsOf(t, e.db, q)
+		if strings.Join(cols, ",") != "data_source_name,actual_sql" || strings.Join(rows, "\n") != want {
+			t.Errorf("%s:\n%v\n%s\nwant\n%s", q, cols, strings.Join(rows, "\n"), want)
+		}
+	}
+	if _, err := e.db.Exec("PREVIEW SELECT status FROM t_order GROUP BY status HAVING COUNT(*) > 1"); err == nil || !strings.Contains(err.Error(), "HAVING over several data nodes") {
+		t.Errorf("PREVIEW of a refused statement: %v", err)
+	}
+	var n int
+	if err := e.oracle.QueryRow("SELECT COUNT(*) FROM sh1.t_order_1").Scan(&n); err != nil || n != 0 {
+		t.Errorf("PREVIEW ran an INSERT: %d rows (%v)", n, err)
+	}
+}

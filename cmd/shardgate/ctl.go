@@ -108,6 +108,10 @@ its orchestration section is used) or with --registry/--servers/--namespace/--na
 		RunE: run(func(ctx context.Context, c *ctl.Ctl, _ []string) error { return c.PrintDataSources(ctx) }),
 	})
 	root.AddCommand(&cobra.Command{
+		Use: "preview SQL", Short: "Show the data nodes and the SQL a statement would run as, with the registry's sharding rule (nothing runs)", Args: cobra.ExactArgs(1),
+		RunE: run(func(ctx context.Context, c *ctl.Ctl, args []string) error { return c.PrintPreview(ctx, args[0]) }),
+	})
+	root.AddCommand(&cobra.Command{
 		Use: "health", Short: "List what each instance's health monitor sees of each data source (status, lag, errors)", Args: cobra.NoArgs,
 		RunE: run(func(ctx context.Context, c *ctl.Ctl, _ []string) error { return c.PrintHealth(ctx) }),
 	})
