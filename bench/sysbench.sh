@@ -8,6 +8,9 @@
 #   BASELINE=b394166 bench/sysbench.sh     # also an older shardgate, side by side
 #   ONLY=oltp_point_select bench/sysbench.sh  # workloads whose name contains ONLY
 #   MODES=disable bench/sysbench.sh        # only these --db-ps-mode values
+#   SHARDED=1 bench/sysbench.sh            # also shardgate with sbtest1 sharded by id % 2 over
+#                                          #   two databases (text mode, point_select and
+#                                          #   read_only --skip_trx: what sharding runs today)
 #   PROFILE=/tmp/prof bench/sysbench.sh    # CPU profile of the current shardgate:
 #                                          #   go tool pprof -top /tmp/prof/shardgate.cpu
 #
@@ -36,6 +39,7 @@ REPLICA=${REPLICA:-0}
 BASELINE=${BASELINE:-}
 MODES=${MODES:-auto disable}
 PROFILE=${PROFILE:-}
+SHARDED=${SHARDED:-0}
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 W=$(mktemp -d /tmp/shardgate-bench.XXXXXX)
 PIDS=()
@@ -52,6 +56,7 @@ trap cleanup EXIT
 freeport() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
 DB_PORT=$(freeport); RELAY_PORT=$(freeport); SG_PORT=$(freeport); REG_C=$(freeport); REG_P=$(freeport); REPL_PORT=$(freeport)
 BASE_PORT=$(freeport); BREG_C=$(freeport); BREG_P=$(freeport)
+SH_PORT=$(freeport); SREG_C=$(freeport); SREG_P=$(freeport)
 PW=benchpw
 
 echo "== building shardgate and relay"
@@ -63,6 +68,11 @@ if [ -n "$BASELINE" ]; then
 	(cd "$W/base" && go build -o "$W/shardgate-base" ./cmd/shardgate)
 	git -C "$ROOT" worktree remove --force "$W/base"
 	TARGETS+=(baseline)
+fi
+if [ "$SHARDED" = 1 ]; then
+	TARGETS+=(sharded)
+	MODES=disable
+	[ -n "${ONLY:-}" ] || ONLY_SHARDED=1
 fi
 
 # start_db DIR PORT SERVER_ID: a MariaDB (with a binary log when REPLICA=1), root password set.
@@ -153,6 +163,51 @@ if [ -n "$BASELINE" ]; then
 	(cd "$W/basedir" && exec "$W/shardgate-base" proxy --config "$W/proxy-base.yaml" 2>"$W/shardgate-base.log") & BASE_PID=$!; PIDS+=($BASE_PID)
 	for _ in $(seq 300); do (echo > /dev/tcp/127.0.0.1/$BASE_PORT) 2>/dev/null && break; sleep 0.1; done
 fi
+SHARD_PID=0
+if [ "$SHARDED" = 1 ]; then
+	echo "== sharding sbtest1..$TABLES by id % 2 over databases sb0 and sb1"
+	for db in 0 1; do
+		sql="CREATE DATABASE sb$db;"
+		for i in $(seq "$TABLES"); do
+			sql="$sql CREATE TABLE sb$db.sbtest$i LIKE sbtest.sbtest$i; INSERT INTO sb$db.sbtest$i SELECT * FROM sbtest.sbtest$i WHERE id % 2 = $db;"
+		done
+		mariadb --no-defaults --socket="$W/db/mysqld.sock" -uroot -p$PW -e "$sql"
+	done
+	if [ "$REPLICA" = 1 ]; then
+		for _ in $(seq 600); do
+			n=$(mariadb --no-defaults --socket="$W/replica/mysqld.sock" -uroot -p$PW -N -e "SELECT COUNT(*) FROM sb1.sbtest$TABLES" 2>/dev/null || echo 0)
+			[ "$n" = "$((TABLE_SIZE / 2))" ] && break; sleep 0.5
+		done
+	fi
+	{
+		echo "listen: 127.0.0.1:$SH_PORT"
+		echo "users: [{name: root, password: $PW}]"
+		echo "dataSources:"
+		for db in 0 1; do
+			echo "  m$db: {url: \"127.0.0.1:$DB_PORT\", username: root, password: $PW, database: sb$db}"
+			echo "  s$db: {url: \"127.0.0.1:$SLAVE_PORT\", username: root, password: $PW, database: sb$db}"
+		done
+		echo "shardingRule:"
+		echo "  tables:"
+		for i in $(seq "$TABLES"); do
+			echo "    sbtest$i: {actualDataNodes: 'ms_\${0..1}.sbtest$i', databaseStrategy: {inline: {shardingColumn: id, algorithmExpression: 'ms_\${id % 2}'}}}"
+		done
+		echo "  defaultDataSourceName: ms_0"
+		echo "  masterSlaveRules:"
+		echo "    ms_0: {masterDataSourceName: m0, slaveDataSourceNames: [s0]}"
+		echo "    ms_1: {masterDataSourceName: m1, slaveDataSourceNames: [s1]}"
+		echo "props: {readYourWrites: off}"
+		echo "orchestration:"
+		echo "  name: bench-sharded"
+		echo "  overwrite: true"
+		echo "  registry:"
+		echo "    type: embedded"
+		echo "    embedded: {dataDir: \"$W/registry-sharded\", clientURL: \"http://127.0.0.1:$SREG_C\", peerURL: \"http://127.0.0.1:$SREG_P\"}"
+	} > "$W/proxy-sharded.yaml"
+	mkdir -p "$W/shdir"
+	(cd "$W/shdir" && exec "$W/shardgate" proxy --config "$W/proxy-sharded.yaml" 2>"$W/shardgate-sharded.log") & SHARD_PID=$!; PIDS+=($SHARD_PID)
+	for _ in $(seq 300); do (echo > /dev/tcp/127.0.0.1/$SH_PORT) 2>/dev/null && break; sleep 0.1; done
+fi
 for _ in $(seq 100); do (echo > /dev/tcp/127.0.0.1/$RELAY_PORT) 2>/dev/null && break; sleep 0.1; done
 
 # cpu_us PID: utime+stime of a process in microseconds.
@@ -179,6 +234,10 @@ run() {
 
 declare -A QPS ERR CPU
 WORKLOADS=("oltp_point_select" "oltp_read_only" "oltp_read_only --skip_trx=on" "oltp_read_write")
+# Sharded: BEGIN runs on one group (no cross-node transactions yet), so the
+# workloads with transactions cannot run; prepared statements on sharded
+# tables are refused by the proxy (text mode only).
+[ "${ONLY_SHARDED:-0}" = 1 ] && WORKLOADS=("oltp_point_select" "oltp_read_only --skip_trx=on")
 if [ -n "${ONLY:-}" ]; then
 	keep=()
 	for wl in "${WORKLOADS[@]}"; do [[ "$wl" == *"$ONLY"* ]] && keep+=("$wl"); done
@@ -195,6 +254,7 @@ for round in $(seq "$ROUNDS"); do
 					relay) port=$RELAY_PORT pid=$RELAY_PID ;;
 					shardgate) port=$SG_PORT pid=$SG_PID ;;
 					baseline) port=$BASE_PORT pid=$BASE_PID ;;
+					sharded) port=$SH_PORT pid=$SHARD_PID ;;
 				esac
 				if ! line=$(run $target $port $pid "$wl" $ps) || [ -z "$line" ]; then
 					echo "measurement failed: $target $wl ps=$ps (pid $pid alive: $(kill -0 "$pid" 2>/dev/null && echo yes || echo no))" >&2
@@ -235,5 +295,19 @@ if [ -n "$BASELINE" ]; then
 				BEGIN { printf "%-30s %-8s %9.0f %9.0f %8.2f %8.2f %10s %10s\n", wl, ps, b/n, s/n, s/b, b/r, mean(bc), mean(sc) }'
 		done
 	done
+fi
+if [ "$SHARDED" = 1 ]; then
+	echo
+	echo "== shardgate with sbtest sharded over two groups beside shardgate unsharded (same run)"
+	printf '%-30s %-8s %9s %9s %9s %8s %10s %10s %9s\n' workload ps-mode unsharded sharded sh/sg sh/relay "sg cpu-us" "sh cpu-us" "sh errs"
+	for wl in "${WORKLOADS[@]}"; do
+		for ps in $MODES; do
+			r=${QPS["$wl|$ps|relay"]}; s=${QPS["$wl|$ps|shardgate"]}; h=${QPS["$wl|$ps|sharded"]}
+			awk -v wl="$wl" -v ps="$ps" -v r="$r" -v s="$s" -v h="$h" -v n="$ROUNDS" -v sc="${CPU["$wl|$ps|shardgate"]}" -v hc="${CPU["$wl|$ps|sharded"]}" -v e="${ERR["$wl|$ps|sharded"]}" '
+				function mean(list,   a, k, i, t, c) { k = split(list, a, " "); for (i = 1; i <= k; i++) if (a[i] != "-") { t += a[i]; c++ }; return c ? sprintf("%.1f", t / c) : "-" }
+				BEGIN { printf "%-30s %-8s %9.0f %9.0f %8.2f %8.2f %10s %10s %9d\n", wl, ps, s/n, h/n, h/s, h/r, mean(sc), mean(hc), e }'
+		done
+	done
+	if grep -qi "panic\|ERROR" "$W/shardgate-sharded.log"; then echo "== sharded shardgate log:"; tail -20 "$W/shardgate-sharded.log"; fi
 fi
 if grep -qi "panic\|ERROR" "$W/shardgate.log"; then echo "== shardgate log:"; tail -20 "$W/shardgate.log"; fi
