@@ -203,7 +203,7 @@ orchestration: {name: app}
 	if err != nil || len(rows) != 1 || rows[0].Target != "m0" {
 		t.Fatalf("unsharded: %v %v", rows, err)
 	}
-	if _, err := c.Preview(ctx, "SELECT user_id, COUNT(*) FROM t_order GROUP BY user_id HAVING COUNT(*) > 1"); err == nil {
+	if _, err := c.Preview(ctx, "SELECT COUNT(DISTINCT user_id) FROM t_order"); err == nil {
 		t.Fatal("a refused statement previewed")
 	}
 }

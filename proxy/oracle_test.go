@@ -158,7 +158,9 @@ func (g *gen) read() genStmt {
 	case 8:
 		return genStmt{sql: "SELECT DISTINCT " + g.pick("user_id", "status", "user_id, status") + " FROM t_order" + w, how: folded}
 	case 9:
-		return genStmt{sql: "SELECT COUNT(*) AS n, user_id FROM t_order" + w + " GROUP BY user_id ORDER BY n DESC, user_id", how: inOrder}
+		return genStmt{sql: "SELECT COUNT(*) AS n, user_id FROM t_order" + w + " GROUP BY user_id" +
+			g.pick("", " HAVING n > 1", " HAVING SUM(amount) > 300 OR MIN(order_id) < 20", " HAVING NOT AVG(amount) >= 200", " HAVING MAX(status) = 'paid'") +
+			" ORDER BY n DESC, user_id", how: inOrder}
 	}
 	p := g.pred(0)
 	p = strings.NewReplacer("user_id", "o.user_id", "order_id", "o.order_id", "status", "o.status", "amount", "o.amount").Replace(p)

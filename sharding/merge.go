@@ -56,6 +56,18 @@ func (m *Merge) MergeRows(cols []Column, sets [][][][]byte) ([][][]byte, error) 
 			return nil, err
 		}
 	}
+	if m.Having != nil {
+		if m.Having.maxCol() >= len(cols) {
+			return nil, fmt.Errorf("sharding: internal: HAVING column %d of %d", m.Having.maxCol()+1, len(cols))
+		}
+		kept := rows[:0]
+		for _, r := range rows {
+			if m.Having.eval(cols, r) == 1 {
+				kept = append(kept, r)
+			}
+		}
+		rows = kept
+	}
 	if len(m.Order) > 0 {
 		keys, err := m.resolve(cols)
 		if err != nil {

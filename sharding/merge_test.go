@@ -81,6 +81,12 @@ func TestMergeRows(t *testing.T) {
 			[][][][]byte{rowsOf("-0.5|-1|2"), rowsOf("-0.5|-2|4"), rowsOf("NULL|NULL|0")}, "-0.5;"},
 		{Merge{Aggs: []Agg{{Index: 0, Fn: "avg", Sum: 1, Count: 2}}, Hidden: 2}, []Column{num, num, num},
 			[][][][]byte{rowsOf("-0.2|-1|4"), rowsOf("-0.3|-1|3")}, "-0.3;"},
+		// HAVING on merged groups: count 6 > 2 keeps a; b's 1 does not pass; NULL is unknown.
+		{Merge{Group: []int{0}, Aggs: []Agg{{Index: 1, Fn: "count"}, {Index: 2, Fn: "max"}},
+			Having: &Cond{Op: "or", L: &Cond{Op: "cmp", Col: 1, Cmp: ">", Lit: []byte("2"), Numeric: true}, R: &Cond{Op: "cmp", Col: 2, Cmp: "=", Lit: []byte("x")}}},
+			[]Column{txt, num, txt}, [][][][]byte{rowsOf("a|2|NULL", "b|1|y"), rowsOf("a|4|NULL", "c|1|X")}, "a|6|NULL;c|1|X;"},
+		{Merge{Aggs: []Agg{{Index: 0, Fn: "sum"}}, Having: &Cond{Op: "not", L: &Cond{Op: "cmp", Col: 0, Cmp: "<", Lit: []byte("10.5"), Numeric: true}}},
+			[]Column{num}, [][][][]byte{rowsOf("5.25"), rowsOf("5.25")}, "10.50;"},
 		// DISTINCT over the visible columns; ORDER BY after grouping; LIMIT after both.
 		{Merge{Distinct: true, Order: []OrderKey{{Index: 0, Desc: true}}, Limit: true, Count: 2}, []Column{txt},
 			[][][][]byte{rowsOf("a", "b"), rowsOf("B", "c")}, "c;b;"},

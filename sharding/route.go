@@ -60,6 +60,9 @@ type Merge struct {
 	// aggregates (SELECT DISTINCT).
 	Group    []int
 	Distinct bool
+	// Having filters the merged groups (each node's HAVING is dropped: a
+	// group's partial rows would not pass it alone).
+	Having *Cond
 	// Hidden trailing columns were added (ORDER BY and GROUP BY columns
 	// not selected, AVG's SUM and COUNT); they are dropped.
 	Hidden int
@@ -813,7 +816,7 @@ func (p *planner) selectRoute(st *sqlparser.Select) (*Route, error) {
 		if err != nil {
 			return nil, err
 		}
-		r.Units = append(r.Units, Unit{Target: targetOf(t, i), SQL: text, Args: true})
+		r.Units = append(r.Units, Unit{Target: targetOf(t, i), SQL: text, Args: m.Having == nil || len(p.args) == 0})
 	}
 	return r, nil
 }
@@ -852,6 +855,17 @@ func (p *planner) selectMerge(st *sqlparser.Select) (Merge, edit, error) {
 				cols[j] = p.nodeText(h, i)
 			}
 			if text, err = p.addHidden(text, cols); err != nil {
+				return "", err
+			}
+		}
+		if m.Having != nil {
+			// Bound first: the dropped HAVING may hold parameters.
+			if len(p.args) > 0 {
+				if text, err = p.bindText(text); err != nil {
+					return "", err
+				}
+			}
+			if text, err = removeClause(text, sqlparser.HAVING); err != nil {
 				return "", err
 			}
 		}
@@ -895,8 +909,6 @@ func (p *planner) nodeText(e sqlparser.Expr, i int) string {
 func (p *planner) selectShape(st *sqlparser.Select) (m Merge, limit int64, hidden []sqlparser.Expr, err error) {
 	m, limit = Merge{Kind: Rows, MaxRows: p.rt.maxRows}, limitKeep
 	switch {
-	case st.Having != nil:
-		return m, 0, nil, unsupported("HAVING over several data nodes")
 	case st.QueryOpts.SQLCalcFoundRows:
 		return m, 0, nil, unsupported("SQL_CALC_FOUND_ROWS over several data nodes")
 	case len(st.Window) > 0:
@@ -961,6 +973,43 @@ func (p *planner) selectShape(st *sqlparser.Select) (m Merge, limit int64, hidde
 		f := items[a.Index].(*sqlparser.AliasedExpr).Expr.(*sqlparser.FuncExpr)
 		m.Aggs[j].Sum = hide(&sqlparser.FuncExpr{Name: sqlparser.NewColIdent("SUM"), Exprs: f.Exprs})
 		m.Aggs[j].Count = hide(&sqlparser.FuncExpr{Name: sqlparser.NewColIdent("COUNT"), Exprs: f.Exprs})
+	}
+	if st.Having != nil {
+		if len(m.Aggs) == 0 && len(st.GroupBy) == 0 {
+			return m, 0, nil, unsupported("HAVING without GROUP BY or aggregates over several data nodes")
+		}
+		operand := func(e sqlparser.Expr) (int, error) {
+			switch x := e.(type) {
+			case *sqlparser.FuncExpr:
+				fn := x.Name.Lowered()
+				if !aggregates[fn] || x.Distinct || x.Over != nil {
+					break
+				}
+				if i, err := p.itemIndex(items, x, "HAVING"); err == nil {
+					return i, nil
+				}
+				a := Agg{Index: hide(x), Fn: fn}
+				if fn == "avg" {
+					a.Sum = hide(&sqlparser.FuncExpr{Name: sqlparser.NewColIdent("SUM"), Exprs: x.Exprs})
+					a.Count = hide(&sqlparser.FuncExpr{Name: sqlparser.NewColIdent("COUNT"), Exprs: x.Exprs})
+				}
+				m.Aggs = append(m.Aggs, a)
+				return a.Index, nil
+			case *sqlparser.ColName:
+				if i := selectIndex(items, x); i >= 0 {
+					return i, nil
+				}
+				for _, g := range m.Group {
+					if g >= len(items) && sqlparser.String(hidden[g-len(items)]) == sqlparser.String(x) {
+						return g, nil
+					}
+				}
+			}
+			return 0, unsupported("HAVING on %s over several data nodes: use COUNT, SUM, MIN, MAX, AVG, a selected alias or a grouped column", sqlparser.String(e))
+		}
+		if m.Having, err = p.having(items, st.Having.Expr, operand); err != nil {
+			return m, 0, nil, err
+		}
 	}
 	// Without GROUP BY, aggregates give one row: ORDER BY has nothing to do.
 	if len(m.Aggs) == 0 || len(st.GroupBy) > 0 {

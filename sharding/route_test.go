@@ -117,6 +117,8 @@ func TestRoute(t *testing.T) {
 		{"select count(*), avg(o.amount) from t_log o where id < 150 group by o.status order by 1 desc limit 3",
 			"ms_0: select count(*), avg(o.amount), o.`status`, SUM(o.amount), COUNT(o.amount) from t_log_0 o where id < 150 group by o.status order by 1 desc \nms_0: select count(*), avg(o.amount), o.`status`, SUM(o.amount), COUNT(o.amount) from t_log_1 o where id < 150 group by o.status order by 1 desc ", Rows},
 		{"select distinct status from t_log where t_log.id > 99 limit 2", "ms_0: select distinct status from t_log_1 where t_log_1.id > 99 \nms_0: select distinct status from t_log_2 where t_log_2.id > 99 ", Rows},
+		{"select status, count(*) n from t_log group by status having n > 1 and (max(amount) >= 2.5 or not avg(id) < 3) order by status limit 2",
+			"ms_0: select status, count(*) n, max(amount), avg(id), SUM(id), COUNT(id) from t_log_0 group by status  order by status \nms_0: select status, count(*) n, max(amount), avg(id), SUM(id), COUNT(id) from t_log_1 group by status  order by status \nms_0: select status, count(*) n, max(amount), avg(id), SUM(id), COUNT(id) from t_log_2 group by status  order by status ", Rows},
 		{"select avg(t_log.id) from t_log where id > 150", "ms_0: select avg(t_log_1.id), SUM(t_log_1.id), COUNT(t_log_1.id) from t_log_1 where id > 150\nms_0: select avg(t_log_2.id), SUM(t_log_2.id), COUNT(t_log_2.id) from t_log_2 where id > 150", Rows},
 	} {
 		r, err := rt.Route(tc.sql, nil)
@@ -140,7 +142,11 @@ func TestRoute(t *testing.T) {
 func TestRouteRefuses(t *testing.T) {
 	rt := router(t)
 	for _, tc := range []struct{ sql, want string }{
-		{"select status, count(*) from t_order group by status having count(*) > 1", "HAVING over several data nodes"},
+		{"select status from t_order having status = 'a'", "HAVING without GROUP BY"},
+		{"select status, count(*) from t_order group by status having count(*) > user_id", "compare an aggregate or grouped column with a literal"},
+		{"select status, count(*) from t_order group by status having user_id = 1", "HAVING on user_id"},
+		{"select status, count(*) from t_order group by status having count(distinct user_id) > 1", "HAVING on count(distinct user_id)"},
+		{"select status, count(*) from t_order group by status having count(*) like '1%'", "HAVING … like"},
 		{"select count(distinct status) from t_order", "COUNT(DISTINCT …) over several data nodes"},
 		{"select group_concat(status) from t_order", "over several data nodes (only COUNT"},
 		{"select order_id, row_number() over (order by order_id) from t_order", "window functions"},
