@@ -270,11 +270,11 @@ func TestShardingMatchesUnsharded(t *testing.T) {
 	// Refused, with ER_NOT_SUPPORTED_YET and what to do.
 	for q, want := range map[string]string{
 		"SELECT status, COUNT(*) FROM t_order GROUP BY status HAVING COUNT(*) > user_id": "compare an aggregate or grouped column with a literal",
-		"SELECT COUNT(DISTINCT status) FROM t_order":                               "COUNT(DISTINCT …) over several data nodes",
-		"SELECT GROUP_CONCAT(status) FROM t_order":                                 "over several data nodes",
-		"SELECT * FROM t_order o JOIN plain p ON o.user_id = p.id":                 "plain has no table rule",
-		"SELECT * FROM t_order WHERE order_id IN (SELECT id FROM plain)":           "subqueries",
-		"UPDATE t_order SET user_id = 2 WHERE user_id = 1 AND order_id = 1":        "a row cannot change node",
+		"SELECT COUNT(DISTINCT status) FROM t_order":                                     "COUNT(DISTINCT …) over several data nodes",
+		"SELECT GROUP_CONCAT(status) FROM t_order":                                       "over several data nodes",
+		"SELECT * FROM t_order o JOIN plain p ON o.user_id = p.id":                       "plain has no table rule",
+		"SELECT * FROM t_order WHERE order_id IN (SELECT id FROM plain)":                 "subqueries",
+		"UPDATE t_order SET user_id = 2 WHERE user_id = 1 AND order_id = 1":              "a row cannot change node",
 	} {
 		_, err := e.db.Exec(q)
 		var me *mysql.MySQLError
