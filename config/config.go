@@ -160,6 +160,16 @@ type Props struct {
 	// takes it out at once.
 	HealthFailures  int `yaml:"healthFailures,omitempty"`
 	HealthSuccesses int `yaml:"healthSuccesses,omitempty"`
+	// HealthFlapLimit: a data source that left the read set this many
+	// times within HealthFlapWindow stays out until the window frees one
+	// (defaults 5 and 1m): a flapping server is damped, not chased.
+	HealthFlapLimit  int           `yaml:"healthFlapLimit,omitempty"`
+	HealthFlapWindow time.Duration `yaml:"healthFlapWindow,omitempty"`
+	// MaxLoginFailures: an address with this many failed logins within
+	// LoginFailureWindow is refused (ERR 1129) until the window passed
+	// since its first failure; defaults 10 and 1m.
+	MaxLoginFailures   int           `yaml:"maxLoginFailures,omitempty"`
+	LoginFailureWindow time.Duration `yaml:"loginFailureWindow,omitempty"`
 	// MaxReplicationLag takes a slave out of the read set while its
 	// Seconds_Behind_Master is above it, and back only once below half of
 	// it; 0 (default): lag is reported, not acted on.
@@ -391,6 +401,8 @@ func (c *Config) ints() []intSetting {
 		{&pp.ShardingMaxRows, "props.shardingMaxRows", DefaultShardingMaxRows, 1, MaxShardingMaxRows},
 		{&pp.HealthFailures, "props.healthFailures", DefaultHealthFailures, 1, 100},
 		{&pp.HealthSuccesses, "props.healthSuccesses", DefaultHealthSuccesses, 1, 100},
+		{&pp.MaxLoginFailures, "props.maxLoginFailures", DefaultMaxLoginFailures, 1, 1000000},
+		{&pp.HealthFlapLimit, "props.healthFlapLimit", DefaultHealthFlapLimit, 1, 64},
 	}
 	for _, name := range sortedKeys(c.DataSources) {
 		ds, p := c.DataSources[name], "dataSources."+name
@@ -412,6 +424,8 @@ func (c *Config) durations() []durationSetting {
 		{&pp.WaitTimeout, "props.waitTimeout", DefaultWaitTimeout, time.Second, 365 * 24 * time.Hour},
 		{&pp.HandshakeTimeout, "props.handshakeTimeout", DefaultHandshakeTimeout, 100 * time.Millisecond, 10 * time.Minute},
 		{&pp.MaxReplicationLag, "props.maxReplicationLag", 0, 0, 7 * 24 * time.Hour},
+		{&pp.LoginFailureWindow, "props.loginFailureWindow", DefaultLoginFailureWindow, time.Second, 24 * time.Hour},
+		{&pp.HealthFlapWindow, "props.healthFlapWindow", DefaultHealthFlapWindow, time.Second, 24 * time.Hour},
 	}
 	for _, name := range sortedKeys(c.DataSources) {
 		ds, p := c.DataSources[name], "dataSources."+name
@@ -448,6 +462,10 @@ const (
 	DefaultHealthCheckTimeout = time.Second
 	DefaultHealthFailures     = 2
 	DefaultHealthSuccesses    = 2
+	DefaultMaxLoginFailures   = 10
+	DefaultHealthFlapLimit    = 5
+	DefaultHealthFlapWindow   = time.Minute
+	DefaultLoginFailureWindow = time.Minute
 )
 
 // parseURL accepts host:port, mysql://host:port/db and

@@ -13,10 +13,10 @@ import (
 	"fmt"
 	"io"
 	"net/http"
-	"regexp"
 	"sync"
 	"time"
 
+	"github.com/shardgate/shardgate/config"
 	"github.com/shardgate/shardgate/ctl"
 	"github.com/shardgate/shardgate/orchestration"
 	"github.com/shardgate/shardgate/registry"
@@ -91,10 +91,6 @@ func (c *Console) next() <-chan struct{} {
 	return c.changed
 }
 
-// passwordRE finds password values in config YAML: the console shows the
-// config to anyone who can reach it, so it masks them.
-var passwordRE = regexp.MustCompile(`(?m)^(\s*-?\s*password:\s*).+$`)
-
 // State is what the page shows.
 type State struct {
 	Root        string            `json:"root"`
@@ -116,7 +112,8 @@ func (c *Console) state(ctx context.Context) State {
 	nodes, err := orchestration.ReadConfig(ctx, c.ctl.Reg)
 	errs = append(errs, err)
 	for p, n := range nodes {
-		st.Config[c.ctl.Root+p] = passwordRE.ReplaceAllString(string(n.Value), "${1}******")
+		// The console shows the config to whoever reaches it: secrets masked.
+		st.Config[c.ctl.Root+p] = string(config.MaskSecrets(n.Value))
 	}
 	if err := errors.Join(errs...); err != nil {
 		st.Error = err.Error()

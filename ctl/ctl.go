@@ -334,16 +334,19 @@ func (c *Ctl) ConfigShow(ctx context.Context) error {
 	if len(nodes) == 0 {
 		return fmt.Errorf("no configuration under %s", c.Root+orchestration.ConfigDir)
 	}
+	// Secrets are masked: whoever reads the output (a terminal, a ticket, a
+	// CI log) need not learn the passwords (etcdctl/zkCli show them raw to
+	// whoever holds the registry's credentials).
 	if c.JSON {
 		out := map[string]any{}
 		for p, n := range nodes {
-			out[p] = map[string]any{"version": n.Version, "yaml": string(n.Value)}
+			out[p] = map[string]any{"version": n.Version, "yaml": string(config.MaskSecrets(n.Value))}
 		}
 		return c.json(out)
 	}
 	for _, p := range orchestration.SharedNodes {
 		if n, ok := nodes[p]; ok {
-			fmt.Fprintf(c.Out, "# %s (version %d)\n%s\n", c.Root+p, n.Version, strings.TrimRight(string(n.Value), "\n"))
+			fmt.Fprintf(c.Out, "# %s (version %d)\n%s\n", c.Root+p, n.Version, strings.TrimRight(string(config.MaskSecrets(n.Value)), "\n"))
 		}
 	}
 	return nil
@@ -374,9 +377,12 @@ func (c *Ctl) ConfigApply(ctx context.Context, file string, yes bool) error {
 	}
 	changed := false
 	for _, p := range orchestration.SharedNodes {
-		d := diff(string(old[p].Value), string(enc[p]))
-		if d == "" {
+		if string(old[p].Value) == string(enc[p]) {
 			continue
+		}
+		d := diff(string(config.MaskSecrets(old[p].Value)), string(config.MaskSecrets(enc[p])))
+		if d == "" {
+			d = "  (only secret values differ; they are not shown)\n"
 		}
 		changed = true
 		fmt.Fprintf(c.Out, "--- %s (registry)\n+++ %s (%s)\n%s", c.Root+p, c.Root+p, file, d)

@@ -159,6 +159,19 @@ func testCtl(t *testing.T, rc registry.Config) {
 	if err := c.ConfigShow(ctx); err != nil || !strings.Contains(out.String(), rc.Namespace+"/config/masterslave/rule") {
 		t.Fatalf("config show: %v\n%s", err, out.String())
 	}
+	// Secrets never show: not in config show, not in the apply diff, which
+	// still says that they changed.
+	if strings.Contains(out.String(), ": secret") || !strings.Contains(out.String(), "******") {
+		t.Fatalf("config show prints a password:\n%s", out.String())
+	}
+	pw := filepath.Join(dir, "pw.yaml")
+	os.WriteFile(pw, []byte(strings.Replace(strings.Replace(fileYAML, "slaveDataSourceNames: [ds_slave_0]", "slaveDataSourceNames: [ds_slave_0], loadBalanceAlgorithmType: RANDOM", 1), "password: secret", "password: n3w-secret", 1)), 0o600)
+	out.Reset()
+	c.In = strings.NewReader("n\n")
+	c.ConfigApply(ctx, pw, false)
+	if strings.Contains(out.String(), "n3w-secret") || strings.Contains(out.String(), ": secret") || !strings.Contains(out.String(), "only secret values differ") {
+		t.Fatalf("apply diff of a password change:\n%s", out.String())
+	}
 }
 
 // Preview plans with the registry's sharding rule; unsharded statements

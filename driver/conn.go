@@ -141,7 +141,7 @@ func (s *conn) Execute(u *engine.Unit, cls engine.Class) engine.Result {
 	onMaster := ds.IsMaster()
 	text, args := s.unitText(u) // the unit's SQL when the plan rewrote it
 	if s.c.rt.Snapshot().Config.Props.SQLShow {
-		s.c.log.Info("sql", "session", s.uid, "dataSource", ds.Name, "class", cls.String(), "sql", text)
+		s.c.log.Info("sql", "session", s.uid, "dataSource", ds.Name, "class", cls.String(), "sql", engine.Redact([]byte(text)))
 	}
 	var b *bconn
 	var err error

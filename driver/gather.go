@@ -20,7 +20,7 @@ func (s *conn) Gather(u *engine.Unit, cls engine.Class, maxRows int) (engine.Ans
 	onMaster := ds.IsMaster()
 	text, args := s.unitText(u)
 	if s.c.rt.Snapshot().Config.Props.SQLShow {
-		s.c.log.Info("sql", "session", s.uid, "dataSource", ds.Name, "class", cls.String(), "sql", text)
+		s.c.log.Info("sql", "session", s.uid, "dataSource", ds.Name, "class", cls.String(), "sql", engine.Redact([]byte(text)))
 	}
 	b, err := s.acquire(o.ctx, ds.Pool.(*pool), onMaster)
 	if err != nil {

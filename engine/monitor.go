@@ -149,6 +149,11 @@ type Damping struct {
 	Failures, Successes int
 	// MaxLag: a slave lagging more is out, back only below MaxLag/2 (0: off).
 	MaxLag time.Duration
+	// FlapLimit: a data source that left the read set FlapLimit times
+	// within FlapWindow stays out until the oldest of those is older than
+	// the window (0: no limit).
+	FlapLimit  int
+	FlapWindow time.Duration
 }
 
 // monitor checks the data source every healthCheckInterval, on its own
@@ -239,6 +244,9 @@ func (h *Health) observe(c Check, d Damping) {
 		h.succ++
 		h.fails = 0
 		if h.succ >= d.Successes {
+			if lvl == levelUp && h.flapping(c.At, d) {
+				break // held out: it left the read set too often lately
+			}
 			h.checked, h.succ = lvl, 0
 			if lvl == levelUp {
 				slog.Info("data source back: health checks pass", "dataSource", h.name, "checks", d.Successes)
@@ -263,8 +271,32 @@ func (h *Health) observe(c Check, d Damping) {
 	h.publishLocked()
 }
 
+// flapping reports whether the data source left the read set
+// d.FlapLimit times within d.FlapWindow before now (logged once per hold).
+func (h *Health) flapping(now time.Time, d Damping) bool {
+	if d.FlapLimit <= 0 {
+		return false
+	}
+	n := 0
+	for _, t := range h.outs {
+		if now.Sub(t) < d.FlapWindow {
+			n++
+		}
+	}
+	if n < d.FlapLimit {
+		h.held = false
+		return false
+	}
+	h.err = fmt.Errorf("held out of the read set: it left it %d times within %v (props.healthFlapLimit)", n, d.FlapWindow)
+	if !h.held {
+		h.held = true
+		slog.Warn("data source flapping: held out of the read set", "dataSource", h.name, "leftTimes", n, "window", d.FlapWindow)
+	}
+	return true
+}
+
 // publishLocked sets the routing level from the state and counts
-// transitions.
+// transitions (and remembers when it left the read set, for flapping).
 func (h *Health) publishLocked() {
 	lvl := h.checked
 	if h.lagging && lvl < levelDegraded {
@@ -273,6 +305,12 @@ func (h *Health) publishLocked() {
 	if old := h.level.Swap(lvl); (old == levelUp) != (lvl == levelUp) {
 		h.transitions++
 		h.since = time.Now()
+		if lvl != levelUp {
+			h.outs = append(h.outs, h.since)
+			if len(h.outs) > 64 {
+				h.outs = h.outs[len(h.outs)-64:]
+			}
+		}
 	}
 }
 

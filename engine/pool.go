@@ -57,6 +57,9 @@ type Health struct {
 	since       time.Time
 	transitions uint64
 	last        Check
+	// outs are when it last left the read set; held: kept out for flapping.
+	outs []time.Time
+	held bool
 }
 
 // Healthy reports whether the data source is in the read set.

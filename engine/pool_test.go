@@ -220,3 +220,43 @@ func TestPoolFactoryError(t *testing.T) {
 		}
 	}
 }
+
+// A flapping data source (failing and recovering again and again) leaves
+// the read set at most props.healthFlapLimit times per window: after that
+// it is held out, with an error saying why, until the window frees a slot.
+func TestHealthFlapping(t *testing.T) {
+	cfg := testConfig(t, "props: {healthFailures: 1, healthSuccesses: 1, healthFlapLimit: 3, healthFlapWindow: 2s}\n")
+	for _, ds := range cfg.DataSources {
+		ds.HealthCheckInterval = 10 * time.Millisecond
+	}
+	r, err := NewRuntime(cfg, fakePools)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.Close()
+	s0 := r.Snapshot().ByName["s0"]
+	fp := s0.Pool.(*fakePool)
+	refused := errors.New("connect: connection refused")
+	start := time.Now()
+	for range 6 {
+		fp.monErr.Store(&refused)
+		waitChecks(t, fp, 2)
+		fp.monErr.Store(nil)
+		waitChecks(t, fp, 3)
+	}
+	st := s0.Health.Status()
+	if time.Since(start) > time.Second {
+		t.Skipf("the loop took %v, longer than half the window: the count is not meaningful", time.Since(start))
+	}
+	if st.Up || st.Transitions > 2*3+1 || !strings.Contains(st.LastError, "held out of the read set") {
+		t.Fatalf("after 6 flaps: %+v", st)
+	}
+	// The window passes: it comes back.
+	deadline := time.Now().Add(5 * time.Second)
+	for !s0.Health.Healthy() {
+		if time.Now().After(deadline) {
+			t.Fatalf("still held out: %+v", s0.Health.Status())
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}

@@ -189,7 +189,8 @@ func (r *Runtime) Apply(cfg *config.Config) error {
 		return errors.New("engine: runtime closed")
 	}
 	members := make(map[string]*member, len(cfg.DataSources))
-	damp := Damping{Failures: cfg.Props.HealthFailures, Successes: cfg.Props.HealthSuccesses, MaxLag: cfg.Props.MaxReplicationLag}
+	damp := Damping{Failures: cfg.Props.HealthFailures, Successes: cfg.Props.HealthSuccesses, MaxLag: cfg.Props.MaxReplicationLag,
+		FlapLimit: cfg.Props.HealthFlapLimit, FlapWindow: cfg.Props.HealthFlapWindow}
 	var opened []*member
 	abort := func() {
 		for _, m := range opened {

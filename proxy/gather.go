@@ -19,7 +19,7 @@ func (s *session) Gather(u *engine.Unit, cls engine.Class, maxRows int) (engine.
 		return engine.Answer{}, failure(ds, err, false)
 	}
 	if s.srv.showSQL() {
-		s.srv.log.Info("actual sql", "conn", s.id, "dataSource", ds.Name, "sql", string(u.SQL))
+		s.srv.log.Info("actual sql", "conn", s.id, "dataSource", ds.Name, "sql", engine.Redact(u.SQL))
 	}
 	s.cmd = append(append(s.cmd[:0], wire.ComQuery), u.SQL...)
 	if err := bc.WriteCommand(s.cmd); err != nil {

@@ -8,6 +8,7 @@ import (
 	"encoding/binary"
 	"fmt"
 	"net"
+	"time"
 
 	"github.com/shardgate/shardgate/backend"
 	"github.com/shardgate/shardgate/backend/wire"
@@ -28,6 +29,13 @@ func (s *session) handshake() bool {
 		salt[i] = salt[i]%94 + 33
 	}
 	snap := s.srv.rt.Snapshot()
+	props := &snap.Config.Props
+	if until, blocked := s.srv.logins.blocked(hostOf(s.c.NC.RemoteAddr()), props.MaxLoginFailures, props.LoginFailureWindow); blocked {
+		s.c.Seq = 0
+		s.fail(wire.NewError(1129, "HY000", "Host '%s' is blocked because of %d failed logins within %v (props.maxLoginFailures); try again in %v",
+			hostOf(s.c.NC.RemoteAddr()), props.MaxLoginFailures, props.LoginFailureWindow, time.Until(until).Round(time.Second)))
+		return false
+	}
 	caps := uint32(wire.Capabilities | wire.ClientConnectAttrs | wire.ClientFoundRows)
 	if s.srv.tls != nil {
 		caps |= wire.ClientSSL
@@ -156,9 +164,11 @@ func (s *session) handshake() bool {
 		if len(auth) > 0 {
 			using = "YES"
 		}
+		s.loginFailed(s.user, hostOf(s.c.NC.RemoteAddr()))
 		s.fail(wire.NewError(1045, "28000", "Access denied for user '%s'@'%s' (using password: %s)", s.user, hostOf(s.c.NC.RemoteAddr()), using))
 		return false
 	}
+	s.srv.logins.succeeded(hostOf(s.c.NC.RemoteAddr()))
 	s.initialDB = s.db
 	s.salt = salt
 	if names := s.srv.setNames(s.collation); names != "" {
@@ -262,6 +272,7 @@ func (s *session) changeUser(p []byte) bool {
 		if len(auth) > 0 {
 			using = "YES"
 		}
+		s.loginFailed(user, hostOf(s.raw.RemoteAddr()))
 		s.writeErr(wire.NewError(1045, "28000", "Access denied for user '%s'@'%s' (using password: %s)", user, hostOf(s.raw.RemoteAddr()), using))
 		return false
 	}
@@ -288,6 +299,13 @@ func indexNUL(b []byte) int {
 		}
 	}
 	return -1
+}
+
+// loginFailed logs a failed login and counts it against the address.
+func (s *session) loginFailed(user, addr string) {
+	window := s.srv.rt.Snapshot().Config.Props.LoginFailureWindow
+	n := s.srv.logins.failed(addr, window)
+	s.srv.log.Warn("login failed", "user", user, "address", addr, "conn", s.id, "failuresInWindow", n)
 }
 
 func hostOf(a net.Addr) string {

@@ -2,6 +2,9 @@ package proxy
 
 import (
 	"context"
+	"database/sql"
+	"fmt"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"syscall"
@@ -194,5 +197,33 @@ func TestHealthSlaveStopped(t *testing.T) {
 	t.Logf("slave0 stopped %v; reads per server %v", back.Sub(stopped).Round(time.Millisecond), l.seen)
 	if n := l.errs.Load(); n != 0 {
 		t.Errorf("%d reads failed", n)
+	}
+}
+
+// Failed logins are counted per address: past props.maxLoginFailures in
+// the window the address is refused before any password is checked (the
+// right password too), and let in again once the window passed.
+func TestLoginThrottle(t *testing.T) {
+	p := startProxy(t, "readYourWrites: off, maxLoginFailures: 3, loginFailureWindow: 2s")
+	try := func(pw string) error {
+		db, err := sql.Open("mysql", fmt.Sprintf("%s:%s@tcp(%s)/pt", user, pw, p.addr))
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer db.Close()
+		return db.Ping()
+	}
+	for i := range 3 {
+		if err := try("wrong"); err == nil || !strings.Contains(err.Error(), "1045") {
+			t.Fatalf("wrong password %d: %v", i, err)
+		}
+	}
+	err := try(password)
+	if err == nil || !strings.Contains(err.Error(), "1129") || !strings.Contains(err.Error(), "is blocked because of 3 failed logins") {
+		t.Fatalf("after 3 failures: %v", err)
+	}
+	time.Sleep(2100 * time.Millisecond)
+	if err := try(password); err != nil {
+		t.Fatalf("after the window: %v", err)
 	}
 }

@@ -26,6 +26,8 @@ type Server struct {
 
 	nextConnID atomic.Uint32
 
+	logins loginGuard
+
 	collMu     sync.Mutex
 	collations map[byte]string // client collation id → SET NAMES statement
 

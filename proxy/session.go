@@ -346,7 +346,7 @@ func (s *session) query(p []byte) bool {
 		return true
 	}
 	if s.srv.showSQL() {
-		s.srv.log.Info("sql", "conn", s.id, "class", cls.String(), "sql", string(p[1:]))
+		s.srv.log.Info("sql", "conn", s.id, "class", cls.String(), "sql", engine.Redact(p[1:]))
 	}
 	if s.held != nil {
 		if cls&engine.Diagnostics != 0 && cls&engine.Multi == 0 {
@@ -491,7 +491,7 @@ func (s *session) Execute(u *engine.Unit, cls engine.Class) engine.Result {
 		cmd = append(append(s.cmd[:0], p[0]), u.SQL...)
 		s.cmd = cmd
 		if s.srv.showSQL() {
-			s.srv.log.Info("actual sql", "conn", s.id, "dataSource", ds.Name, "sql", string(u.SQL))
+			s.srv.log.Info("actual sql", "conn", s.id, "dataSource", ds.Name, "sql", engine.Redact(u.SQL))
 		}
 	}
 	if st != nil {
