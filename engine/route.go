@@ -348,3 +348,31 @@ func (s *Session) LostConn() {
 
 // Reset forgets everything (COM_RESET_CONNECTION, COM_CHANGE_USER).
 func (s *Session) Reset() { *s = Session{} }
+
+// PrepareTarget is where a prepared statement on sharded or broadcast
+// tables is prepared for its metadata (parameter and column definitions):
+// the data source of its first data node, as a statement of class c in
+// session s would pick it, and the statement's text there. sharded false:
+// the statement names no rule table (it prepares as any other).
+func (snap *Snapshot) PrepareTarget(c Class, s *Session, sql string) (ds *DataSource, text string, sharded bool, err error) {
+	if snap.Router == nil {
+		return nil, "", false, nil
+	}
+	if err := snap.Admit(c); err != nil {
+		return nil, "", true, err
+	}
+	target, text, ok, err := snap.Router.Prepare(sql)
+	if !ok {
+		return nil, "", false, nil
+	}
+	if err != nil {
+		return nil, "", true, routeError(err)
+	}
+	g := snap.byGroup[target]
+	if g == nil {
+		return nil, "", true, &Error{Kind: ErrNoDataSource, Code: ErrCodeUnavailable, SQLState: "HY000", Message: fmt.Sprintf(
+			"shardgate: data node %s is neither a master/slave group nor a data source", target)}
+	}
+	ds, err = g.pick(snap.Config, c, s, nil)
+	return ds, text, true, err
+}

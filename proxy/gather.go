@@ -12,6 +12,10 @@ import (
 // back to its pool at once (merged plans never run in a transaction).
 func (s *session) Gather(u *engine.Unit, cls engine.Class, maxRows int) (engine.Answer, engine.Result) {
 	ds := u.DS
+	if s.cur.st != nil {
+		return engine.Answer{}, engine.Result{Failure: engine.Failed, Err: &engine.Error{Kind: engine.ErrUnsupported, Code: engine.ErrCodeUnsupported, SQLState: "42000",
+			Message: "shardgate: a prepared statement that runs on several data nodes is not supported by the proxy yet; give its sharding key, or send it as text"}}
+	}
 	s.lastDS = ds.Name
 	onMaster := ds.IsMaster()
 	bc, err := s.acquire(ds, onMaster)

@@ -93,6 +93,9 @@ type stmt struct {
 	// the execute fails (longTooBig).
 	longBytes  int
 	longTooBig bool
+	// sharded: on sharded or broadcast tables, routed at each execution
+	// with its parameters.
+	sharded bool
 }
 
 // maxSessionStmts bounds a session's prepared statements (MariaDB's own
@@ -419,7 +422,16 @@ func (s *session) runKind(p []byte, cls engine.Class, st *stmt, kind wire.Respon
 	}
 	s.cur = current{p: p, st: st, kind: kind}
 	var sql []byte
+	var args []any
 	switch {
+	case st != nil && st.sharded:
+		var err error
+		if args, err = s.params(st, p); err != nil {
+			s.cur = current{}
+			s.writeErr(err)
+			return true
+		}
+		sql = []byte(st.sql)
 	case st != nil:
 		if err := s.unsharded(st); err != nil {
 			s.cur = current{}
@@ -429,7 +441,7 @@ func (s *session) runKind(p []byte, cls engine.Class, st *stmt, kind wire.Respon
 	case p[0] == wire.ComQuery:
 		sql = p[1:]
 	}
-	err := s.srv.rt.Run(cls, sql, nil, &s.eng, s, s.units[:0])
+	err := s.srv.rt.Run(cls, sql, args, &s.eng, s, s.units[:0])
 	clientOK := s.cur.clientOK
 	s.cur = current{}
 	switch {
@@ -442,8 +454,8 @@ func (s *session) runKind(p []byte, cls engine.Class, st *stmt, kind wire.Respon
 	return true
 }
 
-// unsharded refuses a prepared statement on sharded or broadcast tables:
-// the proxy routes those from their text only (so far).
+// unsharded refuses a prepared statement prepared as unsharded whose
+// tables a config change since made sharded or broadcast (prepare it again).
 func (s *session) unsharded(st *stmt) error {
 	rt := s.srv.rt.Snapshot().Router
 	if rt == nil {
@@ -454,7 +466,7 @@ func (s *session) unsharded(st *stmt) error {
 		return nil
 	}
 	return &engine.Error{Kind: engine.ErrUnsupported, Code: engine.ErrCodeUnsupported, SQLState: "42000",
-		Message: "shardgate: prepared statements on sharded or broadcast tables are not supported by the proxy yet; send the statement as text"}
+		Message: "shardgate: this prepared statement's tables became sharded or broadcast after it was prepared; prepare it again"}
 }
 
 // current is the command runKind is running, for Execute and Finish.
@@ -495,7 +507,7 @@ func (s *session) Execute(u *engine.Unit, cls engine.Class) engine.Result {
 		}
 	}
 	if st != nil {
-		if cmd, err = s.bindExecute(bc, st, p); err != nil {
+		if cmd, err = s.bindExecute(bc, st, p, u); err != nil {
 			held := s.pinned != nil
 			s.release(bc, onMaster)
 			if bc.ReadOnly && !held && cls&engine.Read != 0 && isRefusedWrite(err) {

@@ -405,3 +405,76 @@ func TestShardingPreview(t *testing.T) {
 		t.Errorf("PREVIEW ran an INSERT: %d rows (%v)", n, err)
 	}
 }
+
+// Server-side prepared statements on sharded tables: routed at each
+// execution by their parameters, run natively on the one data node they
+// route to (binary results relayed); one that runs on several nodes is
+// refused with what to do.
+func TestShardingPrepared(t *testing.T) {
+	e := startShards(t)
+	e.both(t, "INSERT INTO t_order (order_id, user_id, status, amount) VALUES (1, 1, 'a', 1.50), (2, 2, 'b', NULL), (3, 3, 'c', 3.25), (4, 4, 'd', 4.00)")
+	e.r.Sync(t)
+	ps, err := sql.Open("mysql", fmt.Sprintf("%s:%s@tcp(%s)/sh0", user, password, e.addr))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ps.Close()
+	st, err := ps.Prepare("SELECT order_id, status, amount FROM t_order WHERE user_id = ? AND order_id = ?")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	for _, k := range [][2]any{{1, 1}, {2, int64(2)}, {3, "3"}, {4, 4}, {4, 5}} {
+		var got []string
+		rows, err := st.Query(k[0], k[1])
+		if err != nil {
+			t.Fatalf("%v: %v", k, err)
+		}
+		for rows.Next() {
+			var id int64
+			var status string
+			var amount sql.NullString
+			if err := rows.Scan(&id, &status, &amount); err != nil {
+				t.Fatal(err)
+			}
+			got = append(got, fmt.Sprint(id, status, amount.String))
+		}
+		rows.Close()
+		var want []string
+		orows, _ := e.oracle.Query("SELECT order_id, status, amount FROM t_order WHERE user_id = ? AND order_id = ?", k[0], k[1])
+		for orows.Next() {
+			var id int64
+			var status string
+			var amount sql.NullString
+			orows.Scan(&id, &status, &amount)
+			want = append(want, fmt.Sprint(id, status, amount.String))
+		}
+		orows.Close()
+		if strings.Join(got, ";") != strings.Join(want, ";") {
+			t.Errorf("%v: %v, want %v", k, got, want)
+		}
+	}
+	// A prepared write to one node, then read back through the oracle.
+	if _, err := ps.Exec("UPDATE t_order SET status = ? WHERE user_id = ? AND order_id = ?", "upd", 3, 3); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := ps.Exec("INSERT INTO t_order (order_id, user_id, status) VALUES (?, ?, ?)", 10, 5, "new"); err != nil {
+		t.Fatal(err)
+	}
+	var status string
+	if err := e.oracle.QueryRow("SELECT status FROM sh1.t_order_1 WHERE order_id = 3").Scan(&status); err != nil || status != "upd" {
+		t.Fatalf("prepared UPDATE: %q %v", status, err)
+	}
+	if err := e.oracle.QueryRow("SELECT status FROM sh1.t_order_0 WHERE order_id = 10").Scan(&status); err != nil || status != "new" {
+		t.Fatalf("prepared INSERT: %q %v", status, err)
+	}
+	// Several nodes: refused, saying what to do; the session goes on.
+	_, err = ps.Query("SELECT * FROM t_order WHERE user_id IN (?, ?)", 1, 2)
+	var me *mysql.MySQLError
+	if !errors.As(err, &me) || me.Number != 1235 || !strings.Contains(me.Message, "several data nodes") {
+		t.Fatalf("scatter prepared: %v", err)
+	}
+	if err := ps.QueryRow("SELECT status FROM t_order WHERE user_id = ? AND order_id = ?", 3, 3).Scan(&status); err != nil || status != "upd" {
+		t.Fatalf("after the refusal: %q %v", status, err)
+	}
+}

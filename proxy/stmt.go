@@ -31,11 +31,13 @@ func (s *session) prepare(p []byte) bool {
 		return true
 	}
 	sql := string(p[1:])
-	if err := s.unsharded(&stmt{sql: sql}); err != nil {
+	cls := s.srv.rt.Cache().Classify(p[1:])
+	if ds, text, sharded, err := s.srv.rt.Snapshot().PrepareTarget(cls, &s.eng, sql); err != nil {
 		s.writeErr(err)
 		return true
+	} else if sharded {
+		return s.prepareSharded(ds, text, sql, cls)
 	}
-	cls := s.srv.rt.Cache().Classify(p[1:])
 	at := engine.NewAttempt(s.srv.rt.Snapshot(), cls, &s.eng)
 	for {
 		plan, err := at.Next(s.units[:0])
@@ -81,21 +83,48 @@ func (s *session) prepare(p []byte) bool {
 			s.writeErr(dsErr(ds, err))
 			return true
 		}
-		s.nextStmt++
-		id := s.nextStmt
-		s.stmts[id] = &stmt{sql: sql, class: cls, params: bs.Params, columns: bs.Columns}
-		ok := make([]byte, 0, 12)
-		ok = append(ok, 0)
-		ok = binary.LittleEndian.AppendUint32(ok, id)
-		ok = binary.LittleEndian.AppendUint16(ok, bs.Columns)
-		ok = binary.LittleEndian.AppendUint16(ok, bs.Params)
-		ok = append(ok, 0, 0, 0)
-		s.c.WritePacket(ok)
-		for _, d := range defs {
-			s.c.WritePacket(d)
-		}
+		s.prepared(&stmt{sql: sql, class: cls, params: bs.Params, columns: bs.Columns}, defs)
 		return true
 	}
+}
+
+// prepared registers st under a new id and answers the client's prepare
+// with the backend's definitions.
+func (s *session) prepared(st *stmt, defs [][]byte) {
+	s.nextStmt++
+	id := s.nextStmt
+	s.stmts[id] = st
+	ok := make([]byte, 0, 12)
+	ok = append(ok, 0)
+	ok = binary.LittleEndian.AppendUint32(ok, id)
+	ok = binary.LittleEndian.AppendUint16(ok, st.columns)
+	ok = binary.LittleEndian.AppendUint16(ok, st.params)
+	ok = append(ok, 0, 0, 0)
+	s.c.WritePacket(ok)
+	for _, d := range defs {
+		s.c.WritePacket(d)
+	}
+}
+
+// prepareSharded prepares a statement on sharded or broadcast tables: its
+// text for the first data node (tables renamed) is prepared on ds for the
+// parameter and column definitions the client gets; each execution is
+// routed with its parameters (routeExecute).
+func (s *session) prepareSharded(ds *engine.DataSource, text, sql string, cls engine.Class) bool {
+	onMaster := ds.IsMaster()
+	bc, err := s.acquire(ds, onMaster)
+	if err != nil {
+		s.writeErr(dsErr(ds, err))
+		return true
+	}
+	bs, defs, err := backendPrepare(bc, text, true)
+	s.release(bc, onMaster)
+	if err != nil {
+		s.writeErr(dsErr(ds, err))
+		return true
+	}
+	s.prepared(&stmt{sql: sql, class: cls, params: bs.Params, columns: bs.Columns, sharded: true}, defs)
+	return true
 }
 
 // backendPrepare prepares sql on bc (or finds it prepared there). With
@@ -206,10 +235,22 @@ func (s *session) execute(p []byte) bool {
 // bindExecute prepares the statement on bc if needed, sends pending long
 // data, and returns the COM_STMT_EXECUTE packet for bc: the backend's id,
 // no cursor, and the parameter types always bound.
-func (s *session) bindExecute(bc *backend.Conn, st *stmt, p []byte) ([]byte, error) {
-	bs, _, err := backendPrepare(bc, st.sql, false)
+func (s *session) bindExecute(bc *backend.Conn, st *stmt, p []byte, u *engine.Unit) ([]byte, error) {
+	sql, params := st.sql, st.params
+	if u.SQL != nil {
+		// A sharded statement's text for this node: its parameters still
+		// in place, or bound into it (Args false).
+		sql = string(u.SQL)
+		if !u.Args {
+			params = 0
+		}
+	}
+	bs, _, err := backendPrepare(bc, sql, false)
 	if err != nil {
 		return nil, err
+	}
+	if bs.Params != params {
+		return nil, fmt.Errorf("shardgate: internal: the statement for this data node has %d parameters, %d expected", bs.Params, params)
 	}
 	for _, l := range st.long {
 		binary.LittleEndian.PutUint32(l[1:], bs.ID)
@@ -221,7 +262,7 @@ func (s *session) bindExecute(bc *backend.Conn, st *stmt, p []byte) ([]byte, err
 	b := append(s.buf[:0], p[:10]...)
 	binary.LittleEndian.PutUint32(b[1:], bs.ID)
 	b[5] = 0 // CURSOR_TYPE_NO_CURSOR: results come inline
-	if st.params > 0 {
+	if params > 0 {
 		nb := (int(st.params) + 7) / 8
 		b = append(b, p[10:10+nb]...)
 		b = append(b, 1)

@@ -1215,3 +1215,40 @@ func (p *planner) addHidden(text string, cols []string) (string, error) {
 	}
 	return strings.TrimRight(text[:at], " \t\r\n") + ", " + strings.Join(cols, ", ") + " " + text[at:], nil
 }
+
+// Prepare is what a prepared statement needs before its parameters are
+// known: ok false for a statement on no rule table; otherwise the target
+// of its first data node and the statement's text there (tables renamed),
+// which can be prepared for its parameter and column definitions. The
+// statement is routed at each execution, with its parameters.
+func (rt *Router) Prepare(sql string) (target, text string, ok bool, err error) {
+	toks, named := rt.scan(sql)
+	if !named {
+		return "", "", false, nil
+	}
+	if strings.Contains(sql, "/*!") || strings.Contains(sql, "/*M!") {
+		return "", "", true, unsupported("executable comments (/*! … */) in statements on sharded or broadcast tables")
+	}
+	stmt, err := sqlparser.Parse(sql)
+	if err != nil {
+		return "", "", true, unsupported("cannot parse the statement: %v", err)
+	}
+	p := &planner{rt: rt, sql: sql, toks: toks}
+	if err := p.collect(stmt); err != nil {
+		return "", "", true, err
+	}
+	if len(p.sharded) == 0 && len(p.bcast) == 0 {
+		return "", "", false, nil
+	}
+	if err := p.checkCounts(); err != nil {
+		return "", "", true, err
+	}
+	t, err := p.primary()
+	if err != nil {
+		return "", "", true, err
+	}
+	if t == nil {
+		return p.broadcastRead(), sql, true, nil
+	}
+	return targetOf(t, 0), p.rewrite(t, 0), true, nil
+}
