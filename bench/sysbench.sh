@@ -48,6 +48,7 @@ cleanup() {
 	wait 2>/dev/null || true
 	if [ -n "$PROFILE" ] && [ -f "$W/shardgate.cpu" ]; then
 		mkdir -p "$PROFILE" && cp "$W/shardgate.cpu" "$W/shardgate" "$PROFILE/" && echo "== CPU profile: go tool pprof -top $PROFILE/shardgate $PROFILE/shardgate.cpu"
+		[ -f "$W/sharded.cpu" ] && cp "$W/sharded.cpu" "$PROFILE/" && echo "== sharded: go tool pprof -top $PROFILE/shardgate $PROFILE/sharded.cpu"
 	fi
 	rm -rf "$W"
 }
@@ -204,7 +205,9 @@ if [ "$SHARDED" = 1 ]; then
 		echo "    embedded: {dataDir: \"$W/registry-sharded\", clientURL: \"http://127.0.0.1:$SREG_C\", peerURL: \"http://127.0.0.1:$SREG_P\"}"
 	} > "$W/proxy-sharded.yaml"
 	mkdir -p "$W/shdir"
-	(cd "$W/shdir" && exec "$W/shardgate" proxy --config "$W/proxy-sharded.yaml" 2>"$W/shardgate-sharded.log") & SHARD_PID=$!; PIDS+=($SHARD_PID)
+	SH_FLAGS=()
+	[ -n "$PROFILE" ] && SH_FLAGS=(--cpuprofile "$W/sharded.cpu")
+	(cd "$W/shdir" && exec "$W/shardgate" proxy --config "$W/proxy-sharded.yaml" "${SH_FLAGS[@]}" 2>"$W/shardgate-sharded.log") & SHARD_PID=$!; PIDS+=($SHARD_PID)
 	for _ in $(seq 300); do (echo > /dev/tcp/127.0.0.1/$SH_PORT) 2>/dev/null && break; sleep 0.1; done
 fi
 for _ in $(seq 100); do (echo > /dev/tcp/127.0.0.1/$RELAY_PORT) 2>/dev/null && break; sleep 0.1; done
