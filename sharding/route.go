@@ -93,16 +93,19 @@ type Agg struct {
 // sharding, on the default data source. args are the statement's
 // parameters (nil for a text statement); they route as literals would.
 func (rt *Router) Route(sql string, args []any) (*Route, error) {
-	toks, named := rt.scan(sql)
+	toks, named, key, lits := rt.scanKey(sql, args == nil)
 	if !named {
 		return nil, nil
 	}
 	if strings.Contains(sql, "/*!") || strings.Contains(sql, "/*M!") {
 		return nil, unsupported("executable comments (/*! … */) in statements on sharded or broadcast tables")
 	}
-	stmt, err := sqlparser.Parse(sql)
+	stmt, lits, err := rt.parse(sql, key, lits)
 	if err != nil {
-		return nil, unsupported("cannot parse the statement: %v", err)
+		return nil, err
+	}
+	if args == nil {
+		args = lits // the literals the cached statement holds as parameters
 	}
 	p := &planner{rt: rt, sql: sql, toks: toks, args: args}
 	if err := p.collect(stmt); err != nil {
@@ -135,6 +138,135 @@ func (rt *Router) Route(sql string, args []any) (*Route, error) {
 	return nil, unsupported("%T statements", stmt)
 }
 
+// maxPlanCache bounds the statements a Router keeps parsed, and
+// maxCachedText the length of one (a long statement is parsed each time).
+const (
+	maxPlanCache  = 4096
+	maxCachedText = 4096
+)
+
+// parse is the statement of sql, from the cache when its key (the text
+// with comparison literals as parameters, lits their values) was parsed
+// before. Only SELECT, UPDATE and DELETE are cached (nothing mutates their
+// trees when planning); any other statement is parsed from its own text.
+func (rt *Router) parse(sql, key string, lits []any) (sqlparser.Statement, []any, error) {
+	if v, ok := rt.cache.Load(key); ok {
+		return v.(sqlparser.Statement), lits, nil
+	}
+	if len(lits) > 0 {
+		if stmt, err := sqlparser.Parse(key); err == nil && cacheable(stmt) {
+			rt.store(key, stmt)
+			return stmt, lits, nil
+		}
+	}
+	stmt, err := sqlparser.Parse(sql)
+	if err != nil {
+		return nil, nil, unsupported("cannot parse the statement: %v", err)
+	}
+	if len(lits) == 0 && cacheable(stmt) {
+		rt.store(key, stmt)
+	}
+	return stmt, nil, nil
+}
+
+func (rt *Router) store(key string, stmt sqlparser.Statement) {
+	if len(key) <= maxCachedText && rt.cached.Load() < maxPlanCache {
+		if _, loaded := rt.cache.LoadOrStore(key, stmt); !loaded {
+			rt.cached.Add(1)
+		}
+	}
+}
+
+func cacheable(stmt sqlparser.Statement) bool {
+	switch stmt.(type) {
+	case *sqlparser.Select, *sqlparser.Update, *sqlparser.Delete:
+		return true
+	}
+	return false
+}
+
+// scanKey is scan, and the statement's cache key: with normalize, the
+// integer and string literals that follow a comparison operator become
+// parameters (lits their values, in order), so that point reads of
+// different keys share one parsed statement; other literals (ORDER BY 1,
+// LIMIT, IN lists, select items) stay in the key.
+func (rt *Router) scanKey(sql string, normalize bool) (toks []tok, named bool, key string, lits []any) {
+	var b strings.Builder
+	last, prev := 0, 0
+	tk := sqlparser.NewStringTokenizer(sql)
+	for {
+		typ, val := tk.Scan()
+		if typ == 0 || typ == sqlparser.LEX_ERROR {
+			break
+		}
+		// span is the token's text (positions are only looked at for the
+		// tokens that need them).
+		span := func() (int, int, bool) {
+			end := min(tk.Position-1, len(sql))
+			start := max(tk.OldPosition-1, 0)
+			if start > end { // inside an executable comment: refused anyway
+				return 0, 0, false
+			}
+			raw := strings.TrimLeft(sql[start:end], " \t\r\n\f\v")
+			return end - len(raw), end, true
+		}
+		switch {
+		case typ == sqlparser.ID:
+			name := lowerName(val)
+			if rt.tables[name] != nil || rt.broadcast[name] {
+				if start, end, ok := span(); ok {
+					toks = append(toks, tok{start: start, end: end, name: name})
+				}
+			}
+		case normalize && (typ == sqlparser.INTEGRAL || typ == sqlparser.STRING) && comparison(prev):
+			start, end, ok := span()
+			if !ok {
+				break
+			}
+			var v any
+			if typ == sqlparser.STRING {
+				v = string(val)
+			} else if n, err := strconv.ParseInt(string(val), 10, 64); err == nil {
+				v = n
+			}
+			if v != nil {
+				b.WriteString(sql[last:start])
+				b.WriteByte('?')
+				last = end
+				lits = append(lits, v)
+			}
+		}
+		prev = typ
+	}
+	if len(toks) == 0 {
+		return nil, false, "", nil
+	}
+	if len(lits) == 0 {
+		return toks, true, sql, nil
+	}
+	b.WriteString(sql[last:])
+	return toks, true, b.String(), lits
+}
+
+// lowerName is an identifier in lower case, without copying one that is
+// already (the common case).
+func lowerName(b []byte) string {
+	for _, c := range b {
+		if 'A' <= c && c <= 'Z' {
+			return strings.ToLower(string(b))
+		}
+	}
+	return string(b)
+}
+
+func comparison(typ int) bool {
+	switch typ {
+	case '=', '<', '>', sqlparser.LE, sqlparser.GE, sqlparser.NE, sqlparser.NULL_SAFE_EQUAL:
+		return true
+	}
+	return false
+}
+
 // tok is an identifier of the text that names a rule table.
 type tok struct {
 	start, end int
@@ -143,29 +275,13 @@ type tok struct {
 
 // scan finds the identifiers that name rule tables, with their offsets.
 func (rt *Router) scan(sql string) ([]tok, bool) {
-	var out []tok
-	tk := sqlparser.NewStringTokenizer(sql)
-	for {
-		typ, val := tk.Scan()
-		if typ == 0 || typ == sqlparser.LEX_ERROR {
-			break
-		}
-		if typ != sqlparser.ID {
-			continue
-		}
-		name := strings.ToLower(string(val))
-		if rt.tables[name] == nil && !rt.broadcast[name] {
-			continue
-		}
-		end := min(tk.Position-1, len(sql))
-		start := max(tk.OldPosition-1, 0)
-		raw := strings.TrimLeft(sql[start:end], " \t\r\n\f\v")
-		out = append(out, tok{start: end - len(raw), end: end, name: name})
-	}
-	return out, len(out) > 0
+	toks, named, _, _ := rt.scanKey(sql, false)
+	return toks, named
 }
 
 type planner struct {
+	// vals is allowed's scratch map of one combination of values.
+	vals map[string]any
 	rt   *Router
 	sql  string
 	toks []tok
@@ -704,8 +820,12 @@ func (p *planner) allowed(st *strategy, eq map[string][]any, rng map[string]span
 			return nil
 		}
 	}
-	out := map[string]bool{}
-	vals := map[string]any{}
+	out := make(map[string]bool, len(candidates))
+	if p.vals == nil {
+		p.vals = make(map[string]any, len(st.cols))
+	}
+	vals := p.vals // scratch: reused by each strategy evaluated
+	clear(vals)
 	var walk func(i int) bool
 	walk = func(i int) bool {
 		if i == len(st.cols) {
@@ -880,27 +1000,20 @@ func (p *planner) selectMerge(st *sqlparser.Select) (Merge, edit, error) {
 }
 
 // nodeText formats e for node i: columns qualified by a rule table's name
-// get its actual table's name there.
+// get its actual table's name there. It does not change e (a cached
+// statement is shared by every session).
 func (p *planner) nodeText(e sqlparser.Expr, i int) string {
-	type saved struct {
-		c    *sqlparser.ColName
-		name sqlparser.TableIdent
-	}
-	var undo []saved
-	sqlparser.Walk(func(node sqlparser.SQLNode) (bool, error) {
-		if c, ok := node.(*sqlparser.ColName); ok {
-			if t := p.rt.tables[strings.ToLower(c.Qualifier.Name.String())]; t != nil && c.Qualifier.DbQualifier.IsEmpty() {
-				undo = append(undo, saved{c, c.Qualifier.Name})
-				c.Qualifier.Name = sqlparser.NewTableIdent(t.Nodes[i].Table)
+	buf := sqlparser.NewTrackedBuffer(func(buf *sqlparser.TrackedBuffer, node sqlparser.SQLNode) {
+		if c, ok := node.(*sqlparser.ColName); ok && c.Qualifier.DbQualifier.IsEmpty() {
+			if t := p.rt.tables[strings.ToLower(c.Qualifier.Name.String())]; t != nil {
+				buf.Myprintf("%v.%v", sqlparser.NewTableIdent(t.Nodes[i].Table), c.Name)
+				return
 			}
 		}
-		return true, nil
-	}, e)
-	out := sqlparser.String(e)
-	for _, u := range undo {
-		u.c.Qualifier.Name = u.name
-	}
-	return out
+		node.Format(buf)
+	})
+	buf.Myprintf("%v", e)
+	return buf.String()
 }
 
 // selectShape checks that a SELECT's rows merge and says how; limit is the

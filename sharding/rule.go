@@ -10,6 +10,8 @@ package sharding
 
 import (
 	"errors"
+	"sync"
+	"sync/atomic"
 	"fmt"
 	"sort"
 	"strconv"
@@ -49,6 +51,10 @@ type Router struct {
 	def     string
 	maxRows int
 	keys    *Snowflake
+	// cache holds parsed statements by key (see scanKey), at most
+	// maxPlanCache; cached counts them.
+	cache  sync.Map
+	cached atomic.Int64
 }
 
 // Table is one logic table's rule, compiled.
@@ -166,6 +172,8 @@ type strategy struct {
 	n    int64
 	// bounds are RANGE's ascending boundaries.
 	bounds []int64
+	// arithmetic: the inline algorithm computes with its columns (arith).
+	arithmetic bool
 }
 
 func compile(path string, s *config.Strategy) (*strategy, error) {
@@ -176,8 +184,10 @@ func compile(path string, s *config.Strategy) (*strategy, error) {
 	case s.Inline != nil:
 		st.kind, st.alg = "inline", s.Inline.Algorithm
 		st.cols = []string{strings.ToLower(s.Inline.ShardingColumn)}
+		st.arithmetic = st.arith()
 	case s.Complex != nil:
 		st.kind, st.alg = "inline", s.Complex.Algorithm
+		st.arithmetic = st.arith()
 		for _, c := range strings.Split(s.Complex.ShardingColumns, ",") {
 			if c = strings.TrimSpace(c); c != "" {
 				st.cols = append(st.cols, strings.ToLower(c))
@@ -223,7 +233,7 @@ func (st *strategy) target(vals map[string]any, candidates []string) (string, er
 	switch st.kind {
 	case "inline":
 		v := vals
-		if st.arith() {
+		if st.arithmetic && hasString(vals) {
 			// Integer arithmetic wants integers: a numeric string (a
 			// quoted key) counts as its number, as MariaDB compares it.
 			v = make(map[string]any, len(vals))
@@ -304,7 +314,7 @@ func (st *strategy) rangeTargets(sp span, candidates []string) (map[string]bool,
 // integers one by one (MOD, inline arithmetic); false: too many, or a
 // strategy (HASH_MOD, inline pasting text) whose keys need not be integers.
 func (st *strategy) enumerate(sp span) ([]any, bool) {
-	if st.kind != config.AlgMod && (st.kind != "inline" || !st.arith()) {
+	if st.kind != config.AlgMod && (st.kind != "inline" || !st.arithmetic) {
 		return nil, false
 	}
 	if sp.hi-sp.lo >= maxEnum || sp.hi-sp.lo < 0 { // < 0: the width overflowed
@@ -318,6 +328,15 @@ func (st *strategy) enumerate(sp span) ([]any, bool) {
 		}
 	}
 	return out, true
+}
+
+func hasString(vals map[string]any) bool {
+	for _, x := range vals {
+		if _, ok := x.(string); ok {
+			return true
+		}
+	}
+	return false
 }
 
 // arith reports whether the algorithm computes with its columns (rather
