@@ -10,12 +10,12 @@ package sharding
 
 import (
 	"errors"
-	"sync"
-	"sync/atomic"
 	"fmt"
 	"sort"
 	"strconv"
 	"strings"
+	"sync"
+	"sync/atomic"
 
 	"github.com/shardgate/shardgate/config"
 	"github.com/shardgate/shardgate/sharding/inline"
