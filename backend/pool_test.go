@@ -32,7 +32,7 @@ func TestMain(m *testing.M) {
 func dsFor(t *testing.T, m *testenv.MariaDB, max int) *config.DataSource {
 	ds := &config.DataSource{URL: m.Addr(), Username: "root", Password: testenv.RootPassword, MaxPoolSize: max,
 		HealthCheckInterval: 100 * time.Millisecond}
-	c := &config.Config{Users: []config.User{{Name: "u"}}, DataSources: map[string]*config.DataSource{"m": ds},
+	c := &config.Config{Users: []config.User{{Name: "u", Password: "x"}}, DataSources: map[string]*config.DataSource{"m": ds},
 		MasterSlaveRule: config.MasterSlaveRule{MasterDataSourceName: "m"}}
 	if err := c.Validate(); err != nil {
 		t.Fatal(err)

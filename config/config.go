@@ -67,6 +67,9 @@ type User struct {
 	// MaxConnections bounds this user's client connections per instance
 	// (ERR 1226 past it); 0: only props.maxConnections applies.
 	MaxConnections int `yaml:"maxConnections,omitempty"`
+	// AllowEmptyPassword lets a user without a password log in; without
+	// it an empty password is a config error.
+	AllowEmptyPassword bool `yaml:"allowEmptyPassword,omitempty"`
 }
 
 // TLS holds PEM file paths for the client-facing listener.
@@ -286,6 +289,9 @@ func (c *Config) Check() error {
 			bad(p+".name", "duplicate user %q", u.Name)
 		}
 		seen[u.Name] = true
+		if u.Password == "" && !u.AllowEmptyPassword && u.Name != "" {
+			bad(p+".password", "empty: set one, or allowEmptyPassword: true to let %q log in without a password", u.Name)
+		}
 		if u.MaxConnections < 0 || u.MaxConnections > MaxConnectionsLimit {
 			bad(p+".maxConnections", "must be between 0 (no own limit) and %d, got %d", MaxConnectionsLimit, u.MaxConnections)
 		}

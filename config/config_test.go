@@ -78,15 +78,17 @@ listen: nocolon
 			"props.readYourWritesWindow: must be between 1ms and",
 		}},
 		{"weight on master", `
-users: [{name: a}]
+users: [{name: a, password: x}]
 dataSources: {m: {url: "h:1", username: r, weight: 2}}
 masterSlaveRule: {masterDataSourceName: m}
 `, []string{"dataSources.m.weight: only slaves have a weight"}},
 		{"tls half", good + "tls: {certFile: a.pem}\n", []string{"tls: certFile and keyFile are both required"}},
+		{"empty password", strings.Replace(good, "users: [{name: app, password: pw}]", "users: [{name: app}, {name: ok, allowEmptyPassword: true}]", 1),
+			[]string{"users[0].password: empty: set one, or allowEmptyPassword: true"}},
 		// Values that would take every instance down (out of memory, an
 		// overflowing weight sum, a busy loop) are rejected.
 		{"absurd numbers", `
-users: [{name: a}]
+users: [{name: a, password: x}]
 dataSources:
   m: {url: "h:1", username: r, maxPoolSize: 2000000000, healthCheckInterval: 1ns, connectTimeout: 1ns}
   s: {url: "h:2", username: r, weight: 9223372036854775807}
@@ -139,7 +141,7 @@ func TestExamplesAreValid(t *testing.T) {
 func TestDefaultsThenChecks(t *testing.T) {
 	raw := func() *Config {
 		return &Config{
-			Users:           []User{{Name: "u"}},
+			Users:           []User{{Name: "u", Password: "x"}},
 			DataSources:     map[string]*DataSource{"m": {URL: "mysql://127.0.0.1:3306/app", Username: "r"}},
 			MasterSlaveRule: MasterSlaveRule{MasterDataSourceName: "m"},
 		}

@@ -13,7 +13,7 @@ import (
 // after the others failed, then the master, then an error.
 func TestManySlaves(t *testing.T) {
 	var b strings.Builder
-	b.WriteString("users: [{name: u}]\ndataSources:\n  m: {url: \"127.0.0.1:1\", username: r}\n")
+	b.WriteString("users: [{name: u, password: x}]\ndataSources:\n  m: {url: \"127.0.0.1:1\", username: r}\n")
 	var names []string
 	for i := range 100 {
 		fmt.Fprintf(&b, "  s%d: {url: \"127.0.0.1:%d\", username: r}\n", i, 2+i)

@@ -16,7 +16,7 @@ func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
 func testConfig(t testing.TB, extra string) *config.Config {
 	t.Helper()
 	c, err := config.Parse([]byte(`
-users: [{name: u}]
+users: [{name: u, password: x}]
 dataSources:
   m:  {url: "127.0.0.1:1", username: r}
   s0: {url: "127.0.0.1:2", username: r}

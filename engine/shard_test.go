@@ -9,7 +9,7 @@ import (
 )
 
 const shardYAML = `
-users: [{name: u}]
+users: [{name: u, password: x}]
 dataSources:
   m0: {url: "127.0.0.1:1", username: r}
   s0: {url: "127.0.0.1:2", username: r}

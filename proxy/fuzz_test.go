@@ -15,7 +15,7 @@ import (
 // fuzzConfig has a password-less user (so a fuzzed login can succeed
 // whatever the salt) and backends nobody listens on.
 const fuzzConfig = `
-users: [{name: nopw}, {name: app, password: secret}]
+users: [{name: nopw, allowEmptyPassword: true}, {name: app, password: secret}]
 dataSources:
   m: {url: "127.0.0.1:1", username: root, connectTimeout: 20ms, healthCheckInterval: 1s}
   s: {url: "127.0.0.1:1", username: root, connectTimeout: 20ms, healthCheckInterval: 1s}

@@ -30,7 +30,7 @@ func liveProxy(t *testing.T) string {
 	r := harness(t)
 	live.once.Do(func() {
 		y := fmt.Sprintf(`
-users: [{name: nopw}]
+users: [{name: nopw, allowEmptyPassword: true}]
 dataSources:
   master: {url: "%s", username: root, password: %s, database: pt, healthCheckInterval: 100ms, connectTimeout: 1s}
   slave0: {url: "%s", username: root, password: %s, database: pt, healthCheckInterval: 100ms, connectTimeout: 1s}

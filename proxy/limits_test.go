@@ -221,7 +221,7 @@ func TestUserMaxConnections(t *testing.T) {
 	r := harness(t)
 	p := startProxyYAML(t, r, fmt.Sprintf(`
 listen: 127.0.0.1:0
-users: [{name: %s, password: %s, maxConnections: 2}, {name: other}]
+users: [{name: %s, password: %s, maxConnections: 2}, {name: other, allowEmptyPassword: true}]
 dataSources:
   master: {url: "%s", username: root, password: %s, database: pt}
 masterSlaveRule: {masterDataSourceName: master}

@@ -76,7 +76,7 @@ func startProxy(t *testing.T, props string, extra ...string) *proxyEnv {
 	r := harness(t)
 	y := fmt.Sprintf(`
 listen: 127.0.0.1:0
-users: [{name: %s, password: %s}, {name: nopw}]
+users: [{name: %s, password: %s}, {name: nopw, allowEmptyPassword: true}]
 dataSources:
   master: {url: "%s", username: root, password: %s, database: pt, healthCheckInterval: 100ms, connectTimeout: 1s}
   slave0: {url: "%s", username: root, password: %s, database: pt, healthCheckInterval: 100ms, connectTimeout: 1s}

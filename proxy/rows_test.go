@@ -69,7 +69,7 @@ func parseColumn(t *testing.T, p []byte) wire.Column {
 func TestRowWriterMatchesServer(t *testing.T) {
 	r := harness(t)
 	cfg, err := config.Parse([]byte(`
-users: [{name: u}]
+users: [{name: u, password: x}]
 dataSources: {m: {url: "` + r.Master.Addr() + `", username: root, password: ` + testenv.RootPassword + `}}
 masterSlaveRule: {masterDataSourceName: m}
 `))
