@@ -109,17 +109,7 @@ func (p *planner) having(items sqlparser.SelectExprs, e sqlparser.Expr, operand 
 	case *sqlparser.ComparisonExpr:
 		op, left, right := x.Operator, x.Left, x.Right
 		if _, lit := left.(*sqlparser.SQLVal); lit {
-			left, right = right, left
-			switch op {
-			case sqlparser.LessThanStr:
-				op = sqlparser.GreaterThanStr
-			case sqlparser.LessEqualStr:
-				op = sqlparser.GreaterEqualStr
-			case sqlparser.GreaterThanStr:
-				op = sqlparser.LessThanStr
-			case sqlparser.GreaterEqualStr:
-				op = sqlparser.LessEqualStr
-			}
+			left, right, op = right, left, flipped(op)
 		}
 		switch op {
 		case sqlparser.EqualStr, sqlparser.NotEqualStr, sqlparser.LessThanStr, sqlparser.LessEqualStr, sqlparser.GreaterThanStr, sqlparser.GreaterEqualStr:
@@ -243,10 +233,10 @@ func removeClause(sql string, kw int) (string, error) {
 			depth--
 		case depth != 0:
 		case at < 0 && typ == kw:
-			at = tk.Position - 1 - len("having")
+			at = tk.Position - 1 - len(keywordText(kw))
 		case at >= 0 && (typ == sqlparser.ORDER || typ == sqlparser.LIMIT || typ == sqlparser.WINDOW || typ == sqlparser.FOR || typ == sqlparser.LOCK || typ == sqlparser.INTO):
 			if end == len(sql) {
-				end = tk.Position - 1 - len(tokenText(typ))
+				end = tk.Position - 1 - len(keywordText(typ))
 			}
 		}
 	}
@@ -254,22 +244,4 @@ func removeClause(sql string, kw int) (string, error) {
 		return "", fmt.Errorf("sharding: internal: HAVING not found in %q", sql)
 	}
 	return sql[:at] + " " + sql[end:], nil
-}
-
-func tokenText(typ int) string {
-	switch typ {
-	case sqlparser.ORDER:
-		return "order"
-	case sqlparser.LIMIT:
-		return "limit"
-	case sqlparser.WINDOW:
-		return "window"
-	case sqlparser.FOR:
-		return "for"
-	case sqlparser.LOCK:
-		return "lock"
-	case sqlparser.INTO:
-		return "into"
-	}
-	return ""
 }

@@ -590,16 +590,7 @@ func (p *planner) bound(t *Table, e sqlparser.Expr) (string, span, bool) {
 		op, left, right := x.Operator, x.Left, x.Right
 		if _, ok := left.(*sqlparser.ColName); !ok {
 			left, right = right, left
-			switch op { // 5 < col is col > 5
-			case sqlparser.LessThanStr:
-				op = sqlparser.GreaterThanStr
-			case sqlparser.LessEqualStr:
-				op = sqlparser.GreaterEqualStr
-			case sqlparser.GreaterThanStr:
-				op = sqlparser.LessThanStr
-			case sqlparser.GreaterEqualStr:
-				op = sqlparser.LessEqualStr
-			}
+			op = flipped(op)
 		}
 		col, ok := p.column(t, left)
 		if !ok {
@@ -631,6 +622,21 @@ func (p *planner) bound(t *Table, e sqlparser.Expr) (string, span, bool) {
 		return col, sp, true
 	}
 	return "", all, false
+}
+
+// flipped is the comparison with its operands swapped: 5 < col is col > 5.
+func flipped(op string) string {
+	switch op {
+	case sqlparser.LessThanStr:
+		return sqlparser.GreaterThanStr
+	case sqlparser.LessEqualStr:
+		return sqlparser.GreaterEqualStr
+	case sqlparser.GreaterThanStr:
+		return sqlparser.LessThanStr
+	case sqlparser.GreaterEqualStr:
+		return sqlparser.LessEqualStr
+	}
+	return op
 }
 
 // intValue is value() when it is an integer (a quoted number compares as
@@ -1295,11 +1301,27 @@ func topLevel(sql string, kw int) (at int, end int) {
 	}
 }
 
+// keywordText is the text of a clause keyword token, for its length.
 func keywordText(kw int) string {
-	if kw == sqlparser.LIMIT {
+	switch kw {
+	case sqlparser.FROM:
+		return "from"
+	case sqlparser.HAVING:
+		return "having"
+	case sqlparser.ORDER:
+		return "order"
+	case sqlparser.LIMIT:
 		return "limit"
+	case sqlparser.WINDOW:
+		return "window"
+	case sqlparser.FOR:
+		return "for"
+	case sqlparser.LOCK:
+		return "lock"
+	case sqlparser.INTO:
+		return "into"
 	}
-	return "from"
+	return ""
 }
 
 // replaceLimit rewrites the statement's LIMIT clause to LIMIT o, c.
