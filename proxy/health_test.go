@@ -227,3 +227,46 @@ func TestLoginThrottle(t *testing.T) {
 		t.Fatalf("after the window: %v", err)
 	}
 }
+
+// A slave whose network fails before any check noticed: logins with a
+// default database (checked on a slave) and reads skip it to another data
+// source; no client sees its error.
+func TestDeadSlaveSkipped(t *testing.T) {
+	r := harness(t)
+	cut := testenv.StartRelay(t, r.Slaves[0].Addr())
+	y := fmt.Sprintf(`
+listen: 127.0.0.1:0
+users: [{name: %s, password: %s}]
+dataSources:
+  master: {url: "%s", username: root, password: %s, database: pt, healthCheckInterval: 1h, connectTimeout: 1s}
+  slave0: {url: "%s", username: root, password: %s, database: pt, healthCheckInterval: 1h, connectTimeout: 1s}
+  slave1: {url: "%s", username: root, password: %s, database: pt, healthCheckInterval: 1h, connectTimeout: 1s}
+masterSlaveRule: {masterDataSourceName: master, slaveDataSourceNames: [slave0, slave1], loadBalanceAlgorithmType: ROUND_ROBIN}
+props: {readYourWrites: off}
+`, user, password, r.Master.Addr(), testenv.RootPassword, cut.Addr, testenv.RootPassword, r.Slaves[1].Addr(), testenv.RootPassword)
+	p := startProxyYAML(t, r, y)
+	login := func(i int) {
+		db := p.db(t, "")
+		defer db.Close()
+		var id int
+		if err := db.QueryRowContext(context.Background(), "SELECT @@server_id").Scan(&id); err != nil {
+			t.Errorf("login and read %d: %v", i, err)
+		}
+	}
+	for i := range 4 {
+		login(i) // warm: both slaves have pooled connections
+	}
+	cut.Cut(true)
+	for i := range 4 {
+		// Logins alone first (round robin: one of the first two checks the
+		// database on slave0), then reads.
+		db := p.db(t, "")
+		if err := db.Ping(); err != nil {
+			t.Errorf("login %d: %v", i, err)
+		}
+		db.Close()
+	}
+	for i := range 4 {
+		login(i)
+	}
+}

@@ -766,18 +766,29 @@ func (s *session) checkDB(db string) error {
 	if s.pinned != nil {
 		return s.pinned.InitDB(db)
 	}
-	plan, err := s.srv.rt.Snapshot().Plan(s.units[:0], engine.Read, &s.eng, nil)
-	if err != nil {
-		return err
+	// A read: a slave that cannot be reached (dial failed, or the
+	// connection died before the answer) is skipped like for any read.
+	at := engine.NewAttempt(s.srv.rt.Snapshot(), engine.Read, &s.eng)
+	for {
+		plan, err := at.Next(s.units[:0])
+		if err != nil {
+			return err
+		}
+		u := &plan.Units[0]
+		bc, err := poolOf(u.DS).Get(context.Background())
+		if err == nil {
+			err = bc.InitDB(db)
+			bc.Pool().Put(bc)
+		}
+		switch {
+		case err == nil:
+			return nil
+		case errors.Is(err, backend.ErrPoolClosed) && at.Resnap(s.srv.rt.Snapshot()):
+		case isConnErr(err) && at.Retry(u, false):
+		default:
+			return dsErr(u.DS, err)
+		}
 	}
-	ds := plan.Units[0].DS
-	bc, err := poolOf(ds).Get(context.Background())
-	if err != nil {
-		return dsErr(ds, err)
-	}
-	err = bc.InitDB(db)
-	bc.Pool().Put(bc)
-	return err
 }
 
 func (s *session) statistics(p []byte) bool {
