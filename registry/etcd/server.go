@@ -209,8 +209,9 @@ func (c *Client) setStateLocked(s registry.SessionState) {
 	c.changed = make(chan struct{})
 }
 
-// Close implements registry.Registry: it revokes the lease, which deletes
-// every ephemeral node at once.
+// Close implements registry.Registry: it deletes the ephemeral nodes and
+// revokes the lease. Revoking alone misses a node an operator's plain put
+// detached from the lease while its re-attachment had not happened yet.
 func (c *Client) Close() error {
 	c.mu.Lock()
 	if c.closed {
@@ -219,9 +220,24 @@ func (c *Client) Close() error {
 	}
 	c.closed = true
 	lease := c.lease
+	keys := make([]string, 0, len(c.owned))
+	for k := range c.owned {
+		keys = append(keys, k)
+	}
 	c.mu.Unlock()
 	c.cancel()
 	ctx, cancel := context.WithTimeout(context.Background(), c.cfg.OperationTimeout)
+	for len(keys) > 0 {
+		n := min(len(keys), 100) // etcd's default --max-txn-ops is 128
+		ops := make([]clientv3.Op, n)
+		for i, k := range keys[:n] {
+			ops[i] = clientv3.OpDelete(k)
+		}
+		if _, err := c.cli.Txn(ctx).Then(ops...).Commit(); err != nil {
+			break // the lease's end deletes what it still holds
+		}
+		keys = keys[n:]
+	}
 	_, err := c.cli.Revoke(ctx, lease)
 	cancel()
 	c.wg.Wait()
