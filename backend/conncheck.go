@@ -60,6 +60,10 @@ func (c *Conn) alive() error {
 	return c.checkErr
 }
 
+// Alive checks, without blocking, that the server has not closed the
+// connection (a transaction's branch before its COMMIT).
+func (c *Conn) Alive() error { return c.alive() }
+
 // usable checks a connection taken from the idle list.
 func (c *Conn) usable() bool {
 	if checkAfter > 0 && time.Since(c.lastUsed) < checkAfter {

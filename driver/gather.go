@@ -56,6 +56,7 @@ func (s *conn) Gather(u *engine.Unit, cls engine.Class, maxRows int) (engine.Ans
 		return engine.Answer{}, engine.Result{Failure: f, Err: dsErr(ds, err)}
 	}
 	s.release(b, onMaster)
+	a.Outcome = s.outcome(true)
 	return a, engine.Result{Failure: engine.Ran}
 }
 

@@ -31,6 +31,8 @@ type Attempt struct {
 	args     []any
 	route    *sharding.Route
 	routeErr error
+	// branches: the executor runs transactions on several groups.
+	branches bool
 }
 
 // maxSwaps bounds how often one statement is planned again because a
@@ -54,7 +56,7 @@ func (a *Attempt) Next(dst []Unit) (Plan, error) {
 	if a.routeErr != nil {
 		return Plan{Units: dst}, a.routeErr
 	}
-	return a.snap.plan(dst, a.cls, a.s, &a.tried, a.route)
+	return a.snap.plan(dst, a.cls, a.s, &a.tried, a.route, a.branches)
 }
 
 // Route plans the statement's text on the snapshot's sharding rule (if it

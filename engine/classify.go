@@ -57,6 +57,9 @@ const (
 	// CalcFoundRows is SQL_CALC_FOUND_ROWS: the connection is kept for a
 	// following FOUND_ROWS() (a Diagnostics statement).
 	CalcFoundRows
+	// Savepoint is SAVEPOINT, RELEASE SAVEPOINT or ROLLBACK TO: the
+	// transaction goes on (a cross-node one's branches run it too).
+	Savepoint
 )
 
 // Refused is the class of a statement classified as a read that a slave's
@@ -171,8 +174,16 @@ func classifyOne(l *lexer) (c Class, more bool) {
 		c = EndTx
 	case "ROLLBACK":
 		c = EndTx | Rollback
+		n := l.next()
+		if upper(n) == "WORK" {
+			n = l.next()
+		}
+		if upper(n) == "TO" {
+			c |= Savepoint
+		}
+		l.push(n)
 	case "SAVEPOINT", "RELEASE":
-		c = 0 // master, inside the transaction
+		c = Savepoint // master, inside the transaction
 	case "SET":
 		c = classifySet(l)
 	case "USE":
@@ -372,9 +383,47 @@ func UseTarget(sql string) string {
 	return ""
 }
 
+// SavepointName returns the savepoint a Savepoint statement names, and
+// which: 'S' SAVEPOINT, 'R' RELEASE SAVEPOINT, 'T' ROLLBACK TO ("" when
+// sql is none of them).
+func SavepointName(sql string) (op byte, name string) {
+	l := lexer{s: sql, mode: lexMode{version: ^uint32(0)}}
+	switch upper(l.next()) {
+	case "SAVEPOINT":
+		op = 'S'
+	case "RELEASE":
+		op = 'R'
+		if upper(l.next()) != "SAVEPOINT" {
+			return 0, ""
+		}
+	case "ROLLBACK":
+		op = 'T'
+		t := l.next()
+		if upper(t) == "WORK" {
+			t = l.next()
+		}
+		if upper(t) != "TO" {
+			return 0, ""
+		}
+		if t = l.next(); upper(t) != "SAVEPOINT" {
+			l.push(t)
+		}
+	default:
+		return 0, ""
+	}
+	t := l.next()
+	switch {
+	case t.kind == tokWord:
+		return op, t.text
+	case t.kind == tokString && len(t.text) >= 2 && t.text[0] == '`':
+		return op, strings.ReplaceAll(t.text[1:len(t.text)-1], "``", "`")
+	}
+	return 0, ""
+}
+
 // String lists the flags, for logs and tests.
 func (c Class) String() string {
-	names := []string{"Read", "Write", "Locking", "SideEffect", "Begin", "EndTx", "Rollback", "SetSession", "Use", "Pin", "AutocommitOff", "AutocommitOn", "Hint", "Multi", "NextTx", "Diagnostics", "LastID", "CalcFoundRows"}
+	names := []string{"Read", "Write", "Locking", "SideEffect", "Begin", "EndTx", "Rollback", "SetSession", "Use", "Pin", "AutocommitOff", "AutocommitOn", "Hint", "Multi", "NextTx", "Diagnostics", "LastID", "CalcFoundRows", "Savepoint"}
 	var parts []string
 	for i, n := range names {
 		if c&(1<<i) != 0 {

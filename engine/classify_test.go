@@ -65,7 +65,11 @@ func TestClassify(t *testing.T) {
 		{"START SLAVE", Write},
 		{"COMMIT", EndTx},
 		{"rollback", EndTx | Rollback},
-		{"SAVEPOINT a", 0},
+		{"SAVEPOINT a", Savepoint},
+		{"RELEASE SAVEPOINT a", Savepoint},
+		{"ROLLBACK TO a", EndTx | Rollback | Savepoint},
+		{"rollback work to savepoint a", EndTx | Rollback | Savepoint},
+		{"ROLLBACK WORK", EndTx | Rollback},
 		{"SET autocommit=0", SetSession | AutocommitOff},
 		{"SET @@session.autocommit = ON", SetSession | AutocommitOn},
 		{"set autocommit:=1", SetSession | AutocommitOn},
@@ -223,5 +227,26 @@ func TestAppendReplay(t *testing.T) {
 	}
 	if len(list) != 1 {
 		t.Errorf("1000 SETs of the same variables left %d to replay", len(list))
+	}
+}
+
+func TestSavepointName(t *testing.T) {
+	for _, c := range []struct {
+		sql  string
+		op   byte
+		name string
+	}{
+		{"SAVEPOINT a", 'S', "a"},
+		{"savepoint `x y`", 'S', "x y"},
+		{"RELEASE SAVEPOINT b1", 'R', "b1"},
+		{"ROLLBACK TO a", 'T', "a"},
+		{"rollback work to savepoint `a``b`", 'T', "a`b"},
+		{"ROLLBACK", 0, ""},
+		{"RELEASE a", 0, ""},
+		{"SELECT 1", 0, ""},
+	} {
+		if op, name := SavepointName(c.sql); op != c.op || name != c.name {
+			t.Errorf("SavepointName(%q) = %q %q, want %q %q", c.sql, op, name, c.op, c.name)
+		}
 	}
 }

@@ -27,6 +27,24 @@ type Executor interface {
 	Write(a *Answer)
 }
 
+// Brancher is an Executor that runs cross-node transactions: inside the
+// session's transaction a statement for another group runs on that
+// group's master in a branch transaction of its own, begun as the
+// session's was and ended with it (the front end sends the client's
+// COMMIT or ROLLBACK to every branch). Outside one, a write on several
+// nodes runs atomically: BeginAtomic, the units (Gather, each master
+// connection in a transaction), then EndAtomic commits them all, or rolls
+// them all back. There is no two-phase commit: a COMMIT that fails on one
+// branch after others committed leaves those committed, and the error says
+// which.
+type Brancher interface {
+	Executor
+	BeginAtomic()
+	// EndAtomic ends what BeginAtomic began; the error (commit only) says
+	// where the write was committed and where not.
+	EndAtomic(commit bool) error
+}
+
 // Answer is a unit's whole answer (Gather), or the merged answer of a plan
 // (Write): a result set when Cols is set, else an OK.
 type Answer struct {
@@ -40,6 +58,9 @@ type Answer struct {
 	Visible            int
 	Affected, InsertID uint64
 	Warnings           uint16
+	// Outcome is how the statement ended on a master, as its server
+	// reported it (Gather).
+	Outcome Outcome
 }
 
 // Failure says how a unit's run ended, in the terms retries are decided on.
@@ -93,6 +114,7 @@ var ErrCutOff = errors.New("shardgate: the answer was cut off after part of it r
 // buf is the unit buffer plans are built in.
 func (r *Runtime) Run(c Class, sql []byte, args []any, s *Session, x Executor, buf []Unit) error {
 	at := NewAttempt(r.Snapshot(), c, s)
+	_, at.branches = x.(Brancher)
 	if err := at.Route(sql, args); err != nil {
 		return err
 	}
@@ -145,6 +167,14 @@ func (r *Runtime) Run(c Class, sql []byte, args []any, s *Session, x Executor, b
 // its units ran (retry: plan again).
 func (r *Runtime) runMerged(at *Attempt, plan *Plan, x Executor) (retry bool, err error) {
 	cls, s, m := at.Class(), at.s, plan.Merge
+	// A write on several nodes outside a transaction runs in one on each
+	// (when the front end can); inside one, in the session's branches.
+	bx, atomic := x.(Brancher)
+	atomic = atomic && plan.Write && len(plan.Units) > 1 && !s.NeedsMasterConn()
+	inTx := plan.Write && s.NeedsMasterConn()
+	if atomic {
+		bx.BeginAtomic()
+	}
 	answers := make([]Answer, 0, len(plan.Units))
 	for i := range plan.Units {
 		u := &plan.Units[i]
@@ -152,6 +182,12 @@ func (r *Runtime) runMerged(at *Attempt, plan *Plan, x Executor) (retry bool, er
 		if res.Failure == Ran {
 			answers = append(answers, a)
 			continue
+		}
+		if atomic {
+			// Nothing of the write stays: it may run again, or fails
+			// with the node's own error.
+			bx.EndAtomic(false)
+			answers = answers[:0]
 		}
 		if len(answers) == 0 || !plan.Write {
 			switch res.Failure {
@@ -175,9 +211,18 @@ func (r *Runtime) runMerged(at *Attempt, plan *Plan, x Executor) (retry bool, er
 			}
 		}
 		if len(answers) > 0 && plan.Write {
-			return false, partial(plan, len(answers), res.Err)
+			err := partial(plan, len(answers), res.Err)
+			if inTx {
+				s.Doom(err.Error())
+			}
+			return false, err
 		}
 		return false, res.Err
+	}
+	if atomic {
+		if err := bx.EndAtomic(true); err != nil {
+			return false, err
+		}
 	}
 	out := Answer{}
 	switch m.Kind {
@@ -211,7 +256,17 @@ func (r *Runtime) runMerged(at *Attempt, plan *Plan, x Executor) (retry bool, er
 			out.InsertID = uint64(m.InsertID)
 		}
 	}
-	s.Done(cls, plan.Units[0].DS.IsMaster(), Outcome{OK: true})
+	// The session's transaction state is its units' (any still in a
+	// transaction keeps the session in one).
+	o := Outcome{OK: true}
+	for i := range answers {
+		o.InTx = o.InTx || answers[i].Outcome.InTx
+		o.AutocommitOff = o.AutocommitOff || answers[i].Outcome.AutocommitOff
+	}
+	if atomic {
+		o.InTx = false // its own transactions, committed by EndAtomic
+	}
+	s.Done(cls, plan.Units[0].DS.IsMaster(), o)
 	x.Write(&out)
 	return false, nil
 }

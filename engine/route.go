@@ -48,7 +48,15 @@ var (
 	ErrNoDataSource = errors.New("shardgate: no data source available")
 	// ErrUnsupported: the statement cannot be planned.
 	ErrUnsupported = errors.New("shardgate: statement not supported")
+	// ErrTxAborted: the session's cross-node transaction lost part of its
+	// work (a branch's connection, or a statement that ran on some of its
+	// nodes only); it can only be rolled back.
+	ErrTxAborted = errors.New("shardgate: transaction aborted")
 )
+
+// ErrCodeTxAborted is ER_XA_RBROLLBACK ("transaction branch was rolled
+// back"), SQLSTATE XA100.
+const ErrCodeTxAborted = 1402
 
 // ErrCodeUnsupported is ER_NOT_SUPPORTED_YET.
 const ErrCodeUnsupported = 1235
@@ -122,16 +130,20 @@ func (snap *Snapshot) Admit(c Class) error {
 // and returns the plan. tried holds the data sources a previous attempt of
 // the same statement already failed on.
 func (snap *Snapshot) Plan(dst []Unit, c Class, s *Session, tried *Tried) (Plan, error) {
-	return snap.plan(dst, c, s, tried, nil)
+	return snap.plan(dst, c, s, tried, nil, false)
 }
 
 // plan is Plan, on a sharded route when r is not nil.
-func (snap *Snapshot) plan(dst []Unit, c Class, s *Session, tried *Tried, r *sharding.Route) (Plan, error) {
+func (snap *Snapshot) plan(dst []Unit, c Class, s *Session, tried *Tried, r *sharding.Route, branches bool) (Plan, error) {
 	if err := snap.Admit(c); err != nil {
 		return Plan{Units: dst}, err
 	}
+	if s.doomed != "" && c&Rollback == 0 {
+		return Plan{Units: dst}, &Error{Kind: ErrTxAborted, Code: ErrCodeTxAborted, SQLState: "XA100", Message: "shardgate: " + s.doomed +
+			"; the transaction cannot go on and is rolled back by the next ROLLBACK or COMMIT"}
+	}
 	if r != nil {
-		return snap.planRoute(dst, c, s, tried, r)
+		return snap.planRoute(dst, c, s, tried, r, branches)
 	}
 	g := snap.Default
 	ds, err := g.pick(snap.Config, c, s, tried)
@@ -142,14 +154,18 @@ func (snap *Snapshot) plan(dst []Unit, c Class, s *Session, tried *Tried, r *sha
 }
 
 // planRoute gives each unit of a sharded route a data source of its group.
-func (snap *Snapshot) planRoute(dst []Unit, c Class, s *Session, tried *Tried, r *sharding.Route) (Plan, error) {
+// branches: the front end can run a transaction on several groups (a
+// Brancher); else one holding a master connection stays on its group.
+func (snap *Snapshot) planRoute(dst []Unit, c Class, s *Session, tried *Tried, r *sharding.Route, branches bool) (Plan, error) {
 	p := Plan{Units: dst, Write: r.Write}
+	// State tied to one connection (temporary tables, locks, SET
+	// TRANSACTION for the next one) cannot follow a statement elsewhere.
+	oneConn := s.pinned || s.nextTx || (!branches && s.NeedsMasterConn())
 	if len(r.Units) > 1 || r.Merge.Kind != sharding.One {
 		p.Combine, p.Merge = Merged, &r.Merge
-		if s.NeedsMasterConn() {
+		if oneConn {
 			return p, &Error{Kind: ErrUnsupported, Code: ErrCodeUnsupported, SQLState: "42000", Message: fmt.Sprintf(
-				"shardgate: this statement runs on %d data nodes, and the session is in a transaction (or has autocommit off, or holds session state): "+
-					"cross-node transactions are not supported by this version; run it outside the transaction, or route it to one node with its sharding key", len(r.Units))}
+				"shardgate: this statement runs on %d data nodes, and %s; run it outside, or route it to one node with its sharding key", len(r.Units), oneConnReason(s))}
 		}
 	}
 	for i := range r.Units {
@@ -159,10 +175,9 @@ func (snap *Snapshot) planRoute(dst []Unit, c Class, s *Session, tried *Tried, r
 			return p, &Error{Kind: ErrNoDataSource, Code: ErrCodeUnavailable, SQLState: "HY000", Message: fmt.Sprintf(
 				"shardgate: data node %s is neither a master/slave group nor a data source", ru.Target)}
 		}
-		if s.NeedsMasterConn() && s.txGroup != nil && s.txGroup.Name != g.Name {
+		if oneConn && s.txGroup != nil && s.txGroup.Name != g.Name {
 			return p, &Error{Kind: ErrUnsupported, Code: ErrCodeUnsupported, SQLState: "42000", Message: fmt.Sprintf(
-				"shardgate: the session's transaction (or session state) is on %s, and this statement routes to %s: "+
-					"cross-node transactions are not supported by this version", s.txGroup.Name, g.Name)}
+				"shardgate: the session's transaction (or session state) is on %s, this statement routes to %s, and %s", s.txGroup.Name, g.Name, oneConnReason(s))}
 		}
 		ds, err := g.pick(snap.Config, c, s, tried)
 		if err != nil {
@@ -171,6 +186,18 @@ func (snap *Snapshot) planRoute(dst []Unit, c Class, s *Session, tried *Tried, r
 		p.Units = append(p.Units, Unit{Group: g, DS: ds, SQL: []byte(ru.SQL), Args: ru.Args})
 	}
 	return p, nil
+}
+
+// oneConnReason says why a session's statement cannot leave its master
+// connection's group.
+func oneConnReason(s *Session) string {
+	switch {
+	case s.pinned:
+		return "the session holds state on one connection (temporary tables, user locks, LOCK TABLES, SQL PREPARE, XA): cross-node transactions cannot carry it"
+	case s.nextTx:
+		return "a SET TRANSACTION waits on one connection for the next transaction: cross-node transactions cannot carry it"
+	}
+	return "cross-node transactions are not supported by the driver yet (the proxy runs them)"
 }
 
 // pick chooses the group's data source for a statement: a usable slave for
@@ -260,6 +287,9 @@ type Session struct {
 	pinned        bool
 	nextTx        bool
 	wrote         bool
+	// doomed says why the transaction can only be rolled back ("" while
+	// it can go on).
+	doomed string
 	// writeAt is when the last write finished, for read-your-writes window.
 	writeAt time.Time
 }
@@ -307,6 +337,9 @@ func (s *Session) Done(c Class, onMaster bool, o Outcome) {
 	if !onMaster {
 		return
 	}
+	if c&EndTx != 0 && c&Savepoint == 0 && (o.OK || !o.InTx) {
+		s.doomed = "" // rolled back (or committed) whatever the transaction held
+	}
 	s.nextTx = c&NextTx != 0 && o.OK
 	if !o.OK {
 		return
@@ -330,6 +363,27 @@ func (s *Session) on(g *Group) {
 		s.txGroup = nil
 	} else if s.txGroup == nil {
 		s.txGroup = g
+	}
+}
+
+// Doom records that the transaction lost part of its work (why says
+// what): every statement but ROLLBACK fails until it ends. ROLLBACK, or a
+// COMMIT (refused, which the front end turns into a rollback), ends it.
+func (s *Session) Doom(why string) {
+	if s.doomed == "" {
+		s.doomed = why
+	}
+}
+
+// Doomed reports whether the transaction can only be rolled back.
+func (s *Session) Doomed() bool { return s.doomed != "" }
+
+// RolledBack records that the front end rolled the transaction back on
+// its own (a COMMIT that could not run): no transaction is open.
+func (s *Session) RolledBack() {
+	s.inTx, s.doomed = false, ""
+	if !s.NeedsMasterConn() {
+		s.txGroup = nil
 	}
 }
 

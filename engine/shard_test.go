@@ -102,6 +102,43 @@ func TestShardedPlans(t *testing.T) {
 	if _, _, err := planSQL(t, r.Snapshot(), "insert into t_order (user_id, order_id) values (2, 1)", &tx); err != nil {
 		t.Fatalf("same group in a transaction: %v", err)
 	}
+	// With branches (the proxy) the transaction spans groups, unless its
+	// state lives on one connection.
+	at := NewAttempt(r.Snapshot(), Classify("select * from t_order"), &tx)
+	at.branches = true
+	if err := at.Route([]byte("select * from t_order"), nil); err != nil {
+		t.Fatal(err)
+	}
+	if p, err := at.Next(nil); err != nil || len(p.Units) != 4 || !p.Units[0].DS.IsMaster() {
+		t.Fatalf("scatter in a transaction with branches: %v %v", p.Units, err)
+	}
+	pinned := tx
+	pinned.Pin()
+	at = NewAttempt(r.Snapshot(), Classify("select * from t_order"), &pinned)
+	at.branches = true
+	at.Route([]byte("select * from t_order"), nil)
+	if _, err := at.Next(nil); !errors.Is(err, ErrUnsupported) || !strings.Contains(err.Error(), "state on one connection") {
+		t.Fatalf("scatter in a pinned session with branches: %v", err)
+	}
+	// A doomed transaction refuses everything but ROLLBACK; ROLLBACK TO
+	// does not end it, ROLLBACK does.
+	tx.Doom("x was lost")
+	for _, q := range []string{"select * from t_order where user_id = 2 and order_id = 2", "commit", "insert into plain values (1)"} {
+		if _, _, err := planSQL(t, r.Snapshot(), q, &tx); !errors.Is(err, ErrTxAborted) || !strings.Contains(err.Error(), "x was lost") {
+			t.Fatalf("%s in a doomed transaction: %v", q, err)
+		}
+	}
+	tx.Done(Classify("rollback to a"), true, Outcome{OK: true, InTx: true})
+	if !tx.Doomed() {
+		t.Fatal("ROLLBACK TO ended the doom")
+	}
+	if _, _, err := planSQL(t, r.Snapshot(), "rollback", &tx); err != nil {
+		t.Fatalf("rollback in a doomed transaction: %v", err)
+	}
+	tx.Done(Classify("rollback"), true, Outcome{OK: true})
+	if tx.Doomed() || tx.InTx() {
+		t.Fatal("ROLLBACK left the transaction doomed")
+	}
 	// Unsupported statements say so with ER_NOT_SUPPORTED_YET.
 	_, _, err = planSQL(t, r.Snapshot(), "select count(distinct status) from t_order", &Session{})
 	var ee *Error

@@ -8,8 +8,9 @@ import (
 )
 
 // Gather runs one unit of a merged plan and reads its whole answer
-// (engine.Executor): nothing goes to the client, and the connection goes
-// back to its pool at once (merged plans never run in a transaction).
+// (engine.Executor): nothing goes to the client; the connection goes back
+// to its pool at once, unless it is the session's transaction's (or an
+// atomic write's) on that group.
 func (s *session) Gather(u *engine.Unit, cls engine.Class, maxRows int) (engine.Answer, engine.Result) {
 	ds := u.DS
 	if s.cur.st != nil {
@@ -67,6 +68,7 @@ func readAnswer(bc *backend.Conn, maxRows int) (engine.Answer, engine.Result) {
 		a.Affected = affected
 		a.InsertID = wire.OKLastInsertID(p)
 		a.Warnings = wire.OKWarnings(p)
+		a.Outcome = outcome(wire.OKStatus(p), true)
 		if wire.OKStatus(p)&wire.StatusMoreResults != 0 {
 			return a, engine.Result{Failure: engine.Failed, Err: wire.NewError(1235, "42000", "shardgate: several results from one statement on sharded tables")}
 		}
@@ -97,6 +99,7 @@ func readAnswer(bc *backend.Conn, maxRows int) (engine.Answer, engine.Result) {
 		}
 		if wire.IsEOF(p) {
 			a.Warnings = wire.EOFWarnings(p)
+			a.Outcome = outcome(wire.EOFStatus(p), true)
 			break
 		}
 		if p[0] == 0xff {

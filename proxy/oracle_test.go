@@ -283,8 +283,23 @@ func TestShardingOracle(t *testing.T) {
 	for i := 0; i < n; {
 		// A block: writes, the slaves catch up, reads (on the slaves).
 		var block []genStmt
+		tx := g.rng.IntN(4) == 0 // the writes in a transaction, which commits or rolls back
+		if tx {
+			block = append(block, genStmt{sql: "BEGIN", write: true})
+		}
 		for range g.rng.IntN(6) {
 			block = append(block, g.write())
+		}
+		if tx {
+			for range g.rng.IntN(3) {
+				block = append(block, g.read()) // its own writes, on every node
+			}
+			end := "COMMIT"
+			if g.rng.IntN(3) == 0 {
+				end = "ROLLBACK"
+			}
+			block = append(block, genStmt{sql: end, write: true})
+			stats["transactions"]++
 		}
 		k := len(block)
 		for range 4 + g.rng.IntN(16) {

@@ -43,6 +43,14 @@ type session struct {
 	// pinned is the master connection held while the session is in a
 	// transaction, has autocommit off, or is pinned for good.
 	pinned *backend.Conn
+	// branches are the master connections of the other groups in the
+	// session's cross-node transaction, or of an atomic write on several
+	// nodes (branches.go); txBegin is how the transaction began (BEGIN's
+	// text, for its branches) and savepoints its savepoints, in order.
+	branches   []*backend.Conn
+	txBegin    string
+	savepoints []string
+	atomic     bool
 	// replay are the session's SET statements, in order; stateKey is
 	// them joined (see backend.Conn.StateKey).
 	replay   []string
@@ -205,6 +213,7 @@ func (s *session) serve() {
 // before it goes back to the pool, or closed if that fails.
 func (s *session) close() {
 	s.releaseHeld()
+	s.resetBranches()
 	if bc := s.pinned; bc != nil {
 		s.pinned = nil
 		bc.ResetSession()
@@ -420,7 +429,7 @@ func (s *session) runKind(p []byte, cls engine.Class, st *stmt, kind wire.Respon
 	if s.pinPool != nil && !s.eng.Pinned() {
 		s.unpin() // a statement meant to pin the session failed before running
 	}
-	s.cur = current{p: p, st: st, kind: kind}
+	s.cur = current{p: p, st: st, kind: kind, wasInTx: s.eng.InTx()}
 	var sql []byte
 	var args []any
 	switch {
@@ -443,6 +452,10 @@ func (s *session) runKind(p []byte, cls engine.Class, st *stmt, kind wire.Respon
 	}
 	err := s.srv.rt.Run(cls, sql, args, &s.eng, s, s.units[:0])
 	clientOK := s.cur.clientOK
+	if len(s.branches) > 0 || (s.cur.wasInTx || cls&(engine.Begin|engine.EndTx|engine.Savepoint) != 0) && s.srv.rt.Snapshot().Router != nil {
+		// Only a sharding rule makes cross-node transactions.
+		s.afterTx(cls, err == nil && s.cur.res.Err == nil, p, st)
+	}
 	s.cur = current{}
 	switch {
 	case err == nil:
@@ -474,6 +487,8 @@ type current struct {
 	p    []byte
 	st   *stmt
 	kind wire.Response
+	// wasInTx: the session was in a transaction before the command.
+	wasInTx bool
 	// set by Execute when the unit ran, for Finish
 	bc       *backend.Conn
 	onMaster bool
@@ -497,6 +512,14 @@ func (s *session) Execute(u *engine.Unit, cls engine.Class) engine.Result {
 	bc, err := s.acquire(ds, onMaster)
 	if err != nil {
 		return failure(ds, err, s.pinned != nil)
+	}
+	if len(s.branches) > 0 && cls&(engine.EndTx|engine.Savepoint) != 0 {
+		if r, done := s.endTx(bc, cls, s.text(p, st)); done {
+			if r.Failure != engine.Ran && s.pinned == bc {
+				s.release(bc, onMaster)
+			}
+			return r
+		}
 	}
 	cmd := p
 	if u.SQL != nil {
@@ -615,15 +638,25 @@ func (s *session) demote(p []byte, st *stmt, cls engine.Class) {
 // so that the client, told COMMIT failed, knows nothing was committed.
 func (s *session) abortTx(cls engine.Class, err error) error {
 	bc := s.pinned
-	if cls&engine.EndTx == 0 || cls&engine.Rollback != 0 || bc == nil || !s.eng.InTx() {
+	if cls&engine.EndTx == 0 || cls&engine.Rollback != 0 {
 		return err
 	}
-	status, rerr := bc.Exec("ROLLBACK")
-	if rerr != nil {
-		bc.Broken = true
+	if len(s.branches) == 0 && !s.eng.Doomed() && (bc == nil || !s.eng.InTx()) {
+		return err
 	}
-	s.eng.Done(engine.EndTx|engine.Rollback, true, outcome(status, rerr == nil))
-	s.release(bc, true)
+	s.rollbackBranches()
+	var rerr error
+	if bc != nil && s.eng.InTx() {
+		var status uint16
+		status, rerr = bc.Exec("ROLLBACK")
+		if rerr != nil {
+			bc.Broken = true
+		}
+		s.eng.Done(engine.EndTx|engine.Rollback, true, outcome(status, rerr == nil))
+		s.release(bc, true)
+	}
+	s.eng.RolledBack()
+	s.savepoints, s.txBegin = s.savepoints[:0], ""
 	var re *engine.Error
 	if errors.As(err, &re) {
 		if rerr != nil {
@@ -663,15 +696,16 @@ func (s *session) after(bc *backend.Conn, cls engine.Class, p []byte) {
 // acquire returns the connection to run on: the pinned one, or one from
 // the data source's pool brought to the session's state.
 func (s *session) acquire(ds *engine.DataSource, onMaster bool) (*backend.Conn, error) {
+	if onMaster {
+		if b := s.findBranch(ds); b != nil {
+			return b, nil
+		}
+		if s.atomic || (s.pinned != nil && s.pinned.Pool().Name != ds.Name) {
+			return s.join(ds)
+		}
+	}
 	if s.pinned != nil {
 		if onMaster {
-			if s.pinned.Pool().Name != ds.Name {
-				// The engine refuses statements for another group inside a
-				// transaction; this guards a write reaching the wrong one.
-				return nil, &engine.Error{Kind: engine.ErrUnsupported, Code: engine.ErrCodeUnsupported, SQLState: "42000", Message: fmt.Sprintf(
-					"shardgate: the session's connection is to %s and the statement routes to %s: cross-node transactions are not supported by this version",
-					s.pinned.Pool().Name, ds.Name)}
-			}
 			return s.pinned, nil
 		}
 		// Routing sends a pinned session to the master; never reached.
@@ -732,6 +766,10 @@ func (s *session) flags() backend.Flags {
 // release keeps the connection pinned if the session now needs it, or
 // gives it back.
 func (s *session) release(bc *backend.Conn, onMaster bool) {
+	if i := s.branchIndex(bc); i >= 0 {
+		s.releaseBranch(i)
+		return
+	}
 	if onMaster && !bc.Broken && s.eng.NeedsMasterConn() {
 		s.pinned = bc
 		return
@@ -741,6 +779,9 @@ func (s *session) release(bc *backend.Conn, onMaster bool) {
 	}
 	if bc.Broken && s.pinned == nil {
 		// The session lost its transaction with the connection.
+		if s.eng.NeedsMasterConn() && len(s.branches) > 0 {
+			s.eng.Doom(fmt.Sprintf("the transaction's connection to %s was lost (its part there is rolled back)", bc.Pool().Name))
+		}
 		s.eng.LostConn()
 	}
 	bc.Pool().Put(bc)
@@ -820,6 +861,8 @@ func (s *session) statistics(p []byte) bool {
 }
 
 func (s *session) resetConnection() {
+	s.resetBranches()
+	s.savepoints, s.txBegin = s.savepoints[:0], ""
 	if bc := s.pinned; bc != nil {
 		s.pinned = nil
 		bc.ResetSession()

@@ -1,6 +1,7 @@
 package proxy
 
 import (
+	"context"
 	"database/sql"
 	"errors"
 	"fmt"
@@ -8,6 +9,7 @@ import (
 	"sort"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/go-sql-driver/mysql"
 
@@ -353,33 +355,225 @@ func TestShardingDisabledSlave(t *testing.T) {
 	}
 }
 
-// Inside a transaction a statement runs on the group the transaction is
-// on; one for another group, or for several nodes, is refused and the
-// transaction is untouched.
+// count is how many rows of t_order order_id IN (ids) lie on the two
+// groups' actual tables, read straight from the server (not the proxy).
+func (e *shardEnv) count(t *testing.T, ids string) int {
+	t.Helper()
+	n := 0
+	for _, tbl := range []string{"sh0.t_order_0", "sh0.t_order_1", "sh1.t_order_0", "sh1.t_order_1"} {
+		var c int
+		if err := e.oracle.QueryRow("SELECT COUNT(*) FROM " + tbl + " WHERE order_id IN (" + ids + ")").Scan(&c); err != nil {
+			t.Fatal(err)
+		}
+		n += c
+	}
+	return n
+}
+
+// A transaction over both groups: each group's part runs in a branch
+// transaction of its own, invisible to others until COMMIT, which commits
+// them all; ROLLBACK rolls them all back. Statements on several nodes run
+// inside it, and see its writes.
 func TestShardingTransactions(t *testing.T) {
 	e := startShards(t)
+	mustExec := func(tx *sql.Tx, q string) {
+		t.Helper()
+		if _, err := tx.Exec(q); err != nil {
+			t.Fatalf("%s: %v", q, err)
+		}
+	}
 	tx, err := e.db.Begin()
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer tx.Rollback()
-	if _, err := tx.Exec("INSERT INTO t_order (order_id, user_id) VALUES (100, 2)"); err != nil {
-		t.Fatalf("same group: %v", err)
+	mustExec(tx, "INSERT INTO t_order (order_id, user_id, status) VALUES (100, 2, 'new')") // ms_0
+	mustExec(tx, "INSERT INTO t_order (order_id, user_id, status) VALUES (101, 1, 'new')") // ms_1
+	if n := e.count(t, "100, 101"); n != 0 {
+		t.Fatalf("%d uncommitted rows seen outside the transaction", n)
 	}
-	for _, q := range []string{"INSERT INTO t_order (order_id, user_id) VALUES (101, 1)", "SELECT * FROM t_order"} {
-		_, err := tx.Exec(q)
-		var me *mysql.MySQLError
-		if !errors.As(err, &me) || me.Number != 1235 || !strings.Contains(me.Message, "cross-node transactions") {
-			t.Fatalf("%s in a transaction: %v", q, err)
+	var n int
+	if err := tx.QueryRow("SELECT COUNT(*) FROM t_order WHERE status = 'new'").Scan(&n); err != nil || n != 2 {
+		t.Fatalf("the transaction's own rows on every node: %d %v", n, err)
+	}
+	mustExec(tx, "UPDATE t_order SET status = 'paid'") // every node, in the transaction
+	if err := tx.Commit(); err != nil {
+		t.Fatal(err)
+	}
+	if err := e.oracle.QueryRow("SELECT (SELECT COUNT(*) FROM sh0.t_order_0 WHERE order_id = 100 AND status = 'paid') + (SELECT COUNT(*) FROM sh1.t_order_1 WHERE order_id = 101 AND status = 'paid')").Scan(&n); err != nil || n != 2 {
+		t.Fatalf("committed rows on their nodes: %d %v", n, err)
+	}
+
+	tx, err = e.db.Begin()
+	if err != nil {
+		t.Fatal(err)
+	}
+	mustExec(tx, "INSERT INTO t_order (order_id, user_id) VALUES (102, 2)")
+	mustExec(tx, "INSERT INTO t_order (order_id, user_id) VALUES (103, 1)")
+	mustExec(tx, "DELETE FROM t_order WHERE order_id IN (100, 101)")
+	if err := tx.Rollback(); err != nil {
+		t.Fatal(err)
+	}
+	if n := e.count(t, "100, 101, 102, 103"); n != 2 {
+		t.Fatalf("after ROLLBACK: %d of the rows, want the 2 committed before", n)
+	}
+}
+
+// Savepoints hold on every node, also on a group the transaction reached
+// after the savepoint was set; autocommit off spans groups the same way.
+func TestShardingSavepointsAutocommit(t *testing.T) {
+	e := startShards(t)
+	c, err := e.db.Conn(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	run := func(qs ...string) {
+		t.Helper()
+		for _, q := range qs {
+			if _, err := c.ExecContext(context.Background(), q); err != nil {
+				t.Fatalf("%s: %v", q, err)
+			}
 		}
+	}
+	run("BEGIN",
+		"INSERT INTO t_order (order_id, user_id) VALUES (200, 2)",
+		"SAVEPOINT a",
+		"INSERT INTO t_order (order_id, user_id) VALUES (201, 1)", // ms_1 joins after a
+		"SAVEPOINT b",
+		"INSERT INTO t_order (order_id, user_id) VALUES (202, 2)",
+		"INSERT INTO t_order (order_id, user_id) VALUES (203, 1)",
+		"ROLLBACK TO SAVEPOINT b")
+	if n := e.count(t, "200, 201, 202, 203"); n != 0 {
+		t.Fatalf("%d uncommitted rows visible", n)
+	}
+	run("ROLLBACK TO a", "INSERT INTO t_order (order_id, user_id) VALUES (204, 1)", "COMMIT")
+	if n := e.count(t, "200, 204"); n != 2 {
+		t.Fatalf("committed: %d of 200, 204", n)
+	}
+	if n := e.count(t, "201, 202, 203"); n != 0 {
+		t.Fatalf("rolled back to savepoints, yet %d rows stayed", n)
+	}
+
+	run("SET autocommit = 0",
+		"INSERT INTO t_order (order_id, user_id) VALUES (210, 1)",
+		"INSERT INTO t_order (order_id, user_id) VALUES (211, 2)")
+	if n := e.count(t, "210, 211"); n != 0 {
+		t.Fatalf("autocommit off: %d rows visible before COMMIT", n)
+	}
+	run("COMMIT", "INSERT INTO t_order (order_id, user_id) VALUES (212, 1)", "INSERT INTO t_order (order_id, user_id) VALUES (213, 2)", "ROLLBACK", "SET autocommit = 1")
+	if n := e.count(t, "210, 211, 212, 213"); n != 2 {
+		t.Fatalf("autocommit off: %d rows, want 210 and 211", n)
+	}
+
+	// An implicit commit on the first connection commits every node.
+	run("BEGIN", "INSERT INTO t_order (order_id, user_id) VALUES (220, 1)", "INSERT INTO t_order (order_id, user_id) VALUES (221, 2)",
+		"BEGIN", "INSERT INTO t_order (order_id, user_id) VALUES (222, 1)", "ROLLBACK")
+	if n := e.count(t, "220, 221, 222"); n != 2 {
+		t.Fatalf("BEGIN in a transaction: %d rows, want 220 and 221 committed", n)
+	}
+	run("BEGIN", "INSERT INTO t_order (order_id, user_id) VALUES (223, 1)", "CREATE TABLE implicit_commit (id INT)",
+		"INSERT INTO t_order (order_id, user_id) VALUES (224, 1)", "ROLLBACK")
+	if n := e.count(t, "223, 224"); n != 2 {
+		t.Fatalf("DDL in a transaction: %d rows, want 223 committed (and 224 autocommitted after it)", n)
+	}
+}
+
+// A write on several nodes outside a transaction is atomic: when one node
+// refuses its part, no node keeps its own.
+func TestShardingAtomicWrite(t *testing.T) {
+	e := startShards(t)
+	e.exec(t, "INSERT INTO t_order (order_id, user_id) VALUES (301, 1)")
+	for _, q := range []string{
+		"INSERT INTO t_order (order_id, user_id) VALUES (300, 2), (301, 1)",
+		"INSERT INTO t_order (order_id, user_id) VALUES (301, 1), (300, 2)",
+	} {
+		_, err := e.db.Exec(q)
+		var me *mysql.MySQLError
+		if !errors.As(err, &me) || me.Number != 1062 {
+			t.Fatalf("%s: %v, want the duplicate key error", q, err)
+		}
+		if n := e.count(t, "300"); n != 0 {
+			t.Fatalf("%s: the other node kept its row", q)
+		}
+	}
+	// On one session: the atomic write leaves no transaction open, so the
+	// next write on several nodes commits too.
+	c, err := e.db.Conn(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	for _, q := range []string{"INSERT INTO t_order (order_id, user_id) VALUES (300, 2), (302, 1)", "UPDATE t_order SET status = 'seen'"} {
+		if _, err := c.ExecContext(context.Background(), q); err != nil {
+			t.Fatalf("%s: %v", q, err)
+		}
+	}
+	var n int
+	if err := e.oracle.QueryRow("SELECT (SELECT COUNT(*) FROM sh0.t_order_0 WHERE status = 'seen') + (SELECT COUNT(*) FROM sh1.t_order_0 WHERE status = 'seen') + (SELECT COUNT(*) FROM sh1.t_order_1 WHERE status = 'seen')").Scan(&n); err != nil || n != 3 {
+		t.Fatalf("rows committed by the session's writes: %d of 3 (%v)", n, err)
+	}
+}
+
+// A branch whose connection dies before COMMIT: nothing commits anywhere,
+// and the client is told. One that dies before a later statement dooms
+// the transaction: statements fail until ROLLBACK.
+func TestShardingLostBranch(t *testing.T) {
+	e := startShards(t)
+	killBranch := func() {
+		t.Helper()
+		// The branch is the connection to sh1 with a transaction open.
+		var id int
+		if err := e.oracle.QueryRow("SELECT p.ID FROM information_schema.INNODB_TRX x JOIN information_schema.PROCESSLIST p ON p.ID = x.trx_mysql_thread_id WHERE p.DB = 'sh1'").Scan(&id); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := e.oracle.Exec(fmt.Sprintf("KILL %d", id)); err != nil {
+			t.Fatal(err)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	tx, err := e.db.Begin()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, q := range []string{"INSERT INTO t_order (order_id, user_id) VALUES (400, 2)", "INSERT INTO t_order (order_id, user_id) VALUES (401, 1)"} {
+		if _, err := tx.Exec(q); err != nil {
+			t.Fatal(err)
+		}
+	}
+	killBranch()
+	err = tx.Commit()
+	var me *mysql.MySQLError
+	if !errors.As(err, &me) || me.Number != 1180 || !strings.Contains(me.Message, "rolled back on every node") {
+		t.Fatalf("COMMIT with a lost branch: %v", err)
+	}
+	if n := e.count(t, "400, 401"); n != 0 {
+		t.Fatalf("%d rows committed", n)
+	}
+
+	tx, err = e.db.Begin()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, q := range []string{"INSERT INTO t_order (order_id, user_id) VALUES (402, 2)", "INSERT INTO t_order (order_id, user_id) VALUES (403, 1)"} {
+		if _, err := tx.Exec(q); err != nil {
+			t.Fatal(err)
+		}
+	}
+	killBranch()
+	if _, err := tx.Exec("INSERT INTO t_order (order_id, user_id) VALUES (405, 1)"); err == nil {
+		t.Fatal("a statement on the lost branch succeeded")
+	}
+	_, err = tx.Exec("INSERT INTO t_order (order_id, user_id) VALUES (404, 2)")
+	if !errors.As(err, &me) || me.Number != 1402 {
+		t.Fatalf("a statement in the doomed transaction: %v", err)
 	}
 	if err := tx.Rollback(); err != nil {
 		t.Fatal(err)
 	}
-	var n int
-	if err := e.oracle.QueryRow("SELECT COUNT(*) FROM sh0.t_order_0 WHERE order_id = 100").Scan(&n); err != nil || n != 0 {
-		t.Fatalf("rolled back row: %d %v", n, err)
+	if n := e.count(t, "402, 403, 404, 405"); n != 0 {
+		t.Fatalf("%d rows of the doomed transaction stayed", n)
 	}
+	e.exec(t, "INSERT INTO t_order (order_id, user_id) VALUES (406, 1), (407, 2)") // the session goes on
 }
 
 // PREVIEW shows each unit's data source and SQL without running anything.
@@ -474,6 +668,7 @@ func TestShardingPrepared(t *testing.T) {
 	if !errors.As(err, &me) || me.Number != 1235 || !strings.Contains(me.Message, "several data nodes") {
 		t.Fatalf("scatter prepared: %v", err)
 	}
+	e.r.Sync(t) // the read below goes to a slave
 	if err := ps.QueryRow("SELECT status FROM t_order WHERE user_id = ? AND order_id = ?", 3, 3).Scan(&status); err != nil || status != "upd" {
 		t.Fatalf("after the refusal: %q %v", status, err)
 	}
