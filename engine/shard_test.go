@@ -140,7 +140,7 @@ func TestShardedPlans(t *testing.T) {
 		t.Fatal("ROLLBACK left the transaction doomed")
 	}
 	// Unsupported statements say so with ER_NOT_SUPPORTED_YET.
-	_, _, err = planSQL(t, r.Snapshot(), "select count(distinct status) from t_order", &Session{})
+	_, _, err = planSQL(t, r.Snapshot(), "select count(distinct status, user_id) from t_order", &Session{})
 	var ee *Error
 	if !errors.As(err, &ee) || ee.Code != ErrCodeUnsupported {
 		t.Fatalf("count distinct: %v", err)

@@ -142,7 +142,7 @@ func (m *Merge) group(cols []Column, rows [][][]byte) ([][][]byte, error) {
 		}
 	}
 	for _, a := range m.Aggs {
-		if a.Index >= len(cols) || (a.Fn == "avg" && (a.Sum >= len(cols) || a.Count >= len(cols))) {
+		if a.Index >= len(cols) || (a.Fn == "avg" && (a.Sum >= len(cols) || a.Count >= len(cols))) || (a.Distinct && a.Arg >= len(cols)) {
 			return nil, fmt.Errorf("sharding: internal: aggregate column %d of %d", a.Index+1, len(cols))
 		}
 	}
@@ -164,8 +164,10 @@ func (m *Merge) group(cols []Column, rows [][][]byte) ([][][]byte, error) {
 		for ; j < len(rows) && same(rows[i], rows[j]) == 0; j++ {
 			for _, a := range m.Aggs {
 				var err error
-				switch a.Fn {
-				case "avg":
+				switch {
+				case a.Distinct:
+					// folded from the group's distinct arguments below
+				case a.Fn == "avg":
 					acc[a.Sum], err = foldOne("sum", cols[a.Sum], acc[a.Sum], rows[j][a.Sum])
 					if err == nil {
 						acc[a.Count], err = foldOne("count", cols[a.Count], acc[a.Count], rows[j][a.Count])
@@ -182,6 +184,14 @@ func (m *Merge) group(cols []Column, rows [][][]byte) ([][][]byte, error) {
 			}
 		}
 		for _, a := range m.Aggs {
+			if a.Distinct {
+				v, err := distinctFold(a.Fn, cols[a.Arg], rows[i:j], a.Arg)
+				if err != nil {
+					return nil, err
+				}
+				acc[a.Index] = v
+				continue
+			}
 			if a.Fn == "avg" && j > i+1 {
 				v, err := average(acc[a.Index], acc[a.Sum], acc[a.Count])
 				if err != nil {
@@ -193,7 +203,46 @@ func (m *Merge) group(cols []Column, rows [][][]byte) ([][][]byte, error) {
 		out = append(out, acc)
 		i = j
 	}
+	if len(out) == 0 && m.NoGroupBy {
+		// Aggregates over no rows: one row, as one server answers.
+		row := make([][]byte, len(cols))
+		for _, a := range m.Aggs {
+			if a.Fn == "count" {
+				row[a.Index] = []byte("0")
+			}
+		}
+		out = append(out, row)
+	}
 	return out, nil
+}
+
+// distinctFold is COUNT(DISTINCT x) or SUM(DISTINCT x) of a group's rows,
+// whose column arg holds x (each node sent each of its values once).
+// Values equal by the column's collation are one.
+func distinctFold(fn string, c Column, rows [][][]byte, arg int) ([]byte, error) {
+	vals := make([][]byte, 0, len(rows))
+	for _, r := range rows {
+		if r[arg] != nil {
+			vals = append(vals, r[arg])
+		}
+	}
+	slices.SortFunc(vals, func(a, b []byte) int { return compare(c, a, b) })
+	vals = slices.CompactFunc(vals, func(a, b []byte) bool { return compare(c, a, b) == 0 })
+	if fn == "count" {
+		return strconv.AppendInt(nil, int64(len(vals)), 10), nil
+	}
+	var sum []byte
+	for _, v := range vals {
+		if sum == nil {
+			sum = v
+			continue
+		}
+		var err error
+		if sum, err = addNumbers(sum, v); err != nil {
+			return nil, err
+		}
+	}
+	return sum, nil
 }
 
 // average is sum / count printed like like (a node's AVG of the same

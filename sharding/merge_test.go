@@ -107,3 +107,32 @@ func TestMergeRows(t *testing.T) {
 		t.Error("no error past MaxRows")
 	}
 }
+
+// COUNT(DISTINCT x) and SUM(DISTINCT x): each node sends a row per value
+// of x (grouped by it); the merge counts and adds the distinct values,
+// 'a' and 'A ' being one under a _ci collation. No rows at all: one row.
+func TestMergeDistinctAggregates(t *testing.T) {
+	cols := []Column{{Name: "g", Numeric: true}, {Name: "n", Numeric: true}, {Name: "s", Numeric: true}, {Name: "c", Numeric: true}, {Name: "x"}, {Name: "y", Numeric: true}}
+	m := Merge{Kind: Rows, Group: []int{0}, Hidden: 2, Aggs: []Agg{
+		{Index: 1, Fn: "count", Distinct: true, Arg: 4},
+		{Index: 2, Fn: "sum", Distinct: true, Arg: 5},
+		{Index: 3, Fn: "count"},
+	}}
+	node0 := rowsOf("1|1|2|3|a|2", "1|1|5|1|b|5", "2|0|NULL|2|NULL|NULL")
+	node1 := rowsOf("1|1|2|4|A |2", "2|1|7|1|c|7")
+	got, err := m.MergeRows(cols, [][][][]byte{node0, node1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := "1|2|7|8;2|1|7|3;"; show(got) != want {
+		t.Fatalf("got\n%s\nwant\n%s", show(got), want)
+	}
+	m = Merge{Kind: Rows, NoGroupBy: true, Hidden: 1, Aggs: []Agg{{Index: 0, Fn: "count", Distinct: true, Arg: 2}, {Index: 1, Fn: "max"}}}
+	got, err = m.MergeRows(cols[:3], [][][][]byte{nil, nil})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := "0|NULL;"; show(got) != want {
+		t.Fatalf("no rows: %q, want %q", show(got), want)
+	}
+}

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"maps"
 	"math"
+	"slices"
 	"strconv"
 	"strings"
 
@@ -60,6 +61,9 @@ type Merge struct {
 	// aggregates (SELECT DISTINCT).
 	Group    []int
 	Distinct bool
+	// NoGroupBy: aggregates without GROUP BY; no rows from any node
+	// still make one row (COUNT 0, the rest NULL), as on one server.
+	NoGroupBy bool
 	// Having filters the merged groups (each node's HAVING is dropped: a
 	// group's partial rows would not pass it alone).
 	Having *Cond
@@ -70,6 +74,8 @@ type Merge struct {
 	InsertID int64
 	// MaxRows bounds the rows held for the merge.
 	MaxRows int
+	// distinctBy is what the nodes also group by (DISTINCT aggregates).
+	distinctBy []sqlparser.Expr
 }
 
 // OrderKey is one ORDER BY item: the result column at Index, or, when
@@ -86,6 +92,11 @@ type Agg struct {
 	Fn    string // count, sum, min, max, avg
 	// Sum and Count are AVG's hidden SUM and COUNT columns.
 	Sum, Count int
+	// Distinct: COUNT(DISTINCT x) or SUM(DISTINCT x). Each node groups
+	// by x as well (hidden column Arg); the merge counts or adds the
+	// distinct values of x in a group.
+	Distinct bool
+	Arg      int
 }
 
 // Route plans sql on the rule's tables. It returns nil, nil for a
@@ -984,6 +995,15 @@ func (p *planner) selectMerge(st *sqlparser.Select) (Merge, edit, error) {
 				return "", err
 			}
 		}
+		if len(m.distinctBy) > 0 {
+			by := make([]string, len(m.distinctBy))
+			for j, e := range m.distinctBy {
+				by[j] = p.nodeText(e, i)
+			}
+			if text, err = addGroupBy(text, strings.Join(by, ", ")); err != nil {
+				return "", err
+			}
+		}
 		if m.Having != nil {
 			// Bound first: the dropped HAVING may hold parameters.
 			if len(p.args) > 0 {
@@ -1039,19 +1059,34 @@ func (p *planner) selectShape(st *sqlparser.Select) (m Merge, limit int64, hidde
 		return len(items) + len(hidden) - 1
 	}
 	star := false
+	// distinctArgs are the arguments of DISTINCT aggregates, by text.
+	var distinctArgs []sqlparser.Expr
+	distinctAt := map[int]string{} // item index → its argument's text
 	for i, se := range items {
 		switch x := se.(type) {
 		case *sqlparser.StarExpr:
 			star = true
 		case *sqlparser.AliasedExpr:
 			if f, ok := x.Expr.(*sqlparser.FuncExpr); ok && aggregates[f.Name.Lowered()] {
-				if f.Distinct {
-					return m, 0, nil, unsupported("%s(DISTINCT …) over several data nodes", strings.ToUpper(f.Name.String()))
-				}
 				if f.Over != nil {
 					return m, 0, nil, unsupported("window functions over several data nodes")
 				}
-				m.Aggs = append(m.Aggs, Agg{Index: i, Fn: f.Name.Lowered()})
+				a := Agg{Index: i, Fn: f.Name.Lowered()}
+				if f.Distinct && (a.Fn == "count" || a.Fn == "sum") {
+					arg, ok := f.Exprs[0].(*sqlparser.AliasedExpr)
+					if len(f.Exprs) != 1 || !ok {
+						return m, 0, nil, unsupported("%s over several data nodes: one expression in DISTINCT", sqlparser.String(f))
+					}
+					text := sqlparser.String(arg.Expr)
+					if !slices.ContainsFunc(distinctArgs, func(e sqlparser.Expr) bool { return sqlparser.String(e) == text }) {
+						distinctArgs = append(distinctArgs, arg.Expr)
+					}
+					a.Distinct, distinctAt[i] = true, text
+				} else if f.Distinct && a.Fn == "avg" {
+					return m, 0, nil, unsupported("AVG(DISTINCT …) over several data nodes; SUM(DISTINCT …) / COUNT(DISTINCT …) gives it")
+				}
+				// MIN/MAX(DISTINCT x) are MIN/MAX(x).
+				m.Aggs = append(m.Aggs, a)
 				continue
 			}
 			if err := noAggregate(x.Expr); err != nil {
@@ -1071,7 +1106,8 @@ func (p *planner) selectShape(st *sqlparser.Select) (m Merge, limit int64, hidde
 	if m.Distinct && star {
 		return m, 0, nil, unsupported("SELECT DISTINCT * over several data nodes; name the columns")
 	}
-	grouped := len(st.GroupBy) > 0 || m.Distinct
+	grouped := len(st.GroupBy) > 0 || m.Distinct || len(distinctArgs) > 0
+	m.NoGroupBy = len(st.GroupBy) == 0 && len(m.Aggs) > 0
 	if len(st.GroupBy) > 0 && star {
 		return m, 0, nil, unsupported("SELECT * with GROUP BY over several data nodes; name the columns")
 	}
@@ -1085,6 +1121,17 @@ func (p *planner) selectShape(st *sqlparser.Select) (m Merge, limit int64, hidde
 		}
 		m.Group = append(m.Group, idx)
 	}
+	// Each node groups by the DISTINCT arguments too (selectMerge's
+	// edit): each value then comes once per group and node.
+	for _, e := range distinctArgs {
+		at, text := hide(e), sqlparser.String(e)
+		for j := range m.Aggs {
+			if m.Aggs[j].Distinct && distinctAt[m.Aggs[j].Index] == text {
+				m.Aggs[j].Arg = at
+			}
+		}
+	}
+	m.distinctBy = distinctArgs
 	for j, a := range m.Aggs {
 		if a.Fn != "avg" {
 			continue
@@ -1308,6 +1355,8 @@ func keywordText(kw int) string {
 		return "from"
 	case sqlparser.HAVING:
 		return "having"
+	case sqlparser.GROUP:
+		return "group"
 	case sqlparser.ORDER:
 		return "order"
 	case sqlparser.LIMIT:
@@ -1340,6 +1389,25 @@ func (p *planner) removeLimit(text string) (string, error) {
 		return "", fmt.Errorf("sharding: internal: LIMIT not found in %q", text)
 	}
 	return text[:at] + text[end:], nil
+}
+
+// addGroupBy adds an expression to the statement's top-level GROUP BY
+// (or gives it one).
+func addGroupBy(text, expr string) (string, error) {
+	at := len(text)
+	for _, kw := range []int{sqlparser.HAVING, sqlparser.WINDOW, sqlparser.ORDER, sqlparser.LIMIT, sqlparser.FOR, sqlparser.LOCK, sqlparser.INTO} {
+		if i, _ := topLevel(text, kw); i >= 0 && i < at {
+			at = i
+		}
+	}
+	head := strings.TrimRight(text[:at], " \t\r\n")
+	if g, _ := topLevel(head, sqlparser.GROUP); g >= 0 {
+		if strings.Contains(strings.ToLower(head[g:]), "rollup") {
+			return "", unsupported("GROUP BY … WITH ROLLUP over several data nodes")
+		}
+		return head + ", " + expr + " " + text[at:], nil
+	}
+	return head + " group by " + expr + " " + text[at:], nil
 }
 
 // addHidden adds select items before the top-level FROM.

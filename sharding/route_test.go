@@ -121,6 +121,8 @@ func TestRoute(t *testing.T) {
 		{"select distinct status from t_log where t_log.id > 99 limit 2", "ms_0: select distinct status from t_log_1 where t_log_1.id > 99 \nms_0: select distinct status from t_log_2 where t_log_2.id > 99 ", Rows},
 		{"select status, count(*) n from t_log group by status having n > 1 and (max(amount) >= 2.5 or not avg(id) < 3) order by status limit 2",
 			"ms_0: select status, count(*) n, max(amount), avg(id), SUM(id), COUNT(id) from t_log_0 group by status  order by status \nms_0: select status, count(*) n, max(amount), avg(id), SUM(id), COUNT(id) from t_log_1 group by status  order by status \nms_0: select status, count(*) n, max(amount), avg(id), SUM(id), COUNT(id) from t_log_2 group by status  order by status ", Rows},
+		{"select count(distinct t_log.status), sum(amount) from t_log where id > 150 order by 1 limit 1",
+			"ms_0: select count(distinct t_log_1.status), sum(amount), t_log_1.`status` from t_log_1 where id > 150 group by t_log_1.`status` order by 1 \nms_0: select count(distinct t_log_2.status), sum(amount), t_log_2.`status` from t_log_2 where id > 150 group by t_log_2.`status` order by 1 ", Rows},
 		{"select avg(t_log.id) from t_log where id > 150", "ms_0: select avg(t_log_1.id), SUM(t_log_1.id), COUNT(t_log_1.id) from t_log_1 where id > 150\nms_0: select avg(t_log_2.id), SUM(t_log_2.id), COUNT(t_log_2.id) from t_log_2 where id > 150", Rows},
 	} {
 		r, err := rt.Route(tc.sql, nil)
@@ -149,7 +151,8 @@ func TestRouteRefuses(t *testing.T) {
 		{"select status, count(*) from t_order group by status having user_id = 1", "HAVING on user_id"},
 		{"select status, count(*) from t_order group by status having count(distinct user_id) > 1", "HAVING on count(distinct user_id)"},
 		{"select status, count(*) from t_order group by status having count(*) like '1%'", "HAVING … like"},
-		{"select count(distinct status) from t_order", "COUNT(DISTINCT …) over several data nodes"},
+		{"select count(distinct status, user_id) from t_order", "one expression in DISTINCT"},
+		{"select avg(distinct amount) from t_order", "AVG(DISTINCT …)"},
 		{"select group_concat(status) from t_order", "over several data nodes (only COUNT"},
 		{"select order_id, row_number() over (order by order_id) from t_order", "window functions"},
 		{"select count(*) from t_order group by upper(status)", "GROUP BY an expression"},
