@@ -6,6 +6,7 @@ import (
 	"database/sql/driver"
 	"errors"
 	"fmt"
+	"slices"
 	"sync/atomic"
 	"unsafe"
 
@@ -27,6 +28,11 @@ type conn struct {
 	// good; a slave's during a read-only transaction there.
 	pinned *bconn
 	tx     *tx
+	// branches are the master connections of other groups in the
+	// session's cross-node transaction (database/sql's Tx), or of an
+	// atomic write on several nodes (branches.go).
+	branches []*bconn
+	atomic   bool
 	// held are the connections that carry this session's SET/USE state
 	// (replay), one per pool; they never go back to their pool.
 	held   map[*pool]*bconn
@@ -223,7 +229,7 @@ func (s *conn) Finish(_ *engine.Unit, cls engine.Class) {
 	case opQuery:
 		s.after(b, cls, o.query, len(o.args), o.onMaster)
 	case opBegin:
-		s.tx = &tx{s: s, btx: o.btx, slave: !o.onMaster, ds: o.ds}
+		s.tx = &tx{s: s, btx: o.btx, opts: o.opts, slave: !o.onMaster, ds: o.ds}
 		s.pinned = b
 	case opPing:
 		s.release(b, o.onMaster)
@@ -248,12 +254,23 @@ func (s *conn) acquireFailure(ds *engine.DataSource, err error) engine.Result {
 // holds the session's state on that pool, or one from the pool brought to
 // the session's state.
 func (s *conn) acquire(ctx context.Context, p *pool, onMaster bool) (*bconn, error) {
-	if s.pinned != nil && onMaster {
-		if s.pinned.p != p && s.pinned.p.name != p.name {
-			return nil, fmt.Errorf("the session's connection is to %s and the statement routes to %s: cross-node transactions are not supported by this version", s.pinned.p.name, p.name)
+	if onMaster {
+		if b := s.findBranch(p); b != nil {
+			return b, nil
 		}
+		if s.atomic || (s.pinned != nil && s.pinned.p.name != p.name) {
+			return s.join(ctx, p)
+		}
+	}
+	if s.pinned != nil && onMaster {
 		return s.pinned, nil
 	}
+	return s.take(ctx, p)
+}
+
+// take returns the connection that holds the session's state on p, or
+// one from p brought to that state.
+func (s *conn) take(ctx context.Context, p *pool) (*bconn, error) {
 	if b := s.held[p]; b != nil {
 		if err := s.sync(ctx, b); err != nil {
 			s.drop(b)
@@ -356,8 +373,14 @@ func (s *conn) release(b *bconn, onMaster bool) {
 			// The transaction (or pinned state) died with the connection.
 			s.lost()
 		}
+		if i := slices.Index(s.branches, b); i >= 0 {
+			s.lostBranch(i)
+		}
 		s.drop(b)
 		return
+	}
+	if slices.Contains(s.branches, b) {
+		return // kept until the transaction (or atomic write) ends
 	}
 	if onMaster && s.eng.NeedsMasterConn() || s.tx != nil && s.pinned == b {
 		s.pinned = b
@@ -375,6 +398,9 @@ func (s *conn) release(b *bconn, onMaster bool) {
 // lost forgets transaction state after its connection died.
 func (s *conn) lost() {
 	s.txOpen = false
+	if len(s.branches) > 0 {
+		s.rollbackBranches() // the transaction is gone on its first node
+	}
 	s.eng.LostConn()
 	if s.tx != nil {
 		s.tx.done = true
@@ -614,6 +640,11 @@ func (s *conn) ResetSession(ctx context.Context) error {
 }
 
 func (s *conn) reset() {
+	for _, b := range s.branches {
+		b.broken = true // closing it rolls its transaction back
+	}
+	s.endBranches()
+	s.atomic = false
 	if b := s.pinned; b != nil {
 		s.pinned = nil
 		if s.txOpen || s.acOff || s.tx != nil {

@@ -75,7 +75,12 @@ func (e *Error) Error() string { return e.Message }
 func (e *Error) Is(target error) bool { return target == e.kind }
 
 // Unwrap returns the engine's error.
-func (e *Error) Unwrap() error { return e.cause }
+func (e *Error) Unwrap() error {
+	if e.cause == nil {
+		return nil // not a typed nil: errors.Is would call it
+	}
+	return e.cause
+}
 
 // routeError turns an engine error into an *Error, suffix added to its
 // message; other errors are returned as they are.

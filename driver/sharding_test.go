@@ -112,6 +112,8 @@ orchestration:
 		{"SELECT DISTINCT user_id FROM t_order WHERE user_id > ?", []any{1}, false},
 		{"SELECT user_id, COUNT(*) FROM t_order GROUP BY user_id HAVING COUNT(*) >= ? ORDER BY user_id", []any{2}, true},
 		{"SELECT user_id, COUNT(*) AS n FROM t_order WHERE order_id BETWEEN ? AND ? GROUP BY user_id ORDER BY n DESC, user_id LIMIT 2", []any{2, 9}, true},
+		{"SELECT COUNT(DISTINCT status), COUNT(*) FROM t_order", nil, true},
+		{"SELECT user_id, COUNT(DISTINCT status) FROM t_order GROUP BY user_id ORDER BY user_id", nil, true},
 	} {
 		a := strs(t, db, q.sql, q.args...)
 		b := strs(t, oracle, q.sql, q.args...)
@@ -134,11 +136,82 @@ orchestration:
 	if got := strs(t, db, "PREVIEW SELECT * FROM t_order WHERE user_id = 3 AND order_id = 4"); strings.Join(got, ";") != "s1true|SELECT * FROM t_order_0 WHERE user_id = 3 AND order_id = 4true" {
 		t.Errorf("preview: %v", got)
 	}
-	_, err = db.Exec("SELECT COUNT(DISTINCT status) FROM t_order")
+	_, err = db.Exec("SELECT COUNT(DISTINCT status, user_id) FROM t_order")
 	var me *mysql.MySQLError
-	if err == nil || errors.As(err, &me) || !strings.Contains(err.Error(), "COUNT(DISTINCT …) over several data nodes") {
-		t.Fatalf("count distinct: %v", err)
+	if err == nil || errors.As(err, &me) || !strings.Contains(err.Error(), "one expression in DISTINCT") {
+		t.Fatalf("count distinct of two: %v", err)
 	}
+
+	// A database/sql transaction spans both groups: uncommitted rows are
+	// seen by no one else; Commit commits both, Rollback neither.
+	count := func(ids string) int {
+		t.Helper()
+		var n int
+		q := "SELECT (SELECT COUNT(*) FROM dsh0.t_order_0 WHERE order_id IN (" + ids + ")) + (SELECT COUNT(*) FROM dsh0.t_order_1 WHERE order_id IN (" + ids + ")) + " +
+			"(SELECT COUNT(*) FROM dsh1.t_order_0 WHERE order_id IN (" + ids + ")) + (SELECT COUNT(*) FROM dsh1.t_order_1 WHERE order_id IN (" + ids + "))"
+		if err := oracle.QueryRow(q).Scan(&n); err != nil {
+			t.Fatal(err)
+		}
+		return n
+	}
+	for _, commit := range []bool{true, false} {
+		tx, err := db.Begin()
+		if err != nil {
+			t.Fatal(err)
+		}
+		base := 900
+		if !commit {
+			base = 910
+		}
+		for i, user := range []int{2, 1} {
+			if _, err := tx.Exec("INSERT INTO t_order (order_id, user_id, status) VALUES (?, ?, 'tx')", base+i, user); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if _, err := tx.Exec("UPDATE t_order SET status = 'tx2' WHERE status = 'tx'"); err != nil { // both nodes, in the transaction
+			t.Fatal(err)
+		}
+		var n int
+		if err := tx.QueryRow("SELECT COUNT(*) FROM t_order WHERE status = 'tx2' AND order_id >= ?", base).Scan(&n); err != nil || n != 2 {
+			t.Fatalf("the transaction's own rows: %d %v", n, err)
+		}
+		if n := count(fmt.Sprintf("%d, %d", base, base+1)); n != 0 {
+			t.Fatalf("%d uncommitted rows seen outside", n)
+		}
+		want := 0
+		if commit {
+			err, want = tx.Commit(), 2
+		} else {
+			err = tx.Rollback()
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+		if n := count(fmt.Sprintf("%d, %d", base, base+1)); n != want {
+			t.Fatalf("commit %v: %d rows, want %d", commit, n, want)
+		}
+	}
+	// A write on several nodes outside a transaction is atomic.
+	for _, q := range []string{"INSERT INTO t_order (order_id, user_id) VALUES (920, 2), (901, 1)", "INSERT INTO t_order (order_id, user_id) VALUES (921, 1), (900, 2)"} {
+		if _, err := db.Exec(q); err == nil || !strings.Contains(err.Error(), "Duplicate") {
+			t.Fatalf("%s: %v, want the duplicate key error", q, err)
+		}
+	}
+	if n := count("920, 921"); n != 0 {
+		t.Fatalf("a failed write on several nodes left %d rows", n)
+	}
+	// A transaction begun with SQL stays on its group, and says so.
+	c, err := db.Conn(t.Context())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	c.ExecContext(t.Context(), "BEGIN")
+	c.ExecContext(t.Context(), "INSERT INTO t_order (order_id, user_id) VALUES (930, 2)")
+	if _, err := c.ExecContext(t.Context(), "INSERT INTO t_order (order_id, user_id) VALUES (931, 1)"); err == nil || !strings.Contains(err.Error(), "not with SQL") {
+		t.Fatalf("SQL transaction on another group: %v", err)
+	}
+	c.ExecContext(t.Context(), "ROLLBACK")
 }
 
 func rowsAffected(r sql.Result) int64 {

@@ -3,6 +3,7 @@ package driver
 import (
 	"context"
 	"database/sql/driver"
+	"errors"
 	"reflect"
 
 	"github.com/shardgate/shardgate/engine"
@@ -56,6 +57,7 @@ func named(args []driver.Value) []driver.NamedValue {
 type tx struct {
 	s     *conn
 	btx   driver.Tx
+	opts  driver.TxOptions // its branches begin alike
 	slave bool
 	ds    *engine.DataSource
 	done  bool
@@ -81,6 +83,7 @@ func (t *tx) Commit() error {
 		rerr = routeError(err, "")
 	}
 	if rerr != nil {
+		s.rollbackBranches()
 		if err := t.btx.Rollback(); err != nil {
 			s.pinned.broken = true
 			t.end()
@@ -88,6 +91,9 @@ func (t *tx) Commit() error {
 		}
 		t.end()
 		return withSuffix(rerr, " (the open transaction was rolled back)")
+	}
+	if len(s.branches) > 0 {
+		return t.commitBranches()
 	}
 	err := t.btx.Commit()
 	if err != nil && !s.pinned.valid() {
@@ -106,12 +112,36 @@ func (t *tx) Rollback() error {
 	if t.done {
 		return driver.ErrBadConn
 	}
+	t.s.rollbackBranches()
 	err := t.btx.Rollback()
 	t.end()
 	if err != nil {
 		return dsErr(t.ds, err)
 	}
 	return nil
+}
+
+// commitBranches commits a cross-node transaction: each branch still
+// there (else nothing commits), the first connection, then each branch.
+func (t *tx) commitBranches() error {
+	s := t.s
+	for _, b := range s.branches {
+		if !b.valid() {
+			name := b.p.name
+			s.rollbackBranches()
+			t.btx.Rollback()
+			t.end()
+			return routeError(engine.CommitError("COMMIT", name, errors.New("its connection was lost"), nil, nil), "")
+		}
+	}
+	if err := t.btx.Commit(); err != nil {
+		s.rollbackBranches()
+		t.end()
+		return routeError(engine.CommitError("COMMIT", t.ds.Name, err, nil, nil), "")
+	}
+	err := s.endAll(context.Background(), true, "COMMIT", []string{t.ds.Name})
+	t.end()
+	return routeError(err, "")
 }
 
 // end unpins the transaction's connection.

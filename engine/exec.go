@@ -45,6 +45,23 @@ type Brancher interface {
 	EndAtomic(commit bool) error
 }
 
+// ErrCodeCommit is ER_ERROR_DURING_COMMIT: a cross-node COMMIT (or an
+// atomic write's) failed on a node.
+const ErrCodeCommit = 1180
+
+// CommitError is the client's error for a cross-node COMMIT (what: "COMMIT",
+// or "the write" of an atomic one) that failed on node with err;
+// committed and rolled name where it did and did not commit (committed
+// empty: rolled back everywhere).
+func CommitError(what, node string, err error, committed, rolled []string) error {
+	msg := fmt.Sprintf("shardgate: %s failed on %s (%v): rolled back on every node", what, node, err)
+	if len(committed) > 0 {
+		msg = fmt.Sprintf("shardgate: %s failed on %s (%v) after it committed on %s: committed there and rolled back on %s (no two-phase commit; see docs/sharding.md)",
+			what, node, err, strings.Join(committed, ", "), strings.Join(rolled, ", "))
+	}
+	return &Error{Kind: ErrTxAborted, Code: ErrCodeCommit, SQLState: "HY000", Message: msg}
+}
+
 // Answer is a unit's whole answer (Gather), or the merged answer of a plan
 // (Write): a result set when Cols is set, else an OK.
 type Answer struct {

@@ -163,14 +163,14 @@ func (s *session) endTx(bc *backend.Conn, cls engine.Class, sql string) (r engin
 			b.Broken = true
 			s.rollbackBranches()
 			s.abandon(bc)
-			return engine.Result{Failure: engine.Failed, Err: commitError(b.Pool().Name, fmt.Errorf("its connection was lost: %w", err), nil, nil)}, true
+			return engine.Result{Failure: engine.Failed, Err: engine.CommitError("COMMIT", b.Pool().Name, fmt.Errorf("its connection was lost: %w", err), nil, nil)}, true
 		}
 	}
 	st, err := bc.Exec(sql)
 	if err != nil {
 		s.rollbackBranches()
 		s.abandon(bc)
-		return engine.Result{Failure: engine.Failed, Err: commitError(bc.Pool().Name, err, nil, nil)}, true
+		return engine.Result{Failure: engine.Failed, Err: engine.CommitError("COMMIT", bc.Pool().Name, err, nil, nil)}, true
 	}
 	for i, b := range s.branches {
 		if _, err := b.Exec(sql); err != nil {
@@ -189,7 +189,7 @@ func (s *session) endTx(bc *backend.Conn, cls engine.Class, sql string) (r engin
 			s.eng.Done(cls, true, outcome(st, true))
 			s.release(bc, true)
 			s.srv.log.Error("a cross-node COMMIT failed after it succeeded on some nodes", "conn", s.id, "committed", committed, "rolledBack", rolled, "err", err)
-			return engine.Result{Failure: engine.Failed, Err: commitError(b.Pool().Name, err, committed, rolled)}, true
+			return engine.Result{Failure: engine.Failed, Err: engine.CommitError("COMMIT", b.Pool().Name, err, committed, rolled)}, true
 		}
 	}
 	// Answered as the first connection's server did.
@@ -207,18 +207,6 @@ func (s *session) abandon(bc *backend.Conn) {
 	}
 	s.eng.RolledBack()
 	s.release(bc, true)
-}
-
-// commitError is the client's error for a cross-node COMMIT that failed on
-// node with err; committed and rolled name where it did and did not
-// commit (none committed when committed is empty).
-func commitError(node string, err error, committed, rolled []string) error {
-	msg := fmt.Sprintf("shardgate: COMMIT failed on %s (%v): the transaction was rolled back on every node", node, err)
-	if len(committed) > 0 {
-		msg = fmt.Sprintf("shardgate: COMMIT failed on %s (%v) after it succeeded on %s: the transaction is committed there and rolled back on %s (no two-phase commit; see docs/sharding.md)",
-			node, err, strings.Join(committed, ", "), strings.Join(rolled, ", "))
-	}
-	return &engine.Error{Kind: engine.ErrTxAborted, Code: 1180, SQLState: "HY000", Message: msg}
 }
 
 // afterTx updates the cross-node state after a statement (p, st): savepoints
@@ -293,14 +281,10 @@ func (s *session) EndAtomic(commit bool) error {
 				}
 			}
 			s.endBranches()
-			if len(committed) == 0 {
-				return &engine.Error{Kind: engine.ErrTxAborted, Code: 1180, SQLState: "HY000", Message: fmt.Sprintf(
-					"shardgate: the write failed to commit on %s (%v): it was rolled back on every node", b.Pool().Name, err)}
+			if len(committed) > 0 {
+				s.srv.log.Error("a write on several nodes failed to commit after it committed on some", "conn", s.id, "committed", committed, "rolledBack", rolled, "err", err)
 			}
-			s.srv.log.Error("a write on several nodes failed to commit after it committed on some", "conn", s.id, "committed", committed, "rolledBack", rolled, "err", err)
-			return &engine.Error{Kind: engine.ErrTxAborted, Code: 1180, SQLState: "HY000", Message: fmt.Sprintf(
-				"shardgate: the write failed to commit on %s (%v) after it committed on %s: it is applied there and not on %s (no two-phase commit; see docs/sharding.md)",
-				b.Pool().Name, err, strings.Join(committed, ", "), strings.Join(rolled, ", "))}
+			return engine.CommitError("the write", b.Pool().Name, err, committed, rolled)
 		}
 	}
 	s.endBranches()
