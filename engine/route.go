@@ -197,7 +197,7 @@ func oneConnReason(s *Session) string {
 	case s.nextTx:
 		return "a SET TRANSACTION waits on one connection for the next transaction: cross-node transactions cannot carry it"
 	}
-	return "this front end runs a transaction on one group (it is no engine.Brancher)"
+	return "this front end does not run cross-node transactions (it is no engine.Brancher)"
 }
 
 // pick chooses the group's data source for a statement: a usable slave for
