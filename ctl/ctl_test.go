@@ -216,7 +216,7 @@ orchestration: {name: app}
 	if err != nil || len(rows) != 1 || rows[0].Target != "m0" {
 		t.Fatalf("unsharded: %v %v", rows, err)
 	}
-	if _, err := c.Preview(ctx, "SELECT COUNT(DISTINCT user_id) FROM t_order"); err == nil {
+	if _, err := c.Preview(ctx, "SELECT COUNT(DISTINCT user_id, status) FROM t_order"); err == nil {
 		t.Fatal("a refused statement previewed")
 	}
 }

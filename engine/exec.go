@@ -45,6 +45,18 @@ type Brancher interface {
 	EndAtomic(commit bool) error
 }
 
+// Streamer is an Executor that streams a merged read whose rows merge
+// one at a time (sharding.Merge.Streams) to the client as the units'
+// rows arrive: a k-way merge under ORDER BY, else one unit after the
+// other, holding one row per unit, so memory does not grow with the rows.
+// It returns the Result (Ran once an answer, rows or a node's error,
+// reached the client) and, for a failure that allows another attempt, the
+// index of the unit that failed; streamed false: it did nothing, the plan
+// is gathered (units sharing a connection, inside a transaction).
+type Streamer interface {
+	Stream(plan *Plan, c Class) (failed int, r Result, streamed bool)
+}
+
 // ErrCodeCommit is ER_ERROR_DURING_COMMIT: a cross-node COMMIT (or an
 // atomic write's) failed on a node.
 const ErrCodeCommit = 1180
@@ -184,6 +196,27 @@ func (r *Runtime) Run(c Class, sql []byte, args []any, s *Session, x Executor, b
 // its units ran (retry: plan again).
 func (r *Runtime) runMerged(at *Attempt, plan *Plan, x Executor) (retry bool, err error) {
 	cls, s, m := at.Class(), at.s, plan.Merge
+	if sx, ok := x.(Streamer); ok && !plan.Write && m.Streams() {
+		i, res, streamed := sx.Stream(plan, cls)
+		switch {
+		case !streamed:
+			break
+		case res.Failure == Ran:
+			s.Done(cls, plan.Units[0].DS.IsMaster(), res.Outcome)
+			return false, nil
+		case res.Failure == ConnLost:
+			return at.Retry(&plan.Units[i], false), res.Err
+		case res.Failure == Stale:
+			return at.Stale(false), res.Err
+		case res.Failure == Refused:
+			at.Refused()
+			return true, nil
+		case res.Failure == PoolClosed:
+			return at.Resnap(r.Snapshot()), res.Err
+		default:
+			return false, res.Err
+		}
+	}
 	// A write on several nodes outside a transaction runs in one on each
 	// (when the front end can); inside one, in the session's branches.
 	bx, atomic := x.(Brancher)

@@ -74,23 +74,11 @@ func readAnswer(bc *backend.Conn, maxRows int) (engine.Answer, engine.Result) {
 		}
 		return a, engine.Result{Failure: engine.Ran}
 	}
-	n, _, ok := wire.ReadLenenc(p)
-	if !ok || n == 0 || n > 4096 {
-		return lost(wire.ErrMalformed)
+	var err2 error
+	if a.Defs, a.Cols, err2 = readDefs(bc, p, true); err2 != nil {
+		return lost(err2)
 	}
-	a.Cols = make([]sharding.Column, n)
-	a.Defs = make([][]byte, n)
-	for i := range a.Defs {
-		p, err := bc.ReadPacket()
-		if err != nil {
-			return lost(err)
-		}
-		a.Defs[i] = append([]byte(nil), p...)
-		a.Cols[i] = columnOf(p)
-	}
-	if p, err := bc.ReadPacket(); err != nil || !wire.IsEOF(p) {
-		return lost(orMalformed(err))
-	}
+	n := len(a.Cols)
 	var tooMany bool
 	for {
 		p, err := bc.ReadPacket()
@@ -135,20 +123,7 @@ func orMalformed(err error) error {
 
 // parseRow copies a text row's values (nil for NULL) into one buffer.
 func parseRow(p []byte, n int) ([][]byte, bool) {
-	buf := append([]byte(nil), p...)
-	row := make([][]byte, 0, n)
-	for r := buf; len(r) > 0; {
-		if r[0] == 0xfb {
-			row, r = append(row, nil), r[1:]
-			continue
-		}
-		l, rest, ok := wire.ReadLenenc(r)
-		if !ok || uint64(len(rest)) < l {
-			return nil, false
-		}
-		row, r = append(row, rest[:l:l]), rest[l:]
-	}
-	return row, len(row) == n
+	return splitRow(make([][]byte, 0, n), append([]byte(nil), p...), n)
 }
 
 // columnOf reads what a merge needs from a column definition packet.

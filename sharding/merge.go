@@ -88,6 +88,36 @@ func (m *Merge) MergeRows(cols []Column, sets [][][][]byte) ([][][]byte, error) 
 	return rows, nil
 }
 
+// Streams reports whether the merge takes rows one at a time (ORDER BY,
+// LIMIT, hidden columns; no grouping, aggregates or HAVING): a front end
+// can then stream the units' rows, holding one per unit.
+func (m *Merge) Streams() bool {
+	return m.Kind == Rows && !m.Distinct && len(m.Group) == 0 && len(m.Aggs) == 0 && m.Having == nil
+}
+
+// Comparison returns how two rows compare under the ORDER BY keys for the
+// result columns cols (nil without ORDER BY).
+func (m *Merge) Comparison(cols []Column) (func(a, b [][]byte) int, error) {
+	if len(m.Order) == 0 {
+		return nil, nil
+	}
+	keys, err := m.resolve(cols)
+	if err != nil {
+		return nil, err
+	}
+	return func(a, b [][]byte) int {
+		for _, k := range keys {
+			if c := compare(cols[k.Index], a[k.Index], b[k.Index]); c != 0 {
+				if k.Desc {
+					return -c
+				}
+				return c
+			}
+		}
+		return 0
+	}, nil
+}
+
 func sortRows(rows [][][]byte, cols []Column, keys []OrderKey) {
 	slices.SortStableFunc(rows, func(a, b [][]byte) int {
 		for _, k := range keys {
