@@ -187,17 +187,20 @@ Web console (live state, enable/disable buttons):
     {{.Console}}
 
 Take a slave out of read rotation, and put it back:
-    {{.Bin}} ctl --registry etcd --servers {{.Registry}} --name {{.Name}} disable datasource ds_slave_0
-    ETCDCTL_API=3 etcdctl --endpoints={{.Registry}} put /{{.Name}}/state/datasources/ds_slave_0 DISABLED
-    ETCDCTL_API=3 etcdctl --endpoints={{.Registry}} put /{{.Name}}/state/datasources/ds_slave_0 ""
+    {{.Bin}} ctl {{.Ctl}} disable datasource ds_slave_0
+    ETCDCTL_API=3 etcdctl --endpoints={{.Registry}} --user "$(cat {{.Credential}})" put /{{.Name}}/state/datasources/ds_slave_0 DISABLED
+    ETCDCTL_API=3 etcdctl --endpoints={{.Registry}} --user "$(cat {{.Credential}})" put /{{.Name}}/state/datasources/ds_slave_0 ""
 
 Circuit-break this instance (every statement then fails with a clear error):
-    {{.Bin}} ctl --registry etcd --servers {{.Registry}} --name {{.Name}} disable instance {{.Instance}}
-    ETCDCTL_API=3 etcdctl --endpoints={{.Registry}} put /{{.Name}}/state/instances/{{.Instance}} DISABLED
+    {{.Bin}} ctl {{.Ctl}} disable instance {{.Instance}}
+    ETCDCTL_API=3 etcdctl --endpoints={{.Registry}} --user "$(cat {{.Credential}})" put /{{.Name}}/state/instances/{{.Instance}} DISABLED
 
 List what runs:
-    {{.Bin}} ctl --registry etcd --servers {{.Registry}} --name {{.Name}} instances
+    {{.Bin}} ctl {{.Ctl}} instances
     curl http://{{.Admin}}/api/v1/state     (also /metrics, /readyz)
+
+The registry has authentication on: its root credential was written to
+{{.Credential}} (mode 0600), which ctl and etcdctl read above.
 
 Ctrl-C stops everything.
 `))
@@ -205,9 +208,17 @@ Ctrl-C stops everything.
 // PrintHowTo writes how to use the running demo.
 func (d *Demo) PrintHowTo(w io.Writer, bin string) error {
 	host, port, _ := net.SplitHostPort(d.Instance.Addr().String())
+	reg := strings.TrimPrefix(d.RegistryURL, "http://")
+	cred := d.CredentialFile()
 	return howTo.Execute(w, map[string]string{
 		"Host": host, "Port": port, "User": User, "Password": Password,
-		"Console": d.ConsoleURL, "Registry": strings.TrimPrefix(d.RegistryURL, "http://"),
+		"Console": d.ConsoleURL, "Registry": reg, "Credential": cred,
+		"Ctl":  "--registry etcd --servers " + reg + " --credential " + cred + " --name " + Name,
 		"Name": Name, "Instance": d.Instance.Orchestrator.ID(), "Admin": d.Instance.Meta.Admin, "Bin": bin,
 	})
+}
+
+// CredentialFile is the embedded registry's root credential ("root:password").
+func (d *Demo) CredentialFile() string {
+	return registry.EmbeddedConfig{DataDir: d.dataDir + "/registry"}.CredentialPath()
 }

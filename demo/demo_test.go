@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net/http"
 	"os"
+	"os/exec"
 	"strings"
 	"testing"
 	"time"
@@ -77,6 +78,44 @@ func TestDemo(t *testing.T) {
 		if !strings.Contains(howto.String(), want) {
 			t.Errorf("how-to lacks %q:\n%s", want, howto.String())
 		}
+	}
+	// The printed etcdctl commands work as printed (the registry has
+	// authentication on); without the credential nothing is changed.
+	if testenv.Require(t, "etcdctl") == "" {
+		return
+	}
+	var disable, enable string
+	for _, l := range strings.Split(howto.String(), "\n") {
+		l = strings.TrimSpace(l)
+		switch {
+		case strings.HasPrefix(l, "ETCDCTL_API=3 etcdctl") && strings.HasSuffix(l, "ds_slave_0 DISABLED"):
+			disable = l
+		case strings.HasPrefix(l, "ETCDCTL_API=3 etcdctl") && strings.HasSuffix(l, `ds_slave_0 ""`):
+			enable = l
+		}
+	}
+	sh := func(cmd string) error {
+		out, err := exec.Command("bash", "-c", cmd).CombinedOutput()
+		if err != nil {
+			return fmt.Errorf("%s: %v\n%s", cmd, err, out)
+		}
+		return nil
+	}
+	if err := sh(strings.Replace(disable, `--user "$(cat `+d.CredentialFile()+`)" `, "", 1)); err == nil {
+		t.Fatal("etcdctl without the credential changed the registry")
+	}
+	if err := sh(disable); err != nil {
+		t.Fatal(err)
+	}
+	deadline := time.Now().Add(10 * time.Second)
+	for readIDs(t, db, 10)[2] != 0 {
+		if time.Now().After(deadline) {
+			t.Fatal("ds_slave_0 still serves reads after the printed etcdctl command")
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	if err := sh(enable); err != nil {
+		t.Fatal(err)
 	}
 }
 

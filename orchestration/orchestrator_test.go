@@ -19,6 +19,7 @@ import (
 	"github.com/shardgate/shardgate/orchestration"
 	"github.com/shardgate/shardgate/registry"
 	"github.com/shardgate/shardgate/registry/embedded"
+	"github.com/shardgate/shardgate/registry/etcd"
 	"github.com/shardgate/shardgate/registry/zookeeper"
 )
 
@@ -120,14 +121,28 @@ func benchBackends(t testing.TB) []backend {
 				}
 				t.Cleanup(func() { srv.Close(); srv = nil })
 			}
-			return openEtcd(t, fmt.Sprintf("127.0.0.1:%d", port), root)
+			// Another client on the host: it logs in with the credential
+			// the embedded registry wrote.
+			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+			defer cancel()
+			r, err := etcd.Open(ctx, registry.Config{Type: registry.TypeEtcd, ServerLists: []string{fmt.Sprintf("127.0.0.1:%d", port)}, Namespace: root,
+				CredentialFile: embedded.CredentialPath(dir)})
+			if err != nil {
+				t.Fatal(err)
+			}
+			t.Cleanup(func() { r.Close() })
+			return r
 		},
 		set: func(t testing.TB, root, path, value string) {
 			if testenv.Require(t, "etcdctl") == "" {
 				return
 			}
+			cred, err := os.ReadFile(embedded.CredentialPath(dir))
+			if err != nil {
+				t.Fatal(err)
+			}
 			e := &testenv.Etcd{Endpoint: fmt.Sprintf("127.0.0.1:%d", port)}
-			if out, err := e.EtcdctlT(t, "put", root+path, value); err != nil {
+			if out, err := e.EtcdctlT(t, "--user", strings.TrimSpace(string(cred)), "put", root+path, value); err != nil {
 				t.Fatalf("etcdctl put: %v %s", err, out)
 			}
 		},
@@ -445,12 +460,3 @@ func testLiveConfig(t *testing.T, b backend) {
 	}
 }
 
-func openEtcd(t testing.TB, endpoint, root string) registry.Registry {
-	t.Helper()
-	r, err := etcdOpen(endpoint, root)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { r.Close() })
-	return r
-}

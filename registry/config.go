@@ -3,6 +3,8 @@ package registry
 import (
 	"errors"
 	"fmt"
+	"os"
+	"path/filepath"
 	"strings"
 	"time"
 
@@ -45,6 +47,11 @@ type Config struct {
 	// client's nodes then get an ACL for that identity only).
 	Username string `yaml:"username"`
 	Password string `yaml:"password"`
+	// CredentialFile holds "user:password" (read at connect time, so the
+	// password is in no config file or registry node): for example the
+	// embedded registry's root credential, which it writes beside its
+	// data directory. Username/Password win when set.
+	CredentialFile string `yaml:"credentialFile,omitempty"`
 	// TLS towards etcd.
 	TLS TLSConfig `yaml:"tls"`
 	// Embedded server settings (type embedded).
@@ -143,6 +150,18 @@ type EmbeddedConfig struct {
 	ClientURL string `yaml:"clientURL"`
 	// PeerURL is its raft peer address. Default http://127.0.0.1:2380.
 	PeerURL string `yaml:"peerURL"`
+}
+
+// CredentialPath is where the embedded registry with these settings keeps
+// its root credential: "root:password" in a file of mode 0600 beside its
+// data directory (etcd owns the directory's contents). Tools on the host
+// read it (credentialFile; etcdctl --user "$(cat …)").
+func (e EmbeddedConfig) CredentialPath() string {
+	d := e.DataDir
+	if d == "" {
+		d = DefaultEmbeddedDataDir
+	}
+	return filepath.Clean(d) + ".credential"
 }
 
 // Defaults.
@@ -249,6 +268,24 @@ func (c Config) Validate(prefix string) error {
 		bad("tls.certFile", "certFile and keyFile must be set together")
 	}
 	return errors.Join(errs...)
+}
+
+// LoadCredential sets Username and Password from CredentialFile when they
+// are unset.
+func (c *Config) LoadCredential() error {
+	if c.CredentialFile == "" || c.Username != "" {
+		return nil
+	}
+	b, err := os.ReadFile(c.CredentialFile)
+	if err != nil {
+		return fmt.Errorf("registry.credentialFile: %w", err)
+	}
+	u, p, ok := strings.Cut(strings.TrimSpace(string(b)), ":")
+	if !ok || u == "" || p == "" {
+		return fmt.Errorf("registry.credentialFile: %s does not hold user:password", c.CredentialFile)
+	}
+	c.Username, c.Password = u, p
+	return nil
 }
 
 // Backoff returns the pause before retry number n (0-based).

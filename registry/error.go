@@ -18,6 +18,9 @@ const (
 	SessionLost
 	Invalid
 	Closed
+	// Denied: the registry refused the client's credential or the
+	// operation's permission (etcd auth, ZooKeeper ACL).
+	Denied
 )
 
 // Sentinels to match with errors.Is.
@@ -31,6 +34,7 @@ var (
 	ErrSessionLost = errors.New("registry session lost")
 	ErrInvalid     = errors.New("invalid argument")
 	ErrClosed      = errors.New("registry client closed")
+	ErrDenied      = errors.New("registry permission denied")
 )
 
 var sentinels = map[Code]error{
@@ -43,6 +47,7 @@ var sentinels = map[Code]error{
 	SessionLost: ErrSessionLost,
 	Invalid:     ErrInvalid,
 	Closed:      ErrClosed,
+	Denied:      ErrDenied,
 }
 
 // Error is the error every backend returns: a code, the path it concerns and

@@ -16,7 +16,7 @@ import (
 
 // registryFlags select an orchestration's registry for ctl and console.
 type registryFlags struct {
-	configFile, regType, servers, namespace, name string
+	configFile, regType, servers, namespace, name, credential, dataDir string
 }
 
 func (f *registryFlags) add(cmd *cobra.Command) {
@@ -26,6 +26,8 @@ func (f *registryFlags) add(cmd *cobra.Command) {
 	pf.StringVar(&f.servers, "servers", "", "registry servers, comma-separated host:port")
 	pf.StringVar(&f.namespace, "namespace", "", "registry namespace (ZooKeeper deployments use one)")
 	pf.StringVar(&f.name, "name", "", "orchestration name (default "+orchestration.DefaultName+")")
+	pf.StringVar(&f.credential, "credential", "", "file holding the registry's user:password (default for --registry embedded: the one beside its --data-dir)")
+	pf.StringVar(&f.dataDir, "data-dir", "", "the embedded registry's data directory, whose credential file is read (default "+registry.DefaultEmbeddedDataDir+")")
 }
 
 // open connects to the registry as a client rooted at the orchestration.
@@ -50,12 +52,22 @@ func (f *registryFlags) open(ctx context.Context) (registry.Registry, string, er
 	if f.name != "" {
 		oc.Name = f.name
 	}
+	if f.credential != "" {
+		oc.Registry.CredentialFile = f.credential
+	}
+	if f.dataDir != "" {
+		oc.Registry.Embedded.DataDir = f.dataDir
+	}
 	rc := oc.Registry.WithDefaults()
 	if rc.Type == registry.TypeEmbedded {
-		// A tool is a client: it must not start a registry of its own.
+		// A tool is a client: it must not start a registry of its own. It
+		// logs in with the root credential the registry wrote on this host.
 		rc.Type = registry.TypeEtcd
 		if len(rc.ServerLists) == 0 {
 			rc.ServerLists = []string{strings.TrimPrefix(strings.TrimPrefix(rc.Embedded.ClientURL, "http://"), "https://")}
+		}
+		if rc.CredentialFile == "" && rc.Username == "" {
+			rc.CredentialFile = rc.Embedded.CredentialPath()
 		}
 	}
 	rc.Namespace = orchestration.Root(rc.Namespace, oc.Name)

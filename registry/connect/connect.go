@@ -16,6 +16,9 @@ import (
 // Open validates cfg (after defaults) and connects to its registry.
 func Open(ctx context.Context, cfg registry.Config) (registry.Registry, error) {
 	cfg = cfg.WithDefaults()
+	if err := cfg.LoadCredential(); err != nil {
+		return nil, registry.NewError(registry.Invalid, "", err)
+	}
 	if err := cfg.Validate("registry"); err != nil {
 		return nil, registry.NewError(registry.Invalid, "", err)
 	}

@@ -1,18 +1,25 @@
 // Package embedded is the default registry: an etcd server inside the
 // shardgate process, with its data in a directory kept across restarts, and
 // an etcd client on it. The server listens on loopback by default, so that
-// etcdctl works against it exactly as against a real etcd.
+// etcdctl works against it exactly as against a real etcd, and has
+// authentication on: the root credential is generated on first start into
+// a file beside the data directory (CredentialPath), which tools read.
 package embedded
 
 import (
 	"context"
+	"crypto/rand"
+	"encoding/base64"
 	"errors"
 	"fmt"
 	"net"
 	"net/url"
 	"os"
+	"strings"
 	"time"
 
+	"go.etcd.io/etcd/api/v3/v3rpc/rpctypes"
+	clientv3 "go.etcd.io/etcd/client/v3"
 	"go.etcd.io/etcd/server/v3/embed"
 	"go.uber.org/zap"
 
@@ -49,7 +56,7 @@ func Open(ctx context.Context, cfg registry.Config) (*Registry, error) {
 			c.Close()
 			return nil, registry.NewError(registry.Unavailable, "", fmt.Errorf(
 				"embedded registry: %s is already in use (another shardgate instance or an etcd?); "+
-					"to share that registry set registry.type: etcd and serverLists: [%s], or set registry.embedded.clientURL/peerURL to free ports",
+					"to share that registry set registry.type: etcd, serverLists: [%s] and credentialFile: <its dataDir>.credential, or set registry.embedded.clientURL/peerURL to free ports",
 				u.String(), curl.Host))
 		}
 	}
@@ -68,6 +75,9 @@ func Open(ctx context.Context, cfg registry.Config) (*Registry, error) {
 	// etcd's own zap logs would interleave with ours; the server's fatal
 	// errors still reach us through srv.Err() and failed calls.
 	ecfg.ZapLoggerBuilder = embed.NewZapLoggerBuilder(zap.NewNop())
+	// The root password is 144 random bits: bcrypt's work factor adds
+	// nothing to it, and each client login would pay it.
+	ecfg.BcryptCost = 4 // bcrypt.MinCost
 	ecfg.AutoCompactionMode = "periodic"
 	ecfg.AutoCompactionRetention = "1h"
 
@@ -90,15 +100,104 @@ func Open(ctx context.Context, cfg registry.Config) (*Registry, error) {
 		return nil, registry.NewError(registry.Timeout, "", fmt.Errorf("embedded registry: %w", ctx.Err()))
 	}
 
+	pw, err := ensureAuth(ctx, curl.Host, CredentialPath(ec.DataDir))
+	if err != nil {
+		srv.Close()
+		return nil, err
+	}
 	ccfg := cfg
 	ccfg.Type = registry.TypeEtcd
 	ccfg.ServerLists = []string{curl.Host}
+	ccfg.Username, ccfg.Password, ccfg.CredentialFile = RootUser, pw, ""
 	cli, err := etcd.Open(ctx, ccfg)
 	if err != nil {
 		srv.Close()
 		return nil, err
 	}
 	return &Registry{Client: cli, server: srv, ClientURL: curl.String()}, nil
+}
+
+// RootUser is the embedded registry's etcd user.
+const RootUser = "root"
+
+// CredentialPath is where the embedded registry with its data in dataDir
+// keeps its root credential (registry.EmbeddedConfig.CredentialPath).
+func CredentialPath(dataDir string) string {
+	return registry.EmbeddedConfig{DataDir: dataDir}.CredentialPath()
+}
+
+// ensureAuth turns etcd authentication on, once: the root user gets the
+// password of the credential file (created on first start), and from
+// then on every client needs it. It returns that password.
+func ensureAuth(ctx context.Context, endpoint, path string) (string, error) {
+	pw, err := credential(path)
+	if err != nil {
+		return "", registry.NewError(registry.Unavailable, "", err)
+	}
+	admin, err := clientv3.New(clientv3.Config{Endpoints: []string{endpoint}, DialTimeout: 5 * time.Second, Logger: zap.NewNop(), Context: ctx})
+	if err != nil {
+		return "", registry.NewError(registry.Unavailable, "", fmt.Errorf("embedded registry: %w", err))
+	}
+	defer admin.Close()
+	st, err := admin.AuthStatus(ctx)
+	if err != nil {
+		return "", registry.NewError(registry.Unavailable, "", fmt.Errorf("embedded registry: auth status: %w", err))
+	}
+	if st.Enabled {
+		return pw, nil // a wrong password fails the client's login next, naming the file
+	}
+	// First start, or a data directory from before authentication.
+	_, err = admin.UserAdd(ctx, RootUser, pw)
+	if errors.Is(err, rpctypes.ErrUserAlreadyExist) {
+		_, err = admin.UserChangePassword(ctx, RootUser, pw)
+	}
+	if err == nil {
+		_, err = admin.UserGrantRole(ctx, RootUser, "root")
+	}
+	if err == nil {
+		_, err = admin.AuthEnable(ctx)
+	}
+	if err != nil {
+		return "", registry.NewError(registry.Unavailable, "", fmt.Errorf("embedded registry: turning authentication on: %w", err))
+	}
+	return pw, nil
+}
+
+// credential reads the root password from path, or creates the file with
+// a new random one.
+func credential(path string) (string, error) {
+	b, err := os.ReadFile(path)
+	if errors.Is(err, os.ErrNotExist) {
+		raw := make([]byte, 18)
+		if _, err := rand.Read(raw); err != nil {
+			return "", err
+		}
+		pw := base64.RawURLEncoding.EncodeToString(raw)
+		f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
+		if err != nil {
+			return "", fmt.Errorf("embedded registry: credential file: %w", err)
+		}
+		_, err = f.WriteString(RootUser + ":" + pw + "\n")
+		if cerr := f.Close(); err == nil {
+			err = cerr
+		}
+		if err != nil {
+			os.Remove(path)
+			return "", fmt.Errorf("embedded registry: credential file: %w", err)
+		}
+		return pw, nil
+	}
+	if err != nil {
+		return "", fmt.Errorf("embedded registry: credential file: %w", err)
+	}
+	if fi, err := os.Stat(path); err == nil && fi.Mode().Perm()&0o077 != 0 {
+		return "", fmt.Errorf("embedded registry: credential file %s is readable by others (mode %v): chmod 600 it", path, fi.Mode().Perm())
+	}
+	u, pw, ok := strings.Cut(strings.TrimSpace(string(b)), ":")
+	if !ok || u != RootUser || pw == "" {
+		return "", fmt.Errorf("embedded registry: credential file %s does not hold %s:password", path, RootUser)
+	}
+	return pw, nil
 }
 
 // Close deletes the client's ephemeral nodes, then stops the server.

@@ -3,6 +3,7 @@ package embedded_test
 import (
 	"context"
 	"errors"
+	"os"
 	"strings"
 	"testing"
 	"time"
@@ -48,13 +49,18 @@ func TestConformanceEmbedded(t *testing.T) {
 	endpoint := strings.TrimPrefix(srv.ClientURL, "http://")
 	// Further clients of the suite are etcd clients of the embedded server,
 	// as a second shardgate instance on the same host would be.
+	cred := embedded.CredentialPath(cfg.Embedded.DataDir)
 	registrytest.Run(t, &registrytest.Harness{
-		Config: registry.Config{Type: registry.TypeEtcd, ServerLists: []string{endpoint}},
+		Config: registry.Config{Type: registry.TypeEtcd, ServerLists: []string{endpoint}, CredentialFile: cred},
 		Open: func(ctx context.Context, c registry.Config) (registry.Registry, error) {
 			return etcd.Open(ctx, c)
 		},
 		ExpireSession: func(t testing.TB, r registry.Registry) {
-			admin, err := clientv3.New(clientv3.Config{Endpoints: []string{endpoint}, DialTimeout: 5 * time.Second})
+			c := registry.Config{CredentialFile: cred}
+			if err := c.LoadCredential(); err != nil {
+				t.Fatal(err)
+			}
+			admin, err := clientv3.New(clientv3.Config{Endpoints: []string{endpoint}, DialTimeout: 5 * time.Second, Username: c.Username, Password: c.Password})
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -109,5 +115,71 @@ func TestPortInUseIsAClearError(t *testing.T) {
 	_, err = embedded.Open(context.Background(), cfg)
 	if !errors.Is(err, registry.ErrUnavailable) || !strings.Contains(err.Error(), "already in use") {
 		t.Fatalf("second embedded registry on the same port: %v", err)
+	}
+}
+
+// Authentication is on from the first start: the root credential is
+// written beside the data directory (mode 0600) and kept across restarts;
+// a client without it reads and changes nothing; etcdctl works with
+// --user "$(cat credential)", as the docs tell operators.
+func TestAuthOnByDefault(t *testing.T) {
+	dir := t.TempDir()
+	cfg := embeddedConfig(t, dir)
+	ctx := context.Background()
+	r, err := embedded.Open(ctx, cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cred := embedded.CredentialPath(dir)
+	fi, err := os.Stat(cred)
+	if err != nil || fi.Mode().Perm() != 0o600 {
+		t.Fatalf("credential file: %v %v", fi, err)
+	}
+	first, _ := os.ReadFile(cred)
+	endpoint := strings.TrimPrefix(r.ClientURL, "http://")
+	if _, err := r.Put(ctx, "/config/datasource", []byte("secret: x")); err != nil {
+		t.Fatal(err)
+	}
+	anon, err := clientv3.New(clientv3.Config{Endpoints: []string{endpoint}, DialTimeout: 5 * time.Second})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer anon.Close()
+	if _, err := anon.Get(ctx, "/", clientv3.WithPrefix()); err == nil {
+		t.Fatal("a client without the credential read the registry")
+	}
+	if _, err := anon.Put(ctx, "/config/datasource", "mine"); err == nil {
+		t.Fatal("a client without the credential wrote the registry")
+	}
+	e := &testenv.Etcd{Endpoint: endpoint}
+	if out, err := e.EtcdctlT(t, "get", "/config/datasource"); err == nil && strings.Contains(out, "secret") {
+		t.Fatalf("etcdctl without --user read it: %s", out)
+	}
+	if out, err := e.EtcdctlT(t, "--user", strings.TrimSpace(string(first)), "put", "/state/datasources/ds_slave_1", "DISABLED"); err != nil {
+		t.Fatalf("etcdctl --user: %v %s", err, out)
+	}
+	r.Close()
+	// A restart keeps the credential; a client with it reads.
+	if r, err = embedded.Open(ctx, cfg); err != nil {
+		t.Fatal(err)
+	}
+	if again, _ := os.ReadFile(cred); string(again) != string(first) {
+		t.Fatal("the credential changed across a restart")
+	}
+	c, err := etcd.Open(ctx, registry.Config{Type: registry.TypeEtcd, ServerLists: []string{endpoint}, CredentialFile: cred})
+	if err != nil {
+		r.Close()
+		t.Fatal(err)
+	}
+	v, _, err := c.Get(ctx, "/state/datasources/ds_slave_1")
+	c.Close()
+	r.Close()
+	if err != nil || string(v) != "DISABLED" {
+		t.Fatalf("the operator's put: %q %v", v, err)
+	}
+	// A credential file others can read is refused.
+	os.Chmod(cred, 0o644)
+	if _, err := embedded.Open(ctx, cfg); err == nil || !strings.Contains(err.Error(), "readable by others") {
+		t.Fatalf("credential mode 0644: %v", err)
 	}
 }

@@ -33,9 +33,11 @@ func (c *Client) convertError(err error, path string) error {
 		return registry.NewError(registry.SessionLost, path, fmt.Errorf("etcd lease lost: %w", err))
 	case errors.Is(err, rpctypes.ErrRequestTooLarge):
 		return registry.NewError(registry.Invalid, path, err)
-	case errors.Is(err, rpctypes.ErrAuthFailed), errors.Is(err, rpctypes.ErrPermissionDenied),
-		errors.Is(err, rpctypes.ErrUserEmpty), errors.Is(err, rpctypes.ErrInvalidAuthToken):
-		return registry.NewError(registry.Invalid, path, fmt.Errorf("etcd auth: %w", err))
+	case errors.Is(err, rpctypes.ErrUserEmpty):
+		return registry.NewError(registry.Denied, path, fmt.Errorf("etcd auth: %w: the registry requires a user (registry.username and password, or registry.credentialFile; "+
+			"the embedded registry's root credential is the file <dataDir>.credential, e.g. shardgate-data/registry.credential)", err))
+	case errors.Is(err, rpctypes.ErrAuthFailed), errors.Is(err, rpctypes.ErrPermissionDenied), errors.Is(err, rpctypes.ErrInvalidAuthToken):
+		return registry.NewError(registry.Denied, path, fmt.Errorf("etcd auth: %w", err))
 	}
 	if s, ok := status.FromError(err); ok {
 		switch s.Code() {

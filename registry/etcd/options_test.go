@@ -91,7 +91,7 @@ func TestUserPasswordAuth(t *testing.T) {
 	}
 	cfg.Password = "wrong"
 	_, err := etcd.Open(context.Background(), cfg)
-	if !errors.Is(err, registry.ErrInvalid) || !strings.Contains(err.Error(), "auth") {
+	if !errors.Is(err, registry.ErrDenied) || !strings.Contains(err.Error(), "auth") {
 		t.Fatalf("Open with a wrong password: %v", err)
 	}
 	t.Logf("wrong password: %v", err)

@@ -48,6 +48,9 @@ func Open(ctx context.Context, cfg registry.Config) (*Client, error) {
 	if cfg.Type == registry.TypeEmbedded {
 		cfg.Type = registry.TypeEtcd // the embedded backend is an etcd server
 	}
+	if err := cfg.LoadCredential(); err != nil {
+		return nil, registry.NewError(registry.Invalid, "", err)
+	}
 	if err := cfg.Validate("registry"); err != nil {
 		return nil, registry.NewError(registry.Invalid, "", err)
 	}
@@ -115,11 +118,12 @@ func Open(ctx context.Context, cfg registry.Config) (*Client, error) {
 	return c, nil
 }
 
-// unreachable explains why Open failed; bad credentials stay ErrInvalid.
+// unreachable explains why Open failed; bad arguments and credentials
+// stay ErrInvalid and ErrDenied.
 func (c *Client) unreachable(err error) error {
 	err = c.convertError(err, "")
 	var re *registry.Error
-	if errors.Is(err, registry.ErrInvalid) || !errors.As(err, &re) {
+	if errors.Is(err, registry.ErrInvalid) || errors.Is(err, registry.ErrDenied) || !errors.As(err, &re) {
 		return err
 	}
 	return registry.NewError(registry.Unavailable, "", fmt.Errorf("unreachable: %w", re.Err))

@@ -14,8 +14,8 @@
 // *registry.Error: NoNode → NotFound, NodeExists → Exists, BadVersion →
 // BadVersion, NotEmpty → NotEmpty, no server / connection closed →
 // Unavailable, deadline or cancel → Timeout (the context's error stays in
-// the chain), session expired → SessionLost, client closed → Closed, and an
-// ACL refusal → Invalid (registry has no permission code yet).
+// the chain), session expired → SessionLost, client closed → Closed, an
+// ACL refusal or failed authentication → Denied, an invalid ACL → Invalid.
 //
 // Timeouts. go-zookeeper's calls take no context, so each runs in a
 // goroutine bounded by the caller's context and Config.OperationTimeout; a

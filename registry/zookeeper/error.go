@@ -62,7 +62,10 @@ func convertError(err error, path string) error {
 		// The error keeps the context's own error, so errors.Is against
 		// context.Canceled still tells a cancellation from a timeout.
 		code = registry.Timeout
-	case errors.Is(err, zk.ErrNoAuth), errors.Is(err, zk.ErrAuthFailed), errors.Is(err, zk.ErrInvalidACL):
+	case errors.Is(err, zk.ErrNoAuth), errors.Is(err, zk.ErrAuthFailed):
+		code = registry.Denied
+		err = fmt.Errorf("%w: %w (check registry.digest, or username/password)", errPermission, err)
+	case errors.Is(err, zk.ErrInvalidACL):
 		code = registry.Invalid
 		err = fmt.Errorf("%w: %w", errPermission, err)
 	case errors.Is(err, zk.ErrNoChildrenForEphemerals):

@@ -305,16 +305,16 @@ func TestDigestAuth(t *testing.T) {
 	wrong.Username, wrong.Password = "shard", "guess"
 	for name, c := range map[string]registry.Config{"no credentials": anon, "wrong password": wrong} {
 		r := mustOpen(t, c)
-		if _, _, err := r.Get(ctx, "/config/datasource"); !errors.Is(err, registry.ErrInvalid) {
+		if _, _, err := r.Get(ctx, "/config/datasource"); !errors.Is(err, registry.ErrDenied) {
 			t.Errorf("%s: Get = %v, want a permission error", name, err)
 		}
-		if _, err := r.Put(ctx, "/config/datasource", []byte("hacked")); !errors.Is(err, registry.ErrInvalid) {
+		if _, err := r.Put(ctx, "/config/datasource", []byte("hacked")); !errors.Is(err, registry.ErrDenied) {
 			t.Errorf("%s: Put = %v, want a permission error", name, err)
 		}
-		if _, err := r.Put(ctx, "/config/new", nil); !errors.Is(err, registry.ErrInvalid) {
+		if _, err := r.Put(ctx, "/config/new", nil); !errors.Is(err, registry.ErrDenied) {
 			t.Errorf("%s: Put of a new child = %v, want a permission error", name, err)
 		}
-		if err := r.Delete(ctx, "/state/instances/i", false); !errors.Is(err, registry.ErrInvalid) {
+		if err := r.Delete(ctx, "/state/instances/i", false); !errors.Is(err, registry.ErrDenied) {
 			t.Errorf("%s: Delete = %v, want a permission error", name, err)
 		}
 		if err := r.Delete(ctx, "/config", true); err == nil {
@@ -474,7 +474,8 @@ func TestConvertError(t *testing.T) {
 		{context.Canceled, registry.ErrTimeout},
 		{zk.ErrSessionExpired, registry.ErrSessionLost},
 		{zk.ErrClosing, registry.ErrClosed},
-		{zk.ErrNoAuth, registry.ErrInvalid},
+		{zk.ErrNoAuth, registry.ErrDenied},
+		{zk.ErrAuthFailed, registry.ErrDenied},
 		{zk.ErrNoChildrenForEphemerals, registry.ErrInvalid},
 		{zk.ErrInvalidPath, registry.ErrInvalid},
 		{errors.New("something else"), registry.ErrUnavailable},
@@ -554,7 +555,7 @@ func TestRepairErrorReported(t *testing.T) {
 	}
 	eventually(t, 5*time.Second, "repair error in the session state", func() bool {
 		st, _ := owner.Session()
-		return st.Connected && errors.Is(st.Err, registry.ErrInvalid)
+		return st.Connected && errors.Is(st.Err, registry.ErrDenied)
 	})
 	if _, err := adm.conn.SetACL(parent, zk.WorldACL(zk.PermAll), -1); err != nil {
 		t.Fatal(err)
