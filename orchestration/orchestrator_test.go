@@ -459,4 +459,3 @@ func testLiveConfig(t *testing.T, b backend) {
 		time.Sleep(20 * time.Millisecond)
 	}
 }
-
