@@ -5,11 +5,13 @@
 package admin
 
 import (
+	"crypto/subtle"
 	"encoding/json"
 	"fmt"
 	"maps"
 	"net/http"
 	"slices"
+	"strings"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -38,6 +40,9 @@ type Server struct {
 	meta orchestration.InstanceMeta
 	reg  *prometheus.Registry
 	mux  *http.ServeMux
+	// token guards the endpoints (RequireToken).
+	token         string
+	publicMetrics bool
 }
 
 // New builds the admin endpoints. extra collectors (statement metrics of
@@ -62,7 +67,31 @@ func New(rt Runtime, orch Orchestrator, meta orchestration.InstanceMeta, extra .
 }
 
 // Handler is the admin HTTP handler.
-func (s *Server) Handler() http.Handler { return s.mux }
+func (s *Server) Handler() http.Handler {
+	if s.token == "" {
+		return s.mux
+	}
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		switch {
+		case r.URL.Path == "/healthz", r.URL.Path == "/readyz", r.URL.Path == "/metrics" && s.publicMetrics:
+		default:
+			t, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
+			if !ok || subtle.ConstantTimeCompare([]byte(t), []byte(s.token)) != 1 {
+				w.Header().Set("WWW-Authenticate", `Bearer realm="shardgate admin"`)
+				http.Error(w, "shardgate admin: this endpoint needs Authorization: Bearer <admin.token>", http.StatusUnauthorized)
+				return
+			}
+		}
+		s.mux.ServeHTTP(w, r)
+	})
+}
+
+// RequireToken makes every endpoint but /healthz and /readyz (and
+// /metrics when publicMetrics) need "Authorization: Bearer token" (no
+// token: open). Call it before Handler.
+func (s *Server) RequireToken(token string, publicMetrics bool) {
+	s.token, s.publicMetrics = token, publicMetrics
+}
 
 // readyz is 503 while the instance is circuit-broken or has no usable
 // master, so that load balancers drain it.

@@ -135,3 +135,50 @@ func TestStatementsMetrics(t *testing.T) {
 		t.Errorf("Statement allocates %.0f times per call", n)
 	}
 }
+
+// With admin.token every endpoint but /healthz and /readyz (and /metrics
+// when public) needs the bearer token.
+func TestToken(t *testing.T) {
+	cfg, err := config.Parse([]byte(`
+users: [{name: app, password: x}]
+dataSources:
+  m: {url: 127.0.0.1:1, username: root}
+masterSlaveRule: {masterDataSourceName: m}
+`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	rt, err := engine.NewRuntime(cfg, enginetest.Open)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rt.Close()
+	for _, public := range []bool{false, true} {
+		s, err := admin.New(rt, &status{}, orchestration.InstanceMeta{Address: "127.0.0.1:3307"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		s.RequireToken("adm-token", public)
+		h := s.Handler()
+		with := func(path, auth string) int {
+			rec := httptest.NewRecorder()
+			req := httptest.NewRequest("GET", path, nil)
+			if auth != "" {
+				req.Header.Set("Authorization", auth)
+			}
+			h.ServeHTTP(rec, req)
+			return rec.Code
+		}
+		for path, want := range map[string]int{"/healthz": 200, "/api/v1/state": 401, "/metrics": map[bool]int{false: 401, true: 200}[public]} {
+			if got := with(path, ""); got != want {
+				t.Errorf("public metrics %v: %s without the token: %d, want %d", public, path, got, want)
+			}
+		}
+		if got := with("/api/v1/state", "Bearer wrong"); got != 401 {
+			t.Errorf("wrong token: %d", got)
+		}
+		if got := with("/api/v1/state", "Bearer adm-token"); got != 200 {
+			t.Errorf("right token: %d", got)
+		}
+	}
+}

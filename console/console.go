@@ -1,7 +1,8 @@
 // Package console serves the web console: every instance and data source
 // of one orchestration with its state, updated live from a registry watch
 // (server-sent events), enable/disable buttons, and a read-only view of
-// the configuration. It changes the registry only through package ctl, so
+// the configuration, to a browser logged in with the console's token
+// (auth.go: session cookie, Host and Origin checks). It changes the registry only through package ctl, so
 // it writes exactly what zkCli.sh or etcdctl would.
 package console
 
@@ -27,8 +28,10 @@ var indexHTML []byte
 
 // Console is the web console's handler.
 type Console struct {
-	ctl *ctl.Ctl
-	mux *http.ServeMux
+	ctl     *ctl.Ctl
+	mux     *http.ServeMux
+	auth    *auth
+	handler http.Handler
 
 	cancel context.CancelFunc
 	wg     sync.WaitGroup
@@ -38,8 +41,9 @@ type Console struct {
 }
 
 // New starts watching the orchestration's registry (reg is rooted at
-// root) and returns the console. Close stops it.
-func New(reg registry.Registry, root string) (*Console, error) {
+// root) and returns the console, which serves only a browser logged in
+// with its token (o). Close stops it.
+func New(reg registry.Registry, root string, o Options) (*Console, error) {
 	ctx, cancel := context.WithCancel(context.Background())
 	ch, err := reg.Watch(ctx, "/")
 	if err != nil {
@@ -51,7 +55,9 @@ func New(reg registry.Registry, root string) (*Console, error) {
 		mux:     http.NewServeMux(),
 		cancel:  cancel,
 		changed: make(chan struct{}),
+		auth:    newAuth(o),
 	}
+	c.handler = c.auth.protect(c.mux)
 	c.wg.Add(1)
 	go c.follow(ch)
 	c.mux.HandleFunc("GET /{$}", func(w http.ResponseWriter, _ *http.Request) {
@@ -66,7 +72,10 @@ func New(reg registry.Registry, root string) (*Console, error) {
 }
 
 // ServeHTTP implements http.Handler.
-func (c *Console) ServeHTTP(w http.ResponseWriter, r *http.Request) { c.mux.ServeHTTP(w, r) }
+func (c *Console) ServeHTTP(w http.ResponseWriter, r *http.Request) { c.handler.ServeHTTP(w, r) }
+
+// Token is what logs in to the console.
+func (c *Console) Token() string { return string(c.auth.token) }
 
 // Close stops the registry watch.
 func (c *Console) Close() {

@@ -19,6 +19,7 @@ import (
 	"github.com/shardgate/shardgate/orchestration"
 	"github.com/shardgate/shardgate/registry"
 	"github.com/shardgate/shardgate/registry/connect"
+	"github.com/shardgate/shardgate/registry/memory"
 )
 
 func TestMain(m *testing.M) {
@@ -68,16 +69,18 @@ func testConsole(t *testing.T, rc registry.Config) {
 	}
 	defer o.Close()
 
-	c, err := console.New(reg, rc.Namespace)
+	c, err := console.New(reg, rc.Namespace, console.Options{})
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer c.Close()
 	srv := httptest.NewServer(c)
 	defer srv.Close()
+	bearer := "Bearer " + c.Token()
 
 	// Live updates: the first event is the state, the next follows a change.
 	req, _ := http.NewRequestWithContext(ctx, "GET", srv.URL+"/api/events", nil)
+	req.Header.Set("Authorization", bearer)
 	ectx, cancel := context.WithTimeout(ctx, 20*time.Second)
 	defer cancel()
 	resp, err := http.DefaultClient.Do(req.WithContext(ectx))
@@ -114,6 +117,7 @@ func testConsole(t *testing.T, rc registry.Config) {
 	// A button's POST.
 	post := func(path string, header bool) int {
 		req, _ := http.NewRequest("POST", srv.URL+path, nil)
+		req.Header.Set("Authorization", bearer)
 		if header {
 			req.Header.Set("X-Shardgate-Console", "1")
 		}
@@ -149,5 +153,76 @@ func testConsole(t *testing.T, rc registry.Config) {
 		if st = next(); st.Instances[0].State == "disabled" {
 			break
 		}
+	}
+}
+
+// Nothing is read or changed without the token: not the page, the state,
+// the events or a button's POST; a session cookie comes from the login
+// form or the printed ?token= URL (HttpOnly, SameSite=Strict); a request
+// naming another host (DNS rebinding) or a POST from another origin is
+// refused even with it.
+func TestConsoleLogin(t *testing.T) {
+	reg, err := memory.Open(context.Background(), registry.Config{Type: registry.TypeMemory, ServerLists: []string{memory.NewServer().Name()}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer reg.Close()
+	c, err := console.New(reg, "/login-test", console.Options{Token: "s3cret-token"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	srv := httptest.NewServer(c)
+	defer srv.Close()
+	noRedirect := &http.Client{CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
+	do := func(method, path string, set func(*http.Request)) *http.Response {
+		t.Helper()
+		req, _ := http.NewRequest(method, srv.URL+path, nil)
+		req.Header.Set("X-Shardgate-Console", "1")
+		if set != nil {
+			set(req)
+		}
+		resp, err := noRedirect.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		io.Copy(io.Discard, resp.Body)
+		resp.Body.Close()
+		return resp
+	}
+	for _, r := range []struct{ method, path string }{{"GET", "/api/state"}, {"GET", "/api/events"}, {"POST", "/api/datasources/x/disable"}, {"GET", "/?token=wrong"}} {
+		if code := do(r.method, r.path, nil).StatusCode; code != http.StatusUnauthorized {
+			t.Errorf("%s %s without the token: %d", r.method, r.path, code)
+		}
+	}
+	resp := do("GET", "/?token=s3cret-token", nil)
+	var session *http.Cookie
+	for _, ck := range resp.Cookies() {
+		if ck.Name == "shardgate_console" {
+			session = ck
+		}
+	}
+	if resp.StatusCode != http.StatusSeeOther || session == nil || !session.HttpOnly || session.SameSite != http.SameSiteStrictMode {
+		t.Fatalf("login by URL: %d %+v", resp.StatusCode, session)
+	}
+	withCookie := func(r *http.Request) { r.AddCookie(session) }
+	if code := do("GET", "/api/state", withCookie).StatusCode; code != http.StatusOK {
+		t.Fatalf("state with the session: %d", code)
+	}
+	form := func(r *http.Request) {
+		r.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+		r.Body = io.NopCloser(strings.NewReader("token=s3cret-token"))
+	}
+	if resp := do("POST", "/login", form); resp.StatusCode != http.StatusSeeOther || len(resp.Cookies()) == 0 {
+		t.Fatalf("login form: %d", resp.StatusCode)
+	}
+	if code := do("GET", "/api/state", func(r *http.Request) { withCookie(r); r.Host = "rebound.example:80" }).StatusCode; code != http.StatusMisdirectedRequest {
+		t.Fatalf("another Host: %d", code)
+	}
+	if code := do("POST", "/api/datasources/x/disable", func(r *http.Request) { withCookie(r); r.Header.Set("Origin", "http://evil.example") }).StatusCode; code != http.StatusForbidden {
+		t.Fatalf("cross-origin POST: %d", code)
+	}
+	if code := do("GET", "/api/state", func(r *http.Request) { r.Header.Set("Authorization", "Bearer wrong") }).StatusCode; code != http.StatusUnauthorized {
+		t.Fatalf("wrong bearer: %d", code)
 	}
 }

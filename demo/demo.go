@@ -40,16 +40,18 @@ type Options struct {
 
 // Demo is a running demo.
 type Demo struct {
-	Backends    []*Backend
-	Instance    *instance.Instance
-	ConsoleURL  string
-	RegistryURL string
-	ProxyAddr   string
-	Root        string
-	console     *http.Server
-	consoleH    *console.Console
-	dataDir     string
-	removeDir   bool
+	Backends   []*Backend
+	Instance   *instance.Instance
+	ConsoleURL string
+	// ConsoleToken logs in to the console (ConsoleURL?token=… does).
+	ConsoleToken string
+	RegistryURL  string
+	ProxyAddr    string
+	Root         string
+	console      *http.Server
+	consoleH     *console.Console
+	dataDir      string
+	removeDir    bool
 }
 
 // User and Password log in to the demo proxy.
@@ -120,7 +122,7 @@ func Start(ctx context.Context, o Options) (*Demo, error) {
 	if err != nil {
 		return fail(fmt.Errorf("console: %w", err))
 	}
-	c, err := console.New(d.Instance.Registry, d.Root)
+	c, err := console.New(d.Instance.Registry, d.Root, console.Options{})
 	if err != nil {
 		cl.Close()
 		return fail(err)
@@ -129,6 +131,7 @@ func Start(ctx context.Context, o Options) (*Demo, error) {
 	d.console = &http.Server{Handler: c, ReadHeaderTimeout: 10 * time.Second}
 	go d.console.Serve(cl)
 	d.ConsoleURL = "http://" + cl.Addr().String() + "/"
+	d.ConsoleToken = c.Token()
 	return d, nil
 }
 
@@ -183,8 +186,8 @@ Connect through the proxy (any MySQL client; the password is {{.Password}}):
     mysql> INSERT INTO items (name) VALUES ('x');   -- goes to the master (1)
     mysql> SELECT * FROM items;           -- the write is visible on the slaves
 
-Web console (live state, enable/disable buttons):
-    {{.Console}}
+Web console (live state, enable/disable buttons; the token in the URL logs you in):
+    {{.Console}}?token={{.ConsoleToken}}
 
 Take a slave out of read rotation, and put it back:
     {{.Bin}} ctl {{.Ctl}} disable datasource ds_slave_0
@@ -212,7 +215,7 @@ func (d *Demo) PrintHowTo(w io.Writer, bin string) error {
 	cred := d.CredentialFile()
 	return howTo.Execute(w, map[string]string{
 		"Host": host, "Port": port, "User": User, "Password": Password,
-		"Console": d.ConsoleURL, "Registry": reg, "Credential": cred,
+		"Console": d.ConsoleURL, "ConsoleToken": d.ConsoleToken, "Registry": reg, "Credential": cred,
 		"Ctl":  "--registry etcd --servers " + reg + " --credential " + cred + " --name " + Name,
 		"Name": Name, "Instance": d.Instance.Orchestrator.ID(), "Admin": d.Instance.Meta.Admin, "Bin": bin,
 	})

@@ -147,17 +147,32 @@ func TestConsoleInChromium(t *testing.T) {
 
 	// The first call starts the browser: it runs on the context without a
 	// timeout, the later ones are bounded.
+	// Without the token: the login page, no state.
 	if err := chromedp.Do(bctx, chromedp.Navigate(d.ConsoleURL)); err != nil {
 		t.Fatalf("open console: %v", err)
 	}
+	if err := chromedp.Do(ctx, chromedp.WaitVisible(chromedp.CSS("#token"))); err != nil {
+		t.Fatalf("login page: %v", err)
+	}
+	if body, err := chromedp.Run(ctx, chromedp.Text(chromedp.CSS("body"))); err != nil || strings.Contains(body, "ds_slave_0") {
+		t.Fatalf("state shown before login (%v):\n%s", err, body)
+	}
+	// A wrong token, then the right one, typed into the form.
+	err := chromedp.Do(ctx, chromedp.SendKeys(chromedp.CSS("#token"), "wrong"), chromedp.Click(chromedp.CSS("#login")),
+		chromedp.WaitVisible(chromedp.CSS("#error")))
+	if err != nil {
+		t.Fatalf("wrong token: %v", err)
+	}
 	slave0 := chromedp.CSS(`[data-testid="state-ds_slave_0"]`)
-	if err := chromedp.Do(ctx, chromedp.WaitVisible(slave0)); err != nil {
-		t.Fatalf("console page: %v", err)
+	err = chromedp.Do(ctx, chromedp.SendKeys(chromedp.CSS("#token"), d.ConsoleToken), chromedp.Click(chromedp.CSS("#login")),
+		chromedp.WaitVisible(slave0))
+	if err != nil {
+		t.Fatalf("console page after login: %v", err)
 	}
 	if state, err := chromedp.Run(ctx, chromedp.Text(slave0)); err != nil || state != "enabled" {
 		t.Fatalf("ds_slave_0 shown as %q (%v)", state, err)
 	}
-	err := chromedp.Do(ctx,
+	err = chromedp.Do(ctx,
 		chromedp.Click(chromedp.CSS(`[data-testid="disable-ds_slave_0"]`)),
 		chromedp.WaitVisible(chromedp.CSS(`td.disabled[data-testid="state-ds_slave_0"]`)),
 	)
@@ -196,13 +211,17 @@ func TestConsoleInChromium(t *testing.T) {
 	if html, err := chromedp.Run(ctx, chromedp.Text(chromedp.CSS("#config"))); err != nil || strings.Contains(html, "password: demo") || !strings.Contains(html, "password: '******'") {
 		t.Fatalf("config view (%v):\n%s", err, html)
 	}
-	// A cross-site form post without the console's header is refused.
+	// No action without the token: a post (cross-site form, or a script)
+	// is refused and the node is untouched.
 	resp, err := http.Post(d.ConsoleURL+"api/datasources/ds_slave_1/disable", "application/x-www-form-urlencoded", nil)
 	if err != nil {
 		t.Fatal(err)
 	}
 	resp.Body.Close()
-	if resp.StatusCode != http.StatusForbidden {
-		t.Fatalf("post without header: %d", resp.StatusCode)
+	if resp.StatusCode != http.StatusUnauthorized {
+		t.Fatalf("post without the token: %d", resp.StatusCode)
+	}
+	if v, _, _ := d.Instance.Registry.Get(context.Background(), "/state/datasources/ds_slave_1"); string(v) == "DISABLED" {
+		t.Fatal("a post without the token disabled ds_slave_1")
 	}
 }

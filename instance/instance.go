@@ -67,6 +67,11 @@ func Start(ctx context.Context, f *orchestration.File) (*Instance, error) {
 		if in.Admin, err = admin.New(in.Runtime, in.Orchestrator, in.Meta, stmts); err != nil {
 			return fail(err)
 		}
+		token, err := f.Admin.AdminToken()
+		if err != nil {
+			return fail(err)
+		}
+		in.Admin.RequireToken(token, f.Admin.PublicMetrics)
 		aln, err := net.Listen("tcp", f.Admin.Listen)
 		if err != nil {
 			return fail(fmt.Errorf("admin.listen: %w", err))

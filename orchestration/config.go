@@ -47,6 +47,29 @@ type Admin struct {
 	// Default 127.0.0.1:0 (a free port, published in the instance's
 	// metadata node); "off" disables it.
 	Listen string `yaml:"listen"`
+	// Token, when set (or read from TokenFile), is required as
+	// "Authorization: Bearer <token>" by every endpoint but /healthz and
+	// /readyz, and /metrics unless PublicMetrics.
+	Token         string `yaml:"token,omitempty"`
+	TokenFile     string `yaml:"tokenFile,omitempty"`
+	PublicMetrics bool   `yaml:"publicMetrics,omitempty"`
+}
+
+// AdminToken is the admin API's token (Token, else TokenFile's content;
+// "" when neither is set).
+func (a Admin) AdminToken() (string, error) {
+	if a.Token != "" || a.TokenFile == "" {
+		return a.Token, nil
+	}
+	b, err := os.ReadFile(a.TokenFile)
+	if err != nil {
+		return "", fmt.Errorf("admin.tokenFile: %w", err)
+	}
+	t := strings.TrimSpace(string(b))
+	if t == "" {
+		return "", fmt.Errorf("admin.tokenFile: %s is empty", a.TokenFile)
+	}
+	return t, nil
 }
 
 // DefaultAdminListen is the admin address when none is configured.
