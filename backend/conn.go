@@ -174,7 +174,11 @@ func (c *Conn) handshake(ds *config.DataSource) error {
 	if ds.Database == "" {
 		flags &^= wire.ClientConnectWithDB
 	}
-	auth, err := scramble(plugin, salt, ds.Password)
+	password, err := ds.Secret()
+	if err != nil {
+		return err
+	}
+	auth, err := scramble(plugin, salt, password)
 	if err != nil {
 		return err
 	}
@@ -222,7 +226,7 @@ func (c *Conn) handshake(ds *config.DataSource) error {
 			if len(salt) > 0 && salt[len(salt)-1] == 0 {
 				salt = salt[:len(salt)-1]
 			}
-			auth, err := scramble(plugin, append([]byte(nil), salt...), ds.Password)
+			auth, err := scramble(plugin, append([]byte(nil), salt...), password)
 			if err != nil {
 				return err
 			}

@@ -2,6 +2,8 @@ package config
 
 import (
 	"bytes"
+	"crypto/sha1"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"net"
@@ -64,6 +66,16 @@ type Config struct {
 type User struct {
 	Name     string `yaml:"name"`
 	Password string `yaml:"password"`
+	// PasswordFile and PasswordEnv give the password by reference (a file
+	// on each instance's host, an environment variable there), so that no
+	// config file or registry node holds it.
+	PasswordFile string `yaml:"passwordFile,omitempty"`
+	PasswordEnv  string `yaml:"passwordEnv,omitempty"`
+	// PasswordHash is the password as MySQL's PASSWORD() stores it for
+	// mysql_native_password ("*" and 40 hex digits: SHA1(SHA1(password))),
+	// enough to check a native login; clients offering another plugin are
+	// switched to native. `shardgate hash-password` prints it.
+	PasswordHash string `yaml:"passwordHash,omitempty"`
 	// MaxConnections bounds this user's client connections per instance
 	// (ERR 1226 past it); 0: only props.maxConnections applies.
 	MaxConnections int `yaml:"maxConnections,omitempty"`
@@ -90,6 +102,10 @@ type DataSource struct {
 	URL      string `yaml:"url"`
 	Username string `yaml:"username"`
 	Password string `yaml:"password"`
+	// PasswordFile and PasswordEnv give the password by reference, read
+	// on each instance's host when it connects (Secret).
+	PasswordFile string `yaml:"passwordFile,omitempty"`
+	PasswordEnv  string `yaml:"passwordEnv,omitempty"`
 	// Database is the default schema of backend connections.
 	Database string `yaml:"database"`
 	// MaxPoolSize bounds open backend connections (busy + idle).
@@ -289,8 +305,14 @@ func (c *Config) Check() error {
 			bad(p+".name", "duplicate user %q", u.Name)
 		}
 		seen[u.Name] = true
-		if u.Password == "" && !u.AllowEmptyPassword && u.Name != "" {
-			bad(p+".password", "empty: set one, or allowEmptyPassword: true to let %q log in without a password", u.Name)
+		switch refs := countSet(u.Password, u.PasswordFile, u.PasswordEnv, u.PasswordHash); {
+		case refs > 1:
+			bad(p+".password", "set one of password, passwordFile, passwordEnv and passwordHash, not %d", refs)
+		case refs == 0 && !u.AllowEmptyPassword && u.Name != "":
+			bad(p+".password", "empty: set one (or passwordFile, passwordEnv, passwordHash), or allowEmptyPassword: true to let %q log in without a password", u.Name)
+		}
+		if h := u.PasswordHash; h != "" && !validNativeHash(h) {
+			bad(p+".passwordHash", "want MySQL's native hash: '*' and 40 hex digits (shardgate hash-password prints it)")
 		}
 		if u.MaxConnections < 0 || u.MaxConnections > MaxConnectionsLimit {
 			bad(p+".maxConnections", "must be between 0 (no own limit) and %d, got %d", MaxConnectionsLimit, u.MaxConnections)
@@ -323,6 +345,9 @@ func (c *Config) Check() error {
 		}
 		if ds.Username == "" {
 			bad(p+".username", "required")
+		}
+		if refs := countSet(ds.Password, ds.PasswordFile, ds.PasswordEnv); refs > 1 {
+			bad(p+".password", "set one of password, passwordFile and passwordEnv, not %d", refs)
 		}
 	}
 
@@ -520,12 +545,81 @@ func sortedKeys[V any](m map[string]V) []string {
 
 // UserPassword returns the password of a user and whether the user exists.
 func (c *Config) UserPassword(name string) (string, bool) {
-	for _, u := range c.Users {
-		if u.Name == name {
-			return u.Password, true
+	u := c.User(name)
+	if u == nil {
+		return "", false
+	}
+	pw, _ := u.Secret()
+	return pw, true
+}
+
+// User is the user called name (nil: none).
+func (c *Config) User(name string) *User {
+	for i := range c.Users {
+		if c.Users[i].Name == name {
+			return &c.Users[i]
 		}
 	}
-	return "", false
+	return nil
+}
+
+// Secret is the user's password, read from its reference when it has one.
+func (u *User) Secret() (string, error) {
+	return secret(u.Password, u.PasswordFile, u.PasswordEnv, "users["+u.Name+"]")
+}
+
+// Secret is the data source's password, read from its reference (file,
+// environment variable) when it has one.
+func (d *DataSource) Secret() (string, error) {
+	return secret(d.Password, d.PasswordFile, d.PasswordEnv, "dataSource")
+}
+
+func secret(pw, file, env, what string) (string, error) {
+	switch {
+	case file != "":
+		b, err := os.ReadFile(file)
+		if err != nil {
+			return "", fmt.Errorf("%s.passwordFile: %w", what, err)
+		}
+		return strings.TrimRight(string(b), "\r\n"), nil
+	case env != "":
+		v, ok := os.LookupEnv(env)
+		if !ok {
+			return "", fmt.Errorf("%s.passwordEnv: environment variable %s is not set", what, env)
+		}
+		return v, nil
+	}
+	return pw, nil
+}
+
+func countSet(vals ...string) int {
+	n := 0
+	for _, v := range vals {
+		if v != "" {
+			n++
+		}
+	}
+	return n
+}
+
+// validNativeHash: "*" and 40 hex digits.
+func validNativeHash(h string) bool {
+	if len(h) != 41 || h[0] != '*' {
+		return false
+	}
+	for _, c := range h[1:] {
+		if !strings.ContainsRune("0123456789abcdefABCDEF", c) {
+			return false
+		}
+	}
+	return true
+}
+
+// NativeHash is MySQL's PASSWORD() of pw for mysql_native_password.
+func NativeHash(pw string) string {
+	h1 := sha1.Sum([]byte(pw))
+	h2 := sha1.Sum(h1[:])
+	return "*" + strings.ToUpper(hex.EncodeToString(h2[:]))
 }
 
 // IsSlave reports whether a data source is one of the rule's slaves (and

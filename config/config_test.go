@@ -1,6 +1,7 @@
 package config
 
 import (
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -84,7 +85,7 @@ masterSlaveRule: {masterDataSourceName: m}
 `, []string{"dataSources.m.weight: only slaves have a weight"}},
 		{"tls half", good + "tls: {certFile: a.pem}\n", []string{"tls: certFile and keyFile are both required"}},
 		{"empty password", strings.Replace(good, "users: [{name: app, password: pw}]", "users: [{name: app}, {name: ok, allowEmptyPassword: true}]", 1),
-			[]string{"users[0].password: empty: set one, or allowEmptyPassword: true"}},
+			[]string{"users[0].password: empty: set one (or passwordFile, passwordEnv, passwordHash), or allowEmptyPassword: true"}},
 		// Values that would take every instance down (out of memory, an
 		// overflowing weight sum, a busy loop) are rejected.
 		{"absurd numbers", `
@@ -162,5 +163,52 @@ func TestDefaultsThenChecks(t *testing.T) {
 	}
 	if err := c.Check(); err != nil {
 		t.Fatalf("Check after ApplyDefaults: %v", err)
+	}
+}
+
+// Passwords by reference and as native hashes: one way per user or data
+// source, the hash in MySQL's format, references read where they are used.
+func TestPasswordReferences(t *testing.T) {
+	if h := NativeHash("password"); h != "*2470C0C06DEE42FD1618BB99005ADCA2EC9D1E19" {
+		t.Fatalf("NativeHash = %s, want MySQL's PASSWORD('password')", h)
+	}
+	base := `
+dataSources:
+  m: {url: 127.0.0.1:1, username: root, %s}
+masterSlaveRule: {masterDataSourceName: m}
+users: [{name: app, %s}]
+`
+	for _, c := range []struct{ ds, user, want string }{
+		{"password: a, passwordEnv: X", "password: b", "dataSources.m.password: set one of password, passwordFile and passwordEnv, not 2"},
+		{"password: a", "password: b, passwordHash: '*2470C0C06DEE42FD1618BB99005ADCA2EC9D1E19'", "users[0].password: set one of password, passwordFile, passwordEnv and passwordHash, not 2"},
+		{"password: a", "passwordHash: 'abc'", "users[0].passwordHash: want MySQL's native hash"},
+	} {
+		_, err := Parse([]byte(fmt.Sprintf(base, c.ds, c.user)))
+		if err == nil || !strings.Contains(err.Error(), c.want) {
+			t.Errorf("%s / %s: %v, want %q", c.ds, c.user, err, c.want)
+		}
+	}
+	f := filepath.Join(t.TempDir(), "pw")
+	if err := os.WriteFile(f, []byte("from-file\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	t.Setenv("SG_TEST_PW", "from-env")
+	cfg, err := Parse([]byte(fmt.Sprintf(base, "passwordEnv: SG_TEST_PW", "passwordFile: "+f)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if pw, err := cfg.DataSources["m"].Secret(); err != nil || pw != "from-env" {
+		t.Errorf("data source secret: %q %v", pw, err)
+	}
+	if pw, known := cfg.UserPassword("app"); !known || pw != "from-file" {
+		t.Errorf("user secret: %q %v", pw, known)
+	}
+	os.Remove(f)
+	if _, err := cfg.User("app").Secret(); err == nil || !strings.Contains(err.Error(), "passwordFile") {
+		t.Errorf("missing password file: %v", err)
+	}
+	os.Unsetenv("SG_TEST_PW")
+	if _, err := cfg.DataSources["m"].Secret(); err == nil || !strings.Contains(err.Error(), "SG_TEST_PW is not set") {
+		t.Errorf("unset variable: %v", err)
 	}
 }

@@ -10,8 +10,9 @@ import (
 const Masked = "******"
 
 // secretKeys are the keys whose values are secrets wherever they appear:
-// backend, user and registry passwords, ZooKeeper's digest (user:password).
-var secretKeys = map[string]bool{"password": true, "digest": true}
+// backend, user and registry passwords, ZooKeeper's digest (user:password),
+// native password hashes, admin tokens.
+var secretKeys = map[string]bool{"password": true, "digest": true, "passwordhash": true, "token": true}
 
 // MaskSecrets returns YAML with every secret value replaced by Masked,
 // whatever the style (block, flow, quoted): for showing config in tools,

@@ -73,7 +73,11 @@ func newPool(name string, ds *config.DataSource, readOnly bool, down func(error)
 		}
 	}
 	cfg.Net, cfg.Addr = "tcp", ds.Addr
-	cfg.User, cfg.Passwd, cfg.DBName = ds.Username, ds.Password, ds.Database
+	pw, err := ds.Secret()
+	if err != nil {
+		return nil, err
+	}
+	cfg.User, cfg.Passwd, cfg.DBName = ds.Username, pw, ds.Database
 	if cfg.Timeout == 0 {
 		cfg.Timeout = ds.ConnectTimeout
 	}

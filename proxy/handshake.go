@@ -12,6 +12,7 @@ import (
 
 	"github.com/shardgate/shardgate/backend"
 	"github.com/shardgate/shardgate/backend/wire"
+	"github.com/shardgate/shardgate/config"
 )
 
 const (
@@ -133,14 +134,17 @@ func (s *session) handshake() bool {
 		}
 	}
 
-	pw, known := snap.Config.UserPassword(s.user)
+	cred := s.credentialOf(snap.Config, s.user)
+	if plugin == sha2Plugin && cred.hash != "" {
+		plugin = "" // a stored native hash checks mysql_native_password only: switch
+	}
 	ok := false
 	switch plugin {
 	case nativePlugin:
-		ok = known && equal(auth, wire.ScrambleNative(salt, pw))
+		ok = cred.native(salt, auth)
 	case sha2Plugin:
-		ok = known && equal(auth, wire.ScrambleSHA2(salt, pw))
-		if ok && pw != "" {
+		ok = cred.known && equal(auth, wire.ScrambleSHA2(salt, cred.pw))
+		if ok && cred.pw != "" {
 			// Fast authentication succeeded: the client waits for OK next.
 			if s.c.WritePacket([]byte{0x01, 0x03}) != nil {
 				return false
@@ -157,7 +161,7 @@ func (s *session) handshake() bool {
 		if err != nil {
 			return false
 		}
-		ok = known && equal(resp, wire.ScrambleNative(salt, pw))
+		ok = cred.native(salt, resp)
 	}
 	if !ok {
 		using := "NO"
@@ -245,14 +249,17 @@ func (s *session) changeUser(p []byte) bool {
 			plugin = string(r[:j])
 		}
 	}
-	pw, known := s.srv.rt.Snapshot().Config.UserPassword(user)
+	cred := s.credentialOf(s.srv.rt.Snapshot().Config, user)
+	if plugin == sha2Plugin && cred.hash != "" {
+		plugin = ""
+	}
 	ok := false
 	switch plugin {
 	case nativePlugin:
-		ok = known && equal(auth, wire.ScrambleNative(s.salt, pw))
+		ok = cred.native(s.salt, auth)
 	case sha2Plugin:
-		ok = known && equal(auth, wire.ScrambleSHA2(s.salt, pw))
-		if ok && pw != "" {
+		ok = cred.known && equal(auth, wire.ScrambleSHA2(s.salt, cred.pw))
+		if ok && cred.pw != "" {
 			s.c.WritePacket([]byte{0x01, 0x03})
 		}
 	default:
@@ -265,7 +272,7 @@ func (s *session) changeUser(p []byte) bool {
 		if err != nil {
 			return false
 		}
-		ok = known && equal(resp, wire.ScrambleNative(s.salt, pw))
+		ok = cred.native(s.salt, resp)
 	}
 	if !ok {
 		using := "NO"
@@ -343,4 +350,36 @@ func (srv *Server) setNames(collation byte) string {
 	}
 	srv.collations[collation] = v
 	return v
+}
+
+// credential is what a login is checked against: the user's password, or
+// its stored native hash. known false (no such user, or its password
+// reference cannot be read): every login fails.
+type credential struct {
+	known    bool
+	pw, hash string
+}
+
+func (s *session) credentialOf(cfg *config.Config, user string) credential {
+	u := cfg.User(user)
+	if u == nil {
+		return credential{}
+	}
+	pw, err := u.Secret()
+	if err != nil {
+		s.srv.log.Warn("login refused: the user's password cannot be read", "user", user, "err", err)
+		return credential{}
+	}
+	return credential{known: true, pw: pw, hash: u.PasswordHash}
+}
+
+// native checks a mysql_native_password response.
+func (c credential) native(salt, auth []byte) bool {
+	switch {
+	case !c.known:
+		return false
+	case c.hash != "":
+		return wire.CheckNativeHash(salt, auth, c.hash)
+	}
+	return equal(auth, wire.ScrambleNative(salt, c.pw))
 }

@@ -4,12 +4,15 @@ import (
 	"bufio"
 	"crypto/sha1"
 	"crypto/sha256"
+	"crypto/subtle"
 	"encoding/binary"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"io"
 	"net"
 	"slices"
+	"strings"
 )
 
 // Commands.
@@ -343,6 +346,25 @@ func ScrambleNative(salt []byte, password string) []byte {
 		out[i] ^= h1[i]
 	}
 	return out
+}
+
+// CheckNativeHash checks a mysql_native_password response against the
+// stored hash ("*" and 40 hex digits: SHA1(SHA1(pw)), MySQL's PASSWORD()):
+// SHA1(pw) = auth XOR SHA1(salt + hash), and SHA1 of that must be hash.
+func CheckNativeHash(salt, auth []byte, hash string) bool {
+	h2, err := hex.DecodeString(strings.TrimPrefix(hash, "*"))
+	if err != nil || len(h2) != sha1.Size || len(auth) != sha1.Size {
+		return false
+	}
+	h := sha1.New()
+	h.Write(salt)
+	h.Write(h2)
+	h1 := h.Sum(nil)
+	for i := range h1 {
+		h1[i] ^= auth[i]
+	}
+	got := sha1.Sum(h1)
+	return subtle.ConstantTimeCompare(got[:], h2) == 1
 }
 
 // ScrambleSHA2 is caching_sha2_password's fast-auth scramble:
