@@ -23,15 +23,15 @@ type Backend struct {
 // Close stops the backend.
 func (b *Backend) Close() error { return b.srv.Close() }
 
-// startBackends starts a master and n slaves. They share one in-memory
+// startBackends starts a master and its slaves (server ids from firstID). They share one in-memory
 // database, which stands in for replication: a write through the master is
 // visible on every slave at once. Each answers SELECT @@server_id with its
 // own id, so a user sees which backend served a read.
-func startBackends(names []string, addrs []string) ([]*Backend, error) {
+func startBackends(names []string, addrs []string, firstID int) ([]*Backend, error) {
 	pro := memory.NewDBProvider(memory.NewDatabase("demo"))
 	var out []*Backend
 	for i, name := range names {
-		id := i + 1
+		id := firstID + i
 		engine := sqle.NewDefault(pro)
 		base := memory.NewSessionBuilder(pro)
 		sb := func(ctx context.Context, conn *mysql.Conn, addr string) (sql.Session, error) {

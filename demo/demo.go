@@ -1,7 +1,7 @@
 // Package demo runs the whole product in one process with nothing
-// installed: an embedded etcd registry, three in-memory MySQL-compatible
-// backends (a master and two slaves, go-mysql-server), a shardgate proxy
-// instance and the web console. Only cmd/shardgate imports it, so its
+// installed: an embedded etcd registry, five in-memory MySQL-compatible
+// backends (go-mysql-server) in two master/slave groups with a table
+// sharded over both, a shardgate proxy instance and the web console. Only cmd/shardgate imports it, so its
 // heavy dependencies stay out of the proxy's own packages.
 package demo
 
@@ -18,6 +18,7 @@ import (
 	"time"
 
 	"github.com/sirupsen/logrus"
+	"gopkg.in/yaml.v3"
 
 	"github.com/shardgate/shardgate/config"
 	"github.com/shardgate/shardgate/console"
@@ -64,14 +65,10 @@ const (
 // Start brings the demo up.
 func Start(ctx context.Context, o Options) (*Demo, error) {
 	logrus.SetLevel(logrus.ErrorLevel) // go-mysql-server logs every connection, and warns of its defaults
-	o.ProxyAddr = free(o.ProxyAddr, "127.0.0.1:3307")
-	o.RegistryAddr = free(o.RegistryAddr, "127.0.0.1:2379")
-	o.ConsoleAddr = free(o.ConsoleAddr, "127.0.0.1:8080")
-	o.AdminAddr = free(o.AdminAddr, "127.0.0.1:9307")
 	for len(o.BackendAddrs) < 3 {
 		o.BackendAddrs = append(o.BackendAddrs, "127.0.0.1:0")
 	}
-	d := &Demo{dataDir: o.DataDir, ProxyAddr: o.ProxyAddr, Root: "/" + Name}
+	d := &Demo{dataDir: o.DataDir, Root: "/" + Name}
 	if d.dataDir == "" {
 		dir, err := os.MkdirTemp("", "shardgate-demo-")
 		if err != nil {
@@ -84,8 +81,27 @@ func Start(ctx context.Context, o Options) (*Demo, error) {
 		return nil, err
 	}
 	var err error
-	if d.Backends, err = startBackends([]string{"ds_master", "ds_slave_0", "ds_slave_1"}, o.BackendAddrs); err != nil {
+	if d.Backends, err = startBackends([]string{"ds_master", "ds_slave_0", "ds_slave_1"}, o.BackendAddrs, 1); err != nil {
 		return fail(err)
+	}
+	// A second master/slave group: t_order is sharded over both.
+	more, err := startBackends([]string{"ds1_master", "ds1_slave_0"}, []string{"127.0.0.1:0", "127.0.0.1:0"}, 4)
+	if err != nil {
+		return fail(err)
+	}
+	d.Backends = append(d.Backends, more...)
+	// The other ports are picked once the backends listen, so that none
+	// is picked twice.
+	o.ProxyAddr = free(o.ProxyAddr, "127.0.0.1:3307")
+	o.RegistryAddr = free(o.RegistryAddr, "127.0.0.1:2379")
+	o.ConsoleAddr = free(o.ConsoleAddr, "127.0.0.1:8080")
+	o.AdminAddr = free(o.AdminAddr, "127.0.0.1:9307")
+	d.ProxyAddr = o.ProxyAddr
+	var rule config.ShardingRule
+	dec := yaml.NewDecoder(strings.NewReader(shardingRule))
+	dec.KnownFields(true)
+	if err := dec.Decode(&rule); err != nil {
+		return fail(fmt.Errorf("demo: sharding rule: %w", err))
 	}
 	ds := func(b *Backend) *config.DataSource {
 		return &config.DataSource{URL: b.Addr, Username: "root", Database: "demo", HealthCheckInterval: 500 * time.Millisecond}
@@ -97,9 +113,10 @@ func Start(ctx context.Context, o Options) (*Demo, error) {
 			Users:  []config.User{{Name: User, Password: Password}},
 			DataSources: map[string]*config.DataSource{
 				"ds_master": ds(d.Backends[0]), "ds_slave_0": ds(d.Backends[1]), "ds_slave_1": ds(d.Backends[2]),
+				"ds1_master": ds(d.Backends[3]), "ds1_slave_0": ds(d.Backends[4]),
 			},
-			MasterSlaveRule: config.MasterSlaveRule{Name: "ms", MasterDataSourceName: "ds_master", SlaveDataSourceNames: []string{"ds_slave_0", "ds_slave_1"}},
-			Props:           config.Props{ReadYourWrites: config.RYWOff},
+			ShardingRule: &rule,
+			Props:        config.Props{ReadYourWrites: config.RYWOff},
 		},
 		Orchestration: orchestration.Config{
 			Name:       Name,
@@ -176,15 +193,36 @@ func free(addr, def string) string {
 	return l.Addr().String()
 }
 
+// shardingRule shards t_order over the demo's two master/slave groups
+// (ShardingSphere's YAML); other tables live on ms_0.
+const shardingRule = `
+tables:
+  t_order:
+    actualDataNodes: ms_${0..1}.t_order_${0..1}
+    databaseStrategy: {inline: {shardingColumn: user_id, algorithmExpression: 'ms_${user_id % 2}'}}
+    tableStrategy: {inline: {shardingColumn: order_id, algorithmExpression: 't_order_${order_id % 2}'}}
+    keyGenerator: {type: SNOWFLAKE, column: order_id}
+defaultDataSourceName: ms_0
+masterSlaveRules:
+  ms_0: {masterDataSourceName: ds_master, slaveDataSourceNames: [ds_slave_0, ds_slave_1]}
+  ms_1: {masterDataSourceName: ds1_master, slaveDataSourceNames: [ds1_slave_0]}
+`
+
 var howTo = template.Must(template.New("howto").Parse(`
-shardgate demo is running: a master and two slaves (in-memory, go-mysql-server),
-an embedded etcd registry, a shardgate proxy instance and the web console.
+shardgate demo is running: two master/slave groups (in-memory, go-mysql-server):
+ms_0 (master 1, slaves 2 and 3) and ms_1 (master 4, slave 5), an embedded etcd
+registry, a shardgate proxy instance and the web console.
 
 Connect through the proxy (any MySQL client; the password is {{.Password}}):
     mariadb -h{{.Host}} -P{{.Port}} -u{{.User}} -p{{.Password}} demo
-    mysql> SELECT @@server_id;            -- 2 or 3: a slave served the read
-    mysql> INSERT INTO items (name) VALUES ('x');   -- goes to the master (1)
+    mysql> SELECT @@server_id;            -- 2 or 3: a slave of ms_0 served the read
+    mysql> INSERT INTO items (name) VALUES ('x');   -- goes to ms_0's master (1)
     mysql> SELECT * FROM items;           -- the write is visible on the slaves
+
+t_order is sharded: user_id picks the group, order_id (a SNOWFLAKE key) the table:
+    mysql> INSERT INTO t_order (user_id, amount) VALUES (1, 9.50), (2, 3.25);
+    mysql> SELECT * FROM t_order ORDER BY order_id;   -- merged from both groups
+    mysql> PREVIEW SELECT * FROM t_order WHERE user_id = 1;   -- where it would run
 
 Web console (live state, enable/disable buttons; the token in the URL logs you in):
     {{.Console}}?token={{.ConsoleToken}}

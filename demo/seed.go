@@ -18,6 +18,9 @@ func seed(ctx context.Context, proxyAddr string) error {
 	for _, q := range []string{
 		"CREATE TABLE IF NOT EXISTS items (id INT PRIMARY KEY AUTO_INCREMENT, name VARCHAR(64))",
 		"INSERT INTO items (name) VALUES ('apple'), ('pear')",
+		// Sharded: the DDL runs on every actual table of both groups.
+		"CREATE TABLE IF NOT EXISTS t_order (order_id BIGINT PRIMARY KEY, user_id INT NOT NULL, amount DECIMAL(10,2))",
+		"INSERT INTO t_order (user_id, amount) VALUES (1, 12.00), (2, 7.50), (3, 1.25), (4, 30.00)",
 	} {
 		if _, err := db.ExecContext(ctx, q); err != nil {
 			return fmt.Errorf("demo: seed through the proxy: %s: %w", q, err)

@@ -85,7 +85,7 @@ func Start(ctx context.Context, f *orchestration.File) (*Instance, error) {
 	}
 	slog.Info("shardgate instance serving", "addr", in.ln.Addr().String(), "admin", in.Meta.Admin, "instance", in.ID(),
 		"registry", core.RegistryConfig.Type, "root", core.RegistryConfig.Namespace,
-		"master", cfg.MasterSlaveRule.MasterDataSourceName, "slaves", cfg.MasterSlaveRule.SlaveDataSourceNames)
+		"master", cfg.MasterSlaveRule.MasterDataSourceName, "slaves", cfg.MasterSlaveRule.SlaveDataSourceNames, "sharded", cfg.ShardingRule != nil)
 	return in, nil
 }
 
