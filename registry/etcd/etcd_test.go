@@ -2,6 +2,13 @@ package etcd_test
 
 import (
 	"context"
+	"crypto/rand"
+	"crypto/rsa"
+	"crypto/x509"
+	"encoding/pem"
+	"errors"
+	"os"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"testing"
@@ -173,5 +180,68 @@ func TestLeaseLostDuringOutage(t *testing.T) {
 			t.Fatalf("not re-created under a new lease after the outage: session %+v lease %d (old %d)\n%s", s, owner.Lease(), oldLease, out)
 		}
 		time.Sleep(100 * time.Millisecond)
+	}
+}
+
+// A least-privilege etcd user (docs/security.md): a role with readwrite on
+// the orchestration's prefix only is enough for everything shardgate does
+// (leases, ephemeral nodes, transactions, watches: the whole conformance
+// suite runs as that user, server restart included), and outside the
+// prefix it is ErrDenied. The server signs JWT tokens, as the docs advise:
+// etcd's default simple tokens die with a server restart, and etcd's Go
+// client renews them for unary calls only, so its watch and keep-alive
+// streams would hang (seen with this test on simple tokens).
+func TestConformanceLeastPrivilege(t *testing.T) {
+	dir := t.TempDir()
+	key, err := rsa.GenerateKey(rand.Reader, 2048)
+	if err != nil {
+		t.Fatal(err)
+	}
+	pub, err := x509.MarshalPKIXPublicKey(&key.PublicKey)
+	if err != nil {
+		t.Fatal(err)
+	}
+	priv, pubPath := filepath.Join(dir, "jwt.key"), filepath.Join(dir, "jwt.pub")
+	os.WriteFile(priv, pem.EncodeToMemory(&pem.Block{Type: "RSA PRIVATE KEY", Bytes: x509.MarshalPKCS1PrivateKey(key)}), 0o600)
+	os.WriteFile(pubPath, pem.EncodeToMemory(&pem.Block{Type: "PUBLIC KEY", Bytes: pub}), 0o600)
+	srv := testenv.StartEtcd(t, testenv.Require(t, "etcd"), "--auth-token", "jwt,pub-key="+pubPath+",priv-key="+priv+",sign-method=RS256,ttl=10m")
+	for _, args := range [][]string{
+		{"user", "add", "root:rootpw"},
+		{"user", "grant-role", "root", "root"},
+		{"role", "add", "shardgate"},
+		{"role", "grant-permission", "shardgate", "--prefix=true", "readwrite", "/registrytest/"},
+		{"user", "add", "sg:sgpw"},
+		{"user", "grant-role", "sg", "shardgate"},
+		{"auth", "enable"},
+	} {
+		if out, err := srv.Etcdctl(args...); err != nil {
+			t.Fatalf("etcdctl %v: %v: %s", args, err, out)
+		}
+	}
+	h := harness(t, srv)
+	h.Config.Username, h.Config.Password = "sg", "sgpw"
+	h.ExpireSession = func(t testing.TB, r registry.Registry) {
+		admin, err := clientv3.New(clientv3.Config{Endpoints: []string{srv.Endpoint}, DialTimeout: 5 * time.Second, Username: "root", Password: "rootpw"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer admin.Close()
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		if _, err := admin.Revoke(ctx, r.(*etcd.Client).Lease()); err != nil {
+			t.Fatalf("revoke lease: %v", err)
+		}
+	}
+	registrytest.Run(t, h)
+
+	cfg := cfgFor(srv.Endpoint)
+	cfg.Namespace = "/other-app"
+	cfg.Username, cfg.Password = "sg", "sgpw"
+	c := mustOpen(t, cfg)
+	if _, err := c.Put(context.Background(), "/config/datasource", []byte("x")); !errors.Is(err, registry.ErrDenied) {
+		t.Fatalf("Put outside the role's prefix: %v", err)
+	}
+	if _, _, err := c.Get(context.Background(), "/config/datasource"); !errors.Is(err, registry.ErrDenied) {
+		t.Fatalf("Get outside the role's prefix: %v", err)
 	}
 }
