@@ -172,31 +172,46 @@ func (s *session) endTx(bc *backend.Conn, cls engine.Class, sql string) (r engin
 		s.abandon(bc)
 		return engine.Result{Failure: engine.Failed, Err: engine.CommitError("COMMIT", bc.Pool().Name, err, nil, nil)}, true
 	}
-	for i, b := range s.branches {
-		if _, err := b.Exec(sql); err != nil {
-			committed := []string{bc.Pool().Name}
-			for _, c := range s.branches[:i] {
-				committed = append(committed, c.Pool().Name)
-			}
-			var rolled []string
-			for _, c := range s.branches[i:] {
-				rolled = append(rolled, c.Pool().Name)
-				if _, err := c.Exec("ROLLBACK"); err != nil {
-					c.Broken = true
-				}
-			}
-			s.endBranches()
-			s.eng.Done(cls, true, outcome(st, true))
-			s.release(bc, true)
-			s.srv.log.Error("a cross-node COMMIT failed after it succeeded on some nodes", "conn", s.id, "committed", committed, "rolledBack", rolled, "err", err)
-			return engine.Result{Failure: engine.Failed, Err: engine.CommitError("COMMIT", b.Pool().Name, err, committed, rolled)}, true
-		}
+	if err := s.commitBranches(sql, "COMMIT", []string{bc.Pool().Name}); err != nil {
+		s.eng.Done(cls, true, outcome(st, true))
+		s.release(bc, true)
+		return engine.Result{Failure: engine.Failed, Err: err}, true
 	}
 	// Answered as the first connection's server did.
 	s.buf = wire.AppendOK(s.buf[:0], 0, 0, st, 0)
 	s.cur.clientOK = s.c.WritePacket(s.buf) == nil
 	s.cur.bc, s.cur.onMaster, s.cur.res = bc, true, wire.RelayResult{Status: st}
 	return engine.Result{Failure: engine.Ran, Outcome: outcome(st, true)}, true
+}
+
+// commitBranches runs sql (a COMMIT) on every branch in order and gives
+// them back. When one fails the rest roll back, and the error (what names
+// the statement) says where it committed — first, then the branches
+// before — and where not.
+func (s *session) commitBranches(sql, what string, first []string) error {
+	defer s.endBranches()
+	for i, b := range s.branches {
+		_, err := b.Exec(sql)
+		if err == nil {
+			continue
+		}
+		committed := slices.Clone(first)
+		for _, c := range s.branches[:i] {
+			committed = append(committed, c.Pool().Name)
+		}
+		var rolled []string
+		for _, c := range s.branches[i:] {
+			rolled = append(rolled, c.Pool().Name)
+			if _, err := c.Exec("ROLLBACK"); err != nil {
+				c.Broken = true
+			}
+		}
+		if len(committed) > 0 {
+			s.srv.log.Error("a cross-node commit failed after it committed on some nodes", "conn", s.id, "committed", committed, "rolledBack", rolled, "err", err)
+		}
+		return engine.CommitError(what, b.Pool().Name, err, committed, rolled)
+	}
+	return nil
 }
 
 // abandon rolls back the first connection of a transaction that failed to
@@ -268,27 +283,7 @@ func (s *session) EndAtomic(commit bool) error {
 		s.rollbackBranches()
 		return nil
 	}
-	for i, b := range s.branches {
-		if _, err := b.Exec("COMMIT"); err != nil {
-			var committed, rolled []string
-			for _, c := range s.branches[:i] {
-				committed = append(committed, c.Pool().Name)
-			}
-			for _, c := range s.branches[i:] {
-				rolled = append(rolled, c.Pool().Name)
-				if _, err := c.Exec("ROLLBACK"); err != nil {
-					c.Broken = true
-				}
-			}
-			s.endBranches()
-			if len(committed) > 0 {
-				s.srv.log.Error("a write on several nodes failed to commit after it committed on some", "conn", s.id, "committed", committed, "rolledBack", rolled, "err", err)
-			}
-			return engine.CommitError("the write", b.Pool().Name, err, committed, rolled)
-		}
-	}
-	s.endBranches()
-	return nil
+	return s.commitBranches("COMMIT", "the write", nil)
 }
 
 // resetBranches gives back the branches of a session that ends or resets:
