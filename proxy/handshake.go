@@ -134,34 +134,9 @@ func (s *session) handshake() bool {
 		}
 	}
 
-	cred := s.credentialOf(snap.Config, s.user)
-	if plugin == sha2Plugin && cred.hash != "" {
-		plugin = "" // a stored native hash checks mysql_native_password only: switch
-	}
-	ok := false
-	switch plugin {
-	case nativePlugin:
-		ok = cred.native(salt, auth)
-	case sha2Plugin:
-		ok = cred.known && equal(auth, wire.ScrambleSHA2(salt, cred.pw))
-		if ok && cred.pw != "" {
-			// Fast authentication succeeded: the client waits for OK next.
-			if s.c.WritePacket([]byte{0x01, 0x03}) != nil {
-				return false
-			}
-		}
-	default:
-		// Ask the client to switch to mysql_native_password.
-		sw := append([]byte{0xfe}, nativePlugin...)
-		sw = append(append(append(sw, 0), salt...), 0)
-		if s.c.WritePacket(sw) != nil || s.c.Flush() != nil {
-			return false
-		}
-		resp, err := s.c.ReadPacket()
-		if err != nil {
-			return false
-		}
-		ok = cred.native(salt, resp)
+	ok, err := s.authenticate(snap.Config, s.user, plugin, salt, auth)
+	if err != nil {
+		return false
 	}
 	if !ok {
 		using := "NO"
@@ -249,30 +224,9 @@ func (s *session) changeUser(p []byte) bool {
 			plugin = string(r[:j])
 		}
 	}
-	cred := s.credentialOf(s.srv.rt.Snapshot().Config, user)
-	if plugin == sha2Plugin && cred.hash != "" {
-		plugin = ""
-	}
-	ok := false
-	switch plugin {
-	case nativePlugin:
-		ok = cred.native(s.salt, auth)
-	case sha2Plugin:
-		ok = cred.known && equal(auth, wire.ScrambleSHA2(s.salt, cred.pw))
-		if ok && cred.pw != "" {
-			s.c.WritePacket([]byte{0x01, 0x03})
-		}
-	default:
-		sw := append([]byte{0xfe}, nativePlugin...)
-		sw = append(append(append(sw, 0), s.salt...), 0)
-		if s.c.WritePacket(sw) != nil || s.c.Flush() != nil {
-			return false
-		}
-		resp, err := s.c.ReadPacket()
-		if err != nil {
-			return false
-		}
-		ok = cred.native(s.salt, resp)
+	ok, err := s.authenticate(s.srv.rt.Snapshot().Config, user, plugin, s.salt, auth)
+	if err != nil {
+		return false
 	}
 	if !ok {
 		using := "NO"
@@ -350,6 +304,43 @@ func (srv *Server) setNames(collation byte) string {
 	}
 	srv.collations[collation] = v
 	return v
+}
+
+// authenticate checks a login's response auth, made with plugin, for
+// user against salt. A client whose plugin cannot be checked (unknown, or
+// caching_sha2_password for a user stored as a native hash) is asked to
+// switch to mysql_native_password. err: the client connection failed.
+func (s *session) authenticate(cfg *config.Config, user, plugin string, salt, auth []byte) (bool, error) {
+	cred := s.credentialOf(cfg, user)
+	if plugin == sha2Plugin && cred.hash != "" {
+		plugin = "" // a stored native hash checks mysql_native_password only
+	}
+	switch plugin {
+	case nativePlugin:
+		return cred.native(salt, auth), nil
+	case sha2Plugin:
+		ok := cred.known && equal(auth, wire.ScrambleSHA2(salt, cred.pw))
+		if ok && cred.pw != "" {
+			// Fast authentication succeeded: the client waits for OK next.
+			if err := s.c.WritePacket([]byte{0x01, 0x03}); err != nil {
+				return false, err
+			}
+		}
+		return ok, nil
+	}
+	sw := append([]byte{0xfe}, nativePlugin...)
+	sw = append(append(append(sw, 0), salt...), 0)
+	if err := s.c.WritePacket(sw); err != nil {
+		return false, err
+	}
+	if err := s.c.Flush(); err != nil {
+		return false, err
+	}
+	resp, err := s.c.ReadPacket()
+	if err != nil {
+		return false, err
+	}
+	return cred.native(salt, resp), nil
 }
 
 // credential is what a login is checked against: the user's password, or
