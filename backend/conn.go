@@ -2,6 +2,7 @@ package backend
 
 import (
 	"context"
+	"crypto/tls"
 	"encoding/binary"
 	"fmt"
 	"net"
@@ -52,6 +53,9 @@ type Conn struct {
 	rawConn  syscall.RawConn
 	checkFn  func(fd uintptr) bool
 	checkErr error
+	// tls is the connection's TLS layer (nil: plain text); alive checks
+	// through it, since records (session tickets) may wait on the socket.
+	tls *tls.Conn
 }
 
 // StmtKey names a prepared statement on a connection.
@@ -110,7 +114,7 @@ func dial(ctx context.Context, ds *config.DataSource, flags Flags, readOnly bool
 		}
 	}
 	nc.SetDeadline(time.Time{})
-	c.prepareCheck()
+	c.prepareCheckOn(nc) // the TCP connection, also under TLS
 	return c, nil
 }
 
@@ -164,7 +168,17 @@ func (c *Conn) handshake(ds *config.DataSource) error {
 	if caps&need != need {
 		return fmt.Errorf("handshake: server lacks protocol 4.1 / plugin auth")
 	}
-	flags := uint32(wire.Capabilities&^wire.ClientMultiStatements) & caps
+	tlsCfg, err := ds.ClientTLS(ds.Addr)
+	if err != nil {
+		return err
+	}
+	if tlsCfg != nil && caps&wire.ClientSSL == 0 {
+		if ds.TLSMode() != config.TLSPreferred {
+			return fmt.Errorf("handshake: tls.mode %s, and the server does not offer TLS", ds.TLSMode())
+		}
+		tlsCfg = nil // preferred: plain text with a server without TLS
+	}
+	flags := uint32(wire.Capabilities&^(wire.ClientMultiStatements|wire.ClientSSL)) & caps
 	if c.Flags&FoundRows != 0 {
 		flags |= wire.ClientFoundRows
 	}
@@ -182,10 +196,29 @@ func (c *Conn) handshake(ds *config.DataSource) error {
 	if err != nil {
 		return err
 	}
+	if tlsCfg != nil {
+		flags |= wire.ClientSSL
+	}
 	b := binary.LittleEndian.AppendUint32(nil, flags)
 	b = binary.LittleEndian.AppendUint32(b, wire.MaxPayload)
 	b = append(b, Collation)
 	b = append(b, make([]byte, 23)...)
+	if tlsCfg != nil {
+		// SSLRequest (the response's first 32 bytes), then TLS; the
+		// response follows encrypted.
+		if err := c.WritePacket(b); err != nil {
+			return err
+		}
+		if err := c.Flush(); err != nil {
+			return err
+		}
+		tc := tls.Client(c.NC, tlsCfg)
+		if err := tc.Handshake(); err != nil {
+			return fmt.Errorf("handshake: TLS (tls.mode %s): %w", ds.TLSMode(), err)
+		}
+		c.Conn.Reset(tc)
+		c.tls = tc
+	}
 	b = append(append(b, ds.Username...), 0)
 	if flags&wire.ClientPluginAuthLenenc != 0 {
 		b = wire.AppendLenenc(b, uint64(len(auth)))
@@ -239,7 +272,17 @@ func (c *Conn) handshake(ds *config.DataSource) error {
 		case p[0] == 0x01 && len(p) == 2 && p[1] == 3:
 			// caching_sha2_password fast auth succeeded; OK follows.
 		case p[0] == 0x01 && len(p) == 2 && p[1] == 4:
-			return fmt.Errorf("caching_sha2_password full authentication needs TLS or an RSA key, which shardgate does not do towards backends; use mysql_native_password for the backend user")
+			// caching_sha2_password full authentication: over TLS the
+			// password goes as it is.
+			if c.tls == nil {
+				return fmt.Errorf("caching_sha2_password full authentication needs TLS (set dataSources.*.tls.mode; the server's RSA key is not used), or a mysql_native_password backend user")
+			}
+			if err := c.WritePacket(append([]byte(password), 0)); err != nil {
+				return err
+			}
+			if err := c.Flush(); err != nil {
+				return err
+			}
 		default:
 			return fmt.Errorf("handshake: unexpected packet 0x%02x", p[0])
 		}

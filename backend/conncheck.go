@@ -18,9 +18,8 @@ var checkAfter time.Duration
 
 var errUnexpectedData = errors.New("unexpected data on an idle connection")
 
-// prepareCheck caches what alive needs, so that checks do not allocate.
-func (c *Conn) prepareCheck() { c.prepareCheckOn(c.NC) }
-
+// prepareCheckOn caches what alive needs for the TCP connection nc, so
+// that checks do not allocate.
 func (c *Conn) prepareCheckOn(nc net.Conn) {
 	sc, ok := nc.(syscall.Conn)
 	if !ok {
@@ -31,9 +30,15 @@ func (c *Conn) prepareCheckOn(nc net.Conn) {
 		return
 	}
 	c.rawConn = rc
+	// Under TLS the socket is only peeked at: a record there (a session
+	// ticket, an alert) is for the TLS layer to read (aliveTLS).
+	flags := 0
+	if c.tls != nil {
+		flags = syscall.MSG_PEEK
+	}
 	c.checkFn = func(fd uintptr) bool {
 		var b [1]byte
-		n, err := syscall.Read(int(fd), b[:])
+		n, _, err := syscall.Recvfrom(int(fd), b[:], flags|syscall.MSG_DONTWAIT)
 		switch {
 		case n == 0 && err == nil:
 			c.checkErr = io.EOF
@@ -57,6 +62,9 @@ func (c *Conn) alive() error {
 	if err := c.rawConn.Read(c.checkFn); err != nil {
 		return err
 	}
+	if c.tls != nil && c.checkErr == errUnexpectedData {
+		return c.aliveTLS() // a record waits: let TLS say what it is
+	}
 	return c.checkErr
 }
 
@@ -70,4 +78,25 @@ func (c *Conn) usable() bool {
 		return true
 	}
 	return c.alive() == nil
+}
+
+// aliveTLS reads through TLS what waits on the socket, for at most a
+// millisecond: records without data (session tickets) are consumed, and a
+// timeout leaves the TLS state intact; data or the end of the connection
+// mean it is not usable.
+func (c *Conn) aliveTLS() error {
+	var b [1]byte
+	c.tls.SetReadDeadline(time.Now().Add(time.Millisecond))
+	n, err := c.tls.Read(b[:])
+	c.tls.SetReadDeadline(time.Time{})
+	var ne net.Error
+	switch {
+	case n > 0:
+		return errUnexpectedData
+	case errors.As(err, &ne) && ne.Timeout():
+		return nil
+	case err == nil:
+		return io.EOF
+	}
+	return err
 }

@@ -108,6 +108,8 @@ type DataSource struct {
 	PasswordEnv  string `yaml:"passwordEnv,omitempty"`
 	// Database is the default schema of backend connections.
 	Database string `yaml:"database"`
+	// TLS towards the server (default disabled).
+	TLS *BackendTLS `yaml:"tls,omitempty"`
 	// MaxPoolSize bounds open backend connections (busy + idle).
 	MaxPoolSize int `yaml:"maxPoolSize"`
 	// ConnectTimeout bounds dial + handshake; also how long a statement
@@ -348,6 +350,9 @@ func (c *Config) Check() error {
 		}
 		if refs := countSet(ds.Password, ds.PasswordFile, ds.PasswordEnv); refs > 1 {
 			bad(p+".password", "set one of password, passwordFile and passwordEnv, not %d", refs)
+		}
+		if ds.TLS != nil {
+			ds.TLS.check(bad, p+".tls")
 		}
 	}
 

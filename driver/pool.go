@@ -78,6 +78,14 @@ func newPool(name string, ds *config.DataSource, readOnly bool, down func(error)
 		return nil, err
 	}
 	cfg.User, cfg.Passwd, cfg.DBName = ds.Username, pw, ds.Database
+	tlsCfg, err := ds.ClientTLS(ds.Addr)
+	if err != nil {
+		return nil, err
+	}
+	if tlsCfg != nil {
+		cfg.TLS, cfg.TLSConfig = tlsCfg, ""
+		cfg.AllowFallbackToPlaintext = ds.TLSMode() == config.TLSPreferred
+	}
 	if cfg.Timeout == 0 {
 		cfg.Timeout = ds.ConnectTimeout
 	}

@@ -14,7 +14,7 @@ import (
 //		plan, err := at.Next(buf[:0])
 //		if err != nil { /* send err */ }
 //		// run plan.Units[0]; on a connection failure before anything
-//		// reached the client: if at.Retry(u, held) { continue }
+//		// reached the client: if at.Retry(u, held, err) { continue }
 //	}
 //
 // It is a value the front end keeps on its stack; it allocates nothing.
@@ -33,6 +33,8 @@ type Attempt struct {
 	routeErr error
 	// branches: the executor runs transactions on several groups.
 	branches bool
+	// last is why the previous try failed (Retry, Stale).
+	last error
 }
 
 // maxSwaps bounds how often one statement is planned again because a
@@ -56,7 +58,22 @@ func (a *Attempt) Next(dst []Unit) (Plan, error) {
 	if a.routeErr != nil {
 		return Plan{Units: dst}, a.routeErr
 	}
-	return a.snap.plan(dst, a.cls, a.s, &a.tried, a.route, a.branches)
+	p, err := a.snap.plan(dst, a.cls, a.s, &a.tried, a.route, a.branches)
+	if err != nil && a.last != nil {
+		err = withLast(err, a.last)
+	}
+	return p, err
+}
+
+// withLast adds to "no data source left" what the last try met (a
+// function of its own: its error variable would escape, and allocate, on
+// every Next).
+func withLast(err, last error) error {
+	var ee *Error
+	if errors.As(err, &ee) && ee.Kind == ErrNoDataSource {
+		return ee.WithSuffix(" (it failed with: " + last.Error() + ")")
+	}
+	return err
 }
 
 // Route plans the statement's text on the snapshot's sharding rule (if it
@@ -94,11 +111,12 @@ func routeError(err error) error {
 // transaction, when the session did not hold the connection (held: it
 // carried state only that connection has). u's data source is not tried
 // again.
-func (a *Attempt) Retry(u *Unit, held bool) bool {
+func (a *Attempt) Retry(u *Unit, held bool, err error) bool {
 	if a.cls&Read == 0 || held || a.s.NeedsMasterConn() {
 		return false
 	}
 	a.tried.Add(u.DS)
+	a.last = err
 	return true
 }
 
@@ -107,11 +125,12 @@ func (a *Attempt) Retry(u *Unit, held bool) bool {
 // statement was sent (the driver's ErrBadConn): any class may, a bounded
 // number of times, unless the session held that connection or is in a
 // transaction.
-func (a *Attempt) Stale(held bool) bool {
+func (a *Attempt) Stale(held bool, err error) bool {
 	if held || a.s.NeedsMasterConn() || a.stale >= maxSwaps {
 		return false
 	}
 	a.stale++
+	a.last = err
 	return true
 }
 

@@ -48,7 +48,7 @@ func TestManySlaves(t *testing.T) {
 		if u.DS.IsMaster() != (len(seen) == 101) {
 			t.Fatalf("planned %s as number %d", u.DS.Name, len(seen))
 		}
-		if !at.Retry(u, false) {
+		if !at.Retry(u, false, errDown) {
 			t.Fatalf("a read that failed on %s may not be retried", u.DS.Name)
 		}
 	}
@@ -74,25 +74,25 @@ func TestAttemptRules(t *testing.T) {
 	}
 	var s Session
 	w := NewAttempt(snap, Classify("UPDATE t SET a = 1"), &s)
-	if u := next(&w); w.Retry(u, false) {
+	if u := next(&w); w.Retry(u, false, errDown) {
 		t.Error("a write was retried elsewhere")
 	}
 	for i := range 3 {
-		if !w.Stale(false) {
+		if !w.Stale(false, errDown) {
 			t.Fatalf("stale connection %d: no retry", i)
 		}
 	}
-	if w.Stale(false) {
+	if w.Stale(false, errDown) {
 		t.Error("a fourth stale connection was retried")
 	}
 	rd := NewAttempt(snap, Classify("SELECT 1"), &s)
-	if u := next(&rd); rd.Retry(u, true) || rd.Stale(true) {
+	if u := next(&rd); rd.Retry(u, true, errDown) || rd.Stale(true, errDown) {
 		t.Error("a read on a held connection was retried")
 	}
 	var inTx Session
 	inTx.Done(Classify("BEGIN"), true, Outcome{OK: true, InTx: true})
 	tx := NewAttempt(snap, Classify("SELECT 1"), &inTx)
-	if u := next(&tx); !u.DS.IsMaster() || tx.Retry(u, false) || tx.Stale(false) {
+	if u := next(&tx); !u.DS.IsMaster() || tx.Retry(u, false, errDown) || tx.Stale(false, errDown) {
 		t.Error("a read in a transaction was retried")
 	}
 	ref := NewAttempt(snap, Classify("SELECT f()"), &s)
@@ -156,7 +156,7 @@ func TestAttemptAllocs(t *testing.T) {
 	if n := testing.AllocsPerRun(1000, func() {
 		at := NewAttempt(r.Snapshot(), cache.Classify(q), &s)
 		p, _ := at.Next(units[:0])
-		if !at.Retry(&p.Units[0], false) {
+		if !at.Retry(&p.Units[0], false, errDown) {
 			t.Fatal("no retry")
 		}
 		p, _ = at.Next(units[:0])
@@ -165,3 +165,6 @@ func TestAttemptAllocs(t *testing.T) {
 		t.Errorf("classify, plan, retry, plan: %v allocs", n)
 	}
 }
+
+// errDown is a connection failure, for the attempts above.
+var errDown = errors.New("connect: connection refused")

@@ -169,11 +169,11 @@ func (r *Runtime) Run(c Class, sql []byte, args []any, s *Session, x Executor, b
 			x.Finish(u, cls)
 			return nil
 		case ConnLost:
-			if at.Retry(u, res.Held) {
+			if at.Retry(u, res.Held, res.Err) {
 				continue
 			}
 		case Stale:
-			if at.Stale(res.Held) {
+			if at.Stale(res.Held, res.Err) {
 				continue
 			}
 		case Refused:
@@ -205,9 +205,9 @@ func (r *Runtime) runMerged(at *Attempt, plan *Plan, x Executor) (retry bool, er
 			s.Done(cls, plan.Units[0].DS.IsMaster(), res.Outcome)
 			return false, nil
 		case res.Failure == ConnLost:
-			return at.Retry(&plan.Units[i], false), res.Err
+			return at.Retry(&plan.Units[i], false, res.Err), res.Err
 		case res.Failure == Stale:
-			return at.Stale(false), res.Err
+			return at.Stale(false, res.Err), res.Err
 		case res.Failure == Refused:
 			at.Refused()
 			return true, nil
@@ -242,11 +242,11 @@ func (r *Runtime) runMerged(at *Attempt, plan *Plan, x Executor) (retry bool, er
 		if len(answers) == 0 || !plan.Write {
 			switch res.Failure {
 			case ConnLost:
-				if !plan.Write && at.Retry(u, false) {
+				if !plan.Write && at.Retry(u, false, res.Err) {
 					return true, nil
 				}
 			case Stale:
-				if at.Stale(false) {
+				if at.Stale(false, res.Err) {
 					return true, nil
 				}
 			case Refused:

@@ -5,7 +5,9 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
+	"time"
 
 	"github.com/shardgate/shardgate/config"
 	"github.com/shardgate/shardgate/internal/testenv"
@@ -62,5 +64,79 @@ props: {readYourWrites: off}
 	}
 	if err := login("filed", "", ""); err == nil {
 		t.Error("empty password accepted for a user whose password cannot be read")
+	}
+}
+
+// Backend connections use TLS per data source: every mode against MariaDB
+// with TLS (its certificate names 127.0.0.1), the cipher seen by the
+// server's own session status; a name the certificate lacks fails with
+// the TLS error, and so does required against a plain-text-only setup.
+func TestBackendTLS(t *testing.T) {
+	r := harness(t)
+	for _, c := range []struct {
+		tls, wantErr string
+		encrypted    bool
+	}{
+		{"", "", false},
+		{"{mode: disabled}", "", false},
+		{"{mode: preferred}", "", true},
+		{"{mode: required}", "", true},
+		{fmt.Sprintf("{mode: verify-ca, ca: %q}", r.TLS.CA), "", true},
+		{fmt.Sprintf("{mode: verify-full, ca: %q}", r.TLS.CA), "", true},
+		{fmt.Sprintf("{mode: verify-full, ca: %q, serverName: db.example}", r.TLS.CA), "db.example", false},
+		{"{mode: verify-full}", "certificate", false}, // the system's roots do not know the test CA
+	} {
+		t.Run(c.tls, func(t *testing.T) {
+			tlsKey := ""
+			if c.tls != "" {
+				tlsKey = ", tls: " + c.tls
+			}
+			y := fmt.Sprintf(`
+listen: 127.0.0.1:0
+users: [{name: %s, password: %s}]
+dataSources:
+  master: {url: "%s", username: root, password: %s, database: pt, connectTimeout: 2s%s}
+masterSlaveRule: {masterDataSourceName: master}
+props: {readYourWrites: off}
+`, user, password, r.Master.Addr(), testenv.RootPassword, tlsKey)
+			p := startProxyYAML(t, r, y)
+			db := p.db(t, "")
+			var name, cipher string
+			err := db.QueryRow("SHOW SESSION STATUS LIKE 'Ssl_cipher'").Scan(&name, &cipher)
+			switch {
+			case c.wantErr != "":
+				if err == nil || !strings.Contains(err.Error(), c.wantErr) {
+					t.Fatalf("got %v, want an error with %q", err, c.wantErr)
+				}
+			case err != nil:
+				t.Fatal(err)
+			case (cipher != "") != c.encrypted:
+				t.Fatalf("Ssl_cipher %q, want encrypted=%v", cipher, c.encrypted)
+			}
+			if !c.encrypted {
+				return
+			}
+			// A pooled TLS connection the server closed is found dead
+			// before use: a write on it runs on a fresh one.
+			root := r.Master.DB(t, "pt")
+			rows, err := root.Query("SELECT ID FROM information_schema.PROCESSLIST WHERE USER = 'root' AND DB = 'pt' AND ID <> CONNECTION_ID()")
+			if err != nil {
+				t.Fatal(err)
+			}
+			var ids []int
+			for rows.Next() {
+				var id int
+				rows.Scan(&id)
+				ids = append(ids, id)
+			}
+			rows.Close()
+			for _, id := range ids {
+				root.Exec(fmt.Sprintf("KILL %d", id))
+			}
+			time.Sleep(100 * time.Millisecond)
+			if _, err := db.Exec("DO 1"); err != nil {
+				t.Fatalf("a statement after the server closed the pooled TLS connections: %v", err)
+			}
+		})
 	}
 }

@@ -825,7 +825,7 @@ func (s *session) checkDB(db string) error {
 		case err == nil:
 			return nil
 		case errors.Is(err, backend.ErrPoolClosed) && at.Resnap(s.srv.rt.Snapshot()):
-		case isConnErr(err) && at.Retry(u, false):
+		case isConnErr(err) && at.Retry(u, false, err):
 		default:
 			return dsErr(u.DS, err)
 		}

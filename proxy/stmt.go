@@ -53,7 +53,7 @@ func (s *session) prepare(p []byte) bool {
 			if errors.Is(err, backend.ErrPoolClosed) && at.Resnap(s.srv.rt.Snapshot()) {
 				continue
 			}
-			if isConnErr(err) && at.Retry(u, s.pinned != nil) {
+			if isConnErr(err) && at.Retry(u, s.pinned != nil, err) {
 				continue
 			}
 			s.writeErr(dsErr(ds, err))
@@ -77,7 +77,7 @@ func (s *session) prepare(p []byte) bool {
 			continue
 		}
 		if err != nil {
-			if isConnErr(err) && at.Retry(u, held) {
+			if isConnErr(err) && at.Retry(u, held, err) {
 				continue
 			}
 			s.writeErr(dsErr(ds, err))

@@ -27,12 +27,16 @@ type MariaDB struct {
 	Dir      string
 	t        testing.TB
 	proc     *Process
+	tls      TLSFiles
 }
 
 // Replication is one master and its slaves, replicating for real.
 type Replication struct {
 	Master *MariaDB
 	Slaves []*MariaDB
+	// TLS: every server offers TLS with this CA's certificate (for
+	// 127.0.0.1); clients choose.
+	TLS TLSFiles
 }
 
 // Addr is the server's host:port.
@@ -108,6 +112,10 @@ func StartReplication(t testing.TB, n int) *Replication {
 	mariadbd := Require(t, "mariadbd", "mysqld")
 	root := t.TempDir()
 	r := &Replication{}
+	var err error
+	if r.TLS, err = WriteTLS(root); err != nil {
+		t.Fatal(err)
+	}
 	all := make([]*MariaDB, n+1)
 	var wg sync.WaitGroup
 	errs := make([]error, n+1)
@@ -116,7 +124,7 @@ func StartReplication(t testing.TB, n int) *Replication {
 		if i > 0 {
 			name = fmt.Sprintf("slave%d", i-1)
 		}
-		m := &MariaDB{Name: name, ServerID: i + 1, Port: FreePort(t), Dir: filepath.Join(root, name), t: t}
+		m := &MariaDB{Name: name, ServerID: i + 1, Port: FreePort(t), Dir: filepath.Join(root, name), t: t, tls: r.TLS}
 		all[i] = m
 		wg.Add(1)
 		go func() { defer wg.Done(); errs[i] = m.install(installDB) }()
@@ -185,7 +193,10 @@ innodb-log-file-size=16M
 innodb-flush-log-at-trx-commit=2
 sync-binlog=0
 max-connections=500
-`, m.Dir, m.Port, m.ServerID)
+ssl-ca=%[4]s
+ssl-cert=%[5]s
+ssl-key=%[6]s
+`, m.Dir, m.Port, m.ServerID, m.tls.CA, m.tls.Cert, m.tls.Key)
 	if err := os.WriteFile(filepath.Join(m.Dir, "my.cnf"), []byte(cnf), 0o644); err != nil {
 		return err
 	}
