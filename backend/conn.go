@@ -295,8 +295,10 @@ func scramble(plugin string, salt []byte, pw string) ([]byte, error) {
 		return wire.ScrambleNative(salt, pw), nil
 	case "caching_sha2_password":
 		return wire.ScrambleSHA2(salt, pw), nil
+	case "client_ed25519":
+		return wire.SignEd25519(salt, pw)
 	}
-	return nil, fmt.Errorf("backend asks for auth plugin %q; shardgate supports mysql_native_password and caching_sha2_password", plugin)
+	return nil, fmt.Errorf("backend asks for auth plugin %q; shardgate supports mysql_native_password, caching_sha2_password and client_ed25519", plugin)
 }
 
 func indexNUL(b []byte) int {

@@ -140,3 +140,46 @@ props: {readYourWrites: off}
 		})
 	}
 }
+
+// A backend account of MariaDB's ed25519 plugin: the proxy answers the
+// plugin's challenge (created without the binary log, so the slaves,
+// which have no such plugin loaded, are not asked to replicate it).
+func TestBackendEd25519(t *testing.T) {
+	r := harness(t)
+	root := r.Master.DB(t, "pt")
+	c, err := root.Conn(t.Context())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	for _, q := range []string{
+		"SET SESSION sql_log_bin = 0",
+		"INSTALL SONAME 'auth_ed25519'",
+		"DROP USER IF EXISTS 'edsg'@'127.0.0.1'",
+		"CREATE USER 'edsg'@'127.0.0.1' IDENTIFIED VIA ed25519 USING PASSWORD('ed-secret')",
+		"GRANT ALL ON pt.* TO 'edsg'@'127.0.0.1'",
+	} {
+		if _, err := c.ExecContext(t.Context(), q); err != nil && !strings.Contains(err.Error(), "already installed") {
+			t.Fatalf("%s: %v", q, err)
+		}
+	}
+	for _, pw := range []string{"ed-secret", "wrong"} {
+		y := fmt.Sprintf(`
+listen: 127.0.0.1:0
+users: [{name: %s, password: %s}]
+dataSources:
+  master: {url: "%s", username: edsg, password: %s, database: pt, connectTimeout: 2s}
+masterSlaveRule: {masterDataSourceName: master}
+props: {readYourWrites: off}
+`, user, password, r.Master.Addr(), pw)
+		p := startProxyYAML(t, r, y)
+		var who string
+		err := p.db(t, "").QueryRow("SELECT CURRENT_USER()").Scan(&who)
+		switch {
+		case pw == "wrong" && err == nil:
+			t.Fatal("a wrong ed25519 password connected")
+		case pw != "wrong" && (err != nil || !strings.HasPrefix(who, "edsg@")):
+			t.Fatalf("ed25519 account: %q %v", who, err)
+		}
+	}
+}

@@ -1,6 +1,8 @@
 package wire
 
 import (
+	"bytes"
+	"crypto/ed25519"
 	"crypto/sha1"
 	"encoding/hex"
 	"strings"
@@ -23,5 +25,19 @@ func TestCheckNativeHash(t *testing.T) {
 	}
 	if CheckNativeHash(salt, ScrambleNative(salt, "s3cret"), "*XYZ") {
 		t.Fatal("a malformed hash accepted")
+	}
+}
+
+// MariaDB's ed25519 is Ed25519 with SHA-512(password) as the expanded key:
+// for a 32-byte password it is the standard signature with that seed.
+func TestSignEd25519(t *testing.T) {
+	seed := []byte("0123456789abcdef0123456789abcdef")
+	nonce := []byte("a nonce of thirty-two bytes long")
+	got, err := SignEd25519(nonce, string(seed))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := ed25519.Sign(ed25519.NewKeyFromSeed(seed), nonce); !bytes.Equal(got, want) {
+		t.Fatalf("signature %x, want %x", got, want)
 	}
 }

@@ -4,10 +4,12 @@ import (
 	"bufio"
 	"crypto/sha1"
 	"crypto/sha256"
+	"crypto/sha512"
 	"crypto/subtle"
 	"encoding/binary"
 	"encoding/hex"
 	"errors"
+	"filippo.io/edwards25519"
 	"fmt"
 	"io"
 	"net"
@@ -365,6 +367,37 @@ func CheckNativeHash(salt, auth []byte, hash string) bool {
 	}
 	got := sha1.Sum(h1)
 	return subtle.ConstantTimeCompare(got[:], h2) == 1
+}
+
+// SignEd25519 answers MariaDB's ed25519 authentication: an Ed25519
+// signature of the server's nonce whose secret is expanded from the
+// password itself (SHA-512(password): the lower half, clamped, is the
+// scalar; the upper half seeds the signature's nonce).
+func SignEd25519(nonce []byte, password string) ([]byte, error) {
+	h := sha512.Sum512([]byte(password))
+	s, err := edwards25519.NewScalar().SetBytesWithClamping(h[:32])
+	if err != nil {
+		return nil, err
+	}
+	pub := new(edwards25519.Point).ScalarBaseMult(s).Bytes()
+	rh := sha512.New()
+	rh.Write(h[32:])
+	rh.Write(nonce)
+	r, err := edwards25519.NewScalar().SetUniformBytes(rh.Sum(nil))
+	if err != nil {
+		return nil, err
+	}
+	R := new(edwards25519.Point).ScalarBaseMult(r).Bytes()
+	kh := sha512.New()
+	kh.Write(R)
+	kh.Write(pub)
+	kh.Write(nonce)
+	k, err := edwards25519.NewScalar().SetUniformBytes(kh.Sum(nil))
+	if err != nil {
+		return nil, err
+	}
+	S := edwards25519.NewScalar().MultiplyAdd(k, s, r)
+	return append(R, S.Bytes()...), nil
 }
 
 // ScrambleSHA2 is caching_sha2_password's fast-auth scramble:
