@@ -9,12 +9,16 @@ package embedded
 import (
 	"context"
 	"crypto/rand"
+	"crypto/rsa"
+	"crypto/x509"
 	"encoding/base64"
+	"encoding/pem"
 	"errors"
 	"fmt"
 	"net"
 	"net/url"
 	"os"
+	"path/filepath"
 	"strings"
 	"time"
 
@@ -78,6 +82,14 @@ func Open(ctx context.Context, cfg registry.Config) (*Registry, error) {
 	// The root password is 144 random bits: bcrypt's work factor adds
 	// nothing to it, and each client login would pay it.
 	ecfg.BcryptCost = 4 // bcrypt.MinCost
+	// JWT tokens survive a restart of this process, so that clients in
+	// other processes (instances, tools) keep their watches; simple tokens
+	// would die with it (docs/security.md).
+	jwt, err := jwtKeys(ec.DataDir)
+	if err != nil {
+		return nil, registry.NewError(registry.Unavailable, "", err)
+	}
+	ecfg.AuthToken = jwt
 	ecfg.AutoCompactionMode = "periodic"
 	ecfg.AutoCompactionRetention = "1h"
 
@@ -161,6 +173,30 @@ func ensureAuth(ctx context.Context, endpoint, path string) (string, error) {
 		return "", registry.NewError(registry.Unavailable, "", fmt.Errorf("embedded registry: turning authentication on: %w", err))
 	}
 	return pw, nil
+}
+
+// jwtKeys returns etcd's --auth-token for JWT tokens signed with the RSA
+// key kept beside the data directory (made on first start, mode 0600).
+func jwtKeys(dataDir string) (string, error) {
+	base := filepath.Clean(dataDir)
+	priv, pub := base+".jwt.key", base+".jwt.pub"
+	if _, err := os.Stat(priv); errors.Is(err, os.ErrNotExist) {
+		key, err := rsa.GenerateKey(rand.Reader, 2048)
+		if err != nil {
+			return "", err
+		}
+		pubDER, err := x509.MarshalPKIXPublicKey(&key.PublicKey)
+		if err != nil {
+			return "", err
+		}
+		if err := os.WriteFile(pub, pem.EncodeToMemory(&pem.Block{Type: "PUBLIC KEY", Bytes: pubDER}), 0o600); err != nil {
+			return "", fmt.Errorf("embedded registry: token key: %w", err)
+		}
+		if err := os.WriteFile(priv, pem.EncodeToMemory(&pem.Block{Type: "RSA PRIVATE KEY", Bytes: x509.MarshalPKCS1PrivateKey(key)}), 0o600); err != nil {
+			return "", fmt.Errorf("embedded registry: token key: %w", err)
+		}
+	}
+	return "jwt,pub-key=" + pub + ",priv-key=" + priv + ",sign-method=RS256,ttl=1h", nil
 }
 
 // credential reads the root password from path, or creates the file with

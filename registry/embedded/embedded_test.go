@@ -158,10 +158,40 @@ func TestAuthOnByDefault(t *testing.T) {
 	if out, err := e.EtcdctlT(t, "--user", strings.TrimSpace(string(first)), "put", "/state/datasources/ds_slave_1", "DISABLED"); err != nil {
 		t.Fatalf("etcdctl --user: %v %s", err, out)
 	}
+	// A client of another process keeps its watch across a restart of
+	// the registry (JWT tokens outlive it; simple ones would not).
+	other, err := etcd.Open(ctx, registry.Config{Type: registry.TypeEtcd, ServerLists: []string{endpoint}, CredentialFile: cred})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer other.Close()
+	wctx, wcancel := context.WithCancel(ctx)
+	defer wcancel()
+	events, err := other.Watch(wctx, "/state")
+	if err != nil {
+		t.Fatal(err)
+	}
+	<-events // the snapshot
 	r.Close()
 	// A restart keeps the credential; a client with it reads.
 	if r, err = embedded.Open(ctx, cfg); err != nil {
 		t.Fatal(err)
+	}
+	if _, err := r.Put(ctx, "/state/after-restart", []byte("x")); err != nil {
+		t.Fatal(err)
+	}
+	seen, restarted := false, time.Now()
+	defer func() { t.Logf("the other process's watch saw the change %v after the restart", time.Since(restarted).Round(time.Millisecond)) }()
+	for timeout := time.After(15 * time.Second); !seen; {
+		select {
+		case ev := <-events:
+			seen = ev.Node.Path == "/state/after-restart"
+			for _, n := range ev.Nodes {
+				seen = seen || n.Path == "/state/after-restart"
+			}
+		case <-timeout:
+			t.Fatal("another process's watch saw no change after the registry restarted")
+		}
 	}
 	if again, _ := os.ReadFile(cred); string(again) != string(first) {
 		t.Fatal("the credential changed across a restart")

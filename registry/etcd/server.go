@@ -6,6 +6,7 @@ import (
 	"crypto/x509"
 	"errors"
 	"fmt"
+	"log/slog"
 	"os"
 	"strings"
 	"sync"
@@ -113,9 +114,28 @@ func Open(ctx context.Context, cfg registry.Config) (*Client, error) {
 	}
 	c.lease = lease.ID
 	c.state = registry.SessionState{Connected: true}
+	if cfg.Username != "" {
+		c.warnSimpleTokens(ctx)
+	}
 	c.wg.Add(1)
 	go c.keepSession(ka)
 	return c, nil
+}
+
+// warnSimpleTokens logs when the server hands out etcd's simple tokens:
+// they die with a server restart, and the Go client renews them for unary
+// calls only, so watches and the lease keep-alive would hang after one
+// (docs/security.md: run etcd with --auth-token jwt,…). JWT tokens have
+// three dot-separated parts; simple ones two.
+func (c *Client) warnSimpleTokens(ctx context.Context) {
+	actx, cancel := c.opCtx(ctx)
+	defer cancel()
+	resp, err := c.cli.Auth.Authenticate(actx, c.cfg.Username, c.cfg.Password)
+	if err != nil || strings.Count(resp.Token, ".") == 2 {
+		return
+	}
+	slog.Warn("registry: etcd issues simple auth tokens, which an etcd restart invalidates; watches would then hang until this instance restarts. Run etcd with --auth-token jwt,…",
+		"endpoints", c.endpoints)
 }
 
 // unreachable explains why Open failed; bad arguments and credentials
