@@ -181,7 +181,9 @@ func TestAuthOnByDefault(t *testing.T) {
 		t.Fatal(err)
 	}
 	seen, restarted := false, time.Now()
-	defer func() { t.Logf("the other process's watch saw the change %v after the restart", time.Since(restarted).Round(time.Millisecond)) }()
+	defer func() {
+		t.Logf("the other process's watch saw the change %v after the restart", time.Since(restarted).Round(time.Millisecond))
+	}()
 	for timeout := time.After(15 * time.Second); !seen; {
 		select {
 		case ev := <-events:
