@@ -102,12 +102,14 @@ func (c *Console) next() <-chan struct{} {
 
 // State is what the page shows.
 type State struct {
-	Root        string            `json:"root"`
-	Instances   []ctl.Instance    `json:"instances"`
-	DataSources []ctl.DataSource  `json:"dataSources"`
-	Config      map[string]string `json:"config"`
-	Error       string            `json:"error,omitempty"`
-	At          time.Time         `json:"at"`
+	Root        string           `json:"root"`
+	Instances   []ctl.Instance   `json:"instances"`
+	DataSources []ctl.DataSource `json:"dataSources"`
+	// Health is what each instance's monitor sees of each data source.
+	Health []ctl.HealthRow   `json:"health"`
+	Config map[string]string `json:"config"`
+	Error  string            `json:"error,omitempty"`
+	At     time.Time         `json:"at"`
 }
 
 func (c *Console) state(ctx context.Context) State {
@@ -117,6 +119,8 @@ func (c *Console) state(ctx context.Context) State {
 	st.Instances, err = c.ctl.Instances(ctx)
 	errs = append(errs, err)
 	st.DataSources, err = c.ctl.DataSources(ctx)
+	errs = append(errs, err)
+	st.Health, err = c.ctl.Health(ctx)
 	errs = append(errs, err)
 	nodes, err := orchestration.ReadConfig(ctx, c.ctl.Reg)
 	errs = append(errs, err)

@@ -210,6 +210,14 @@ func TestConsoleInChromium(t *testing.T) {
 	if state, err := chromedp.Run(ctx, chromedp.Text(slave0)); err != nil || state != "enabled" {
 		t.Fatalf("ds_slave_0 shown as %q (%v)", state, err)
 	}
+	// The monitor's view, published by the instance, is shown beside it.
+	health := chromedp.CSS(`[data-testid="health-ds_slave_0"]`)
+	if err := chromedp.Do(ctx, chromedp.WaitVisible(health)); err != nil {
+		t.Fatalf("health table: %v", err)
+	}
+	if status, err := chromedp.Run(ctx, chromedp.Text(health)); err != nil || status != "up" {
+		t.Fatalf("ds_slave_0's health shown as %q (%v)", status, err)
+	}
 	err = chromedp.Do(ctx,
 		chromedp.Click(chromedp.CSS(`[data-testid="disable-ds_slave_0"]`)),
 		chromedp.WaitVisible(chromedp.CSS(`td.disabled[data-testid="state-ds_slave_0"]`)),
