@@ -4,6 +4,7 @@
 #
 #   bench/sysbench.sh                 # 10 s per run, 1 round
 #   TIME=20 ROUNDS=2 THREADS=8 bench/sysbench.sh
+#   THREADS=1 bench/sysbench.sh ; THREADS=32 bench/sysbench.sh   # latency at low load, behaviour at high
 #   REPLICA=1 TABLES=4 bench/sysbench.sh   # shardgate's slave is a real replica
 #   BASELINE=b394166 bench/sysbench.sh     # also an older shardgate, side by side
 #   ONLY=oltp_point_select bench/sysbench.sh  # workloads whose name contains ONLY
@@ -217,7 +218,8 @@ cpu_us() { awk -v t="$(getconf CLK_TCK)" '{print ($14+$15)*1000000/t}' "/proc/$1
 # syscalls PID: read+write system calls of a process so far (all its threads).
 syscalls() { awk '/^syscr:|^syscw:/ {n += $2} END {print n}' "/proc/$1/io"; }
 
-# run TARGET PORT PID 'WORKLOAD [OPTIONS]' PSMODE: prints "qps errors cpu_us_per_query"
+# run TARGET PORT PID 'WORKLOAD [OPTIONS]' PSMODE: prints "qps errors
+# cpu_us_per_query syscalls_per_query p95_latency_ms"
 run() {
 	local port=$2 pid=$3 ps=$5
 	local name opts
@@ -227,19 +229,19 @@ run() {
 	local out
 	out=$("${SB[@]}" --mysql-port=$port --threads=$THREADS --time=$TIME --db-ps-mode=$ps $opts "$name" run 2>&1) || { echo "$out" >&2; return 1; }
 	[ "$pid" != 0 ] && c1=$(cpu_us "$pid") && s1=$(syscalls "$pid")
-	local q qps err
+	local q qps err p95
 	q=$(echo "$out" | awk '/queries:/ {print $2; exit}')
 	qps=$(echo "$out" | awk '/queries:/ {gsub(/\(/,"",$3); print $3; exit}')
 	err=$(echo "$out" | awk '/ignored errors:/ {print $3; exit}')
-	echo "$qps $err $(awk -v a="$c0" -v b="$c1" -v q="$q" 'BEGIN{ if (q>0 && b>a) printf "%.1f", (b-a)/q; else print "-"}') $(awk -v a="$s0" -v b="$s1" -v q="$q" 'BEGIN{ if (q>0 && b>a) printf "%.2f", (b-a)/q; else print "-"}')"
+	p95=$(echo "$out" | awk '/95th percentile:/ {print $3; exit}')
+	echo "$qps $err $(awk -v a="$c0" -v b="$c1" -v q="$q" 'BEGIN{ if (q>0 && b>a) printf "%.1f", (b-a)/q; else print "-"}') $(awk -v a="$s0" -v b="$s1" -v q="$q" 'BEGIN{ if (q>0 && b>a) printf "%.2f", (b-a)/q; else print "-"}') ${p95:--}"
 }
 
-declare -A QPS ERR CPU
+declare -A QPS ERR CPU P95
 WORKLOADS=("oltp_point_select" "oltp_read_only" "oltp_read_only --skip_trx=on" "oltp_read_write")
-# Sharded: BEGIN runs on one group (no cross-node transactions yet), so the
-# workloads with transactions cannot run; prepared statements that run on
-# several nodes are refused by the proxy (read_only in text mode only).
-[ "${ONLY_SHARDED:-0}" = 1 ] && WORKLOADS=("oltp_point_select" "oltp_read_only --skip_trx=on")
+# Sharded: prepared statements that run on several nodes are refused by the
+# proxy (read_only runs in text mode only).
+[ "${ONLY_SHARDED:-0}" = 1 ] && WORKLOADS=("oltp_point_select" "oltp_read_only" "oltp_read_only --skip_trx=on")
 if [ -n "${ONLY:-}" ]; then
 	keep=()
 	for wl in "${WORKLOADS[@]}"; do [[ "$wl" == *"$ONLY"* ]] && keep+=("$wl"); done
@@ -265,12 +267,13 @@ for round in $(seq "$ROUNDS"); do
 					echo "measurement failed: $target $wl ps=$ps (pid $pid alive: $(kill -0 "$pid" 2>/dev/null && echo yes || echo no))" >&2
 					exit 1
 				fi
-				read -r qps err cpu sysq <<< "$line"
+				read -r qps err cpu sysq p95 <<< "$line"
 				key="$wl|$ps|$target"
 				QPS[$key]=$(awk -v a="${QPS[$key]:-0}" -v b="$qps" 'BEGIN{print a+b}')
 				ERR[$key]=$(( ${ERR[$key]:-0} + ${err%%.*} ))
 				CPU[$key]="${CPU[$key]:-}$cpu "
-				printf '  round %d %-30s ps=%-7s %-9s %9.0f qps  errors %s  cpu-us/q %s  syscalls/q %s\n' "$round" "$wl" "$ps" "$target" "$qps" "$err" "$cpu" "$sysq"
+				P95[$key]="${P95[$key]:-}$p95 "
+				printf '  round %d %-30s ps=%-7s %-9s %9.0f qps  errors %s  cpu-us/q %s  syscalls/q %s  p95 %s ms\n' "$round" "$wl" "$ps" "$target" "$qps" "$err" "$cpu" "$sysq" "$p95"
 			done
 		done
 	done
@@ -278,14 +281,16 @@ done
 
 echo
 echo "== summary (means over $ROUNDS round(s); $THREADS threads; $TABLES table(s); replica $REPLICA; $(nproc) cores; errors: sysbench's ignored errors, e.g. deadlocks)"
-printf '%-30s %-8s %9s %9s %9s %8s %8s %10s %10s %9s %9s\n' workload ps-mode direct relay shardgate sg/direct sg/relay "sg cpu-us" "relay cpu" "sg errs" "d+r errs"
+printf '%-30s %-8s %9s %9s %9s %8s %8s %10s %10s %9s %9s %9s %9s\n' workload ps-mode direct relay shardgate sg/direct sg/relay "sg cpu-us" "relay cpu" "sg errs" "d+r errs" "sg p95ms" "rl p95ms"
 for wl in "${WORKLOADS[@]}"; do
 	for ps in $MODES; do
 		d=${QPS["$wl|$ps|direct"]}; r=${QPS["$wl|$ps|relay"]}; s=${QPS["$wl|$ps|shardgate"]}
 		e=${ERR["$wl|$ps|shardgate"]}; o=$(( ${ERR["$wl|$ps|direct"]} + ${ERR["$wl|$ps|relay"]} ))
-		awk -v wl="$wl" -v ps="$ps" -v d="$d" -v r="$r" -v s="$s" -v n="$ROUNDS" -v sc="${CPU["$wl|$ps|shardgate"]}" -v rc="${CPU["$wl|$ps|relay"]}" -v e="$e" -v o="$o" '
+		awk -v wl="$wl" -v ps="$ps" -v d="$d" -v r="$r" -v s="$s" -v n="$ROUNDS" -v sc="${CPU["$wl|$ps|shardgate"]}" -v rc="${CPU["$wl|$ps|relay"]}" -v e="$e" -v o="$o" \
+			-v sp="${P95["$wl|$ps|shardgate"]}" -v rp="${P95["$wl|$ps|relay"]}" '
 			function mean(list,   a, k, i, t, c) { k = split(list, a, " "); for (i = 1; i <= k; i++) if (a[i] != "-") { t += a[i]; c++ }; return c ? sprintf("%.1f", t / c) : "-" }
-			BEGIN { printf "%-30s %-8s %9.0f %9.0f %9.0f %8.2f %8.2f %10s %10s %9d %9d\n", wl, ps, d/n, r/n, s/n, s/d, s/r, mean(sc), mean(rc), e, o }'
+			function mean2(list,   a, k, i, t, c) { k = split(list, a, " "); for (i = 1; i <= k; i++) if (a[i] != "-") { t += a[i]; c++ }; return c ? sprintf("%.2f", t / c) : "-" }
+			BEGIN { printf "%-30s %-8s %9.0f %9.0f %9.0f %8.2f %8.2f %10s %10s %9d %9d %9s %9s\n", wl, ps, d/n, r/n, s/n, s/d, s/r, mean(sc), mean(rc), e, o, mean2(sp), mean2(rp) }'
 	done
 done
 if [ -n "$BASELINE" ]; then
