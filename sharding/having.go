@@ -194,7 +194,7 @@ func (p *planner) bindText(text string) (string, error) {
 	last := 0
 	tk := sqlparser.NewStringTokenizer(text)
 	for {
-		typ, val := tk.Scan()
+		typ, val := scanTok(tk)
 		if typ == 0 || typ == sqlparser.LEX_ERROR {
 			break
 		}
@@ -222,7 +222,7 @@ func removeClause(sql string, kw int) (string, error) {
 	at, end, depth := -1, len(sql), 0
 	tk := sqlparser.NewStringTokenizer(sql)
 	for {
-		typ, _ := tk.Scan()
+		typ, _ := scanTok(tk)
 		if typ == 0 || typ == sqlparser.LEX_ERROR {
 			break
 		}

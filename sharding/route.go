@@ -205,9 +205,11 @@ func (rt *Router) scanKey(sql string, normalize bool) (toks []tok, named bool, k
 	var b strings.Builder
 	last, prev := 0, 0
 	tk := sqlparser.NewStringTokenizer(sql)
+	broken := false
 	for {
-		typ, val := tk.Scan()
+		typ, val := scanTok(tk)
 		if typ == 0 || typ == sqlparser.LEX_ERROR {
+			broken = typ != 0
 			break
 		}
 		// span is the token's text (positions are only looked at for the
@@ -250,6 +252,12 @@ func (rt *Router) scanKey(sql string, normalize bool) (toks []tok, named bool, k
 		prev = typ
 	}
 	if len(toks) == 0 {
+		if broken && rt.mentions(sql) {
+			// The tokens after a lexing error are unknown: a rule table
+			// there must not send the statement unsharded to the default
+			// data source. The parse that follows refuses it.
+			return nil, true, sql, nil
+		}
 		return nil, false, "", nil
 	}
 	if len(lits) == 0 {
@@ -257,6 +265,35 @@ func (rt *Router) scanKey(sql string, normalize bool) (toks []tok, named bool, k
 	}
 	b.WriteString(sql[last:])
 	return toks, true, b.String(), lits
+}
+
+// scanTok is tk's next token. The tokenizer panics on some malformed
+// executable comments (e.g. "/*!*/"); that ends the text as a lexing error.
+func scanTok(tk *sqlparser.Tokenizer) (typ int, val []byte) {
+	defer func() {
+		if recover() != nil {
+			typ, val = sqlparser.LEX_ERROR, nil
+		}
+	}()
+	return tk.Scan()
+}
+
+// mentions reports whether the text holds a rule table's name anywhere
+// (case ignored): the conservative answer for a text that cannot be
+// tokenized.
+func (rt *Router) mentions(sql string) bool {
+	low := strings.ToLower(sql)
+	for name := range rt.tables {
+		if strings.Contains(low, name) {
+			return true
+		}
+	}
+	for name := range rt.broadcast {
+		if strings.Contains(low, name) {
+			return true
+		}
+	}
+	return false
 }
 
 // lowerName is an identifier in lower case, without copying one that is
@@ -1329,7 +1366,7 @@ func topLevel(sql string, kw int) (at int, end int) {
 	depth := 0
 	tk := sqlparser.NewStringTokenizer(sql)
 	for {
-		typ, _ := tk.Scan()
+		typ, _ := scanTok(tk)
 		if typ == 0 || typ == sqlparser.LEX_ERROR {
 			return
 		}

@@ -173,6 +173,11 @@ func TestRouteRefuses(t *testing.T) {
 		{"select t_order.t_order from t_order", "also something else"},
 		{"select * from t_order /*!50000 where user_id = 1 */", "executable comments"},
 		{"select * from t_order wher user_id = 1 and", "cannot parse"},
+		// The tokenizer panics on "/*!*/"; the statement is refused, not
+		// sent unsharded, and the process lives (FuzzRoute found it).
+		{"/*!*/ select * from t_order", "executable comments"},
+		{"select * from t_order /*!*/", "executable comments"},
+		{"/*!*/ select * from T_ORDER", "executable comments"},
 		{"select status from t_order order by length(status)", "ORDER BY an expression"},
 	} {
 		_, err := rt.Route(tc.sql, nil)
@@ -181,6 +186,17 @@ func TestRouteRefuses(t *testing.T) {
 		}
 		if err != nil && !errors.Is(err, ErrUnsupported) && !errors.Is(err, ErrRoute) {
 			t.Errorf("%s: %v is neither ErrUnsupported nor ErrRoute", tc.sql, err)
+		}
+	}
+}
+
+// A text the tokenizer cannot read that names no rule table runs as
+// without sharding (the default data source answers it, errors included).
+func TestRouteUntokenizable(t *testing.T) {
+	rt := router(t)
+	for _, sql := range []string{"/*!*/", "/*!*/ select 1", "select 'unterminated"} {
+		if r, err := rt.Route(sql, nil); r != nil || err != nil {
+			t.Errorf("%q: %v, %v; want no route", sql, r, err)
 		}
 	}
 }
