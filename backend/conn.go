@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/tls"
 	"encoding/binary"
+	"errors"
 	"fmt"
 	"net"
 	"syscall"
@@ -79,12 +80,23 @@ const (
 	// runs one statement per command, so a text that hides a second
 	// statement fails instead of running it.
 	MultiStatements
+	// TrackGTID: CLIENT_SESSION_TRACK with last_gtid tracked, so that each
+	// commit's OK says its GTID (readYourWrites: causal, master
+	// connections); see wire.Conn.Track.
+	TrackGTID
 	numFlavours = 1 << iota
 )
 
 // readOnlySQL makes every later transaction of the session read-only,
 // autocommitted statements included (MariaDB error 1792 on a write).
 const readOnlySQL = "SET SESSION TRANSACTION READ ONLY"
+
+// trackSQL makes the session report the GTID of each commit in its OK.
+const trackSQL = "SET SESSION session_track_system_variables = 'last_gtid'"
+
+// ErrNoTracking: readYourWrites causal, and the server cannot report the
+// GTIDs of commits.
+var ErrNoTracking = errors.New("readYourWrites: causal needs session tracking of last_gtid (MariaDB 10.3 or later)")
 
 // Dial connects and authenticates to a data source.
 func Dial(ctx context.Context, ds *config.DataSource) (*Conn, error) {
@@ -112,6 +124,10 @@ func dial(ctx context.Context, ds *config.DataSource, flags Flags, readOnly bool
 			nc.Close()
 			return nil, fmt.Errorf("making the slave session read-only: %w", err)
 		}
+	}
+	if err := c.track(); err != nil {
+		nc.Close()
+		return nil, err
 	}
 	nc.SetDeadline(time.Time{})
 	c.prepareCheckOn(nc) // the TCP connection, also under TLS
@@ -184,6 +200,12 @@ func (c *Conn) handshake(ds *config.DataSource) error {
 	}
 	if c.Flags&MultiStatements != 0 {
 		flags |= wire.ClientMultiStatements & caps
+	}
+	if c.Flags&TrackGTID != 0 {
+		if caps&wire.ClientSessionTrack == 0 {
+			return fmt.Errorf("handshake: %w: the server (%s) does not offer CLIENT_SESSION_TRACK", ErrNoTracking, c.Version)
+		}
+		flags |= wire.ClientSessionTrack
 	}
 	if ds.Database == "" {
 		flags &^= wire.ClientConnectWithDB
@@ -364,6 +386,24 @@ func (c *Conn) ResetSession() error {
 			return err
 		}
 	}
+	if err := c.track(); err != nil {
+		c.Broken = true
+		return err
+	}
+	return nil
+}
+
+// track turns on the session's last_gtid tracking (TrackGTID), after
+// connecting and after a reset (which puts the variable back to the
+// server's default).
+func (c *Conn) track() error {
+	if c.Flags&TrackGTID == 0 {
+		return nil
+	}
+	if _, err := c.Exec(trackSQL); err != nil {
+		return fmt.Errorf("%w: %w", ErrNoTracking, err)
+	}
+	c.Conn.Track = true
 	return nil
 }
 
@@ -379,6 +419,14 @@ func (c *Conn) Replay(stmts []string) error {
 	}
 	if c.ReadOnly && len(stmts) > 0 {
 		if _, err := c.Exec(readOnlySQL); err != nil {
+			c.Broken = true
+			return err
+		}
+	}
+	if len(stmts) > 0 {
+		// A replayed SET of session_track_system_variables must not
+		// silence the commits' GTIDs.
+		if err := c.track(); err != nil {
 			c.Broken = true
 			return err
 		}

@@ -29,6 +29,10 @@ const (
 	RYWOff     = "off"     // reads go to slaves at once (replication lag is visible)
 	RYWWindow  = "window"  // reads go to the master for props.readYourWritesWindow
 	RYWSession = "session" // reads go to the master for the rest of the session
+	// RYWCausal: reads go to a slave that has applied the session's last
+	// commit (its GTID), waiting there up to props.causalReadTimeout, else
+	// to the master.
+	RYWCausal = "causal"
 )
 
 // Defaults.
@@ -39,6 +43,7 @@ const (
 	DefaultIdleTimeout        = 5 * time.Minute
 	DefaultHealthCheck        = 2 * time.Second
 	DefaultRYWWindow          = time.Second
+	DefaultCausalReadTimeout  = 250 * time.Millisecond
 	DefaultServerVersion      = "5.5.5-10.11.99-MariaDB-shardgate"
 	DefaultStatementCacheSize = 8192
 )
@@ -140,8 +145,12 @@ type MasterSlaveRule struct {
 
 // Props are behaviour switches.
 type Props struct {
-	// ReadYourWrites: off | window | session (default session).
+	// ReadYourWrites: off | window | session | causal (default session).
 	ReadYourWrites string `yaml:"readYourWrites"`
+	// CausalReadTimeout bounds how long a causal read waits on a slave
+	// for the session's last commit (MASTER_GTID_WAIT) before it goes to
+	// the master instead.
+	CausalReadTimeout time.Duration `yaml:"causalReadTimeout"`
 	// ReadYourWritesWindow is the window of mode "window".
 	ReadYourWritesWindow time.Duration `yaml:"readYourWritesWindow"`
 	// SQLShow logs every statement with the data source it went to.
@@ -391,9 +400,9 @@ func (c *Config) Check() error {
 
 	pp := &c.Props
 	switch pp.ReadYourWrites {
-	case RYWOff, RYWWindow, RYWSession:
+	case RYWOff, RYWWindow, RYWSession, RYWCausal:
 	default:
-		bad("props.readYourWrites", "want off, window or session, got %q", pp.ReadYourWrites)
+		bad("props.readYourWrites", "want off, window, session or causal, got %q", pp.ReadYourWrites)
 	}
 	if t := pp.IdleTransactionTimeout; t != 0 && (t < 100*time.Millisecond || t > 365*24*time.Hour) {
 		bad("props.idleTransactionTimeout", "must be 0 (off) or between 100ms and 8760h0m0s, got %v", t)
@@ -457,6 +466,7 @@ func (c *Config) durations() []durationSetting {
 	pp := &c.Props
 	out := []durationSetting{
 		{&pp.ReadYourWritesWindow, "props.readYourWritesWindow", DefaultRYWWindow, time.Millisecond, time.Hour},
+		{&pp.CausalReadTimeout, "props.causalReadTimeout", DefaultCausalReadTimeout, time.Millisecond, time.Minute},
 		{&pp.WaitTimeout, "props.waitTimeout", DefaultWaitTimeout, time.Second, 365 * 24 * time.Hour},
 		{&pp.HandshakeTimeout, "props.handshakeTimeout", DefaultHandshakeTimeout, 100 * time.Millisecond, 10 * time.Minute},
 		{&pp.MaxReplicationLag, "props.maxReplicationLag", 0, 0, 7 * 24 * time.Hour},

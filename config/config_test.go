@@ -75,7 +75,7 @@ listen: nocolon
 			"masterSlaveRule.slaveDataSourceNames[0]: \"m\" is the master",
 			"masterSlaveRule.slaveDataSourceNames[1]: unknown data source \"nope\"",
 			"masterSlaveRule.loadBalanceAlgorithmType: want ROUND_ROBIN",
-			"props.readYourWrites: want off, window or session",
+			"props.readYourWrites: want off, window, session or causal",
 			"props.readYourWritesWindow: must be between 1ms and",
 		}},
 		{"weight on master", `

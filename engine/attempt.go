@@ -138,6 +138,16 @@ func (a *Attempt) Stale(held bool, err error) bool {
 // (a read that writes): it runs on the master from now on.
 func (a *Attempt) Refused() { a.cls = a.cls.Refused() }
 
+// Behind records that u's slave did not apply the session's commits in
+// time: the read goes to the master (none of u's group's slaves is tried
+// again, so it does not wait twice).
+func (a *Attempt) Behind(u *Unit, err error) {
+	for _, ds := range u.Group.Slaves {
+		a.tried.Add(ds)
+	}
+	a.last = err
+}
+
 // Resnap plans again on snap after a config change closed the pool the
 // statement was given; false once that happened too often.
 func (a *Attempt) Resnap(snap *Snapshot) bool {

@@ -4,8 +4,11 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
+	"strconv"
 	"strings"
+	"time"
 
+	"github.com/shardgate/shardgate/gtid"
 	"github.com/shardgate/shardgate/sharding"
 )
 
@@ -116,7 +119,27 @@ const (
 	// CutOff: the connection failed after part of the answer reached the
 	// client, which cannot recover; Result.Err says so.
 	CutOff
+	// Behind: a causal read's slave did not apply the session's commits
+	// (Unit.Wait) in time; the read runs on the master.
+	Behind
 )
+
+// WaitSQL is the statement that waits, on a slave, until it applied p
+// (at most timeout): it answers one row, 0 once applied, -1 on timeout.
+func WaitSQL(p gtid.Pos, timeout time.Duration) string {
+	return "SELECT MASTER_GTID_WAIT('" + p.String() + "', " + strconv.FormatFloat(timeout.Seconds(), 'f', 3, 64) + ")"
+}
+
+// BehindError says why a causal read left slave ds (err: the wait's own
+// failure, nil on a timeout); the client sees it only when the master
+// cannot take the read either.
+func BehindError(ds string, p gtid.Pos, timeout time.Duration, err error) error {
+	why := fmt.Sprintf("had not applied %s within props.causalReadTimeout %v", p, timeout)
+	if err != nil {
+		why = fmt.Sprintf("could not wait for %s (%v)", p, err)
+	}
+	return &Error{Kind: ErrNoDataSource, Code: ErrCodeUnavailable, SQLState: "HY000", Message: "shardgate: slave " + ds + " " + why}
+}
 
 // Result is one unit's run as its Executor reports it.
 type Result struct {
@@ -181,6 +204,9 @@ func (r *Runtime) Run(c Class, sql []byte, args []any, s *Session, x Executor, b
 				at.Refused()
 				continue
 			}
+		case Behind:
+			at.Behind(u, res.Err)
+			continue
 		case PoolClosed:
 			if at.Resnap(r.Snapshot()) {
 				continue
@@ -210,6 +236,9 @@ func (r *Runtime) runMerged(at *Attempt, plan *Plan, x Executor) (retry bool, er
 			return at.Stale(false, res.Err), res.Err
 		case res.Failure == Refused:
 			at.Refused()
+			return true, nil
+		case res.Failure == Behind:
+			at.Behind(&plan.Units[i], res.Err)
 			return true, nil
 		case res.Failure == PoolClosed:
 			return at.Resnap(r.Snapshot()), res.Err
@@ -254,6 +283,9 @@ func (r *Runtime) runMerged(at *Attempt, plan *Plan, x Executor) (retry bool, er
 					at.Refused()
 					return true, nil
 				}
+			case Behind:
+				at.Behind(u, res.Err)
+				return true, nil
 			case PoolClosed:
 				if at.Resnap(r.Snapshot()) {
 					return true, nil

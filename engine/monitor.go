@@ -231,6 +231,9 @@ func (h *Health) observe(c Check, d Damping) {
 	if c.Err != nil {
 		h.err = c.Err
 	}
+	if c.Replica || c.Err == nil {
+		h.setApplied(c.GTID)
+	}
 	lvl := levelOf(c)
 	switch {
 	case lvl > h.checked:

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/shardgate/shardgate/config"
+	"github.com/shardgate/shardgate/gtid"
 )
 
 // Pool is one data source's connection pool as the engine sees it. Each
@@ -60,6 +61,64 @@ type Health struct {
 	// outs are when it last left the read set; held: kept out for flapping.
 	outs []time.Time
 	held bool
+	// applied is the replication position the data source is known to
+	// have applied (causal reads): the monitor's gtid_slave_pos, raised
+	// by the waits that succeeded there since. Immutable once stored.
+	applied atomic.Pointer[gtid.Pos]
+	// behind is when a causal read last waited here in vain (unix ns):
+	// for behindHold after, reads that need a wait go to other slaves.
+	behind atomic.Int64
+}
+
+// behindHold is how long a slave that made a causal read wait in vain is
+// passed over by the reads that would wait there.
+const behindHold = time.Second
+
+// NoteBehind records that a causal read's wait here timed out.
+func (h *Health) NoteBehind() { h.behind.Store(time.Now().UnixNano()) }
+
+// wasBehind reports whether a wait here timed out within behindHold of now.
+func (h *Health) wasBehind(now time.Time) bool {
+	b := h.behind.Load()
+	return b != 0 && now.UnixNano()-b < int64(behindHold)
+}
+
+// Applied reports whether the data source is known to have applied every
+// GTID of p.
+func (h *Health) Applied(p gtid.Pos) bool {
+	a := h.applied.Load()
+	return a != nil && a.CoversAll(p)
+}
+
+// NoteApplied records that the data source has applied p (a wait for it
+// returned).
+func (h *Health) NoteApplied(p gtid.Pos) {
+	for {
+		old := h.applied.Load()
+		var m gtid.Pos
+		if old != nil {
+			if old.CoversAll(p) {
+				return
+			}
+			m = old.Merge(p)
+		} else {
+			m = append(m, p...)
+		}
+		if h.applied.CompareAndSwap(old, &m) {
+			return
+		}
+	}
+}
+
+// setApplied replaces the known position with what a check read (the
+// server's own word, also when it went back: a replica reset).
+func (h *Health) setApplied(s string) {
+	p, err := gtid.ParsePos(s)
+	if err != nil || len(p) == 0 {
+		h.applied.Store(nil)
+		return
+	}
+	h.applied.Store(&p)
 }
 
 // Healthy reports whether the data source is in the read set.

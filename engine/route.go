@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/shardgate/shardgate/config"
+	"github.com/shardgate/shardgate/gtid"
 	"github.com/shardgate/shardgate/sharding"
 )
 
@@ -91,6 +92,10 @@ type Unit struct {
 	// Args: SQL (when set) still holds the statement's parameters; false:
 	// it was built with their values in it, and runs without them.
 	Args bool
+	// Wait (causal reads): the slave must first have applied this
+	// position; the executor waits for it (MASTER_GTID_WAIT, at most
+	// props.causalReadTimeout) and reports Behind when it does not come.
+	Wait gtid.Pos
 }
 
 // Combine says how the results of a plan's units make the client's answer.
@@ -150,7 +155,7 @@ func (snap *Snapshot) plan(dst []Unit, c Class, s *Session, tried *Tried, r *sha
 	if err != nil {
 		return Plan{Units: dst}, err
 	}
-	return Plan{Units: append(dst, Unit{Group: g, DS: ds})}, nil
+	return Plan{Units: append(dst, Unit{Group: g, DS: ds, Wait: s.waitFor(ds)})}, nil
 }
 
 // planRoute gives each unit of a sharded route a data source of its group.
@@ -183,7 +188,7 @@ func (snap *Snapshot) planRoute(dst []Unit, c Class, s *Session, tried *Tried, r
 		if err != nil {
 			return p, err
 		}
-		p.Units = append(p.Units, Unit{Group: g, DS: ds, SQL: []byte(ru.SQL), Args: ru.Args})
+		p.Units = append(p.Units, Unit{Group: g, DS: ds, SQL: []byte(ru.SQL), Args: ru.Args, Wait: s.waitFor(ds)})
 	}
 	return p, nil
 }
@@ -209,6 +214,9 @@ func (g *Group) pick(cfg *config.Config, c Class, s *Session, tried *Tried) (*Da
 			t = *tried
 		}
 		if ds := g.balance.Next(g.Slaves, t); ds != nil {
+			if s.marks != nil {
+				return g.causal(ds, s.causalPos(g.Master.Name), &t), nil
+			}
 			return ds, nil
 		}
 		// No healthy slave: the master, unless it cannot take the read
@@ -234,6 +242,36 @@ func (g *Group) pick(cfg *config.Config, c Class, s *Session, tried *Tried) (*Da
 			"shardgate: master data source %s failed and no other data source can run the statement", m.Name)}
 	}
 	return m, nil
+}
+
+// causal is the slave for a read that must see position p (nil: any):
+// ds, the balancer's choice, when it is known to have applied p, else
+// another usable slave that is, else one where no wait timed out lately
+// (ds first), else ds. The read waits there for p.
+func (g *Group) causal(ds *DataSource, p gtid.Pos, t *Tried) *DataSource {
+	if p == nil || ds.Health.Applied(p) {
+		return ds
+	}
+	now := time.Now()
+	var fresh *DataSource
+	if !ds.Health.wasBehind(now) {
+		fresh = ds
+	}
+	for _, o := range g.Slaves {
+		if o == ds || !usable(o, t) {
+			continue
+		}
+		if o.Health.Applied(p) {
+			return o
+		}
+		if fresh == nil && !o.Health.wasBehind(now) {
+			fresh = o
+		}
+	}
+	if fresh != nil {
+		return fresh
+	}
+	return ds
 }
 
 // usable: a slave that may get a read now.
@@ -292,6 +330,50 @@ type Session struct {
 	doomed string
 	// writeAt is when the last write finished, for read-your-writes window.
 	writeAt time.Time
+	// marks are, per master, the position of the session's commits there
+	// (readYourWrites: causal; nil until the first).
+	marks []mark
+}
+
+// mark is what a session committed on one master.
+type mark struct {
+	master string
+	pos    gtid.Pos
+}
+
+// Committed records that the session's commit on master got GTID g (a
+// causal read after it waits for g on a slave of that master).
+func (s *Session) Committed(master string, g gtid.GTID) {
+	for i := range s.marks {
+		if s.marks[i].master == master {
+			s.marks[i].pos = s.marks[i].pos.With(g)
+			return
+		}
+	}
+	s.marks = append(s.marks, mark{master: master, pos: gtid.Pos{g}})
+}
+
+// causalPos is the position a read of master's group must see.
+func (s *Session) causalPos(master string) gtid.Pos {
+	for i := range s.marks {
+		if s.marks[i].master == master {
+			return s.marks[i].pos
+		}
+	}
+	return nil
+}
+
+// waitFor is what a read on slave ds waits for first: the session's
+// commits on its master that ds is not known to have applied.
+func (s *Session) waitFor(ds *DataSource) gtid.Pos {
+	if s.marks == nil || ds.Group == nil || ds.IsMaster() {
+		return nil
+	}
+	p := s.causalPos(ds.Group.Master.Name)
+	if p == nil || ds.Health.Applied(p) {
+		return nil
+	}
+	return p
 }
 
 // Outcome is how a statement that ran on a master ended, as its server
@@ -325,6 +407,10 @@ func (s *Session) readsFromMaster(cfg *config.Config) bool {
 	switch cfg.Props.ReadYourWrites {
 	case config.RYWSession:
 		return true
+	case config.RYWCausal:
+		// Writes whose commits reported no GTID (not tracked, binary
+		// log off): the master, as in mode session.
+		return s.marks == nil
 	case config.RYWWindow:
 		return time.Since(s.writeAt) < cfg.Props.ReadYourWritesWindow
 	}

@@ -9,6 +9,7 @@ import (
 	"go.uber.org/goleak"
 
 	"github.com/shardgate/shardgate/config"
+	"github.com/shardgate/shardgate/gtid"
 )
 
 func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
@@ -299,5 +300,73 @@ func TestBalancers(t *testing.T) {
 			}
 		}
 		r.Close()
+	}
+}
+
+// readYourWrites: causal — after a commit the session's reads go to a
+// slave known to have applied it without waiting, else to one that has
+// not timed out lately, which waits first (Unit.Wait); a wait in vain
+// (Behind) sends the read to the master.
+func TestRouteCausal(t *testing.T) {
+	r, err := NewRuntime(testConfig(t, "props: {readYourWrites: causal}"), fakePools)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.Close()
+	snap := r.Snapshot()
+	s0, s1 := snap.ByName["s0"], snap.ByName["s1"]
+	plan := func(s *Session, tried *Tried) Unit {
+		t.Helper()
+		p, err := snap.Plan(nil, Classify("SELECT 1"), s, tried)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return p.Units[0]
+	}
+	var s Session
+	s.Done(Classify("UPDATE t SET a = 1"), true, st(2, true))
+	// A write without a GTID (not tracked): the master, as mode session.
+	if u := plan(&s, nil); u.DS.Name != "m" {
+		t.Fatalf("untracked write: read on %s", u.DS.Name)
+	}
+	s.Committed("m", gtid.GTID{Domain: 0, Server: 1, Seq: 10})
+	seen := map[string]int{}
+	for range 10 {
+		u := plan(&s, nil)
+		if u.DS.IsMaster() || u.Wait.String() != "0-1-10" {
+			t.Fatalf("nothing known applied: %s waits for %q", u.DS.Name, u.Wait)
+		}
+		seen[u.DS.Name]++
+	}
+	if seen["s0"] == 0 || seen["s1"] == 0 {
+		t.Fatalf("waits not balanced: %v", seen)
+	}
+	s0.Health.NoteApplied(gtid.Pos{{Domain: 0, Server: 1, Seq: 12}})
+	for range 10 {
+		if u := plan(&s, nil); u.DS != s0 || u.Wait != nil {
+			t.Fatalf("s0 applied it: read on %s waiting for %q", u.DS.Name, u.Wait)
+		}
+	}
+	s.Committed("m", gtid.GTID{Domain: 0, Server: 1, Seq: 13})
+	s1.Health.NoteBehind()
+	for range 10 {
+		if u := plan(&s, nil); u.DS != s0 || u.Wait.String() != "0-1-13" {
+			t.Fatalf("s1 timed out lately: read on %s waiting for %q", u.DS.Name, u.Wait)
+		}
+	}
+	at := NewAttempt(snap, Classify("SELECT 1"), &s)
+	p, _ := at.Next(nil)
+	at.Behind(&p.Units[0], errors.New("timeout"))
+	if p, err := at.Next(nil); err != nil || p.Units[0].DS.Name != "m" || p.Units[0].Wait != nil {
+		t.Fatalf("after Behind: %v %v", p.Units, err)
+	}
+	// A check's position replaces what waits noted.
+	s0.Health.setApplied("0-1-5")
+	if s0.Health.Applied(gtid.Pos{{Domain: 0, Server: 1, Seq: 6}}) || !s0.Health.Applied(gtid.Pos{{Domain: 0, Server: 2, Seq: 5}}) {
+		t.Fatal("setApplied")
+	}
+	s.Reset()
+	if u := plan(&s, nil); u.DS.IsMaster() || u.Wait != nil {
+		t.Fatalf("after a reset: %s waits for %q", u.DS.Name, u.Wait)
 	}
 }

@@ -50,7 +50,7 @@ func (s *session) join(ds *engine.DataSource) (*backend.Conn, error) {
 		}
 		s.eng.Done(engine.Begin, true, outcome(st, true))
 	}
-	bc, err := poolOf(ds).GetFor(context.Background(), s.flags())
+	bc, err := poolOf(ds).GetFor(context.Background(), s.connFlags(true))
 	if err != nil {
 		return nil, err
 	}
@@ -113,6 +113,9 @@ func (s *session) branchIndex(bc *backend.Conn) int {
 // endBranches gives the branches back once their transactions ended.
 func (s *session) endBranches() {
 	for _, b := range s.branches {
+		if b.NewGTID {
+			s.noteGTID(b)
+		}
 		b.Pool().Put(b)
 	}
 	clear(s.branches)

@@ -23,6 +23,11 @@ func (s *session) Gather(u *engine.Unit, cls engine.Class, maxRows int) (engine.
 	if err != nil {
 		return engine.Answer{}, failure(ds, err, false)
 	}
+	if u.Wait != nil {
+		if r, ok := s.await(bc, u); !ok {
+			return engine.Answer{}, r
+		}
+	}
 	if s.srv.showSQL() {
 		s.srv.log.Info("actual sql", "conn", s.id, "dataSource", ds.Name, "sql", engine.Redact(u.SQL))
 	}
@@ -61,6 +66,7 @@ func readAnswer(bc *backend.Conn, maxRows int) (engine.Answer, engine.Result) {
 	case p[0] == 0xff:
 		return a, engine.Result{Failure: engine.Failed, Err: wire.ParseError(p)}
 	case p[0] == 0x00:
+		bc.NoteOK(p)
 		affected, _, ok := wire.ReadLenenc(p[1:])
 		if !ok {
 			return lost(wire.ErrMalformed)

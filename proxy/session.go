@@ -11,7 +11,9 @@ import (
 
 	"github.com/shardgate/shardgate/backend"
 	"github.com/shardgate/shardgate/backend/wire"
+	"github.com/shardgate/shardgate/config"
 	"github.com/shardgate/shardgate/engine"
+	"github.com/shardgate/shardgate/gtid"
 )
 
 // maxReplay and maxReplayBytes bound the SET statements replayed on each
@@ -513,6 +515,11 @@ func (s *session) Execute(u *engine.Unit, cls engine.Class) engine.Result {
 	if err != nil {
 		return failure(ds, err, s.pinned != nil)
 	}
+	if u.Wait != nil {
+		if r, ok := s.await(bc, u); !ok {
+			return r
+		}
+	}
 	if len(s.branches) > 0 && cls&(engine.EndTx|engine.Savepoint) != 0 {
 		if r, done := s.endTx(bc, cls, s.text(p, st)); done {
 			if r.Failure != engine.Ran && s.pinned == bc {
@@ -606,6 +613,9 @@ func (s *session) Finish(_ *engine.Unit, cls engine.Class) {
 		s.after(bc, cls, p)
 	} else {
 		s.lastErr = res.Err.Code
+	}
+	if bc.NewGTID {
+		s.noteGTID(bc) // before the next read, whether bc is held or not
 	}
 	// Hold the connection for SHOW WARNINGS, ROW_COUNT() and
 	// FOUND_ROWS(), unless that could make other sessions wait for one.
@@ -711,7 +721,7 @@ func (s *session) acquire(ds *engine.DataSource, onMaster bool) (*backend.Conn, 
 		// Routing sends a pinned session to the master; never reached.
 		return nil, errors.New("internal: pinned session routed to a slave")
 	}
-	bc, err := poolOf(ds).GetFor(context.Background(), s.flags())
+	bc, err := poolOf(ds).GetFor(context.Background(), s.connFlags(onMaster))
 	if err != nil {
 		return nil, err
 	}
@@ -763,9 +773,57 @@ func (s *session) flags() backend.Flags {
 	return f
 }
 
+// connFlags are the options of a connection for this session: the
+// client's, and on a master the commits' GTIDs tracked for causal reads.
+func (s *session) connFlags(onMaster bool) backend.Flags {
+	f := s.flags()
+	if onMaster && s.srv.rt.Snapshot().Config.Props.ReadYourWrites == config.RYWCausal {
+		f |= backend.TrackGTID
+	}
+	return f
+}
+
+// noteGTID records, for causal reads, the GTID of a commit the master
+// connection bc reported since it was last looked at.
+func (s *session) noteGTID(bc *backend.Conn) {
+	if !bc.NewGTID {
+		return
+	}
+	bc.NewGTID = false
+	if g, err := gtid.Parse(string(bc.GTID)); err == nil {
+		s.eng.Committed(bc.Pool().Name, g)
+	} else {
+		s.srv.log.Warn("causal reads: unreadable last_gtid from the master", "dataSource", bc.Pool().Name, "err", err)
+	}
+}
+
+// await makes a causal read's slave connection wait until its server
+// applied u.Wait, the session's commits (at most props.causalReadTimeout).
+// On failure the connection is given back and r says how: Behind (it did
+// not come in time: the read goes to the master) or a lost connection.
+func (s *session) await(bc *backend.Conn, u *engine.Unit) (r engine.Result, ok bool) {
+	timeout := s.srv.rt.Snapshot().Config.Props.CausalReadTimeout
+	_, rows, err := bc.QueryNull(engine.WaitSQL(u.Wait, timeout))
+	switch {
+	case err == nil && len(rows) == 1 && len(rows[0]) == 1 && rows[0][0] != nil && *rows[0][0] == "0":
+		u.DS.Health.NoteApplied(u.Wait)
+		return engine.Result{}, true
+	case err != nil && isConnErr(err):
+		bc.Broken = true
+		s.release(bc, false)
+		return engine.Result{Failure: engine.ConnLost, Err: dsErr(u.DS, err)}, false
+	}
+	u.DS.Health.NoteBehind()
+	s.release(bc, false)
+	return engine.Result{Failure: engine.Behind, Err: engine.BehindError(u.DS.Name, u.Wait, timeout, err)}, false
+}
+
 // release keeps the connection pinned if the session now needs it, or
 // gives it back.
 func (s *session) release(bc *backend.Conn, onMaster bool) {
+	if bc.NewGTID {
+		s.noteGTID(bc)
+	}
 	if i := s.branchIndex(bc); i >= 0 {
 		s.releaseBranch(i)
 		return

@@ -58,6 +58,12 @@ func (s *session) stream(plan *engine.Plan) (int, engine.Result) {
 			abort()
 			return i, failure(ds, err, false)
 		}
+		if u.Wait != nil {
+			if r, ok := s.await(bc, u); !ok {
+				abort()
+				return i, r
+			}
+		}
 		if s.srv.showSQL() {
 			s.srv.log.Info("actual sql", "conn", s.id, "dataSource", ds.Name, "sql", engine.Redact(u.SQL))
 		}

@@ -79,16 +79,21 @@ func Relay(dst, src *Conn, kind Response) (res RelayResult) {
 				return res
 			}
 		}
+		out, on := p, n // what the client gets
+		if src.Track && p != nil && state == stFirst && !cont && n > 0 && p[0] == 0x00 {
+			out = src.untrack(p)
+			on = len(out)
+		}
 		if res.ClientErr == nil {
 			res.Sent = true
-			res.written += 4 + n
-			if err := dst.WriteHeader(n); err != nil {
+			res.written += 4 + on
+			if err := dst.WriteHeader(on); err != nil {
 				res.ClientErr = err
 			}
 		}
 		if p != nil {
 			if res.ClientErr == nil {
-				if _, err := dst.W.Write(p); err != nil {
+				if _, err := dst.W.Write(out); err != nil {
 					res.ClientErr = err
 				}
 			}
@@ -166,6 +171,89 @@ func Relay(dst, src *Conn, kind Response) (res RelayResult) {
 			}
 		}
 	}
+}
+
+// NoteOK reads the session state of an OK packet p of a tracking
+// connection (see Conn.Track) that the caller read itself.
+func (c *Conn) NoteOK(p []byte) {
+	if c.Track && len(p) > 0 && p[0] == 0x00 {
+		c.untrack(p)
+	}
+}
+
+// untrack is OK packet p without its session state information: the
+// bytes a connection without CLIENT_SESSION_TRACK gets (MariaDB writes the
+// info string length-encoded either way, and with tracking off only when
+// it is not empty). A last_gtid in the state goes to c.GTID. p is
+// returned when it carries no state; a malformed OK is passed on as it is.
+func (c *Conn) untrack(p []byte) []byte {
+	_, rest, ok := ReadLenenc(p[1:])
+	if !ok {
+		return p
+	}
+	if _, rest, ok = ReadLenenc(rest); !ok || len(rest) < 4 {
+		return p
+	}
+	head := len(p) - len(rest) + 4 // through status and warnings
+	status := uint16(rest[0]) | uint16(rest[1])<<8
+	if status&StatusStateChanged == 0 {
+		return p
+	}
+	rest = rest[4:]
+	l, after, ok := ReadLenenc(rest)
+	if !ok || uint64(len(after)) < l {
+		return p
+	}
+	info := rest[:len(rest)-len(after)+int(l)]
+	c.noteState(after[l:])
+	out := append(c.ok[:0], p[:head]...)
+	status &^= StatusStateChanged
+	out[head-4], out[head-3] = byte(status), byte(status>>8)
+	if l > 0 {
+		out = append(out, info...)
+	}
+	c.ok = out
+	return out
+}
+
+// noteState reads a session state information block (a length-encoded
+// list of entries: type, length-encoded data) for the last_gtid system
+// variable.
+func (c *Conn) noteState(b []byte) {
+	l, b, ok := ReadLenenc(b)
+	if !ok || uint64(len(b)) < l {
+		return
+	}
+	for b = b[:l]; len(b) > 0; {
+		typ := b[0]
+		n, data, ok := ReadLenenc(b[1:])
+		if !ok || uint64(len(data)) < n {
+			return
+		}
+		b = data[n:]
+		if typ != sessionTrackSystemVariables {
+			continue
+		}
+		name, v, ok := lenencString(data[:n])
+		if !ok || string(name) != "last_gtid" {
+			continue
+		}
+		if val, _, ok := lenencString(v); ok && len(val) > 0 {
+			c.GTID = append(c.GTID[:0], val...)
+			c.NewGTID = true
+		}
+	}
+}
+
+// sessionTrackSystemVariables is SESSION_TRACK_SYSTEM_VARIABLES.
+const sessionTrackSystemVariables = 0
+
+func lenencString(b []byte) (s, rest []byte, ok bool) {
+	l, b, ok := ReadLenenc(b)
+	if !ok || uint64(len(b)) < l {
+		return nil, nil, false
+	}
+	return b[:l], b[l:], true
 }
 
 // sendFile copies the client's LOCAL INFILE packets to the backend.

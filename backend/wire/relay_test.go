@@ -151,3 +151,59 @@ func TestScrambles(t *testing.T) {
 		t.Errorf("%+v", e)
 	}
 }
+
+// trackedOK is an OK as MariaDB sends it to a CLIENT_SESSION_TRACK client
+// whose session tracks last_gtid: the info length-encoded, then the state.
+func trackedOK(affected uint64, status uint16, info, gtid string) []byte {
+	p := AppendOK(nil, affected, 0, status|StatusStateChanged, 0)
+	p = append(p, lenencStr(info)...)
+	entry := append(lenencStr("last_gtid"), lenencStr(gtid)...)
+	state := append([]byte{sessionTrackSystemVariables}, lenencStr(string(entry))...)
+	state = append(state, 1) // a schema entry: type 1, its data
+	state = append(state, lenencStr(string(lenencStr("db")))...)
+	return append(p, lenencStr(string(state))...)
+}
+
+// A tracking connection's OKs reach the client as a connection without
+// tracking gets them (state and its flag gone, the info kept), and the
+// last_gtid they carry is noted; untracked OKs pass unchanged.
+func TestRelayUntracks(t *testing.T) {
+	plain := append(AppendOK(nil, 1, 0, StatusAutocommit, 0), lenencStr("Rows matched: 1  Changed: 1  Warnings: 0")...)
+	for _, tc := range []struct {
+		name    string
+		in      [][]byte
+		want    [][]byte
+		gtid    string
+		wantNew bool
+	}{
+		{"no state", [][]byte{plain}, [][]byte{plain}, "", false},
+		{"state, no info", [][]byte{trackedOK(1, StatusAutocommit, "", "0-1-42")}, [][]byte{AppendOK(nil, 1, 0, StatusAutocommit, 0)}, "0-1-42", true},
+		{"state and info", [][]byte{trackedOK(1, StatusAutocommit, "Rows matched: 1  Changed: 1  Warnings: 0", "0-1-43")}, [][]byte{plain}, "0-1-43", true},
+		{"multi", [][]byte{trackedOK(1, StatusMoreResults, "", "0-1-7"), trackedOK(1, StatusAutocommit, "", "0-1-8")},
+			[][]byte{AppendOK(nil, 1, 0, StatusMoreResults, 0), AppendOK(nil, 1, 0, StatusAutocommit, 0)}, "0-1-8", true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			dst, src, out := conns(packets(1, tc.in...))
+			src.Track = true
+			res := Relay(dst, src, ResultSet)
+			dst.Flush()
+			if res.BackendErr != nil || res.ClientErr != nil {
+				t.Fatalf("%+v", res)
+			}
+			if want := packets(1, tc.want...); !bytes.Equal(out.Bytes(), want) {
+				t.Fatalf("client got\n%x\nwant\n%x", out.Bytes(), want)
+			}
+			if string(src.GTID) != tc.gtid || src.NewGTID != tc.wantNew {
+				t.Fatalf("gtid %q new %v", src.GTID, src.NewGTID)
+			}
+		})
+	}
+	// Without Track the bytes pass as they came.
+	in := packets(1, trackedOK(1, StatusAutocommit, "", "0-1-42"))
+	dst, src, out := conns(in)
+	Relay(dst, src, ResultSet)
+	dst.Flush()
+	if !bytes.Equal(out.Bytes(), in) || src.NewGTID {
+		t.Fatal("an untracked connection's OK was changed")
+	}
+}

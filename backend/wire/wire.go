@@ -53,6 +53,7 @@ const (
 	ClientPluginAuth       = 0x00080000
 	ClientConnectAttrs     = 0x00100000
 	ClientPluginAuthLenenc = 0x00200000
+	ClientSessionTrack     = 0x00800000
 	ClientDeprecateEOF     = 0x01000000
 )
 
@@ -67,6 +68,9 @@ const (
 	StatusAutocommit   = 0x0002
 	StatusMoreResults  = 0x0008
 	StatusCursorExists = 0x0040
+	// StatusStateChanged: the OK carries session state information
+	// (CLIENT_SESSION_TRACK only).
+	StatusStateChanged = 0x4000
 )
 
 // MaxPayload is the largest payload of one physical packet.
@@ -81,8 +85,17 @@ type Conn struct {
 	Seq uint8
 	// Max bounds the length of a packet ReadPacket accepts (0: no bound).
 	Max int
-	buf []byte
-	hdr [4]byte
+	// Track: the connection was opened with CLIENT_SESSION_TRACK, its
+	// session reporting last_gtid (causal reads). Relay reads the state
+	// an OK carries and strips it, so that the client gets the OK a
+	// connection without tracking would have sent; GTID is the last
+	// last_gtid so reported, NewGTID set until the taker clears it.
+	Track   bool
+	NewGTID bool
+	GTID    []byte
+	buf     []byte
+	hdr     [4]byte
+	ok      []byte // untracked OK scratch
 }
 
 // NewConn wraps nc with buffers of the given size.
