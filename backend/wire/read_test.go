@@ -48,6 +48,7 @@ func FuzzReadPacket(f *testing.F) {
 	f.Add([]byte{1, 0, 0, 0, 3})
 	f.Add([]byte{0xff, 0xff, 0xff, 0, 1, 2})
 	f.Add([]byte{0, 0, 0, 0})
+	f.Add(append([]byte{byte(len(trackedOK(1, 2, "x", "0-1-2"))), 0, 0, 0}, trackedOK(1, 2, "x", "0-1-2")...))
 	f.Fuzz(func(t *testing.T, b []byte) {
 		c := reader(b, 1<<16)
 		for range 100 {
@@ -57,6 +58,14 @@ func FuzzReadPacket(f *testing.F) {
 			}
 			if len(p) > 1<<16 {
 				t.Fatalf("packet of %d bytes over Max", len(p))
+			}
+			// An OK of a tracking backend (causal reads) is rewritten
+			// from untrusted bytes too: never longer, never a panic.
+			if len(p) > 0 && p[0] == 0x00 {
+				c.Track = true
+				if out := c.untrack(p); len(out) > len(p) {
+					t.Fatalf("untracked OK of %d bytes from %d", len(out), len(p))
+				}
 			}
 		}
 	})
