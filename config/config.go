@@ -33,6 +33,9 @@ const (
 	// commit (its GTID), waiting there up to props.causalReadTimeout, else
 	// to the master.
 	RYWCausal = "causal"
+
+	CausalSession  = "session"
+	CausalInstance = "instance"
 )
 
 // Defaults.
@@ -151,6 +154,10 @@ type Props struct {
 	// for the session's last commit (MASTER_GTID_WAIT) before it goes to
 	// the master instead.
 	CausalReadTimeout time.Duration `yaml:"causalReadTimeout"`
+	// CausalScope: session (a read waits for its own session's commits)
+	// or instance (for every commit made through this instance: all the
+	// connections of a driver's *sql.DB, all clients of a proxy).
+	CausalScope string `yaml:"causalScope"`
 	// ReadYourWritesWindow is the window of mode "window".
 	ReadYourWritesWindow time.Duration `yaml:"readYourWritesWindow"`
 	// SQLShow logs every statement with the data source it went to.
@@ -275,6 +282,10 @@ func (c *Config) ApplyDefaults() {
 	pp.ReadYourWrites = strings.ToLower(strings.TrimSpace(pp.ReadYourWrites))
 	if pp.ReadYourWrites == "" {
 		pp.ReadYourWrites = RYWSession
+	}
+	pp.CausalScope = strings.ToLower(strings.TrimSpace(pp.CausalScope))
+	if pp.CausalScope == "" {
+		pp.CausalScope = CausalSession
 	}
 	if pp.ServerVersion == "" {
 		pp.ServerVersion = DefaultServerVersion
@@ -403,6 +414,9 @@ func (c *Config) Check() error {
 	case RYWOff, RYWWindow, RYWSession, RYWCausal:
 	default:
 		bad("props.readYourWrites", "want off, window, session or causal, got %q", pp.ReadYourWrites)
+	}
+	if pp.CausalScope != CausalSession && pp.CausalScope != CausalInstance {
+		bad("props.causalScope", "want session or instance, got %q", pp.CausalScope)
 	}
 	if t := pp.IdleTransactionTimeout; t != 0 && (t < 100*time.Millisecond || t > 365*24*time.Hour) {
 		bad("props.idleTransactionTimeout", "must be 0 (off) or between 100ms and 8760h0m0s, got %v", t)

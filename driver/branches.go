@@ -109,6 +109,9 @@ func (s *conn) endAll(ctx context.Context, commit bool, what string, first []str
 	for i, b := range s.branches {
 		_, err := b.c.(driver.ExecerContext).ExecContext(ctx, q, nil)
 		if err == nil {
+			if commit && s.causal() {
+				s.noteCommit(ctx, b)
+			}
 			continue
 		}
 		b.broken = !commit || !b.valid()

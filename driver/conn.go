@@ -159,6 +159,11 @@ func (s *conn) Execute(u *engine.Unit, cls engine.Class) engine.Result {
 	if err != nil {
 		return s.acquireFailure(ds, err)
 	}
+	if u.Wait != nil {
+		if r, ok := s.await(o.ctx, b, u); !ok {
+			return r
+		}
+	}
 	switch o.kind {
 	case opExec, opQuery:
 		if err := s.giveLastInsertID(o.ctx, b, cls); err != nil {
@@ -209,6 +214,9 @@ func (s *conn) Execute(u *engine.Unit, cls engine.Class) engine.Result {
 	}
 	if o.kind == opExec || o.kind == opQuery {
 		s.track(cls, onMaster)
+		if onMaster && o.kind == opExec && commits(cls, s.txOpen || s.acOff) && s.causal() {
+			s.noteCommit(o.ctx, b)
+		}
 	}
 	o.b, o.onMaster, o.ds = b, onMaster, ds
 	return engine.Result{Failure: engine.Ran, Outcome: s.outcome(true)}
@@ -455,6 +463,16 @@ func (s *conn) track(cls engine.Class, onMaster bool) {
 	if cls&engine.AutocommitOn != 0 {
 		s.acOff, s.txOpen = false, false // SET autocommit=1 commits
 	}
+}
+
+// commits reports whether a statement of class cls that ran on a master
+// committed something: a COMMIT, or a write outside a transaction (inTx:
+// one is open after it, or autocommit is off).
+func commits(cls engine.Class, inTx bool) bool {
+	if cls&engine.EndTx != 0 {
+		return cls&(engine.Rollback|engine.Savepoint) == 0
+	}
+	return cls&engine.Write != 0 && !inTx
 }
 
 // outcome is what the session's master connection reports, as the

@@ -26,6 +26,11 @@ func (s *conn) Gather(u *engine.Unit, cls engine.Class, maxRows int) (engine.Ans
 	if err != nil {
 		return engine.Answer{}, s.acquireFailure(ds, err)
 	}
+	if u.Wait != nil {
+		if r, ok := s.await(o.ctx, b, u); !ok {
+			return engine.Answer{}, r
+		}
+	}
 	var a engine.Answer
 	if o.kind == opQuery {
 		a, err = readRows(o, b, text, args, maxRows)

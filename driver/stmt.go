@@ -139,6 +139,9 @@ func (t *tx) commitBranches() error {
 		t.end()
 		return routeError(engine.CommitError("COMMIT", t.ds.Name, err, nil, nil), "")
 	}
+	if !t.slave && s.pinned != nil && s.causal() {
+		s.noteCommit(context.Background(), s.pinned)
+	}
 	err := s.endAll(context.Background(), true, "COMMIT", []string{t.ds.Name})
 	t.end()
 	return routeError(err, "")

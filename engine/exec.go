@@ -166,6 +166,9 @@ var ErrCutOff = errors.New("shardgate: the answer was cut off after part of it r
 // buf is the unit buffer plans are built in.
 func (r *Runtime) Run(c Class, sql []byte, args []any, s *Session, x Executor, buf []Unit) error {
 	at := NewAttempt(r.Snapshot(), c, s)
+	if c&Read != 0 {
+		r.catchUp(at.snap, s)
+	}
 	_, at.branches = x.(Brancher)
 	if err := at.Route(sql, args); err != nil {
 		return err

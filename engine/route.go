@@ -333,6 +333,8 @@ type Session struct {
 	// marks are, per master, the position of the session's commits there
 	// (readYourWrites: causal; nil until the first).
 	marks []mark
+	// sharedVersion is the runtime's shared commits last caught up with.
+	sharedVersion uint64
 }
 
 // mark is what a session committed on one master.
@@ -342,7 +344,8 @@ type mark struct {
 }
 
 // Committed records that the session's commit on master got GTID g (a
-// causal read after it waits for g on a slave of that master).
+// causal read after it waits for g on a slave of that master). Front ends
+// call Runtime.Committed, which also shares it in scope instance.
 func (s *Session) Committed(master string, g gtid.GTID) {
 	for i := range s.marks {
 		if s.marks[i].master == master {

@@ -9,6 +9,7 @@ import (
 	"sync/atomic"
 
 	"github.com/shardgate/shardgate/config"
+	"github.com/shardgate/shardgate/gtid"
 	"github.com/shardgate/shardgate/sharding"
 )
 
@@ -138,6 +139,64 @@ type Runtime struct {
 	// keys issues SNOWFLAKE keys; it survives config swaps so that keys
 	// keep increasing.
 	keys *sharding.Snowflake
+	// shared are the commits of every session (props.causalScope
+	// instance), immutable once stored; each store has a new version.
+	shared atomic.Pointer[sharedMarks]
+}
+
+type sharedMarks struct {
+	version uint64
+	marks   []mark
+}
+
+// Committed records that session s's commit on master got GTID g: for
+// the causal reads of s, and in props.causalScope instance for those of
+// every session of the runtime.
+func (r *Runtime) Committed(s *Session, master string, g gtid.GTID) {
+	s.Committed(master, g)
+	if r.Snapshot().Config.Props.CausalScope != config.CausalInstance {
+		return
+	}
+	for {
+		old := r.shared.Load()
+		n := &sharedMarks{version: 1}
+		if old != nil {
+			n.version = old.version + 1
+			n.marks = make([]mark, len(old.marks), len(old.marks)+1)
+			for i, m := range old.marks {
+				n.marks[i] = mark{master: m.master, pos: append(gtid.Pos(nil), m.pos...)}
+			}
+		}
+		found := false
+		for i := range n.marks {
+			if n.marks[i].master == master {
+				n.marks[i].pos, found = n.marks[i].pos.With(g), true
+			}
+		}
+		if !found {
+			n.marks = append(n.marks, mark{master: master, pos: gtid.Pos{g}})
+		}
+		if r.shared.CompareAndSwap(old, n) {
+			return
+		}
+	}
+}
+
+// catchUp gives session s the commits of every session (scope instance)
+// it has not seen yet: one atomic load when there are none.
+func (r *Runtime) catchUp(snap *Snapshot, s *Session) {
+	sh := r.shared.Load()
+	if sh == nil || sh.version == s.sharedVersion || snap.Config.Props.CausalScope != config.CausalInstance ||
+		snap.Config.Props.ReadYourWrites != config.RYWCausal {
+		return
+	}
+	s.sharedVersion = sh.version
+	for _, m := range sh.marks {
+		for _, g := range m.pos {
+			s.Committed(m.master, g)
+		}
+	}
+	s.wrote = true // reads wait for those commits as for its own
 }
 
 // Keys is the SNOWFLAKE generator of the runtime's sharding rules; its

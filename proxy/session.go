@@ -791,7 +791,7 @@ func (s *session) noteGTID(bc *backend.Conn) {
 	}
 	bc.NewGTID = false
 	if g, err := gtid.Parse(string(bc.GTID)); err == nil {
-		s.eng.Committed(bc.Pool().Name, g)
+		s.srv.rt.Committed(&s.eng, bc.Pool().Name, g)
 	} else {
 		s.srv.log.Warn("causal reads: unreadable last_gtid from the master", "dataSource", bc.Pool().Name, "err", err)
 	}
