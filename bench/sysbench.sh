@@ -12,6 +12,13 @@
 #   SHARDED=1 bench/sysbench.sh            # also shardgate with sbtest1 sharded by id % 2 over
 #                                          #   two databases (point_select both modes,
 #                                          #   read_only --skip_trx text: what sharding runs today)
+#   REPLICA=1 RYW=causal BASELINE=HEAD BASE_RYW=session ONLY=skip_trx bench/sysbench.sh
+#                                          # props.readYourWrites of shardgate (RYW, default off)
+#                                          #   and of the baseline (BASE_RYW, default RYW): one
+#                                          #   mode beside another in one run; a RYW other than
+#                                          #   off adds oltp_read_write --skip_trx=on (autocommit
+#                                          #   writes between reads) and prints the reads the
+#                                          #   replica served
 #   PROFILE=/tmp/prof bench/sysbench.sh    # CPU profile of the current shardgate:
 #                                          #   go tool pprof -top /tmp/prof/shardgate.cpu
 #
@@ -41,6 +48,8 @@ BASELINE=${BASELINE:-}
 MODES=${MODES:-auto disable}
 PROFILE=${PROFILE:-}
 SHARDED=${SHARDED:-0}
+RYW=${RYW:-off}
+BASE_RYW=${BASE_RYW:-$RYW}
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 W=$(mktemp -d /tmp/shardgate-bench.XXXXXX)
 PIDS=()
@@ -57,7 +66,7 @@ trap cleanup EXIT
 
 freeport() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
 DB_PORT=$(freeport); RELAY_PORT=$(freeport); SG_PORT=$(freeport); REG_C=$(freeport); REG_P=$(freeport); REPL_PORT=$(freeport)
-BASE_PORT=$(freeport); BREG_C=$(freeport); BREG_P=$(freeport)
+BASE_PORT=$(freeport); BREG_C=$(freeport); BREG_P=$(freeport); ADM_PORT=$(freeport); BADM_PORT=$(freeport)
 SH_PORT=$(freeport); SREG_C=$(freeport); SREG_P=$(freeport)
 PW=benchpw
 
@@ -143,7 +152,8 @@ dataSources:
   master: {url: "127.0.0.1:$DB_PORT", username: root, password: $PW, database: sbtest}
   slave:  {url: "127.0.0.1:$SLAVE_PORT", username: root, password: $PW, database: sbtest}
 masterSlaveRule: {masterDataSourceName: master, slaveDataSourceNames: [slave]}
-props: {readYourWrites: off}
+props: {readYourWrites: $RYW}
+admin: {listen: "127.0.0.1:$ADM_PORT"}
 # A private embedded registry under the bench's temp dir; the file's config wins.
 orchestration:
   name: bench
@@ -159,7 +169,8 @@ for _ in $(seq 300); do (echo > /dev/tcp/127.0.0.1/$SG_PORT) 2>/dev/null && brea
 BASE_PID=0
 if [ -n "$BASELINE" ]; then
 	sed -e "s/127.0.0.1:$SG_PORT/127.0.0.1:$BASE_PORT/" -e "s/name: bench/name: bench-base/" -e "s|$W/registry|$W/registry-base|" \
-		-e "s/:$REG_C\"/:$BREG_C\"/" -e "s/:$REG_P\"/:$BREG_P\"/" "$W/proxy.yaml" > "$W/proxy-base.yaml"
+		-e "s/:$REG_C\"/:$BREG_C\"/" -e "s/:$REG_P\"/:$BREG_P\"/" -e "s/readYourWrites: $RYW}/readYourWrites: $BASE_RYW}/" \
+		-e "s/:$ADM_PORT\"/:$BADM_PORT\"/" "$W/proxy.yaml" > "$W/proxy-base.yaml"
 	mkdir -p "$W/basedir"
 	(cd "$W/basedir" && exec "$W/shardgate-base" proxy --config "$W/proxy-base.yaml" 2>"$W/shardgate-base.log") & BASE_PID=$!; PIDS+=($BASE_PID)
 	for _ in $(seq 300); do (echo > /dev/tcp/127.0.0.1/$BASE_PORT) 2>/dev/null && break; sleep 0.1; done
@@ -239,6 +250,7 @@ run() {
 
 declare -A QPS ERR CPU P95
 WORKLOADS=("oltp_point_select" "oltp_read_only" "oltp_read_only --skip_trx=on" "oltp_read_write")
+if [ "$RYW" != off ] || [ "$BASE_RYW" != off ]; then WORKLOADS+=("oltp_read_write --skip_trx=on"); fi
 # Sharded: prepared statements that run on several nodes are refused by the
 # proxy (read_only runs in text mode only).
 [ "${ONLY_SHARDED:-0}" = 1 ] && WORKLOADS=("oltp_point_select" "oltp_read_only" "oltp_read_only --skip_trx=on")
@@ -320,5 +332,21 @@ if [ "$SHARDED" = 1 ]; then
 		done
 	done
 	if grep -qi "panic\|ERROR" "$W/shardgate-sharded.log"; then echo "== sharded shardgate log:"; tail -20 "$W/shardgate-sharded.log"; fi
+fi
+if [ "$RYW" != off ] || [ "$BASE_RYW" != off ]; then
+	# Statements each instance ran per data source, from its /metrics.
+	routed() {
+		python3 - "$1" <<'PY'
+import sys, urllib.request, collections
+n = collections.Counter()
+for line in urllib.request.urlopen("http://127.0.0.1:%s/metrics" % sys.argv[1]).read().decode().splitlines():
+    if line.startswith("shardgate_statements_total{"):
+        ds = line.split('datasource="')[1].split('"')[0]
+        n[ds] += float(line.rsplit(" ", 1)[1])
+print(", ".join("%s %d" % kv for kv in sorted(n.items())))
+PY
+	}
+	echo "== statements per data source over the whole run: shardgate (readYourWrites: $RYW): $(routed $ADM_PORT)"
+	if [ -n "$BASELINE" ]; then echo "   baseline (readYourWrites: $BASE_RYW): $(routed $BADM_PORT)"; fi
 fi
 if grep -qi "panic\|ERROR" "$W/shardgate.log"; then echo "== shardgate log:"; tail -20 "$W/shardgate.log"; fi

@@ -270,3 +270,56 @@ props: {readYourWrites: off}
 		login(i)
 	}
 }
+
+// A slave killed (SIGKILL) and restarted every second for 20 s under a
+// read load: with props.healthFlapLimit 3 per minute it leaves the read
+// set at most three times (at most 5 transitions), is then held out
+// although it answers between kills, and no read answered by it comes
+// after the hold began; the clients see no error (reads it could not take
+// ran on the other slave).
+func TestHealthFlappingSlave(t *testing.T) {
+	p := startProxy(t, "readYourWrites: off, healthFailures: 1, healthSuccesses: 1, healthFlapLimit: 3, healthFlapWindow: 1m")
+	s1 := p.r.Slaves[1]
+	h := p.rt.Snapshot().ByName["slave1"].Health
+	l := startReads(t, p)
+	until(t, "reads on slave1", 5*time.Second, func() bool { return !l.last(s1.ServerID).IsZero() })
+	t0 := h.Status().Transitions
+	defer func() {
+		if s1.Pid() == 0 {
+			s1.Start()
+		}
+		p.r.Sync(t)
+	}()
+	var heldAt time.Time
+	sample := func(d time.Duration) {
+		for end := time.Now().Add(d); time.Now().Before(end); time.Sleep(20 * time.Millisecond) {
+			if heldAt.IsZero() && strings.Contains(h.Status().LastError, "held out") {
+				heldAt = time.Now()
+			}
+		}
+	}
+	cycles := 0
+	for end := time.Now().Add(20 * time.Second); time.Now().Before(end); cycles++ {
+		s1.Kill()
+		sample(300 * time.Millisecond)
+		s1.Start()
+		sample(700 * time.Millisecond)
+	}
+	l.end()
+	st := h.Status()
+	n := st.Transitions - t0
+	t.Logf("%d kill/restart cycles: %d transitions, held out after %v, reads %v, last error %q",
+		cycles, n, heldAt, l.seen, st.LastError)
+	if n > 5 {
+		t.Errorf("%d transitions in and out of the read set, want at most 5 (3 departures)", n)
+	}
+	if heldAt.IsZero() || st.Up {
+		t.Errorf("slave1 not held out after flapping: %+v", st)
+	}
+	if last := l.last(s1.ServerID); !heldAt.IsZero() && last.After(heldAt.Add(50*time.Millisecond)) {
+		t.Errorf("a read answered by slave1 at %v, after it was held out at %v", last, heldAt)
+	}
+	if e := l.errs.Load(); e != 0 {
+		t.Errorf("%d client reads failed", e)
+	}
+}
