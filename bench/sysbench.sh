@@ -19,6 +19,10 @@
 #                                          #   off adds oltp_read_write --skip_trx=on (autocommit
 #                                          #   writes between reads) and prints the reads the
 #                                          #   replica served
+#   BASELINE=HEAD BASE_SED='s/database: sbtest}/database: sbtest, healthCheckInterval: 10ms}/' bench/sysbench.sh
+#                                          # BASE_SED edits the baseline's config (here: a health
+#                                          #   check every 10 ms, 200x the default, to bound what
+#                                          #   the monitor costs)
 #   PROFILE=/tmp/prof bench/sysbench.sh    # CPU profile of the current shardgate:
 #                                          #   go tool pprof -top /tmp/prof/shardgate.cpu
 #
@@ -170,7 +174,7 @@ BASE_PID=0
 if [ -n "$BASELINE" ]; then
 	sed -e "s/127.0.0.1:$SG_PORT/127.0.0.1:$BASE_PORT/" -e "s/name: bench/name: bench-base/" -e "s|$W/registry|$W/registry-base|" \
 		-e "s/:$REG_C\"/:$BREG_C\"/" -e "s/:$REG_P\"/:$BREG_P\"/" -e "s/readYourWrites: $RYW}/readYourWrites: $BASE_RYW}/" \
-		-e "s/:$ADM_PORT\"/:$BADM_PORT\"/" "$W/proxy.yaml" > "$W/proxy-base.yaml"
+		-e "s/:$ADM_PORT\"/:$BADM_PORT\"/" -e "${BASE_SED:-s/^//}" "$W/proxy.yaml" > "$W/proxy-base.yaml"
 	mkdir -p "$W/basedir"
 	(cd "$W/basedir" && exec "$W/shardgate-base" proxy --config "$W/proxy-base.yaml" 2>"$W/shardgate-base.log") & BASE_PID=$!; PIDS+=($BASE_PID)
 	for _ in $(seq 300); do (echo > /dev/tcp/127.0.0.1/$BASE_PORT) 2>/dev/null && break; sleep 0.1; done

@@ -78,7 +78,7 @@ func (s *conn) lostBranch(i int) {
 	b := s.branches[i]
 	s.branches = append(s.branches[:i], s.branches[i+1:]...)
 	if !s.atomic {
-		s.eng.Doom(fmt.Sprintf("the transaction's connection to %s was lost (its part there is rolled back)", b.p.name))
+		s.eng.LostBranch(b.p.name)
 	}
 }
 

@@ -464,6 +464,12 @@ func (s *Session) Doom(why string) {
 	}
 }
 
+// LostBranch dooms the transaction because its connection to data source
+// ds died (the server rolled its part there back).
+func (s *Session) LostBranch(ds string) {
+	s.Doom("the transaction's connection to " + ds + " was lost (its part there is rolled back)")
+}
+
 // Doomed reports whether the transaction can only be rolled back.
 func (s *Session) Doomed() bool { return s.doomed != "" }
 

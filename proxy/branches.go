@@ -95,7 +95,7 @@ func (s *session) releaseBranch(i int) {
 	}
 	s.branches = slices.Delete(s.branches, i, i+1)
 	if !s.atomic {
-		s.eng.Doom(fmt.Sprintf("the transaction's connection to %s was lost (its part there is rolled back)", bc.Pool().Name))
+		s.eng.LostBranch(bc.Pool().Name)
 	}
 	bc.Pool().Put(bc)
 }

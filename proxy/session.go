@@ -838,7 +838,7 @@ func (s *session) release(bc *backend.Conn, onMaster bool) {
 	if bc.Broken && s.pinned == nil {
 		// The session lost its transaction with the connection.
 		if s.eng.NeedsMasterConn() && len(s.branches) > 0 {
-			s.eng.Doom(fmt.Sprintf("the transaction's connection to %s was lost (its part there is rolled back)", bc.Pool().Name))
+			s.eng.LostBranch(bc.Pool().Name)
 		}
 		s.eng.LostConn()
 	}
