@@ -295,20 +295,63 @@ func (c *Conn) handshake(ds *config.DataSource) error {
 			// caching_sha2_password fast auth succeeded; OK follows.
 		case p[0] == 0x01 && len(p) == 2 && p[1] == 4:
 			// caching_sha2_password full authentication: over TLS the
-			// password goes as it is.
-			if c.tls == nil {
-				return fmt.Errorf("caching_sha2_password full authentication needs TLS (set dataSources.*.tls.mode; the server's RSA key is not used), or a mysql_native_password backend user")
-			}
-			if err := c.WritePacket(append([]byte(password), 0)); err != nil {
-				return err
-			}
-			if err := c.Flush(); err != nil {
+			// password goes as it is, else encrypted with the server's
+			// RSA key.
+			if err := c.fullAuth(ds, salt, password); err != nil {
 				return err
 			}
 		default:
 			return fmt.Errorf("handshake: unexpected packet 0x%02x", p[0])
 		}
 	}
+}
+
+// ErrFullAuth: caching_sha2_password full authentication is not possible
+// with the data source's settings.
+var ErrFullAuth = errors.New("caching_sha2_password full authentication needs TLS (dataSources.*.tls), the server's RSA key (serverPublicKey), or allowPublicKeyRetrieval: true")
+
+// fullAuth sends the password for caching_sha2_password full
+// authentication (the server has no cached hash of it yet).
+func (c *Conn) fullAuth(ds *config.DataSource, salt []byte, password string) error {
+	send := func(b []byte) error {
+		if err := c.WritePacket(b); err != nil {
+			return err
+		}
+		return c.Flush()
+	}
+	if c.tls != nil {
+		return send(append([]byte(password), 0))
+	}
+	key, err := ds.PublicKey()
+	if err != nil {
+		return err
+	}
+	if key == nil {
+		if !ds.AllowPublicKeyRetrieval {
+			return ErrFullAuth
+		}
+		if err := send([]byte{2}); err != nil { // request the public key
+			return err
+		}
+		p, err := c.ReadPacket()
+		if err != nil {
+			return fmt.Errorf("handshake: reading the server's public key: %w", err)
+		}
+		if len(p) > 0 && p[0] == 0xff {
+			return wire.ParseError(p)
+		}
+		if len(p) < 2 || p[0] != 0x01 {
+			return fmt.Errorf("handshake: %w: want the server's public key", wire.ErrMalformed)
+		}
+		if key, err = config.ParsePublicKey(p[1:]); err != nil {
+			return fmt.Errorf("handshake: the server's public key: %w", err)
+		}
+	}
+	enc, err := wire.EncryptSHA2(salt, password, key)
+	if err != nil {
+		return fmt.Errorf("handshake: encrypting the password: %w", err)
+	}
+	return send(enc)
 }
 
 func scramble(plugin string, salt []byte, pw string) ([]byte, error) {

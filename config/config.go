@@ -2,8 +2,11 @@ package config
 
 import (
 	"bytes"
+	"crypto/rsa"
 	"crypto/sha1"
+	"crypto/x509"
 	"encoding/hex"
+	"encoding/pem"
 	"errors"
 	"fmt"
 	"net"
@@ -118,6 +121,12 @@ type DataSource struct {
 	Database string `yaml:"database"`
 	// TLS towards the server (default disabled).
 	TLS *BackendTLS `yaml:"tls,omitempty"`
+	// ServerPublicKey is a PEM file holding the server's RSA public key,
+	// for caching_sha2_password full authentication without TLS (the
+	// password goes encrypted with it). AllowPublicKeyRetrieval: ask the
+	// server for its key instead, which a man in the middle can answer.
+	ServerPublicKey         string `yaml:"serverPublicKey,omitempty"`
+	AllowPublicKeyRetrieval bool   `yaml:"allowPublicKeyRetrieval,omitempty"`
 	// MaxPoolSize bounds open backend connections (busy + idle).
 	MaxPoolSize int `yaml:"maxPoolSize"`
 	// ConnectTimeout bounds dial + handshake; also how long a statement
@@ -601,6 +610,43 @@ func (u *User) Secret() (string, error) {
 // environment variable) when it has one.
 func (d *DataSource) Secret() (string, error) {
 	return secret(d.Password, d.PasswordFile, d.PasswordEnv, "dataSource")
+}
+
+// PublicKey is the RSA key of ServerPublicKey (nil when not set).
+func (d *DataSource) PublicKey() (*rsa.PublicKey, error) {
+	if d.ServerPublicKey == "" {
+		return nil, nil
+	}
+	b, err := os.ReadFile(d.ServerPublicKey)
+	if err != nil {
+		return nil, fmt.Errorf("serverPublicKey: %w", err)
+	}
+	k, err := ParsePublicKey(b)
+	if err != nil {
+		return nil, fmt.Errorf("serverPublicKey %s: %w", d.ServerPublicKey, err)
+	}
+	return k, nil
+}
+
+// ParsePublicKey reads an RSA public key in PEM (PKIX, as MySQL writes
+// public_key.pem, or PKCS #1).
+func ParsePublicKey(b []byte) (*rsa.PublicKey, error) {
+	blk, _ := pem.Decode(b)
+	if blk == nil {
+		return nil, errors.New("no PEM block")
+	}
+	if k, err := x509.ParsePKCS1PublicKey(blk.Bytes); err == nil {
+		return k, nil
+	}
+	k, err := x509.ParsePKIXPublicKey(blk.Bytes)
+	if err != nil {
+		return nil, err
+	}
+	rk, ok := k.(*rsa.PublicKey)
+	if !ok {
+		return nil, fmt.Errorf("a %T, not an RSA key", k)
+	}
+	return rk, nil
 }
 
 func secret(pw, file, env, what string) (string, error) {

@@ -86,6 +86,17 @@ func newPool(name string, ds *config.DataSource, readOnly bool, down func(error)
 		cfg.TLS, cfg.TLSConfig = tlsCfg, ""
 		cfg.AllowFallbackToPlaintext = ds.TLSMode() == config.TLSPreferred
 	}
+	key, err := ds.PublicKey()
+	if err != nil {
+		return nil, err
+	}
+	if key != nil {
+		// go-sql-driver takes the key by a registered name.
+		cfg.ServerPubKey = "shardgate/" + name + "/" + ds.ServerPublicKey
+		mysql.RegisterServerPubKey(cfg.ServerPubKey, key)
+	}
+	// Without a key go-sql-driver asks the server for it whatever
+	// allowPublicKeyRetrieval says (docs/security.md).
 	if cfg.Timeout == 0 {
 		cfg.Timeout = ds.ConnectTimeout
 	}

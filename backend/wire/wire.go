@@ -2,6 +2,8 @@ package wire
 
 import (
 	"bufio"
+	"crypto/rand"
+	"crypto/rsa"
 	"crypto/sha1"
 	"crypto/sha256"
 	"crypto/sha512"
@@ -411,6 +413,20 @@ func SignEd25519(nonce []byte, password string) ([]byte, error) {
 	}
 	S := edwards25519.NewScalar().MultiplyAdd(k, s, r)
 	return append(R, S.Bytes()...), nil
+}
+
+// EncryptSHA2 is caching_sha2_password's full authentication without TLS:
+// the password and a NUL, XORed with the salt, encrypted with the server's
+// RSA key (OAEP, SHA-1, as the server decrypts it).
+func EncryptSHA2(salt []byte, password string, key *rsa.PublicKey) ([]byte, error) {
+	if len(salt) == 0 {
+		return nil, ErrMalformed
+	}
+	plain := append([]byte(password), 0)
+	for i := range plain {
+		plain[i] ^= salt[i%len(salt)]
+	}
+	return rsa.EncryptOAEP(sha1.New(), rand.Reader, key, plain, nil)
 }
 
 // ScrambleSHA2 is caching_sha2_password's fast-auth scramble:
