@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"crypto/rsa"
 	"crypto/sha1"
+	"crypto/sha256"
 	"crypto/x509"
 	"encoding/hex"
 	"encoding/pem"
@@ -82,10 +83,12 @@ type User struct {
 	// config file or registry node holds it.
 	PasswordFile string `yaml:"passwordFile,omitempty"`
 	PasswordEnv  string `yaml:"passwordEnv,omitempty"`
-	// PasswordHash is the password as MySQL's PASSWORD() stores it for
-	// mysql_native_password ("*" and 40 hex digits: SHA1(SHA1(password))),
-	// enough to check a native login; clients offering another plugin are
-	// switched to native. `shardgate hash-password` prints it.
+	// PasswordHash is a hash of the password, enough to check a login:
+	// MySQL's PASSWORD() form for mysql_native_password ("*" and 40 hex
+	// digits: SHA1(SHA1(password))), or "sha2:" and 64 hex digits,
+	// SHA256(SHA256(password)), for caching_sha2_password. Clients
+	// offering the other plugin are switched to the hash's.
+	// `shardgate hash-password [--sha2]` prints them.
 	PasswordHash string `yaml:"passwordHash,omitempty"`
 	// MaxConnections bounds this user's client connections per instance
 	// (ERR 1226 past it); 0: only props.maxConnections applies.
@@ -342,8 +345,8 @@ func (c *Config) Check() error {
 		case refs == 0 && !u.AllowEmptyPassword && u.Name != "":
 			bad(p+".password", "empty: set one (or passwordFile, passwordEnv, passwordHash), or allowEmptyPassword: true to let %q log in without a password", u.Name)
 		}
-		if h := u.PasswordHash; h != "" && !validNativeHash(h) {
-			bad(p+".passwordHash", "want MySQL's native hash: '*' and 40 hex digits (shardgate hash-password prints it)")
+		if h := u.PasswordHash; h != "" && !validNativeHash(h) && !validSHA2Hash(h) {
+			bad(p+".passwordHash", "want MySQL's native hash ('*' and 40 hex digits) or 'sha2:' and 64 hex digits (shardgate hash-password [--sha2] prints them)")
 		}
 		if u.MaxConnections < 0 || u.MaxConnections > MaxConnectionsLimit {
 			bad(p+".maxConnections", "must be between 0 (no own limit) and %d, got %d", MaxConnectionsLimit, u.MaxConnections)
@@ -688,6 +691,27 @@ func validNativeHash(h string) bool {
 		}
 	}
 	return true
+}
+
+// SHA2HashPrefix marks a caching_sha2_password hash in passwordHash.
+const SHA2HashPrefix = "sha2:"
+
+func validSHA2Hash(h string) bool {
+	x, ok := strings.CutPrefix(h, SHA2HashPrefix)
+	if !ok || len(x) != 64 {
+		return false
+	}
+	_, err := hex.DecodeString(x)
+	return err == nil
+}
+
+// SHA2Hash is passwordHash's caching_sha2_password form of pw:
+// "sha2:" and SHA256(SHA256(pw)) in hex (what the fast authentication's
+// scramble is checked against).
+func SHA2Hash(pw string) string {
+	h1 := sha256.Sum256([]byte(pw))
+	h2 := sha256.Sum256(h1[:])
+	return SHA2HashPrefix + hex.EncodeToString(h2[:])
 }
 
 // NativeHash is MySQL's PASSWORD() of pw for mysql_native_password.

@@ -6,8 +6,10 @@ import (
 	"crypto/subtle"
 	"crypto/tls"
 	"encoding/binary"
+	"encoding/hex"
 	"fmt"
 	"net"
+	"strings"
 	"time"
 
 	"github.com/shardgate/shardgate/backend"
@@ -312,23 +314,27 @@ func (srv *Server) setNames(collation byte) string {
 // switch to mysql_native_password. err: the client connection failed.
 func (s *session) authenticate(cfg *config.Config, user, plugin string, salt, auth []byte) (bool, error) {
 	cred := s.credentialOf(cfg, user)
-	if plugin == sha2Plugin && cred.hash != "" {
-		plugin = "" // a stored native hash checks mysql_native_password only
+	// A stored hash checks its own plugin only: other clients switch.
+	want := ""
+	switch {
+	case cred.sha2 != nil:
+		want = sha2Plugin
+	case cred.hash != "":
+		want = nativePlugin
+	}
+	if want != "" && plugin != want {
+		plugin = ""
 	}
 	switch plugin {
 	case nativePlugin:
 		return cred.native(salt, auth), nil
 	case sha2Plugin:
-		ok := cred.known && equal(auth, wire.ScrambleSHA2(salt, cred.pw))
-		if ok && cred.pw != "" {
-			// Fast authentication succeeded: the client waits for OK next.
-			if err := s.c.WritePacket([]byte{0x01, 0x03}); err != nil {
-				return false, err
-			}
-		}
-		return ok, nil
+		return s.sha2(cred, salt, auth)
 	}
-	sw := append([]byte{0xfe}, nativePlugin...)
+	if want == "" {
+		want = nativePlugin
+	}
+	sw := append([]byte{0xfe}, want...)
 	sw = append(append(append(sw, 0), salt...), 0)
 	if err := s.c.WritePacket(sw); err != nil {
 		return false, err
@@ -340,7 +346,29 @@ func (s *session) authenticate(cfg *config.Config, user, plugin string, salt, au
 	if err != nil {
 		return false, err
 	}
+	if want == sha2Plugin {
+		return s.sha2(cred, salt, append([]byte(nil), resp...))
+	}
 	return cred.native(salt, resp), nil
+}
+
+// sha2 checks a caching_sha2_password fast-auth response; on success the
+// client is told so (0x01 0x03), and waits for the OK.
+func (s *session) sha2(cred credential, salt, auth []byte) (bool, error) {
+	var ok bool
+	switch {
+	case !cred.known:
+	case cred.sha2 != nil:
+		ok = wire.CheckSHA2Hash(salt, auth, cred.sha2)
+	default:
+		ok = equal(auth, wire.ScrambleSHA2(salt, cred.pw))
+	}
+	if ok && (cred.pw != "" || cred.sha2 != nil) {
+		if err := s.c.WritePacket([]byte{0x01, 0x03}); err != nil {
+			return false, err
+		}
+	}
+	return ok, nil
 }
 
 // credential is what a login is checked against: the user's password, or
@@ -349,6 +377,8 @@ func (s *session) authenticate(cfg *config.Config, user, plugin string, salt, au
 type credential struct {
 	known    bool
 	pw, hash string
+	// sha2 is a stored caching_sha2_password hash, SHA256(SHA256(pw)).
+	sha2 []byte
 }
 
 func (s *session) credentialOf(cfg *config.Config, user string) credential {
@@ -361,13 +391,20 @@ func (s *session) credentialOf(cfg *config.Config, user string) credential {
 		s.srv.log.Warn("login refused: the user's password cannot be read", "user", user, "err", err)
 		return credential{}
 	}
+	if h, ok := strings.CutPrefix(u.PasswordHash, config.SHA2HashPrefix); ok {
+		b, err := hex.DecodeString(h)
+		if err != nil {
+			return credential{} // validated: not reached
+		}
+		return credential{known: true, sha2: b}
+	}
 	return credential{known: true, pw: pw, hash: u.PasswordHash}
 }
 
 // native checks a mysql_native_password response.
 func (c credential) native(salt, auth []byte) bool {
 	switch {
-	case !c.known:
+	case !c.known, c.sha2 != nil:
 		return false
 	case c.hash != "":
 		return wire.CheckNativeHash(salt, auth, c.hash)

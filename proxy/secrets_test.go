@@ -3,7 +3,9 @@ package proxy
 import (
 	"database/sql"
 	"fmt"
+	"net"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -13,7 +15,8 @@ import (
 	"github.com/shardgate/shardgate/internal/testenv"
 )
 
-// Front-end users stored as a native hash or by reference, and a backend
+// Front-end users stored as a native or caching_sha2_password hash or by
+// reference, and a backend
 // password from the environment: logins with the right password pass,
 // wrong ones fail, and statements reach the backend.
 func TestPasswordHashesAndReferences(t *testing.T) {
@@ -27,12 +30,13 @@ func TestPasswordHashesAndReferences(t *testing.T) {
 listen: 127.0.0.1:0
 users:
   - {name: hashed, passwordHash: '%s'}
+  - {name: sha2hashed, passwordHash: '%s'}
   - {name: filed, passwordFile: %s}
 dataSources:
   master: {url: "%s", username: root, passwordEnv: SG_BACKEND_PW, database: pt}
 masterSlaveRule: {masterDataSourceName: master}
 props: {readYourWrites: off}
-`, config.NativeHash("hash-secret"), pwFile, r.Master.Addr())
+`, config.NativeHash("hash-secret"), config.SHA2Hash("sha2-secret"), pwFile, r.Master.Addr())
 	p := startProxyYAML(t, r, y)
 	login := func(user, pw, params string) error {
 		db, err := sql.Open("mysql", fmt.Sprintf("%s:%s@tcp(%s)/pt?%s", user, pw, p.addr, params))
@@ -49,12 +53,31 @@ props: {readYourWrites: off}
 	}{
 		{"hashed", "hash-secret", "", true},
 		{"hashed", "wrong", "", false},
+		// A caching_sha2_password hash: go-sql-driver answers the
+		// greeting with a native scramble and is switched to sha2.
+		{"sha2hashed", "sha2-secret", "", true},
+		{"sha2hashed", "wrong", "", false},
+		{"sha2hashed", "", "", false},
+		{"hashed", "sha2-secret", "", false},
 		{"filed", "file-secret", "", true},
 		{"filed", "file-secret\n", "", false},
 		{"nobody", "hash-secret", "", false},
 	} {
 		if err := login(c.user, c.pw, c.params); (err == nil) != c.ok {
 			t.Errorf("%s / %q: %v, want ok=%v", c.user, c.pw, err, c.ok)
+		}
+	}
+	// MariaDB's own client (libmariadb's plugins) logs in to both hashes.
+	if cli, err := exec.LookPath("mariadb"); err == nil {
+		host, port, _ := net.SplitHostPort(p.addr)
+		for _, c := range []struct {
+			user, pw string
+			ok       bool
+		}{{"sha2hashed", "sha2-secret", true}, {"sha2hashed", "wrong", false}, {"hashed", "hash-secret", true}} {
+			out, err := exec.Command(cli, "--no-defaults", "-h", host, "-P", port, "-u", c.user, "-p"+c.pw, "-N", "-e", "SELECT 1", "pt").CombinedOutput()
+			if (err == nil) != c.ok {
+				t.Errorf("mariadb client %s / %q: %v %s, want ok=%v", c.user, c.pw, err, out, c.ok)
+			}
 		}
 	}
 	// The password file gone: its user can no longer log in at all.

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"crypto/ed25519"
 	"crypto/sha1"
+	"crypto/sha256"
 	"encoding/hex"
 	"strings"
 	"testing"
@@ -39,5 +40,24 @@ func TestSignEd25519(t *testing.T) {
 	}
 	if want := ed25519.Sign(ed25519.NewKeyFromSeed(seed), nonce); !bytes.Equal(got, want) {
 		t.Fatalf("signature %x, want %x", got, want)
+	}
+}
+
+// A stored SHA256(SHA256(pw)) checks caching_sha2_password's scramble of
+// pw, and nothing else.
+func TestCheckSHA2Hash(t *testing.T) {
+	salt := []byte("0123456789abcdefghij")
+	h1 := sha256.Sum256([]byte("pw"))
+	h2 := sha256.Sum256(h1[:])
+	if !CheckSHA2Hash(salt, ScrambleSHA2(salt, "pw"), h2[:]) {
+		t.Fatal("the right scramble failed")
+	}
+	for _, bad := range [][]byte{ScrambleSHA2(salt, "pW"), ScrambleSHA2([]byte("other salt 123456789"), "pw"), nil, make([]byte, 32)} {
+		if CheckSHA2Hash(salt, bad, h2[:]) {
+			t.Errorf("%x accepted", bad)
+		}
+	}
+	if CheckSHA2Hash(salt, ScrambleSHA2(salt, "pw"), h2[:31]) {
+		t.Error("a short hash accepted")
 	}
 }

@@ -384,6 +384,24 @@ func CheckNativeHash(salt, auth []byte, hash string) bool {
 	return subtle.ConstantTimeCompare(got[:], h2) == 1
 }
 
+// CheckSHA2Hash checks a caching_sha2_password fast-auth scramble
+// against h2 = SHA256(SHA256(password)): the scramble XOR
+// SHA256(h2 + salt) is SHA256(password), whose SHA-256 must be h2.
+func CheckSHA2Hash(salt, auth, h2 []byte) bool {
+	if len(h2) != sha256.Size || len(auth) != sha256.Size {
+		return false
+	}
+	h := sha256.New()
+	h.Write(h2)
+	h.Write(salt)
+	m := h.Sum(nil)
+	for i := range m {
+		m[i] ^= auth[i]
+	}
+	got := sha256.Sum256(m)
+	return subtle.ConstantTimeCompare(got[:], h2) == 1
+}
+
 // SignEd25519 answers MariaDB's ed25519 authentication: an Ed25519
 // signature of the server's nonce whose secret is expanded from the
 // password itself (SHA-512(password): the lower half, clamped, is the
