@@ -68,7 +68,7 @@ func TestCausalReads(t *testing.T) {
 	r.Master.Exec(t, "CREATE TABLE IF NOT EXISTS drv.causal (id INT PRIMARY KEY, v INT)", "REPLACE INTO drv.causal VALUES (1, 0)")
 	r.Sync(t)
 	slaves := func(by map[int]int) int { return by[r.Slaves[0].ServerID] + by[r.Slaves[1].ServerID] }
-	const n = 2000
+	const n = 5000
 	for i, tc := range []struct {
 		scope string
 		pool  bool

@@ -55,7 +55,7 @@ func pairs(t *testing.T) int {
 		}
 		return n
 	}
-	return 5000
+	return 10000
 }
 
 // readYourWrites: causal — a session's read after its write goes to a

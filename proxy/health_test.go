@@ -4,6 +4,7 @@ import (
 	"context"
 	"database/sql"
 	"fmt"
+	"maps"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -11,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/shardgate/shardgate/config"
 	"github.com/shardgate/shardgate/internal/testenv"
 )
 
@@ -321,5 +323,53 @@ func TestHealthFlappingSlave(t *testing.T) {
 	}
 	if e := l.errs.Load(); e != 0 {
 		t.Errorf("%d client reads failed", e)
+	}
+}
+
+// The operator's DISABLED and the monitor's view combine: a slave the
+// operator disabled gets no read although its checks pass; enabled again
+// but seen degraded by the monitor (replication stopped) it gets none
+// either; with both fine it gets reads again.
+func TestOperatorAndMonitor(t *testing.T) {
+	p := startProxy(t, "readYourWrites: off, healthFailures: 1, healthSuccesses: 1")
+	s0 := p.r.Slaves[0]
+	h := p.rt.Snapshot().ByName["slave0"].Health
+	until(t, "slave0 healthy", 5*time.Second, h.Healthy)
+	l := startReads(t, p)
+	reads := func(what string) map[int]int {
+		t.Helper()
+		l.mu.Lock()
+		clear(l.seen)
+		l.mu.Unlock()
+		time.Sleep(500 * time.Millisecond)
+		l.mu.Lock()
+		defer l.mu.Unlock()
+		t.Logf("%s: reads by server %v", what, l.seen)
+		return maps.Clone(l.seen)
+	}
+	if err := p.rt.SetState(config.State{DisabledDataSources: map[string]string{"slave0": "/state/datasources/slave0"}}); err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(50 * time.Millisecond) // reads already planned
+	if by := reads("slave0 DISABLED, healthy"); by[s0.ServerID] != 0 || !h.Healthy() {
+		t.Errorf("DISABLED slave0 (healthy %v) served %d reads", h.Healthy(), by[s0.ServerID])
+	}
+	s0.Exec(t, "STOP SLAVE SQL_THREAD")
+	t.Cleanup(func() { s0.Exec(t, "START SLAVE SQL_THREAD") })
+	until(t, "slave0 degraded", 5*time.Second, func() bool { return !h.Healthy() })
+	if err := p.rt.SetState(config.State{}); err != nil {
+		t.Fatal(err)
+	}
+	if by := reads("slave0 enabled, degraded"); by[s0.ServerID] != 0 {
+		t.Errorf("degraded slave0 served %d reads", by[s0.ServerID])
+	}
+	s0.Exec(t, "START SLAVE SQL_THREAD")
+	until(t, "slave0 healthy again", 5*time.Second, h.Healthy)
+	if by := reads("slave0 enabled, healthy"); by[s0.ServerID] == 0 {
+		t.Error("slave0 enabled and healthy served no read")
+	}
+	l.end()
+	if e := l.errs.Load(); e != 0 {
+		t.Errorf("%d reads failed", e)
 	}
 }
