@@ -83,6 +83,10 @@ func (s *session) begin(bc *backend.Conn) error {
 	return nil
 }
 
+// forgetTx drops what a new branch would replay of the transaction (its
+// BEGIN text and savepoints), once it ended.
+func (s *session) forgetTx() { s.savepoints, s.txBegin = s.savepoints[:0], "" }
+
 func quoteName(n string) string { return "`" + strings.ReplaceAll(n, "`", "``") + "`" }
 
 // releaseBranch handles a branch given back after a statement: kept until
@@ -269,7 +273,7 @@ func (s *session) afterTx(cls engine.Class, ok bool, p []byte, st *stmt) {
 		return
 	}
 	if cls&engine.EndTx != 0 && cls&engine.Savepoint == 0 || implicit {
-		s.savepoints, s.txBegin = s.savepoints[:0], ""
+		s.forgetTx()
 		s.endBranches() // ended with the first connection's
 	}
 }

@@ -666,7 +666,7 @@ func (s *session) abortTx(cls engine.Class, err error) error {
 		s.release(bc, true)
 	}
 	s.eng.RolledBack()
-	s.savepoints, s.txBegin = s.savepoints[:0], ""
+	s.forgetTx()
 	var re *engine.Error
 	if errors.As(err, &re) {
 		if rerr != nil {
@@ -920,7 +920,7 @@ func (s *session) statistics(p []byte) bool {
 
 func (s *session) resetConnection() {
 	s.resetBranches()
-	s.savepoints, s.txBegin = s.savepoints[:0], ""
+	s.forgetTx()
 	if bc := s.pinned; bc != nil {
 		s.pinned = nil
 		bc.ResetSession()
