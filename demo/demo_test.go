@@ -157,6 +157,23 @@ func TestDemo(t *testing.T) {
 	}
 }
 
+// clickLive clicks the element sel names on a page that re-renders its
+// tables live: a node replaced between finding it and clicking it ("Could
+// not find node with given id") is looked up again.
+func clickLive(sel string) chromedp.Action[chromedp.Void] {
+	click := chromedp.Click(chromedp.CSS(sel))
+	return chromedp.Func(func(ctx context.Context, tg *chromedp.Target) error {
+		var err error
+		for range 10 {
+			if _, err = click(ctx, tg); err == nil || !strings.Contains(err.Error(), "Could not find node") {
+				return err
+			}
+			time.Sleep(50 * time.Millisecond)
+		}
+		return err
+	})
+}
+
 // The console, driven in headless Chromium: clicking "disable" on a slave
 // writes DISABLED to its registry node, the page shows it live, and the
 // proxy stops reading from that slave.
@@ -219,7 +236,7 @@ func TestConsoleInChromium(t *testing.T) {
 		t.Fatalf("ds_slave_0's health shown as %q (%v)", status, err)
 	}
 	err = chromedp.Do(ctx,
-		chromedp.Click(chromedp.CSS(`[data-testid="disable-ds_slave_0"]`)),
+		clickLive(`[data-testid="disable-ds_slave_0"]`),
 		chromedp.WaitVisible(chromedp.CSS(`td.disabled[data-testid="state-ds_slave_0"]`)),
 	)
 	if err != nil {
@@ -242,7 +259,7 @@ func TestConsoleInChromium(t *testing.T) {
 	}
 	// Enable again from the page.
 	err = chromedp.Do(ctx,
-		chromedp.Click(chromedp.CSS(`[data-testid="enable-ds_slave_0"]`)),
+		clickLive(`[data-testid="enable-ds_slave_0"]`),
 		chromedp.WaitVisible(chromedp.CSS(`td.enabled[data-testid="state-ds_slave_0"]`)),
 	)
 	if err != nil {
