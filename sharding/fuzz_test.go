@@ -1,6 +1,7 @@
 package sharding
 
 import (
+	"reflect"
 	"strings"
 	"testing"
 )
@@ -15,6 +16,10 @@ func FuzzRoute(f *testing.F) {
 		"select count(*), max(order_id) from t_order o join t_order_item i on o.order_id = i.order_id",
 		"create table t_order (order_id bigint)", "select * from t_config", "delete from t_order limit 1",
 		"select `t_order`.* from `t_order` where t_order.user_id = -3",
+		"SELECT c FROM t_order WHERE user_id = 5003 AND order_id = 17",
+		"select * from T_ORDER where status = 'x' and user_id <= 4 and order_id <> 2 or user_id <=> 3",
+		"update t_order set status = ? where user_id = ? and order_id != 5",
+		"select * from `T_Order` o where o.user_id >= 10 and o.status = '' limit 5",
 	} {
 		f.Add(s)
 	}
@@ -24,6 +29,18 @@ func FuzzRoute(f *testing.F) {
 		targets[n] = true
 	}
 	f.Fuzz(func(t *testing.T, sql string) {
+		// The fast scanner reads what the vitess tokenizer reads, on
+		// every text it takes.
+		for _, norm := range []bool{true, false} {
+			toks, named, key, lits, ok := rt.scanFast(sql, norm)
+			if !ok {
+				continue
+			}
+			vt, vn, vk, vl := rt.scanVitess(sql, norm)
+			if !reflect.DeepEqual(toks, vt) || named != vn || key != vk || !reflect.DeepEqual(lits, vl) {
+				t.Fatalf("%q (normalize %v): fast %v %v %q %v, vitess %v %v %q %v", sql, norm, toks, named, key, lits, vt, vn, vk, vl)
+			}
+		}
 		r, err := rt.Route(sql, nil)
 		if err != nil || r == nil {
 			return

@@ -202,6 +202,14 @@ func cacheable(stmt sqlparser.Statement) bool {
 // different keys share one parsed statement; other literals (ORDER BY 1,
 // LIMIT, IN lists, select items) stay in the key.
 func (rt *Router) scanKey(sql string, normalize bool) (toks []tok, named bool, key string, lits []any) {
+	if toks, named, key, lits, ok := rt.scanFast(sql, normalize); ok {
+		return toks, named, key, lits
+	}
+	return rt.scanVitess(sql, normalize)
+}
+
+// scanVitess is scanKey with the vitess tokenizer: any text.
+func (rt *Router) scanVitess(sql string, normalize bool) (toks []tok, named bool, key string, lits []any) {
 	var b strings.Builder
 	last, prev := 0, 0
 	tk := sqlparser.NewStringTokenizer(sql)
@@ -238,6 +246,11 @@ func (rt *Router) scanKey(sql string, normalize bool) (toks []tok, named bool, k
 			}
 			var v any
 			if typ == sqlparser.STRING {
+				// The tokenizer is one byte past a string's closing
+				// quote: the key keeps that byte.
+				for end > start+1 && sql[end-1] != '\'' && sql[end-1] != '"' {
+					end--
+				}
 				v = string(val)
 			} else if n, err := strconv.ParseInt(string(val), 10, 64); err == nil {
 				v = n

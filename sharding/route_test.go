@@ -2,6 +2,8 @@ package sharding
 
 import (
 	"errors"
+	"math/rand/v2"
+	"reflect"
 	"fmt"
 	"strings"
 	"sync"
@@ -264,4 +266,50 @@ func TestRouteConcurrent(t *testing.T) {
 		})
 	}
 	wg.Wait()
+}
+
+// The fast scanner and the vitess tokenizer read the same out of random
+// texts made of SQL's pieces (words, rule tables in any case and quoted,
+// numbers, strings, operators, punctuation, spaces).
+func TestScanFastMatchesVitess(t *testing.T) {
+	rt := router(t)
+	pieces := []string{"select", "from", "where", "and", "or", "t_order", "T_Order", "`t_order`", "t_order_item", "t_config", "status",
+		"user_id", "order_id", "o", ".", ",", "(", ")", "*", "=", "<", ">", "<=", ">=", "<>", "!=", "<=>", "-", "+", "/", "%", "?",
+		"1", "42", "007", "99999999999999999999", "'a'", "''", "'x y'", "in", "between", "limit", "not", "null", "is", " ", "\n", "\t"}
+	rnd := rand.New(rand.NewPCG(1, 2))
+	fast := 0
+	for range 200_000 {
+		var b strings.Builder
+		for range 1 + rnd.IntN(12) {
+			b.WriteString(pieces[rnd.IntN(len(pieces))])
+			if rnd.IntN(3) > 0 {
+				b.WriteByte(' ')
+			}
+		}
+		sql := b.String()
+		for _, norm := range []bool{true, false} {
+			toks, named, key, lits, ok := rt.scanFast(sql, norm)
+			if !ok {
+				continue
+			}
+			fast++
+			vt, vn, vk, vl := rt.scanVitess(sql, norm)
+			if !reflect.DeepEqual(toks, vt) || named != vn || key != vk || !reflect.DeepEqual(lits, vl) {
+				t.Fatalf("%q (normalize %v): fast %v %v %q %v, vitess %v %v %q %v", sql, norm, toks, named, key, lits, vt, vn, vk, vl)
+			}
+		}
+	}
+	t.Logf("%d of 400,000 readings taken by the fast scanner", fast)
+	if fast < 100_000 {
+		t.Errorf("the fast scanner took only %d readings", fast)
+	}
+}
+
+// Rule tables named like keywords are left to the vitess tokenizer.
+func TestKeywordNames(t *testing.T) {
+	k := keywordNames([]string{"t_order", "status", "user", "table"})
+	if k["t_order"] || !k["table"] {
+		t.Fatalf("%v", k)
+	}
+	t.Logf("read as keywords: %v", k)
 }

@@ -51,6 +51,9 @@ type Router struct {
 	def     string
 	maxRows int
 	keys    *Snowflake
+	// keywords are rule table names the vitess tokenizer reads as
+	// keywords (see scanFast).
+	keywords map[string]bool
 	// cache holds parsed statements by key (see scanKey), at most
 	// maxPlanCache; cached counts them.
 	cache  sync.Map
@@ -143,6 +146,14 @@ func New(r *config.ShardingRule, maxRows int, keys *Snowflake) (*Router, error) 
 		rt.targets = append(rt.targets, n)
 	}
 	sort.Strings(rt.targets)
+	names := make([]string, 0, len(rt.tables)+len(rt.broadcast))
+	for n := range rt.tables {
+		names = append(names, n)
+	}
+	for n := range rt.broadcast {
+		names = append(names, n)
+	}
+	rt.keywords = keywordNames(names)
 	return rt, nil
 }
 
