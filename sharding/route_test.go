@@ -2,9 +2,9 @@ package sharding
 
 import (
 	"errors"
+	"fmt"
 	"math/rand/v2"
 	"reflect"
-	"fmt"
 	"strings"
 	"sync"
 	"testing"
