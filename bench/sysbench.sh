@@ -10,8 +10,8 @@
 #   ONLY=oltp_point_select bench/sysbench.sh  # workloads whose name contains ONLY
 #   MODES=disable bench/sysbench.sh        # only these --db-ps-mode values
 #   SHARDED=1 bench/sysbench.sh            # also shardgate with sbtest1 sharded by id % 2 over
-#                                          #   two databases (point_select both modes,
-#                                          #   read_only --skip_trx text: what sharding runs today)
+#                                          #   two databases (point_select, read_only and
+#                                          #   read_only --skip_trx, both modes)
 #   REPLICA=1 RYW=causal BASELINE=HEAD BASE_RYW=session ONLY=skip_trx bench/sysbench.sh
 #                                          # props.readYourWrites of shardgate (RYW, default off)
 #                                          #   and of the baseline (BASE_RYW, default RYW): one
@@ -270,9 +270,6 @@ for round in $(seq "$ROUNDS"); do
 	for wl in "${WORKLOADS[@]}"; do
 		for ps in $MODES; do
 			for target in "${TARGETS[@]}"; do
-				# Prepared statements over several nodes are refused: the sharded
-				# target runs read_only in text mode only.
-				[ "$target" = sharded ] && [ "$ps" = auto ] && [ "$wl" != oltp_point_select ] && continue
 				case $target in
 					direct) port=$DB_PORT pid=0 ;;
 					relay) port=$RELAY_PORT pid=$RELAY_PID ;;

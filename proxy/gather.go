@@ -13,9 +13,9 @@ import (
 // atomic write's) on that group.
 func (s *session) Gather(u *engine.Unit, cls engine.Class, maxRows int) (engine.Answer, engine.Result) {
 	ds := u.DS
-	if s.cur.st != nil {
-		return engine.Answer{}, engine.Result{Failure: engine.Failed, Err: &engine.Error{Kind: engine.ErrUnsupported, Code: engine.ErrCodeUnsupported, SQLState: "42000",
-			Message: "shardgate: a prepared statement that runs on several data nodes is not supported by the proxy yet; give its sharding key, or send it as text"}}
+	text, err := s.textOf(u)
+	if err != nil {
+		return engine.Answer{}, engine.Result{Failure: engine.Failed, Err: err}
 	}
 	s.lastDS = ds.Name
 	onMaster := ds.IsMaster()
@@ -29,9 +29,9 @@ func (s *session) Gather(u *engine.Unit, cls engine.Class, maxRows int) (engine.
 		}
 	}
 	if s.srv.showSQL() {
-		s.srv.log.Info("actual sql", "conn", s.id, "dataSource", ds.Name, "sql", engine.Redact(u.SQL))
+		s.srv.log.Info("actual sql", "conn", s.id, "dataSource", ds.Name, "sql", engine.Redact(text))
 	}
-	s.cmd = append(append(s.cmd[:0], wire.ComQuery), u.SQL...)
+	s.cmd = append(append(s.cmd[:0], wire.ComQuery), text...)
 	if err := bc.WriteCommand(s.cmd); err != nil {
 		bc.Broken = true
 		s.release(bc, onMaster)
@@ -47,6 +47,21 @@ func (s *session) Gather(u *engine.Unit, cls engine.Class, maxRows int) (engine.
 	}
 	s.release(bc, onMaster)
 	return a, res
+}
+
+// textOf is the text a merged plan's unit runs as: its SQL, with a
+// prepared statement's parameters bound into it (merged units are read
+// in the text protocol; Write and Stream answer the client in the binary
+// one).
+func (s *session) textOf(u *engine.Unit) ([]byte, error) {
+	if s.cur.st == nil || !u.Args || len(s.cur.args) == 0 {
+		return u.SQL, nil
+	}
+	text, err := sharding.BindText(string(u.SQL), s.cur.args)
+	if err != nil {
+		return nil, &engine.Error{Kind: engine.ErrUnsupported, Code: engine.ErrCodeUnsupported, SQLState: "42000", Message: err.Error()}
+	}
+	return []byte(text), nil
 }
 
 // readAnswer reads a text-protocol answer: an OK, an error, or a result set
@@ -172,7 +187,14 @@ func (s *session) Write(a *engine.Answer) {
 		s.cur.clientOK = s.c.WritePacket(s.buf) == nil
 		return
 	}
-	w := rowWriter{c: s.c, status: s.status(), buf: s.buf, maxPacket: s.srv.rt.Snapshot().Config.Props.MaxAllowedPacket}
+	if s.cur.st != nil {
+		if err := binaryLossy(a.Defs[:a.Visible]); err != nil {
+			s.writeErr(err)
+			s.cur.clientOK = true
+			return
+		}
+	}
+	w := rowWriter{c: s.c, status: s.status(), buf: s.buf, maxPacket: s.srv.rt.Snapshot().Config.Props.MaxAllowedPacket, binary: s.cur.st != nil}
 	w.rawColumns(a.Defs[:a.Visible])
 	for _, r := range a.Rows {
 		w.row(r)

@@ -443,6 +443,7 @@ func (s *session) runKind(p []byte, cls engine.Class, st *stmt, kind wire.Respon
 			return true
 		}
 		sql = []byte(st.sql)
+		s.cur.args = args
 	case st != nil:
 		if err := s.unsharded(st); err != nil {
 			s.cur = current{}
@@ -489,6 +490,9 @@ type current struct {
 	p    []byte
 	st   *stmt
 	kind wire.Response
+	// args: a sharded prepared statement's parameters, for units run as
+	// text (textOf).
+	args []any
 	// wasInTx: the session was in a transaction before the command.
 	wasInTx bool
 	// set by Execute when the unit ran, for Finish

@@ -25,10 +25,9 @@ type source struct {
 // current row of every unit first under ORDER BY, else unit after unit.
 // Memory is one row per unit, whatever the row count.
 func (s *session) Stream(plan *engine.Plan, cls engine.Class) (int, engine.Result, bool) {
-	if s.cur.st != nil || s.eng.NeedsMasterConn() {
-		// Prepared: Gather refuses it. Held master connections (a
-		// transaction): units of one group share one, so they are
-		// gathered one after the other.
+	if s.eng.NeedsMasterConn() {
+		// Held master connections (a transaction): units of one group
+		// share one, so they are gathered one after the other.
 		return 0, engine.Result{}, false
 	}
 	i, r := s.stream(plan)
@@ -64,12 +63,18 @@ func (s *session) stream(plan *engine.Plan) (int, engine.Result) {
 				return i, r
 			}
 		}
+		text, err := s.textOf(u)
+		if err != nil {
+			s.release(bc, onMaster)
+			abort()
+			return i, engine.Result{Failure: engine.Failed, Err: err}
+		}
 		if s.srv.showSQL() {
-			s.srv.log.Info("actual sql", "conn", s.id, "dataSource", ds.Name, "sql", engine.Redact(u.SQL))
+			s.srv.log.Info("actual sql", "conn", s.id, "dataSource", ds.Name, "sql", engine.Redact(text))
 		}
 		srcs[i] = source{u: u, bc: bc, onMaster: onMaster}
 		started++
-		s.cmd = append(append(s.cmd[:0], wire.ComQuery), u.SQL...)
+		s.cmd = append(append(s.cmd[:0], wire.ComQuery), text...)
 		if err := bc.WriteCommand(s.cmd); err != nil {
 			bc.Broken = true
 			abort()
@@ -109,7 +114,13 @@ func (s *session) stream(plan *engine.Plan) (int, engine.Result) {
 		return 0, engine.Result{Failure: engine.Failed, Err: &engine.Error{Kind: engine.ErrUnsupported, Code: engine.ErrCodeUnsupported, SQLState: "42000", Message: err.Error()}}
 	}
 	visible := m.Visible(len(cols))
-	w := rowWriter{c: s.c, status: s.status(), buf: s.buf, maxPacket: s.srv.rt.Snapshot().Config.Props.MaxAllowedPacket}
+	if s.cur.st != nil {
+		if err := binaryLossy(defs[:visible]); err != nil {
+			abort()
+			return 0, engine.Result{Failure: engine.Failed, Err: err}
+		}
+	}
+	w := rowWriter{c: s.c, status: s.status(), buf: s.buf, maxPacket: s.srv.rt.Snapshot().Config.Props.MaxAllowedPacket, binary: s.cur.st != nil}
 	w.rawColumns(defs[:visible])
 	skip, left := int64(0), int64(-1)
 	if m.Limit {

@@ -187,6 +187,14 @@ func (p *planner) literal(e sqlparser.Expr) ([]byte, bool, bool) {
 	return nil, false, false
 }
 
+// BindText replaces a unit's parameters (?) with the literals of their
+// values, for a front end that runs the unit as text (the proxy's merged
+// reads of a prepared statement, which it reads in the text protocol).
+func BindText(text string, args []any) (string, error) {
+	p := planner{args: args}
+	return p.bindText(text)
+}
+
 // bindText replaces the text's parameters (?) with their values, for a
 // node's text that no longer holds all of them (HAVING dropped).
 func (p *planner) bindText(text string) (string, error) {
