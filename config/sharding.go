@@ -68,7 +68,8 @@ type StandardStrategy struct {
 	Algorithm string `yaml:"algorithm"`
 	// Props of the algorithm: shardingCount (MOD, HASH_MOD), boundaries
 	// (RANGE: ascending upper bounds, comma-separated), and for INTERVAL
-	// datetimeLower, datetimeUpper, datetimePattern, intervalUnit.
+	// datetimeLower, datetimeUpper, datetimePattern, shardingSuffixPattern,
+	// intervalAmount, intervalUnit.
 	Props map[string]string `yaml:"props,omitempty"`
 }
 
@@ -367,9 +368,12 @@ func (c *Config) checkStrategy(p string, s *Strategy, bad func(path, format stri
 				bad(p+".standard.props.boundaries", "required for RANGE")
 			}
 		case AlgInterval:
-			for _, k := range []string{"datetimeLower", "datetimeUpper", "intervalUnit"} {
-				if st.Props[k] == "" {
-					bad(p+".standard.props."+k, "required for INTERVAL")
+			// ShardingSphere 5's spellings (datetime-lower, …) are
+			// accepted too; the values are checked when the rule compiles.
+			for _, k := range [][2]string{{"datetimeLower", "datetime-lower"}, {"datetimeUpper", "datetime-upper"},
+				{"shardingSuffixPattern", "sharding-suffix-pattern"}, {"intervalUnit", "datetime-interval-unit"}} {
+				if st.Props[k[0]] == "" && st.Props[k[1]] == "" {
+					bad(p+".standard.props."+k[0], "required for INTERVAL")
 				}
 			}
 		default:

@@ -32,6 +32,7 @@ const shardTables = `
 CREATE TABLE t_order (order_id BIGINT PRIMARY KEY, user_id INT NOT NULL, status VARCHAR(16), amount DECIMAL(10,2), KEY idx_user (user_id))
 CREATE TABLE t_order_item (item_id INT PRIMARY KEY, order_id BIGINT NOT NULL, user_id INT NOT NULL, qty INT)
 CREATE TABLE t_config (k VARCHAR(16) PRIMARY KEY, v VARCHAR(64))
+CREATE TABLE t_event (id INT PRIMARY KEY, user_id INT NOT NULL, created DATETIME(3) NOT NULL, v VARCHAR(16))
 CREATE TABLE plain (id INT PRIMARY KEY, v VARCHAR(16))`
 
 func startShards(t *testing.T) *shardEnv {
@@ -64,6 +65,11 @@ shardingRule:
       actualDataNodes: ms_${0..1}.t_order_item_${0..1}
       databaseStrategy: {inline: {shardingColumn: user_id, algorithmExpression: 'ms_${user_id %% 2}'}}
       tableStrategy: {standard: {shardingColumn: order_id, algorithm: MOD, props: {shardingCount: "2"}}}
+    t_event:
+      actualDataNodes: ms_${0..1}.t_event_${['202401','202402','202403']}
+      databaseStrategy: {inline: {shardingColumn: user_id, algorithmExpression: 'ms_${user_id %% 2}'}}
+      tableStrategy:
+        standard: {shardingColumn: created, algorithm: INTERVAL, props: {datetimeLower: "2024-01-01 00:00:00", datetimeUpper: "2024-03-31 23:59:59.999", shardingSuffixPattern: yyyyMM, intervalUnit: MONTHS}}
   bindingTables: ["t_order,t_order_item"]
   broadcastTables: [t_config]
   defaultDataSourceName: ms_0
@@ -769,6 +775,77 @@ func TestShardingPrepared(t *testing.T) {
 	e.exec(t, "DELETE FROM t_order WHERE status = ?", "gen")
 	e.r.Sync(t)
 	samePrepared("SELECT order_id, user_id, status, amount FROM t_order WHERE order_id > ? ORDER BY order_id", 0)
+}
+
+// A table sharded by month (INTERVAL) keeps each row in its month's table
+// of its user's group and answers point, range and scatter reads, text and
+// prepared (time parameters), as one table does.
+func TestShardingInterval(t *testing.T) {
+	e := startShards(t)
+	rng := rand.New(rand.NewPCG(7, 7))
+	start := time.Date(2024, 1, 1, 0, 0, 0, 0, time.UTC)
+	span := time.Date(2024, 4, 1, 0, 0, 0, 0, time.UTC).Sub(start)
+	var stamps []time.Time
+	for i := range 200 {
+		ts := start.Add(time.Duration(rng.Int64N(int64(span/time.Millisecond))) * time.Millisecond)
+		if i < 4 {
+			ts = []time.Time{start, start.Add(span - time.Millisecond), time.Date(2024, 2, 29, 23, 59, 59, 999e6, time.UTC), time.Date(2024, 3, 1, 0, 0, 0, 0, time.UTC)}[i]
+		}
+		stamps = append(stamps, ts)
+		e.both(t, fmt.Sprintf("INSERT INTO t_event (id, user_id, created, v) VALUES (%d, %d, '%s', 'v%d')", i, i%5, ts.Format("2006-01-02 15:04:05.000"), i%3))
+	}
+	// Every row lies in its month's table on its user's group.
+	for db := range 2 {
+		for _, m := range []string{"202401", "202402", "202403"} {
+			rows, err := e.oracle.Query(fmt.Sprintf("SELECT user_id, DATE_FORMAT(created, '%%Y%%m') FROM sh%d.t_event_%s", db, m))
+			if err != nil {
+				t.Fatal(err)
+			}
+			for rows.Next() {
+				var u int
+				var month string
+				rows.Scan(&u, &month)
+				if u%2 != db || month != m {
+					t.Errorf("user %d, month %s found in sh%d.t_event_%s", u, month, db, m)
+				}
+			}
+			rows.Close()
+		}
+	}
+	e.r.Sync(t)
+	for _, q := range []string{
+		"SELECT * FROM t_event WHERE user_id = 3 AND created = '" + stamps[7].Format("2006-01-02 15:04:05.000") + "'",
+		"SELECT id, created FROM t_event WHERE created BETWEEN '2024-02-10' AND '2024-03-05 12:00:00' ORDER BY created, id",
+		"SELECT id FROM t_event WHERE created >= '2024-03-01' AND user_id IN (1, 2) ORDER BY id",
+		"SELECT id FROM t_event WHERE created < '2024-01-15' ORDER BY id",
+		"SELECT v, COUNT(*), MIN(created), MAX(created) FROM t_event WHERE created > '2024-01-31 23:59:59.999' GROUP BY v ORDER BY v",
+		"SELECT COUNT(*) FROM t_event WHERE created < '2023-06-01' OR created > '2025-01-01'",
+	} {
+		e.same(t, q, true)
+	}
+	ps, err := sql.Open("mysql", fmt.Sprintf("%s:%s@tcp(%s)/sh0?parseTime=true", user, password, e.addr))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ps.Close()
+	var n, want int
+	lo, hi := time.Date(2024, 2, 20, 0, 0, 0, 0, time.UTC), time.Date(2024, 3, 2, 0, 0, 0, 0, time.UTC)
+	if err := ps.QueryRow("SELECT COUNT(*) FROM t_event WHERE created BETWEEN ? AND ?", lo, hi).Scan(&n); err != nil {
+		t.Fatal(err)
+	}
+	e.oracle.QueryRow("SELECT COUNT(*) FROM t_event WHERE created BETWEEN ? AND ?", lo, hi).Scan(&want)
+	if n != want || n == 0 {
+		t.Errorf("prepared range of times: %d rows, want %d", n, want)
+	}
+	var got time.Time
+	if err := ps.QueryRow("SELECT created FROM t_event WHERE user_id = ? AND created = ?", 2, stamps[2]).Scan(&got); err != nil || !got.Equal(stamps[2]) {
+		t.Errorf("prepared point read: %v %v, want %v", got, err, stamps[2])
+	}
+	_, err = ps.Exec("INSERT INTO t_event (id, user_id, created) VALUES (?, ?, ?)", 999, 1, time.Date(2024, 4, 1, 0, 0, 0, 0, time.UTC))
+	var me *mysql.MySQLError
+	if !errors.As(err, &me) || !strings.Contains(me.Message, "outside datetimeLower..datetimeUpper") {
+		t.Errorf("a month without a table: %v", err)
+	}
 }
 
 // A scatter ORDER BY streams: 1M rows on 4 nodes reach the client in

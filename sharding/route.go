@@ -7,6 +7,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/dolthub/vitess/go/vt/sqlparser"
 )
@@ -641,8 +642,8 @@ func (p *planner) bound(t *Table, e sqlparser.Expr) (string, span, bool) {
 		if !ok {
 			return "", all, false
 		}
-		lo, ok1 := p.intValue(x.From)
-		hi, ok2 := p.intValue(x.To)
+		lo, ok1 := p.rangeValue(t, col, x.From)
+		hi, ok2 := p.rangeValue(t, col, x.To)
 		if !ok1 || !ok2 {
 			return "", all, false
 		}
@@ -657,7 +658,7 @@ func (p *planner) bound(t *Table, e sqlparser.Expr) (string, span, bool) {
 		if !ok {
 			return "", all, false
 		}
-		n, ok := p.intValue(right)
+		n, ok := p.rangeValue(t, col, right)
 		if !ok {
 			return "", all, false
 		}
@@ -698,6 +699,22 @@ func flipped(op string) string {
 		return sqlparser.LessEqualStr
 	}
 	return op
+}
+
+// rangeValue is a range bound on column col of t: for a column an INTERVAL
+// strategy shards, the microsecond of a datetime (a string or a time
+// parameter); for others an integer (intValue).
+func (p *planner) rangeValue(t *Table, col string, e sqlparser.Expr) (int64, bool) {
+	for _, st := range [2]*strategy{t.db, t.tb} {
+		if st.iv != nil && st.cols[0] == col {
+			x, ok := p.value(e)
+			if !ok {
+				return 0, false
+			}
+			return st.iv.value(x)
+		}
+	}
+	return p.intValue(e)
 }
 
 // intValue is value() when it is an integer (a quoted number compares as
@@ -835,6 +852,8 @@ func (p *planner) value(e sqlparser.Expr) (any, bool) {
 			return a, true
 		case []byte:
 			return string(a), true
+		case time.Time:
+			return a, true // INTERVAL routes it; other strategies refuse it
 		}
 	}
 	return nil, false

@@ -8,6 +8,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/shardgate/shardgate/config"
 )
@@ -42,6 +43,15 @@ shardingRule:
       actualDataNodes: ms_0.t_log_${0..2}
       tableStrategy:
         standard: {shardingColumn: id, algorithm: RANGE, props: {boundaries: "100,200"}}
+    t_event:
+      actualDataNodes: ms_${0..1}.t_event_${['202401','202402','202403','202404']}
+      databaseStrategy:
+        inline: {shardingColumn: user_id, algorithmExpression: 'ms_${user_id % 2}'}
+      tableStrategy:
+        standard:
+          shardingColumn: created
+          algorithm: INTERVAL
+          props: {datetime-lower: "2024-01-01 00:00:00", datetime-upper: "2024-04-30 23:59:59", sharding-suffix-pattern: yyyyMM, datetime-interval-unit: MONTHS}
   bindingTables: ["t_order,t_order_item"]
   broadcastTables: [t_config]
   defaultDataSourceName: ms_0
@@ -312,4 +322,88 @@ func TestKeywordNames(t *testing.T) {
 		t.Fatalf("%v", k)
 	}
 	t.Logf("read as keywords: %v", k)
+}
+
+// INTERVAL routes a datetime to the table of its month, prunes ranges to
+// the months they meet, and refuses values outside its bounds on INSERT.
+func TestRouteInterval(t *testing.T) {
+	rt := router(t)
+	ts := func(y, m, d, h int) time.Time { return time.Date(y, time.Month(m), d, h, 0, 0, 0, time.UTC) }
+	for _, tc := range []struct {
+		sql  string
+		args []any
+		want string
+	}{
+		{"select * from t_event where user_id = 1 and created = '2024-02-29 23:59:59'", nil, "ms_1: select * from t_event_202402 where user_id = 1 and created = '2024-02-29 23:59:59'"},
+		{"select * from t_event where user_id = 1 and created = '2024-03-01'", nil, "ms_1: select * from t_event_202403 where user_id = 1 and created = '2024-03-01'"},
+		{"select * from t_event where user_id = ? and created = ?", []any{int64(2), ts(2024, 1, 31, 12)}, "ms_0: select * from t_event_202401 where user_id = ? and created = ?"},
+		{"select * from t_event where user_id = 2 and created between '2024-02-15' and '2024-03-10'", nil,
+			"ms_0: select * from t_event_202402 where user_id = 2 and created between '2024-02-15' and '2024-03-10'\nms_0: select * from t_event_202403 where user_id = 2 and created between '2024-02-15' and '2024-03-10'"},
+		{"select * from t_event where user_id = 2 and created >= '2024-04-02 10:00:00'", nil, "ms_0: select * from t_event_202404 where user_id = 2 and created >= '2024-04-02 10:00:00'"},
+		{"select * from t_event where user_id = 2 and created < ?", []any{ts(2024, 2, 1, 0)}, "ms_0: select * from t_event_202401 where user_id = 2 and created < ?"},
+		{"select * from t_event where user_id = 2 and created > '2030-01-01'", nil, "ms_0: select * from t_event_202401 where user_id = 2 and created > '2030-01-01'"}, // no row anywhere: one node answers none
+		{"insert into t_event (user_id, created, v) values (1, '2024-04-30 23:59:59', 'a'), (2, '2024-01-01', 'b')", nil,
+			"ms_1: insert into t_event_202404(user_id, created, v) values (1, '2024-04-30 23:59:59', 'a')\nms_0: insert into t_event_202401(user_id, created, v) values (2, '2024-01-01', 'b')"},
+	} {
+		r, err := rt.Route(tc.sql, tc.args)
+		if err != nil {
+			t.Errorf("%s: %v", tc.sql, err)
+			continue
+		}
+		if got := units(r); got != tc.want {
+			t.Errorf("%s:\n got %s\nwant %s", tc.sql, got, tc.want)
+		}
+	}
+	// No created: every month of the group.
+	r, err := rt.Route("select * from t_event where user_id = 3", nil)
+	if err != nil || len(r.Units) != 4 {
+		t.Errorf("no created: %v %v", r, err)
+	}
+	for _, tc := range []struct{ sql, want string }{
+		{"insert into t_event (user_id, created) values (1, '2023-12-31 23:59:59')", "outside datetimeLower..datetimeUpper"},
+		{"insert into t_event (user_id, created) values (1, 'soon')", "INTERVAL needs a datetime created"},
+		{"insert into t_event (user_id, created) values (1, 5)", "INTERVAL needs a datetime created"},
+	} {
+		if _, err := rt.Route(tc.sql, nil); err == nil || !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("%s: %v, want %q", tc.sql, err, tc.want)
+		}
+	}
+}
+
+// An INTERVAL strategy's props are checked when the rule compiles, each
+// error naming its key.
+func TestIntervalProps(t *testing.T) {
+	base := map[string]string{"datetimeLower": "2024-01-01 00:00:00", "datetimeUpper": "2024-12-31 23:59:59", "shardingSuffixPattern": "yyyyMM", "intervalUnit": "MONTHS"}
+	with := func(k, v string) map[string]string {
+		m := map[string]string{}
+		for a, b := range base {
+			m[a] = b
+		}
+		m[k] = v
+		return m
+	}
+	iv, err := compileInterval("p", base)
+	if err != nil || len(iv.starts) != 12 || iv.suffixes[11] != "202412" {
+		t.Fatalf("%v %v", iv, err)
+	}
+	m := with("datetimePattern", "yyyy/MM/dd")
+	m["datetimeLower"], m["datetimeUpper"], m["intervalUnit"], m["intervalAmount"], m["shardingSuffixPattern"] = "2024/01/01", "2024/01/31", "DAYS", "7", "yyyyMMdd"
+	if iv, err = compileInterval("p", m); err != nil || strings.Join(iv.suffixes, ",") != "20240101,20240108,20240115,20240122,20240129" {
+		t.Errorf("weeks of days: %v %v", iv, err)
+	}
+	for k, v := range map[string]string{
+		"datetimeLower":         "yesterday",
+		"datetimeUpper":         "2023-01-01",
+		"intervalUnit":          "FORTNIGHTS",
+		"intervalAmount":        "0",
+		"shardingSuffixPattern": "yyyyQQ",
+		"datetimePattern":       "EEE",
+	} {
+		if _, err := compileInterval("p", with(k, v)); err == nil || !strings.Contains(err.Error(), "p.standard.props."+k) {
+			t.Errorf("%s=%s: %v", k, v, err)
+		}
+	}
+	if _, err := compileInterval("p", with("intervalUnit", "SECONDS")); err == nil || !strings.Contains(err.Error(), "more than 100000 intervals") {
+		t.Errorf("a year of seconds: %v", err)
+	}
 }

@@ -103,6 +103,9 @@ func New(r *config.ShardingRule, maxRows int, keys *Snowflake) (*Router, error) 
 		if t.tb, err = compile(p+".tableStrategy", tb); err != nil {
 			return nil, err
 		}
+		if err := sameColumnKinds(p, t.db, t.tb); err != nil {
+			return nil, err
+		}
 		kg := tr.KeyGenerator
 		if kg == nil {
 			kg = r.DefaultKeyGenerator
@@ -185,6 +188,8 @@ type strategy struct {
 	bounds []int64
 	// arithmetic: the inline algorithm computes with its columns (arith).
 	arithmetic bool
+	// iv is INTERVAL's table of intervals.
+	iv *interval
 }
 
 func compile(path string, s *config.Strategy) (*strategy, error) {
@@ -225,8 +230,14 @@ func compile(path string, s *config.Strategy) (*strategy, error) {
 				}
 				st.bounds = append(st.bounds, b)
 			}
+		case config.AlgInterval:
+			iv, err := compileInterval(path, s.Standard.Props)
+			if err != nil {
+				return nil, err
+			}
+			st.iv = iv
 		default:
-			return nil, unsupported("%s.standard.algorithm %s is validated but not routed by this version (MOD, HASH_MOD and RANGE are)", path, st.kind)
+			return nil, fmt.Errorf("%s.standard.algorithm: unknown algorithm %s", path, st.kind)
 		}
 	case s.Hint != nil:
 		return nil, unsupported("%s: hint strategies are validated but not routed by this version", path)
@@ -282,6 +293,11 @@ func (st *strategy) target(vals map[string]any, candidates []string) (string, er
 				idx = -idx
 			}
 		case config.AlgHashMod:
+			switch x.(type) {
+			case int64, string:
+			default:
+				return "", routeErr("%s: HASH_MOD needs an integer or text %s, got %v", st.path, st.cols[0], x)
+			}
 			h := javaHash(x)
 			idx = (h % st.n)
 			if idx < 0 {
@@ -300,13 +316,30 @@ func (st *strategy) target(vals map[string]any, candidates []string) (string, er
 			}
 		}
 		return "", routeErr("%s: %s gives shard %d, and none of %s ends in %d", st.path, describe(vals, st.cols), idx, strings.Join(candidates, ", "), idx)
+	case config.AlgInterval:
+		x := vals[st.cols[0]]
+		v, ok := st.iv.value(x)
+		if !ok {
+			return "", routeErr("%s: INTERVAL needs a datetime %s, got %v", st.path, st.cols[0], x)
+		}
+		i, ok := st.iv.index(v)
+		if !ok {
+			return "", routeErr("%s: %s is outside datetimeLower..datetimeUpper", st.path, describe(vals, st.cols))
+		}
+		if c, ok := st.iv.pick(i, candidates); ok {
+			return c, nil
+		}
+		return "", routeErr("%s: %s falls in interval %q, and none of %s ends in it", st.path, describe(vals, st.cols), st.iv.suffixes[i], strings.Join(candidates, ", "))
 	}
 	return "", fmt.Errorf("%s: internal: unknown strategy kind %q", st.path, st.kind)
 }
 
-// rangeTargets is the candidates a RANGE strategy puts values of sp on;
-// false for other strategies.
+// rangeTargets is the candidates a RANGE or INTERVAL strategy puts values
+// of sp on; false for other strategies.
 func (st *strategy) rangeTargets(sp span, candidates []string) (map[string]bool, bool) {
+	if st.kind == config.AlgInterval {
+		return st.intervalTargets(sp, candidates), true
+	}
 	if st.kind != config.AlgRange {
 		return nil, false
 	}
@@ -413,4 +446,37 @@ func javaHash(x any) int64 {
 		return int64(h)
 	}
 	return 0
+}
+
+// intervalTargets is the candidates of the intervals sp (microseconds)
+// meets; values outside datetimeLower..datetimeUpper are on no node.
+func (st *strategy) intervalTargets(sp span, candidates []string) map[string]bool {
+	iv := st.iv
+	out := map[string]bool{}
+	lo, hi := max(sp.lo, iv.starts[0]), min(sp.hi, iv.end)
+	if lo > hi {
+		return out
+	}
+	first, _ := iv.index(lo)
+	last, _ := iv.index(hi)
+	for i := first; i <= last; i++ {
+		if c, ok := iv.pick(i, candidates); ok {
+			out[c] = true
+		}
+	}
+	return out
+}
+
+// sameColumnKinds refuses a column that one strategy reads as a datetime
+// (INTERVAL) and the other as an integer or text: a range on it is one
+// span, measured in one unit.
+func sameColumnKinds(path string, db, tb *strategy) error {
+	for _, c := range db.cols {
+		for _, d := range tb.cols {
+			if c == d && (db.iv != nil) != (tb.iv != nil) {
+				return fmt.Errorf("%s: column %s shards databases and tables, by INTERVAL in one strategy only; use INTERVAL in both or another column", path, c)
+			}
+		}
+	}
+	return nil
 }
