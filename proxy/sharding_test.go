@@ -33,6 +33,7 @@ CREATE TABLE t_order (order_id BIGINT PRIMARY KEY, user_id INT NOT NULL, status 
 CREATE TABLE t_order_item (item_id INT PRIMARY KEY, order_id BIGINT NOT NULL, user_id INT NOT NULL, qty INT)
 CREATE TABLE t_config (k VARCHAR(16) PRIMARY KEY, v VARCHAR(64))
 CREATE TABLE t_event (id INT PRIMARY KEY, user_id INT NOT NULL, created DATETIME(3) NOT NULL, v VARCHAR(16))
+CREATE TABLE t_hint (id INT PRIMARY KEY, v VARCHAR(16))
 CREATE TABLE plain (id INT PRIMARY KEY, v VARCHAR(16))`
 
 func startShards(t *testing.T) *shardEnv {
@@ -70,6 +71,10 @@ shardingRule:
       databaseStrategy: {inline: {shardingColumn: user_id, algorithmExpression: 'ms_${user_id %% 2}'}}
       tableStrategy:
         standard: {shardingColumn: created, algorithm: INTERVAL, props: {datetimeLower: "2024-01-01 00:00:00", datetimeUpper: "2024-03-31 23:59:59.999", shardingSuffixPattern: yyyyMM, intervalUnit: MONTHS}}
+    t_hint:
+      actualDataNodes: ms_${0..1}.t_hint_${0..1}
+      databaseStrategy: {hint: {algorithmExpression: 'ms_${value %% 2}'}}
+      tableStrategy: {hint: {algorithmExpression: 't_hint_${value %% 2}'}}
   bindingTables: ["t_order,t_order_item"]
   broadcastTables: [t_config]
   defaultDataSourceName: ms_0
@@ -845,6 +850,36 @@ func TestShardingInterval(t *testing.T) {
 	var me *mysql.MySQLError
 	if !errors.As(err, &me) || !strings.Contains(me.Message, "outside datetimeLower..datetimeUpper") {
 		t.Errorf("a month without a table: %v", err)
+	}
+}
+
+// Hint strategies: rows go where the statement's SHARDINGSPHERE_HINT
+// comment says, reads with the hint find them on that node only, reads
+// without one ask every node, and an INSERT without a hint is refused.
+func TestShardingHint(t *testing.T) {
+	e := startShards(t)
+	for id := range 8 {
+		e.exec(t, fmt.Sprintf("/* SHARDINGSPHERE_HINT: t_hint.SHARDING_DATABASE_VALUE=%d, t_hint.SHARDING_TABLE_VALUE=%d */ INSERT INTO t_hint (id, v) VALUES (%d, 'h')", id/4, id/2, id))
+	}
+	for id := range 8 {
+		var n int
+		q := fmt.Sprintf("SELECT COUNT(*) FROM sh%d.t_hint_%d WHERE id = %d", id/4, id/2%2, id)
+		if err := e.oracle.QueryRow(q).Scan(&n); err != nil || n != 1 {
+			t.Errorf("%s: %d %v", q, n, err)
+		}
+	}
+	e.r.Sync(t)
+	var n int
+	if err := e.db.QueryRow("/* SHARDINGSPHERE_HINT: SHARDING_DATABASE_VALUE=1, SHARDING_TABLE_VALUE=1 */ SELECT COUNT(*) FROM t_hint").Scan(&n); err != nil || n != 2 {
+		t.Errorf("hinted count: %d %v, want 2 (ids 6, 7)", n, err)
+	}
+	if err := e.db.QueryRow("SELECT COUNT(*) FROM t_hint").Scan(&n); err != nil || n != 8 {
+		t.Errorf("count without a hint: %d %v, want 8", n, err)
+	}
+	_, err := e.db.Exec("INSERT INTO t_hint (id, v) VALUES (100, 'x')")
+	var me *mysql.MySQLError
+	if !errors.As(err, &me) || !strings.Contains(me.Message, "needs a sharding hint") {
+		t.Errorf("INSERT without a hint: %v", err)
 	}
 }
 

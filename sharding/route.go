@@ -120,6 +120,9 @@ func (rt *Router) Route(sql string, args []any) (*Route, error) {
 		args = lits // the literals the cached statement holds as parameters
 	}
 	p := &planner{rt: rt, sql: sql, toks: toks, args: args}
+	if rt.hints && strings.Contains(sql, "/*") {
+		p.hints = parseHints(sql)
+	}
 	if err := p.collect(stmt); err != nil {
 		return nil, err
 	}
@@ -348,6 +351,9 @@ type planner struct {
 	sql  string
 	toks []tok
 	args []any
+	// hints are the statement's sharding hints (parseHints), when the rule
+	// has hint strategies.
+	hints map[string]any
 	// sharded and bcast are the rule tables the statement references (in
 	// order of first appearance); others are tables without a rule.
 	sharded []*Table
@@ -561,6 +567,16 @@ const maxCombos = 4096
 
 // where routes a WHERE clause: the nodes rows matching it can live on.
 // Anything it cannot read (ranges, functions, other columns) is every node.
+// nodesOf is the nodes of t a statement with this WHERE runs on: those
+// the WHERE allows and its hints (for hint strategies) allow.
+func (p *planner) nodesOf(t *Table, e sqlparser.Expr) nodes {
+	s := p.where(t, e)
+	if p.hints != nil {
+		s.and(p.hintNodes(t))
+	}
+	return s
+}
+
 func (p *planner) where(t *Table, e sqlparser.Expr) nodes {
 	if e == nil {
 		return allNodes(len(t.Nodes))
@@ -1005,7 +1021,7 @@ func (p *planner) selectRoute(st *sqlparser.Select) (*Route, error) {
 	if st.Where != nil {
 		where = st.Where.Expr
 	}
-	idx := p.where(t, where).list()
+	idx := p.nodesOf(t, where).list()
 	if len(idx) == 0 {
 		idx = []int{0} // no node can hold a row: one answers with none
 	}

@@ -52,6 +52,10 @@ shardingRule:
           shardingColumn: created
           algorithm: INTERVAL
           props: {datetime-lower: "2024-01-01 00:00:00", datetime-upper: "2024-04-30 23:59:59", sharding-suffix-pattern: yyyyMM, datetime-interval-unit: MONTHS}
+    t_hint:
+      actualDataNodes: ms_${0..1}.t_hint_${0..1}
+      databaseStrategy: {hint: {algorithmExpression: 'ms_${value % 2}'}}
+      tableStrategy: {hint: {algorithmExpression: 't_hint_${value % 2}'}}
   bindingTables: ["t_order,t_order_item"]
   broadcastTables: [t_config]
   defaultDataSourceName: ms_0
@@ -405,5 +409,52 @@ func TestIntervalProps(t *testing.T) {
 	}
 	if _, err := compileInterval("p", with("intervalUnit", "SECONDS")); err == nil || !strings.Contains(err.Error(), "more than 100000 intervals") {
 		t.Errorf("a year of seconds: %v", err)
+	}
+}
+
+// Hint strategies route by the statement's SHARDINGSPHERE_HINT comment:
+// per table or for every table, database and table values apart; without
+// a hint a read runs on every node and an INSERT is refused.
+func TestRouteHint(t *testing.T) {
+	rt := router(t)
+	for _, tc := range []struct{ sql, want string }{
+		{"/* SHARDINGSPHERE_HINT: t_hint.SHARDING_DATABASE_VALUE=1, t_hint.SHARDING_TABLE_VALUE=2 */ select * from t_hint",
+			"ms_1: /* SHARDINGSPHERE_HINT: t_hint.SHARDING_DATABASE_VALUE=1, t_hint.SHARDING_TABLE_VALUE=2 */ select * from t_hint_0"},
+		{"select * from t_hint where id = 5 /* shardingsphere_hint: SHARDING_DATABASE_VALUE = 0 */",
+			"ms_0: select * from t_hint_0 where id = 5 /* shardingsphere_hint: SHARDING_DATABASE_VALUE = 0 */\nms_0: select * from t_hint_1 where id = 5 /* shardingsphere_hint: SHARDING_DATABASE_VALUE = 0 */"},
+		{"/* SHARDINGSPHERE_HINT: t_hint.SHARDING_DATABASE_VALUE=3, t_hint.SHARDING_TABLE_VALUE=3 */ insert into t_hint (id, v) values (1, 'a'), (2, 'b')",
+			"ms_1: /* SHARDINGSPHERE_HINT: t_hint.SHARDING_DATABASE_VALUE=3, t_hint.SHARDING_TABLE_VALUE=3 */ insert into t_hint_1 (id, v) values (1, 'a'), (2, 'b')"},
+		{"/* SHARDINGSPHERE_HINT: SHARDING_DATABASE_VALUE=0, SHARDING_TABLE_VALUE=1 */ update t_hint set v = 'x' where id = 1",
+			"ms_0: /* SHARDINGSPHERE_HINT: SHARDING_DATABASE_VALUE=0, SHARDING_TABLE_VALUE=1 */ update t_hint_1 set v = 'x' where id = 1"},
+		// A hint for another table leaves this one unrouted: every node.
+		{"/* SHARDINGSPHERE_HINT: t_other.SHARDING_DATABASE_VALUE=1 */ select count(*) from t_hint",
+			"ms_0: /* SHARDINGSPHERE_HINT: t_other.SHARDING_DATABASE_VALUE=1 */ select count(*) from t_hint_0\nms_0: /* SHARDINGSPHERE_HINT: t_other.SHARDING_DATABASE_VALUE=1 */ select count(*) from t_hint_1\nms_1: /* SHARDINGSPHERE_HINT: t_other.SHARDING_DATABASE_VALUE=1 */ select count(*) from t_hint_0\nms_1: /* SHARDINGSPHERE_HINT: t_other.SHARDING_DATABASE_VALUE=1 */ select count(*) from t_hint_1"},
+	} {
+		r, err := rt.Route(tc.sql, nil)
+		if err != nil {
+			t.Errorf("%s: %v", tc.sql, err)
+			continue
+		}
+		if got := units(r); got != tc.want {
+			t.Errorf("%s:\n got %s\nwant %s", tc.sql, got, tc.want)
+		}
+	}
+	for _, tc := range []struct{ sql, want string }{
+		{"insert into t_hint (id) values (1)", "needs a sharding hint"},
+		{"/* SHARDINGSPHERE_HINT: t_hint.SHARDING_DATABASE_VALUE=1 */ insert into t_hint (id) values (1)", "SHARDING_TABLE_VALUE"},
+		{"/* SHARDINGSPHERE_HINT: SHARDING_DATABASE_VALUE=abc, SHARDING_TABLE_VALUE=1 */ insert into t_hint (id) values (1)", "databaseStrategy: ms_${value % 2}"},
+	} {
+		if _, err := rt.Route(tc.sql, nil); err == nil || !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("%s: %v, want %q", tc.sql, err, tc.want)
+		}
+	}
+	// An expression reading anything but ${value} is a rule error.
+	c, err := config.Parse([]byte(strings.Replace(ruleYAML, "'ms_${value % 2}'", "'ms_${id % 2}'", 1)))
+	if err == nil {
+		keys, _ := NewSnowflake(1)
+		_, err = New(c.ShardingRule, 10, keys)
+	}
+	if err == nil || !strings.Contains(err.Error(), "t_hint.databaseStrategy.hint.algorithmExpression") {
+		t.Errorf("hint expression on a column: %v", err)
 	}
 }

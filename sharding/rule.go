@@ -54,6 +54,9 @@ type Router struct {
 	// keywords are rule table names the vitess tokenizer reads as
 	// keywords (see scanFast).
 	keywords map[string]bool
+	// hints: some table has a hint strategy (statements' hint comments
+	// are read).
+	hints bool
 	// cache holds parsed statements by key (see scanKey), at most
 	// maxPlanCache; cached counts them.
 	cache  sync.Map
@@ -106,6 +109,7 @@ func New(r *config.ShardingRule, maxRows int, keys *Snowflake) (*Router, error) 
 		if err := sameColumnKinds(p, t.db, t.tb); err != nil {
 			return nil, err
 		}
+		rt.hints = rt.hints || t.db.kind == "hint" || t.tb.kind == "hint"
 		kg := tr.KeyGenerator
 		if kg == nil {
 			kg = r.DefaultKeyGenerator
@@ -240,7 +244,17 @@ func compile(path string, s *config.Strategy) (*strategy, error) {
 			return nil, fmt.Errorf("%s.standard.algorithm: unknown algorithm %s", path, st.kind)
 		}
 	case s.Hint != nil:
-		return nil, unsupported("%s: hint strategies are validated but not routed by this version", path)
+		alg, err := inline.Compile(s.Hint.AlgorithmExpression)
+		if err != nil {
+			return nil, fmt.Errorf("%s.hint.algorithmExpression: %w", path, err)
+		}
+		for _, c := range alg.Columns() {
+			if !strings.EqualFold(c, "value") {
+				return nil, fmt.Errorf("%s.hint.algorithmExpression: reads %q; a hint expression reads the hint as ${value}", path, c)
+			}
+		}
+		st.kind, st.alg = "hint", alg
+		st.cols = []string{hintColumn(strings.HasSuffix(path, "atabaseStrategy"))}
 	}
 	return st, nil
 }
@@ -253,6 +267,17 @@ func (st *strategy) none() bool { return st.cols == nil }
 func (st *strategy) target(vals map[string]any, candidates []string) (string, error) {
 	var name string
 	switch st.kind {
+	case "hint":
+		out, err := st.alg.Eval(map[string]any{"value": vals[st.cols[0]]})
+		if err != nil {
+			return "", routeErr("%s: %v", st.path, err)
+		}
+		for _, c := range candidates {
+			if c == out {
+				return c, nil
+			}
+		}
+		return "", routeErr("%s: the hint %v routes to %q, which is none of %s", st.path, vals[st.cols[0]], out, strings.Join(candidates, ", "))
 	case "inline":
 		v := vals
 		if st.arithmetic && hasString(vals) {

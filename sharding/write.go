@@ -71,6 +71,18 @@ func (p *planner) insertRoute(st *sqlparser.Insert) (*Route, error) {
 		}
 		vals := map[string]any{}
 		for _, s := range []*strategy{t.db, t.tb} {
+			if s.kind == "hint" {
+				v, ok := p.hint(t, s)
+				if !ok {
+					what := "TABLE"
+					if s == t.db {
+						what = "DATABASE"
+					}
+					return nil, routeErr("INSERT into %s needs a sharding hint for its hint strategy (/* SHARDINGSPHERE_HINT: %s.SHARDING_%s_VALUE=… */)", t.Name, t.Name, what)
+				}
+				vals[s.cols[0]] = v
+				continue
+			}
 			for _, c := range s.cols {
 				i, ok := cols[c]
 				if !ok {
@@ -216,7 +228,7 @@ func (p *planner) updateRoute(where *sqlparser.Where, orderBy sqlparser.OrderBy,
 	if where != nil {
 		w = where.Expr
 	}
-	idx := p.where(t, w).list()
+	idx := p.nodesOf(t, w).list()
 	if len(idx) == 0 {
 		idx = []int{0}
 	}
