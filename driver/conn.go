@@ -100,8 +100,8 @@ type op struct {
 	rows     driver.Rows
 	btx      driver.Tx
 	held     bool // set by failed
-	// merged is a merged plan's rows (Write).
-	merged *mergedRows
+	// merged is a merged plan's rows (Write, or Stream's open rows).
+	merged driver.Rows
 }
 
 // run runs the session's current op through the engine (plan, attempts,

@@ -5,7 +5,6 @@ import (
 	"errors"
 	"io"
 	"strconv"
-	"strings"
 	"time"
 
 	"github.com/shardgate/shardgate/engine"
@@ -80,29 +79,13 @@ func (s *conn) unitText(u *engine.Unit) (string, []driver.NamedValue) {
 // text protocol would give them.
 func readRows(o *op, b *bconn, text string, args []driver.NamedValue, maxRows int) (engine.Answer, error) {
 	var a engine.Answer
-	r, err := b.c.(driver.QueryerContext).QueryContext(o.ctx, text, args)
-	if errors.Is(err, driver.ErrSkip) {
-		var st driver.Stmt
-		if st, err = b.stmt(o.ctx, text); err == nil {
-			r, err = st.(driver.StmtQueryContext).QueryContext(o.ctx, args)
-		}
-	}
+	r, err := startQuery(o, b, text, args)
 	if err != nil {
 		return a, err
 	}
 	defer r.Close()
-	names := r.Columns()
-	a.Cols = make([]sharding.Column, len(names))
-	typed, _ := r.(driver.RowsColumnTypeDatabaseTypeName)
-	for i, n := range names {
-		a.Cols[i].Name = n
-		if typed != nil {
-			t := typed.ColumnTypeDatabaseTypeName(i)
-			a.Cols[i].Numeric = numericType(t)
-			a.Cols[i].Binary = strings.Contains(t, "BINARY") || strings.Contains(t, "BLOB") || strings.Contains(t, "DATE") || strings.Contains(t, "TIME")
-		}
-	}
-	dest := make([]driver.Value, len(names))
+	a.Cols = columnsOf(r)
+	dest := make([]driver.Value, len(a.Cols))
 	for {
 		if err := r.Next(dest); err != nil {
 			if err == io.EOF {
@@ -133,30 +116,36 @@ func numericType(t string) bool {
 
 // textOf is a value as the text protocol carries it (nil: NULL).
 func textOf(v driver.Value) []byte {
-	switch x := v.(type) {
-	case nil:
+	if v == nil {
 		return nil
+	}
+	return appendText([]byte{}, v)
+}
+
+// appendText appends a non-NULL value's text form to b.
+func appendText(b []byte, v driver.Value) []byte {
+	switch x := v.(type) {
 	case []byte:
-		return append([]byte{}, x...)
+		return append(b, x...)
 	case string:
-		return []byte(x)
+		return append(b, x...)
 	case int64:
-		return strconv.AppendInt(nil, x, 10)
+		return strconv.AppendInt(b, x, 10)
 	case uint64:
-		return strconv.AppendUint(nil, x, 10)
+		return strconv.AppendUint(b, x, 10)
 	case float64:
-		return strconv.AppendFloat(nil, x, 'g', -1, 64)
+		return strconv.AppendFloat(b, x, 'g', -1, 64)
 	case float32:
-		return strconv.AppendFloat(nil, float64(x), 'g', -1, 32)
+		return strconv.AppendFloat(b, float64(x), 'g', -1, 32)
 	case bool:
 		if x {
-			return []byte("1")
+			return append(b, '1')
 		}
-		return []byte("0")
+		return append(b, '0')
 	case time.Time:
-		return []byte(x.Format("2006-01-02 15:04:05.999999"))
+		return x.AppendFormat(b, "2006-01-02 15:04:05.999999")
 	}
-	return nil
+	return b
 }
 
 // Write keeps a merged answer for the caller (engine.Executor).
