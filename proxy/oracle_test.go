@@ -7,6 +7,8 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"os"
+	"path/filepath"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -28,6 +30,45 @@ type gen struct {
 	// reused with the same parity lands on the same node, where the
 	// duplicate is caught as one table would catch it.
 	users map[int]int
+	// events counts the t_event rows inserted (their ids).
+	events int
+}
+
+// stamp is a datetime of t_event's range (2024-01-01 to 2024-03-31, the
+// INTERVAL strategy's months), as a quoted literal.
+func (g *gen) stamp() string {
+	t := time.Date(2024, 1, 1, 0, 0, 0, 0, time.UTC).Add(time.Duration(g.rng.Int64N(91*24*3600*1000)) * time.Millisecond)
+	if g.rng.IntN(2) == 0 {
+		return "'" + t.Format("2006-01-02") + "'"
+	}
+	return "'" + t.Format("2006-01-02 15:04:05.000") + "'"
+}
+
+// event is a statement on t_event (sharded by user and by month).
+func (g *gen) event(write bool) genStmt {
+	if write {
+		switch g.rng.IntN(4) {
+		case 0:
+			return genStmt{sql: "UPDATE t_event SET v = " + g.pick("'u'", "NULL") + " WHERE created " + g.pick("< ", ">= ") + g.stamp(), write: true}
+		case 1:
+			return genStmt{sql: "DELETE FROM t_event WHERE created BETWEEN " + g.stamp() + " AND " + g.stamp(), write: true}
+		}
+		rows := make([]string, 1+g.rng.IntN(4))
+		for i := range rows {
+			g.events++
+			rows[i] = fmt.Sprintf("(%d, %s, %s, %s)", g.events, g.user(), g.stamp(), g.pick("'a'", "'b'", "NULL"))
+		}
+		return genStmt{sql: "INSERT INTO t_event (id, user_id, created, v) VALUES " + strings.Join(rows, ", "), write: true}
+	}
+	switch g.rng.IntN(4) {
+	case 0:
+		return genStmt{sql: "SELECT id, created FROM t_event WHERE created BETWEEN " + g.stamp() + " AND " + g.stamp() + " ORDER BY created, id", how: inOrder}
+	case 1:
+		return genStmt{sql: "SELECT COUNT(*), MIN(created), MAX(created) FROM t_event WHERE created " + g.pick("< ", "> ", ">= ") + g.stamp(), how: inOrder}
+	case 2:
+		return genStmt{sql: "SELECT * FROM t_event WHERE user_id = " + g.user() + " AND (created = " + g.stamp() + " OR created < " + g.stamp() + ")"}
+	}
+	return genStmt{sql: "SELECT v, COUNT(*) FROM t_event WHERE created > " + g.stamp() + " GROUP BY v ORDER BY v", how: inOrder}
 }
 
 var genStatuses = []string{"'new'", "'paid'", "'Paid'", "'done '", "'a'", "'A'", "NULL"}
@@ -95,6 +136,9 @@ type genStmt struct {
 }
 
 func (g *gen) write() genStmt {
+	if g.rng.IntN(6) == 0 {
+		return g.event(true)
+	}
 	switch n := g.rng.IntN(11); {
 	case n == 10 && len(g.users) > 0:
 		// A duplicate key on its own node: both refuse it (1062).
@@ -131,6 +175,9 @@ func (g *gen) write() genStmt {
 }
 
 func (g *gen) read() genStmt {
+	if g.rng.IntN(8) == 0 {
+		return g.event(false)
+	}
 	w := where(g.pred(0))
 	switch g.rng.IntN(14) {
 	case 0:
@@ -248,12 +295,162 @@ func errCode(err error) uint16 {
 	return 0
 }
 
+// oracle runs statements through shardgate (sg) and on one unsharded
+// MariaDB database (ref) and compares their answers.
+type oracle struct {
+	t       *testing.T
+	e       *shardEnv
+	sg, ref *sql.Conn
+	// fault, when set, changes shardgate's answers (to test the shrinker).
+	fault func(genStmt, *answer)
+}
+
+// check runs st on both: "" when the answers agree, else what differs.
+// refused: shardgate refused it as not supported (the reference does not
+// run it); outcome names what agreed, for the statistics.
+func (o *oracle) check(st genStmt) (mismatch, outcome string) {
+	got := run(o.sg, st)
+	if o.fault != nil {
+		o.fault(st, &got)
+	}
+	if got.err != nil && errCode(got.err) == 1235 {
+		if os.Getenv("SHARDGATE_ORACLE_REFUSED") != "" {
+			o.t.Logf("refused: %s: %v", st.sql, got.err)
+		}
+		return "", "refused"
+	}
+	want := run(o.ref, st)
+	switch {
+	case (got.err == nil) != (want.err == nil):
+		return fmt.Sprintf("shardgate: %v\nunsharded: %v", got.err, want.err), ""
+	case got.err != nil:
+		return "", "errors alike"
+	case st.write && got.affected != want.affected:
+		return fmt.Sprintf("affected rows: shardgate %d, unsharded %d", got.affected, want.affected), ""
+	case !st.write && got.key(st.how) != want.key(st.how):
+		return fmt.Sprintf("shardgate:\n%s\nunsharded:\n%s", strings.Join(got.rows, "\n"), strings.Join(want.rows, "\n")), ""
+	case st.write:
+		return "", "writes"
+	}
+	return "", "reads"
+}
+
+// reset empties the tables on both sides (and ends any transaction).
+func (o *oracle) reset() {
+	for _, q := range []string{"ROLLBACK", "TRUNCATE TABLE t_order", "TRUNCATE TABLE t_order_item", "TRUNCATE TABLE t_event"} {
+		for _, c := range []*sql.Conn{o.sg, o.ref} {
+			if _, err := c.ExecContext(o.t.Context(), q); err != nil {
+				o.t.Fatalf("oracle reset: %s: %v", q, err)
+			}
+		}
+	}
+}
+
+// replay runs stmts from empty tables, the slaves caught up before each
+// read, and returns the index of the first statement whose answers differ
+// (-1: none) with what differs.
+func (o *oracle) replay(stmts []genStmt) (int, string) {
+	o.reset()
+	for i, st := range stmts {
+		if !st.write {
+			o.e.r.Sync(o.t)
+		}
+		if m, _ := o.check(st); m != "" {
+			return i, m
+		}
+	}
+	return -1, ""
+}
+
+// shrink cuts the writes before a failing statement down to a few that
+// still make it fail (delta debugging: drop chunks of halving size while
+// the failure persists), within maxReplays replays.
+func (o *oracle) shrink(before []genStmt, failing genStmt) []genStmt {
+	const maxReplays = 400
+	var cur []genStmt
+	for _, st := range before {
+		if st.write { // reads change nothing
+			cur = append(cur, st)
+		}
+	}
+	fails := func(prefix []genStmt) bool {
+		i, _ := o.replay(append(slices.Clip(prefix), failing))
+		return i == len(prefix)
+	}
+	if !fails(cur) {
+		o.t.Logf("shrink: the failure does not replay from empty tables; keeping %d statements", len(before)+1)
+		return append(slices.Clone(before), failing)
+	}
+	replays := 1
+	for chunk := max(len(cur)/2, 1); chunk >= 1 && replays < maxReplays; chunk /= 2 {
+		for start := 0; start < len(cur) && replays < maxReplays; {
+			cand := append(slices.Clone(cur[:start]), cur[min(start+chunk, len(cur)):]...)
+			replays++
+			if fails(cand) {
+				cur = cand
+			} else {
+				start += chunk
+			}
+		}
+		if chunk == 1 {
+			break
+		}
+	}
+	return append(cur, failing)
+}
+
+// saveCase writes a shrunk failure as a case file (see readCase) under
+// dir and returns its path.
+func saveCase(dir, name string, stmts []genStmt, note string) (string, error) {
+	var b strings.Builder
+	fmt.Fprintf(&b, "# %s\n", note)
+	for _, st := range stmts {
+		kind := "read"
+		if st.write {
+			kind = "write"
+		}
+		fmt.Fprintf(&b, "%s\t%d\t%s\n", kind, st.how, st.sql)
+	}
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return "", err
+	}
+	path := filepath.Join(dir, name)
+	return path, os.WriteFile(path, []byte(b.String()), 0o644)
+}
+
+// readCase reads a case file: "# note" lines, then one statement per
+// line: write|read, the comparison (compare), the SQL, tab-separated.
+func readCase(path string) ([]genStmt, error) {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return nil, err
+	}
+	var out []genStmt
+	for n, line := range strings.Split(string(data), "\n") {
+		if line == "" || strings.HasPrefix(line, "#") {
+			continue
+		}
+		f := strings.SplitN(line, "\t", 3)
+		how, err := strconv.Atoi(f[min(1, len(f)-1)])
+		if len(f) != 3 || (f[0] != "write" && f[0] != "read") || err != nil {
+			return nil, fmt.Errorf("%s:%d: want write|read<TAB>compare<TAB>SQL", path, n+1)
+		}
+		out = append(out, genStmt{sql: f[2], write: f[0] == "write", how: compare(how)})
+	}
+	return out, nil
+}
+
+// oracleCases is where shrunk failures are kept, to be replayed by
+// TestShardingOracleCases.
+const oracleCases = "testdata/oracle"
+
 // A seeded generator runs statements through shardgate and on one unsharded
 // MariaDB: every answer agrees (rows, affected rows, errors) unless
 // shardgate refuses a statement as not supported (then the reference does
 // not run it either), the tables hold the same rows, and every row lies on
 // the node its key routes to. SHARDGATE_ORACLE_N sets the number of
-// statements (default 5,000), SHARDGATE_ORACLE_SEED the seed (printed).
+// statements (default 5,000), SHARDGATE_ORACLE_SEED the seed (printed). The
+// first failure is shrunk and kept under testdata/oracle.
 func TestShardingOracle(t *testing.T) {
 	n := 5000
 	if v, err := strconv.Atoi(os.Getenv("SHARDGATE_ORACLE_N")); err == nil && v > 0 {
@@ -265,27 +462,59 @@ func TestShardingOracle(t *testing.T) {
 	}
 	t.Logf("seed %d (SHARDGATE_ORACLE_SEED=%d to repeat), %d statements", seed, seed, n)
 	e := startShards(t)
+	o := openOracle(t, e)
+	if path, fails := o.generate(seed, n, oracleCases, 10); fails > 0 {
+		t.Errorf("%d mismatches; the first, shrunk, is in %s: commit it, TestShardingOracleCases replays it", fails, path)
+		return
+	}
+	e.r.Sync(t)
+	for _, q := range []string{"SELECT * FROM t_order ORDER BY order_id", "SELECT * FROM t_order_item ORDER BY item_id", "SELECT * FROM t_event ORDER BY id"} {
+		e.same(t, q, true)
+	}
+	// Every physical row lies where its key routes.
+	for db := range 2 {
+		for tb := range 2 {
+			var bad int
+			q := fmt.Sprintf("SELECT COUNT(*) FROM sh%d.t_order_%d WHERE user_id %% 2 <> %d OR order_id %% 2 <> %d", db, tb, db, tb)
+			if err := e.oracle.QueryRow(q).Scan(&bad); err != nil || bad != 0 {
+				t.Errorf("%s: %d rows on the wrong node (%v)", q, bad, err)
+			}
+		}
+		for _, m := range []string{"202401", "202402", "202403"} {
+			var bad int
+			q := fmt.Sprintf("SELECT COUNT(*) FROM sh%d.t_event_%s WHERE user_id %% 2 <> %d OR DATE_FORMAT(created, '%%Y%%m') <> '%s'", db, m, db, m)
+			if err := e.oracle.QueryRow(q).Scan(&bad); err != nil || bad != 0 {
+				t.Errorf("%s: %d rows on the wrong node (%v)", q, bad, err)
+			}
+		}
+	}
+}
+
+func openOracle(t *testing.T, e *shardEnv) *oracle {
 	ctx := t.Context()
 	sg, err := e.db.Conn(ctx)
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer sg.Close()
+	t.Cleanup(func() { sg.Close() })
 	ref, err := e.oracle.Conn(ctx)
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer ref.Close()
+	t.Cleanup(func() { ref.Close() })
+	return &oracle{t: t, e: e, sg: sg, ref: ref}
+}
+
+// generate runs n generated statements from seed, reporting mismatches
+// (at most maxFails, then it stops); the first is shrunk and saved under
+// dir. It returns the saved case's path and the number of mismatches.
+func (o *oracle) generate(seed uint64, n int, dir string, maxFails int) (string, int) {
+	t := o.t
 	g := &gen{rng: rand.New(rand.NewPCG(seed, seed^0x9e3779b97f4a7c15)), users: map[int]int{}}
 	stats := map[string]int{}
-	mismatches := 0
-	fail := func(i int, st genStmt, format string, a ...any) {
-		mismatches++
-		t.Errorf("statement %d (seed %d): %s\n%s", i, seed, st.sql, fmt.Sprintf(format, a...))
-		if mismatches >= 10 {
-			t.FailNow()
-		}
-	}
+	var hist []genStmt
+	fails := 0
+	path := ""
 	for i := 0; i < n; {
 		// A block: writes, the slaves catch up, reads (on the slaves).
 		var block []genStmt
@@ -313,47 +542,93 @@ func TestShardingOracle(t *testing.T) {
 		}
 		for j, st := range block {
 			if j == k {
-				e.r.Sync(t)
+				o.e.r.Sync(t)
 			}
 			i++
-			got := run(sg, st)
-			if got.err != nil && errCode(got.err) == 1235 {
-				stats["refused"]++
-				if os.Getenv("SHARDGATE_ORACLE_REFUSED") != "" {
-					t.Logf("refused: %s: %v", st.sql, got.err)
+			m, outcome := o.check(st)
+			stats[outcome]++
+			if m == "" {
+				hist = append(hist, st)
+				continue
+			}
+			fails++
+			t.Logf("statement %d (seed %d): %s\n%s", i, seed, st.sql, m)
+			if fails == 1 {
+				shrunk := o.shrink(hist, st)
+				var err error
+				path, err = saveCase(dir, fmt.Sprintf("seed-%d-stmt-%d.case", seed, i), shrunk, fmt.Sprintf("seed %d, statement %d, shrunk from %d statements", seed, i, len(hist)+1))
+				if err != nil {
+					t.Fatal(err)
 				}
-				continue // not supported: the reference does not run it
+				for _, st := range shrunk {
+					t.Logf("  shrunk: %s", st.sql)
+				}
 			}
-			want := run(ref, st)
-			switch {
-			case (got.err == nil) != (want.err == nil):
-				fail(i, st, "shardgate: %v\nunsharded: %v", got.err, want.err)
-			case got.err != nil:
-				stats["errors alike"]++
-			case st.write && got.affected != want.affected:
-				fail(i, st, "affected rows: shardgate %d, unsharded %d", got.affected, want.affected)
-			case !st.write && got.key(st.how) != want.key(st.how):
-				fail(i, st, "shardgate:\n%s\nunsharded:\n%s", strings.Join(got.rows, "\n"), strings.Join(want.rows, "\n"))
-			case st.write:
-				stats["writes"]++
-			default:
-				stats["reads"]++
+			if fails >= maxFails {
+				return path, fails
 			}
+			// Later statements run on the state this one left.
+			hist = append(hist, st)
 		}
 	}
 	t.Logf("%d statements: %v", n, stats)
-	e.r.Sync(t)
-	for _, q := range []string{"SELECT * FROM t_order ORDER BY order_id", "SELECT * FROM t_order_item ORDER BY item_id"} {
-		e.same(t, q, true)
-	}
-	// Every physical row lies where its key routes.
-	for db := range 2 {
-		for tb := range 2 {
-			var bad int
-			q := fmt.Sprintf("SELECT COUNT(*) FROM sh%d.t_order_%d WHERE user_id %% 2 <> %d OR order_id %% 2 <> %d", db, tb, db, tb)
-			if err := e.oracle.QueryRow(q).Scan(&bad); err != nil || bad != 0 {
-				t.Errorf("%s: %d rows on the wrong node (%v)", q, bad, err)
+	return path, fails
+}
+
+// The shrinker cuts a failure to the statements it needs: with a fault
+// injected (shardgate's answer loses its rows when a row of order_id 5 is
+// among them), a generated run fails, and its case holds the INSERT of
+// that row and the failing read, a handful of statements, which replay to
+// the same failure with the fault and agree without it.
+func TestShardingOracleShrinks(t *testing.T) {
+	e := startShards(t)
+	o := openOracle(t, e)
+	o.fault = func(st genStmt, a *answer) {
+		for _, r := range a.rows {
+			if strings.HasPrefix(r, "5|") {
+				a.rows = nil
+				return
 			}
+		}
+	}
+	path, fails := o.generate(11, 2000, t.TempDir(), 1)
+	if fails != 1 || path == "" {
+		t.Fatalf("the injected fault was not found: %d mismatches", fails)
+	}
+	stmts, err := readCase(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	data, _ := os.ReadFile(path)
+	t.Logf("%s:\n%s", path, data)
+	if len(stmts) > 4 || stmts[len(stmts)-1].write {
+		t.Errorf("shrunk to %d statements (want the INSERT of order 5 and the read, at most 4)", len(stmts))
+	}
+	if i, _ := o.replay(stmts); i != len(stmts)-1 {
+		t.Errorf("the case replays to a failure at statement %d, want %d", i, len(stmts)-1)
+	}
+	o.fault = nil
+	if i, m := o.replay(stmts); i != -1 {
+		t.Errorf("without the fault the case fails at %d: %s", i, m)
+	}
+}
+
+// Every kept case (testdata/oracle/*.case, shrunk failures of the oracle)
+// replays with shardgate and one MariaDB agreeing on every statement.
+func TestShardingOracleCases(t *testing.T) {
+	files, _ := filepath.Glob(filepath.Join(oracleCases, "*.case"))
+	if len(files) == 0 {
+		t.Skip("no kept oracle cases in " + oracleCases)
+	}
+	e := startShards(t)
+	o := openOracle(t, e)
+	for _, f := range files {
+		stmts, err := readCase(f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if i, m := o.replay(stmts); i >= 0 {
+			t.Errorf("%s: statement %d: %s\n%s", f, i+1, stmts[i].sql, m)
 		}
 	}
 }
