@@ -277,6 +277,40 @@ orchestration:
 	}
 	rows.Next()
 	rows.Close()
+	// GROUP BY a number folds as the nodes' sorted rows stream: 200,000
+	// groups from 400,000 rows, past shardingMaxRows, the heap flat.
+	runtime.GC()
+	runtime.ReadMemStats(&before)
+	rows, err = db.Query("SELECT user_id, COUNT(*), SUM(order_id) FROM t_order WHERE status = ? GROUP BY user_id", "streamed-rows")
+	if err != nil {
+		t.Fatal(err)
+	}
+	groups := 0
+	for rows.Next() {
+		var user, count, sum int64
+		if err := rows.Scan(&user, &count, &sum); err != nil {
+			t.Fatal(err)
+		}
+		seq, d := user/2, user%2
+		if user != int64(groups) || count != 2 || sum != 8*seq+4*d+20001 {
+			t.Fatalf("group %d: user %d, count %d, sum %d", groups, user, count, sum)
+		}
+		if groups++; groups == perTable {
+			runtime.GC()
+			runtime.ReadMemStats(&during)
+		}
+	}
+	if err := rows.Err(); err != nil {
+		t.Fatal(err)
+	}
+	if groups != 2*perTable {
+		t.Fatalf("%d groups, want %d", groups, 2*perTable)
+	}
+	grew = int64(during.HeapAlloc) - int64(before.HeapAlloc)
+	t.Logf("folded %d groups; heap grew by %d KiB half way", groups, grew/1024)
+	if grew > 8<<20 {
+		t.Errorf("heap grew by %d MiB while folding groups: the merge holds rows", grew>>20)
+	}
 	for range 20 {
 		var m int
 		if err := db.QueryRow("SELECT COUNT(*) FROM t_order WHERE status = ?", "streamed-rows").Scan(&m); err != nil || m != 4*perTable {

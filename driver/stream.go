@@ -81,24 +81,21 @@ func (s *conn) Stream(plan *engine.Plan, cls engine.Class) (int, engine.Result, 
 		srcs = append(srcs, source{b: b, onMaster: onMaster, r: r, vals: make([]driver.Value, len(c)), text: make([][]byte, len(c))})
 	}
 	m := plan.Merge
-	less, err := m.Comparison(cols)
+	ss := make([]sharding.Source, len(srcs))
+	for i := range srcs {
+		ss[i] = &srcs[i]
+	}
+	// Stream reads every unit's first row (every row, for groups the
+	// nodes cannot order as the merge does): a failure is the statement's.
+	merged, err := m.Stream(cols, ss)
 	if err != nil {
 		abort()
-		return 0, engine.Result{Failure: engine.Failed, Err: &engine.Error{Kind: engine.ErrUnsupported, Code: engine.ErrCodeUnsupported, SQLState: "42000", Message: err.Error()}}, true
+		return 0, engine.Result{Failure: engine.Failed, Err: engine.ShardingError(err)}, true
 	}
-	st := &streamRows{s: s, srcs: srcs, less: less, left: -1}
+	st := &streamRows{s: s, srcs: srcs, merged: merged}
 	st.cols = make([]string, m.Visible(len(cols)))
 	for i := range st.cols {
 		st.cols[i] = cols[i].Name
-	}
-	if m.Limit {
-		st.skip, st.left = m.Offset, m.Count
-	}
-	for i := range srcs {
-		if err := st.advance(&srcs[i]); err != nil {
-			st.Close()
-			return 0, engine.Result{Failure: engine.Failed, Err: err}, true
-		}
 	}
 	o.merged = st
 	return 0, engine.Result{Failure: engine.Ran, Outcome: s.outcome(true)}, true
@@ -127,6 +124,7 @@ func columnsOf(r driver.Rows) []sharding.Column {
 			t := typed.ColumnTypeDatabaseTypeName(i)
 			cols[i].Numeric = numericType(t)
 			cols[i].Binary = strings.Contains(t, "BINARY") || strings.Contains(t, "BLOB") || strings.Contains(t, "DATE") || strings.Contains(t, "TIME")
+			cols[i].Exact = cols[i].Numeric || cols[i].Binary
 		}
 	}
 	return cols
@@ -135,30 +133,30 @@ func columnsOf(r driver.Rows) []sharding.Column {
 // streamRows are a streamed merge's rows: each Next takes the next row of
 // the merge from the units' open rows.
 type streamRows struct {
-	s    *conn
-	srcs []source
-	cols []string
-	less func(a, b [][]byte) int
-	// last is the source whose row the previous Next returned: it moves on
-	// at the next call (the caller may read that row until then).
-	last       *source
-	skip, left int64
-	err        error
-	closed     bool
+	s      *conn
+	srcs   []source
+	cols   []string
+	merged *sharding.Streamed
+	err    error
+	closed bool
 }
 
 func (r *streamRows) Columns() []string { return r.cols }
 
-// advance reads src's next row.
-func (r *streamRows) advance(src *source) error {
+// Next reads src's next row (sharding.Source): the backend driver's
+// values, and their text for the merge.
+func (src *source) Next() ([][]byte, bool, error) {
+	if src.done {
+		return nil, false, nil
+	}
 	err := src.r.Next(src.vals)
 	if err == io.EOF {
 		src.done = true
-		return nil
+		return nil, false, nil
 	}
 	if err != nil {
 		src.done = true
-		return err
+		return nil, false, err
 	}
 	for i, v := range src.vals {
 		if v == nil {
@@ -171,53 +169,37 @@ func (r *streamRows) advance(src *source) error {
 		}
 		src.text[i] = appendText(buf, v)
 	}
-	return nil
+	return src.text, true, nil
 }
 
 func (r *streamRows) Next(dest []driver.Value) error {
-	for {
-		if r.err != nil {
-			return r.err
+	if r.err != nil {
+		return r.err
+	}
+	row, from, err := r.merged.Next()
+	switch {
+	case err != nil:
+		if errors.Is(err, sharding.ErrUnsupported) {
+			err = engine.ShardingError(err)
 		}
-		if r.last != nil {
-			src := r.last
-			r.last = nil
-			if r.err = r.advance(src); r.err != nil {
-				return r.err
-			}
-		}
-		if r.left == 0 {
-			return io.EOF
-		}
-		var pick *source
-		for i := range r.srcs {
-			src := &r.srcs[i]
-			if src.done {
-				continue
-			}
-			if pick == nil {
-				pick = src
-				if r.less == nil {
-					break
-				}
-			} else if r.less(src.text, pick.text) < 0 {
-				pick = src
-			}
-		}
-		if pick == nil {
-			return io.EOF
-		}
-		r.last = pick
-		if r.skip > 0 {
-			r.skip--
-			continue
-		}
-		if r.left > 0 {
-			r.left--
-		}
-		copy(dest, pick.vals[:len(dest)])
+		r.err = err
+		return err
+	case row == nil:
+		r.err = io.EOF
+		return io.EOF
+	case from >= 0:
+		// A node's row unchanged: its values as its driver gave them.
+		copy(dest, r.srcs[from].vals[:len(dest)])
 		return nil
 	}
+	for i := range dest {
+		if v := row[i]; v != nil {
+			dest[i] = v
+		} else {
+			dest[i] = nil
+		}
+	}
+	return nil
 }
 
 // Close closes every unit's rows (reading what is left, so the

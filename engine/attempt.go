@@ -90,15 +90,15 @@ func (a *Attempt) Route(sql []byte, args []any) error {
 	}
 	r, err := rt.Route(string(sql), args)
 	if err != nil {
-		return routeError(err)
+		return ShardingError(err)
 	}
 	a.route = r
 	return nil
 }
 
-// routeError is the client's error for a statement the sharding rule
-// cannot run.
-func routeError(err error) error {
+// ShardingError is the client's error for a statement the sharding rule
+// cannot run or a merge it cannot finish (err from package sharding).
+func ShardingError(err error) error {
 	if errors.Is(err, sharding.ErrUnsupported) {
 		return &Error{Kind: ErrUnsupported, Code: ErrCodeUnsupported, SQLState: "42000", Message: err.Error()}
 	}

@@ -324,7 +324,7 @@ func (r *Runtime) runMerged(at *Attempt, plan *Plan, x Executor) (retry bool, er
 		}
 		rows, err := m.MergeRows(first.Cols, sets)
 		if err != nil {
-			return false, routeError(err)
+			return false, ShardingError(err)
 		}
 		out.Cols, out.Defs, out.Rows, out.Visible = first.Cols, first.Defs, rows, m.Visible(len(first.Cols))
 	case sharding.Same:

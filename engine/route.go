@@ -515,7 +515,7 @@ func (snap *Snapshot) PrepareTarget(c Class, s *Session, sql string) (ds *DataSo
 		return nil, "", false, nil
 	}
 	if err != nil {
-		return nil, "", true, routeError(err)
+		return nil, "", true, ShardingError(err)
 	}
 	g := snap.byGroup[target]
 	if g == nil {

@@ -174,6 +174,9 @@ func columnOf(p []byte) sharding.Column {
 	// Binary strings and collations, and dates (their text sorts as
 	// they do), compare byte by byte.
 	c.Binary = charset == 63 || flags&0x80 != 0
+	// Not the BINARY flag: _bin collations pad trailing spaces, which
+	// byte order does not.
+	c.Exact = c.Numeric || charset == 63
 	return c
 }
 

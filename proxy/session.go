@@ -964,15 +964,7 @@ func (s *session) writeOK(affected, lastID uint64) {
 
 // writeErr sends an error: a server's own, or shardgate's.
 func (s *session) writeErr(err error) {
-	var se *wire.SQLError
-	var re *engine.Error
-	switch {
-	case errors.As(err, &se):
-	case errors.As(err, &re):
-		se = &wire.SQLError{Code: re.Code, State: re.SQLState, Message: re.Message}
-	default:
-		se = &wire.SQLError{Code: 1105, State: "HY000", Message: "shardgate: " + err.Error()}
-	}
+	se := sqlError(err)
 	s.lastErr = se.Code
 	s.buf = wire.AppendError(s.buf[:0], se)
 	s.c.WritePacket(s.buf)

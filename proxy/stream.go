@@ -1,29 +1,67 @@
 package proxy
 
 import (
+	"errors"
+
 	"github.com/shardgate/shardgate/backend"
 	"github.com/shardgate/shardgate/backend/wire"
 	"github.com/shardgate/shardgate/engine"
 	"github.com/shardgate/shardgate/sharding"
 )
 
-// source is one unit of a streamed merge: its connection and current row.
+// source is one unit of a streamed merge: its connection and current row
+// (sharding.Source).
 type source struct {
 	u        *engine.Unit
 	bc       *backend.Conn
 	onMaster bool
+	n        int      // columns
 	buf      []byte   // the current row's packet (the connection reuses its own)
 	row      [][]byte // its values, in buf
 	done     bool
 	status   uint16
 	warnings uint16
+	// failed is the node's ERR in place of its rows' end; lost: the
+	// connection failed or sent what is not a row.
+	failed *wire.SQLError
+	lost   error
 }
 
-// Stream runs a merged read whose rows merge one at a time and streams it
-// to the client (engine.Streamer): every unit's query is sent first, so
-// the nodes work at once; then rows go out as they arrive, the smallest
-// current row of every unit first under ORDER BY, else unit after unit.
-// Memory is one row per unit, whatever the row count.
+// errNodeStream ends a merge whose source failed (source.failed or lost
+// says how).
+var errNodeStream = errors.New("shardgate: a data node's answer ended early")
+
+func (src *source) Next() ([][]byte, bool, error) {
+	if src.done {
+		return nil, false, nil
+	}
+	p, err := src.bc.ReadPacket()
+	switch {
+	case err != nil:
+		src.bc.Broken, src.done, src.lost = true, true, err
+		return nil, false, errNodeStream
+	case wire.IsEOF(p):
+		src.done, src.status, src.warnings = true, wire.EOFStatus(p), wire.EOFWarnings(p)
+		return nil, false, nil
+	case p[0] == 0xff:
+		src.done, src.failed = true, wire.ParseError(p)
+		return nil, false, errNodeStream
+	}
+	src.buf = append(src.buf[:0], p...)
+	var ok bool
+	if src.row, ok = splitRow(src.row[:0], src.buf, src.n); !ok {
+		src.bc.Broken, src.done, src.lost = true, true, wire.ErrMalformed
+		return nil, false, errNodeStream
+	}
+	return src.row, true, nil
+}
+
+// Stream runs a merged read whose rows merge as they arrive and streams
+// it to the client (engine.Streamer): every unit's query is sent first,
+// so the nodes work at once; then rows go out as they arrive, the
+// smallest current row of every unit first under ORDER BY, else unit
+// after unit, groups folded as their rows (sorted by the nodes) end.
+// Memory is one row per unit and the open group, whatever the row count.
 func (s *session) Stream(plan *engine.Plan, cls engine.Class) (int, engine.Result, bool) {
 	if s.eng.NeedsMasterConn() {
 		// Held master connections (a transaction): units of one group
@@ -105,14 +143,9 @@ func (s *session) stream(plan *engine.Plan) (int, engine.Result) {
 			return i, engine.Result{Failure: engine.Failed, Err: &engine.Error{Kind: engine.ErrUnsupported, Code: engine.ErrCodeUnsupported, SQLState: "42000",
 				Message: "shardgate: data nodes answered with different columns; their tables differ"}}
 		}
-		srcs[i].row = make([][]byte, 0, len(cols))
+		src.n, src.row = len(cols), make([][]byte, 0, len(cols))
 	}
 	m := plan.Merge
-	less, err := m.Comparison(cols)
-	if err != nil {
-		abort()
-		return 0, engine.Result{Failure: engine.Failed, Err: &engine.Error{Kind: engine.ErrUnsupported, Code: engine.ErrCodeUnsupported, SQLState: "42000", Message: err.Error()}}
-	}
 	visible := m.Visible(len(cols))
 	if s.cur.st != nil {
 		if err := binaryLossy(defs[:visible]); err != nil {
@@ -120,89 +153,55 @@ func (s *session) stream(plan *engine.Plan) (int, engine.Result) {
 			return 0, engine.Result{Failure: engine.Failed, Err: err}
 		}
 	}
+	ss := make([]sharding.Source, len(srcs))
+	for i := range srcs {
+		ss[i] = &srcs[i]
+	}
+	// Stream reads every unit's first row (or, for groups the nodes
+	// cannot order as the merge does, every row): nothing went to the
+	// client yet, so a failure here is the statement's.
+	merged, err := m.Stream(cols, ss)
+	if err != nil {
+		i, res := streamFailure(srcs, err)
+		abort()
+		return i, res
+	}
 	w := rowWriter{c: s.c, status: s.status(), buf: s.buf, maxPacket: s.srv.rt.Snapshot().Config.Props.MaxAllowedPacket, binary: s.cur.st != nil}
 	w.rawColumns(defs[:visible])
-	skip, left := int64(0), int64(-1)
-	if m.Limit {
-		skip, left = m.Offset, m.Count
-	}
-	var failed *wire.SQLError
-	next := func(src *source) bool {
-		p, err := src.bc.ReadPacket()
-		switch {
-		case err != nil:
-			src.bc.Broken = true
-			src.done = true
-			return false
-		case wire.IsEOF(p):
-			src.done, src.status, src.warnings = true, wire.EOFStatus(p), wire.EOFWarnings(p)
-		case p[0] == 0xff:
-			src.done = true
-			if failed == nil {
-				failed = wire.ParseError(p)
-			}
-		default:
-			src.buf = append(src.buf[:0], p...)
-			var ok bool
-			if src.row, ok = splitRow(src.row[:0], src.buf, len(cols)); !ok {
-				src.bc.Broken = true
-				src.done = true
-				return false
-			}
-		}
-		return true
-	}
-	lost := false
-	for i := range srcs {
-		lost = !next(&srcs[i]) || lost
-	}
-	for !lost && failed == nil && left != 0 {
-		// The next row: the smallest current one under ORDER BY, else
-		// the first unit's that has rows left.
-		var pick *source
-		for i := range srcs {
-			src := &srcs[i]
-			if src.done {
-				continue
-			}
-			if pick == nil {
-				pick = src
-				if less == nil {
-					break
-				}
-			} else if less(src.row, pick.row) < 0 {
-				pick = src
-			}
-		}
-		if pick == nil {
+	for {
+		var row [][]byte
+		if row, _, err = merged.Next(); err != nil || row == nil {
 			break
 		}
-		if skip > 0 {
-			skip--
-		} else {
-			w.row(pick.row[:visible])
-			if left > 0 {
-				left--
-			}
-		}
-		if !next(pick) {
-			lost = true
-		}
+		w.row(row)
 	}
-	// Drain what the LIMIT left unread, so the connections stay usable.
+	// Drain what the LIMIT left unread, so the connections stay usable;
+	// a node's error here still reaches the client, as it would from one
+	// server.
 	for i := range srcs {
-		for !lost && !srcs[i].done {
-			lost = !next(&srcs[i])
+		for !srcs[i].done {
+			srcs[i].Next()
 		}
 	}
 	s.buf = w.buf
 	var o engine.Outcome
 	var warnings uint16
+	var failed *wire.SQLError
+	lost := false
 	for i := range srcs {
 		st := outcome(srcs[i].status, true)
 		o.InTx, o.AutocommitOff = o.InTx || st.InTx, o.AutocommitOff || st.AutocommitOff
 		warnings += srcs[i].warnings
+		lost = lost || srcs[i].lost != nil
+		if failed == nil {
+			failed = srcs[i].failed
+		}
 		s.release(srcs[i].bc, srcs[i].onMaster)
+	}
+	if failed == nil && err != nil && !errors.Is(err, errNodeStream) {
+		// The merge's own (a bound reached while folding): in place of
+		// the end of the result.
+		failed = sqlError(engine.ShardingError(err))
 	}
 	switch {
 	case lost:
@@ -217,6 +216,34 @@ func (s *session) stream(plan *engine.Plan) (int, engine.Result) {
 	o.OK = true
 	s.cur.clientOK = w.end(warnings) == nil
 	return 0, engine.Result{Failure: engine.Ran, Outcome: o}
+}
+
+// streamFailure is the result of a streamed merge that failed before its
+// first row went out: the unit whose connection failed (which may be
+// retried), a node's error, or the merge's.
+func streamFailure(srcs []source, err error) (int, engine.Result) {
+	for i := range srcs {
+		switch {
+		case srcs[i].lost != nil:
+			return i, engine.Result{Failure: engine.ConnLost, Err: dsErr(srcs[i].u.DS, srcs[i].lost)}
+		case srcs[i].failed != nil:
+			return i, engine.Result{Failure: engine.Failed, Err: srcs[i].failed}
+		}
+	}
+	return 0, engine.Result{Failure: engine.Failed, Err: engine.ShardingError(err)}
+}
+
+// sqlError is err as the client reads it.
+func sqlError(err error) *wire.SQLError {
+	var se *wire.SQLError
+	var re *engine.Error
+	switch {
+	case errors.As(err, &se):
+		return se
+	case errors.As(err, &re):
+		return &wire.SQLError{Code: re.Code, State: re.SQLState, Message: re.Message}
+	}
+	return &wire.SQLError{Code: 1105, State: "HY000", Message: "shardgate: " + err.Error()}
 }
 
 // readHeader reads a text result's column count, definitions and EOF

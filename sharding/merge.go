@@ -18,6 +18,10 @@ type Column struct {
 	// with trailing spaces ignored, as MariaDB's default _ci collations
 	// do (accents are not folded, which utf8mb4_general_ci would).
 	Binary bool
+	// Exact: values order here as on the server (numbers, binary
+	// strings, temporal values), so a merge may rely on the nodes' order
+	// to find a group's rows together.
+	Exact bool
 }
 
 // ErrTooManyRows is matched by the error of a merge past Merge.MaxRows.
@@ -50,23 +54,11 @@ func (m *Merge) MergeRows(cols []Column, sets [][][][]byte) ([][][]byte, error) 
 			rows = append(rows, r)
 		}
 	}
-	if m.Distinct || len(m.Group) > 0 || len(m.Aggs) > 0 {
+	if m.grouped() {
 		var err error
 		if rows, err = m.group(cols, rows); err != nil {
 			return nil, err
 		}
-	}
-	if m.Having != nil {
-		if m.Having.maxCol() >= len(cols) {
-			return nil, fmt.Errorf("sharding: internal: HAVING column %d of %d", m.Having.maxCol()+1, len(cols))
-		}
-		kept := rows[:0]
-		for _, r := range rows {
-			if m.Having.eval(cols, r) == 1 {
-				kept = append(kept, r)
-			}
-		}
-		rows = kept
 	}
 	if len(m.Order) > 0 {
 		keys, err := m.resolve(cols)
@@ -86,13 +78,6 @@ func (m *Merge) MergeRows(cols []Column, sets [][][][]byte) ([][][]byte, error) 
 		}
 	}
 	return rows, nil
-}
-
-// Streams reports whether the merge takes rows one at a time (ORDER BY,
-// LIMIT, hidden columns; no grouping, aggregates or HAVING): a front end
-// can then stream the units' rows, holding one per unit.
-func (m *Merge) Streams() bool {
-	return m.Kind == Rows && !m.Distinct && len(m.Group) == 0 && len(m.Aggs) == 0 && m.Having == nil
 }
 
 // Comparison returns how two rows compare under the ORDER BY keys for the
@@ -156,84 +141,35 @@ func (m *Merge) resolve(cols []Column) ([]OrderKey, error) {
 
 // group folds rows whose group keys compare equal (by the column's
 // collation, as MariaDB groups) into one, in ascending key order, as
-// MariaDB's GROUP BY returns them. Without keys all rows are one group
-// (aggregates without GROUP BY: one row per node).
+// MariaDB's GROUP BY returns them, and keeps the groups HAVING passes.
+// Without keys all rows are one group (aggregates without GROUP BY: one
+// row per node).
 func (m *Merge) group(cols []Column, rows [][][]byte) ([][][]byte, error) {
-	key := m.Group
-	if m.Distinct {
-		key = make([]int, len(cols)-m.Hidden)
-		for i := range key {
-			key[i] = i
-		}
+	f, err := m.NewFolder(cols, false)
+	if err != nil {
+		return nil, err
 	}
-	for _, k := range key {
-		if k >= len(cols) {
-			return nil, fmt.Errorf("sharding: internal: GROUP BY column %d of %d", k+1, len(cols))
-		}
-	}
-	for _, a := range m.Aggs {
-		if a.Index >= len(cols) || (a.Fn == "avg" && (a.Sum >= len(cols) || a.Count >= len(cols))) || (a.Distinct && a.Arg >= len(cols)) {
-			return nil, fmt.Errorf("sharding: internal: aggregate column %d of %d", a.Index+1, len(cols))
-		}
-	}
-	same := func(a, b [][]byte) int {
-		for _, k := range key {
-			if c := compare(cols[k], a[k], b[k]); c != 0 {
-				return c
-			}
-		}
-		return 0
-	}
-	if len(key) > 0 {
-		slices.SortStableFunc(rows, same)
+	if len(f.key) > 0 {
+		slices.SortStableFunc(rows, func(a, b [][]byte) int { return sameKey(cols, f.key, a, b) })
 	}
 	out := rows[:0]
-	for i := 0; i < len(rows); {
-		acc := slices.Clone(rows[i])
-		j := i + 1
-		for ; j < len(rows) && same(rows[i], rows[j]) == 0; j++ {
-			for _, a := range m.Aggs {
-				var err error
-				switch {
-				case a.Distinct:
-					// folded from the group's distinct arguments below
-				case a.Fn == "avg":
-					acc[a.Sum], err = foldOne("sum", cols[a.Sum], acc[a.Sum], rows[j][a.Sum])
-					if err == nil {
-						acc[a.Count], err = foldOne("count", cols[a.Count], acc[a.Count], rows[j][a.Count])
-					}
-					if acc[a.Index] == nil {
-						acc[a.Index] = rows[j][a.Index] // a non-NULL AVG shows its scale
-					}
-				default:
-					acc[a.Index], err = foldOne(a.Fn, cols[a.Index], acc[a.Index], rows[j][a.Index])
-				}
-				if err != nil {
-					return nil, err
-				}
-			}
+	for _, r := range rows {
+		g, err := f.Add(r)
+		if err != nil {
+			return nil, err
 		}
-		for _, a := range m.Aggs {
-			if a.Distinct {
-				v, err := distinctFold(a.Fn, cols[a.Arg], rows[i:j], a.Arg)
-				if err != nil {
-					return nil, err
-				}
-				acc[a.Index] = v
-				continue
-			}
-			if a.Fn == "avg" && j > i+1 {
-				v, err := average(acc[a.Index], acc[a.Sum], acc[a.Count])
-				if err != nil {
-					return nil, err
-				}
-				acc[a.Index] = v
-			}
+		if g != nil {
+			out = append(out, g)
 		}
-		out = append(out, acc)
-		i = j
 	}
-	if len(out) == 0 && m.NoGroupBy {
+	g, err := f.End()
+	if err != nil {
+		return nil, err
+	}
+	if g != nil {
+		out = append(out, g)
+	}
+	if len(rows) == 0 && m.NoGroupBy {
 		// Aggregates over no rows: one row, as one server answers.
 		row := make([][]byte, len(cols))
 		for _, a := range m.Aggs {
@@ -241,21 +177,18 @@ func (m *Merge) group(cols []Column, rows [][][]byte) ([][][]byte, error) {
 				row[a.Index] = []byte("0")
 			}
 		}
-		out = append(out, row)
+		if m.Having == nil || m.Having.eval(cols, row) == 1 {
+			out = append(out, row)
+		}
 	}
 	return out, nil
 }
 
-// distinctFold is COUNT(DISTINCT x) or SUM(DISTINCT x) of a group's rows,
-// whose column arg holds x (each node sent each of its values once).
+// distinctFold is COUNT(DISTINCT x) or SUM(DISTINCT x) of a group's
+// non-NULL values of x (each node sent each of its values once; sorted
+// here in place).
 // Values equal by the column's collation are one.
-func distinctFold(fn string, c Column, rows [][][]byte, arg int) ([]byte, error) {
-	vals := make([][]byte, 0, len(rows))
-	for _, r := range rows {
-		if r[arg] != nil {
-			vals = append(vals, r[arg])
-		}
-	}
+func distinctFold(fn string, c Column, vals [][]byte) ([]byte, error) {
 	slices.SortFunc(vals, func(a, b []byte) int { return compare(c, a, b) })
 	vals = slices.CompactFunc(vals, func(a, b []byte) bool { return compare(c, a, b) == 0 })
 	if fn == "count" {

@@ -62,6 +62,12 @@ type Merge struct {
 	// aggregates (SELECT DISTINCT).
 	Group    []int
 	Distinct bool
+	// Sorted: the merge groups (GROUP BY or DISTINCT) and each node sends
+	// its rows sorted by the group keys (in ORDER BY's directions when it
+	// names exactly them): a group's rows then come one after the other
+	// and it can be folded as they stream, when the keys order alike on
+	// the nodes and here (Column.Exact).
+	Sorted bool
 	// NoGroupBy: aggregates without GROUP BY; no rows from any node
 	// still make one row (COUNT 0, the rest NULL), as on one server.
 	NoGroupBy bool
@@ -77,6 +83,8 @@ type Merge struct {
 	MaxRows int
 	// distinctBy is what the nodes also group by (DISTINCT aggregates).
 	distinctBy []sqlparser.Expr
+	// nodeOrder: the nodes sort by these result columns (Sorted).
+	nodeOrder []int
 }
 
 // OrderKey is one ORDER BY item: the result column at Index, or, when
@@ -1100,6 +1108,15 @@ func (p *planner) selectMerge(st *sqlparser.Select) (Merge, edit, error) {
 				return "", err
 			}
 		}
+		if len(m.nodeOrder) > 0 {
+			by := make([]string, len(m.nodeOrder))
+			for j, k := range m.nodeOrder {
+				by[j] = strconv.Itoa(k + 1)
+			}
+			if text, err = addOrderBy(text, strings.Join(by, ", ")); err != nil {
+				return "", err
+			}
+		}
 		switch {
 		case limit == limitRemove:
 			text, err = p.removeLimit(text)
@@ -1293,6 +1310,27 @@ func (p *planner) selectShape(st *sqlparser.Select) (m Merge, limit int64, hidde
 			}
 			k.Index = idx
 			m.Order = append(m.Order, k)
+		}
+	}
+	// A grouped merge whose nodes sort by its keys folds as it streams:
+	// without ORDER BY the nodes are asked to sort by the keys' positions
+	// (GROUP BY's own order, not left to the server's implicit sort).
+	if grouped && !m.NoGroupBy {
+		key := m.Group
+		if m.Distinct {
+			key = make([]int, len(items))
+			for i := range key {
+				key[i] = i
+			}
+		}
+		switch {
+		case len(m.Order) == 0:
+			m.Sorted, m.nodeOrder = true, key
+		case len(m.Order) == len(key):
+			m.Sorted = true
+			for i, k := range m.Order {
+				m.Sorted = m.Sorted && k.Index == key[i]
+			}
 		}
 	}
 	m.Hidden = len(hidden)
@@ -1493,6 +1531,21 @@ func addGroupBy(text, expr string) (string, error) {
 		return head + ", " + expr + " " + text[at:], nil
 	}
 	return head + " group by " + expr + " " + text[at:], nil
+}
+
+// addOrderBy adds an ORDER BY (the statement has none) before the
+// top-level LIMIT, FOR UPDATE, LOCK IN SHARE MODE or INTO.
+func addOrderBy(text, expr string) (string, error) {
+	at := len(text)
+	for _, kw := range []int{sqlparser.LIMIT, sqlparser.FOR, sqlparser.LOCK, sqlparser.INTO} {
+		if i, _ := topLevel(text, kw); i >= 0 && i < at {
+			at = i
+		}
+	}
+	if i, _ := topLevel(text, sqlparser.ORDER); i >= 0 {
+		return "", fmt.Errorf("sharding: internal: ORDER BY already in %q", text)
+	}
+	return strings.TrimRight(text[:at], " \t\r\n") + " order by " + expr + " " + text[at:], nil
 }
 
 // addHidden adds select items before the top-level FROM.

@@ -134,7 +134,7 @@ func TestRoute(t *testing.T) {
 		// Grouped merges: LIMIT removed per node, GROUP BY columns and AVG's SUM/COUNT added hidden.
 		{"select count(*), avg(o.amount) from t_log o where id < 150 group by o.status order by 1 desc limit 3",
 			"ms_0: select count(*), avg(o.amount), o.`status`, SUM(o.amount), COUNT(o.amount) from t_log_0 o where id < 150 group by o.status order by 1 desc \nms_0: select count(*), avg(o.amount), o.`status`, SUM(o.amount), COUNT(o.amount) from t_log_1 o where id < 150 group by o.status order by 1 desc ", Rows},
-		{"select distinct status from t_log where t_log.id > 99 limit 2", "ms_0: select distinct status from t_log_1 where t_log_1.id > 99 \nms_0: select distinct status from t_log_2 where t_log_2.id > 99 ", Rows},
+		{"select distinct status from t_log where t_log.id > 99 limit 2", "ms_0: select distinct status from t_log_1 where t_log_1.id > 99 order by 1 \nms_0: select distinct status from t_log_2 where t_log_2.id > 99 order by 1 ", Rows},
 		{"select status, count(*) n from t_log group by status having n > 1 and (max(amount) >= 2.5 or not avg(id) < 3) order by status limit 2",
 			"ms_0: select status, count(*) n, max(amount), avg(id), SUM(id), COUNT(id) from t_log_0 group by status  order by status \nms_0: select status, count(*) n, max(amount), avg(id), SUM(id), COUNT(id) from t_log_1 group by status  order by status \nms_0: select status, count(*) n, max(amount), avg(id), SUM(id), COUNT(id) from t_log_2 group by status  order by status ", Rows},
 		{"select count(distinct t_log.status), sum(amount) from t_log where id > 150 order by 1 limit 1",
