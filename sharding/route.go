@@ -120,7 +120,7 @@ func (rt *Router) Route(sql string, args []any) (*Route, error) {
 	if strings.Contains(sql, "/*!") || strings.Contains(sql, "/*M!") {
 		return nil, unsupported("executable comments (/*! … */) in statements on sharded or broadcast tables")
 	}
-	stmt, lits, err := rt.parse(sql, key, lits)
+	stmt, ent, lits, err := rt.parse(sql, key, lits)
 	if err != nil {
 		return nil, err
 	}
@@ -128,6 +128,13 @@ func (rt *Router) Route(sql string, args []any) (*Route, error) {
 		args = lits // the literals the cached statement holds as parameters
 	}
 	p := &planner{rt: rt, sql: sql, toks: toks, args: args}
+	if ent != nil {
+		if pt := ent.point.Load(); pt != nil {
+			if r, ok := pt.route(p); ok {
+				return r, nil
+			}
+		}
+	}
 	if rt.hints && strings.Contains(sql, "/*") {
 		p.hints = parseHints(sql)
 	}
@@ -142,6 +149,12 @@ func (rt *Router) Route(sql string, args []any) (*Route, error) {
 	}
 	switch st := stmt.(type) {
 	case *sqlparser.Select:
+		if ent != nil && !ent.planned.Load() {
+			if pt := p.pointOf(st); pt != nil {
+				ent.point.Store(pt)
+			}
+			ent.planned.Store(true)
+		}
 		return p.selectRoute(st)
 	case *sqlparser.Insert:
 		return p.insertRoute(st)
@@ -170,34 +183,40 @@ const (
 
 // parse is the statement of sql, from the cache when its key (the text
 // with comparison literals as parameters, lits their values) was parsed
-// before. Only SELECT, UPDATE and DELETE are cached (nothing mutates their
-// trees when planning); any other statement is parsed from its own text.
-func (rt *Router) parse(sql, key string, lits []any) (sqlparser.Statement, []any, error) {
+// before, with its cache entry (nil for a statement not cached). Only
+// SELECT, UPDATE and DELETE are cached (nothing mutates their trees when
+// planning); any other statement is parsed from its own text.
+func (rt *Router) parse(sql, key string, lits []any) (sqlparser.Statement, *parsed, []any, error) {
 	if v, ok := rt.cache.Load(key); ok {
-		return v.(sqlparser.Statement), lits, nil
+		e := v.(*parsed)
+		return e.stmt, e, lits, nil
 	}
 	if len(lits) > 0 {
 		if stmt, err := sqlparser.Parse(key); err == nil && cacheable(stmt) {
-			rt.store(key, stmt)
-			return stmt, lits, nil
+			return stmt, rt.store(key, stmt), lits, nil
 		}
 	}
 	stmt, err := sqlparser.Parse(sql)
 	if err != nil {
-		return nil, nil, unsupported("cannot parse the statement: %v", err)
+		return nil, nil, nil, unsupported("cannot parse the statement: %v", err)
 	}
 	if len(lits) == 0 && cacheable(stmt) {
-		rt.store(key, stmt)
+		return stmt, rt.store(key, stmt), nil, nil
 	}
-	return stmt, nil, nil
+	return stmt, nil, nil, nil
 }
 
-func (rt *Router) store(key string, stmt sqlparser.Statement) {
-	if len(key) <= maxCachedText && rt.cached.Load() < maxPlanCache {
-		if _, loaded := rt.cache.LoadOrStore(key, stmt); !loaded {
-			rt.cached.Add(1)
-		}
+// store caches stmt under key, while the cache has room, and returns its
+// entry (nil when not cached).
+func (rt *Router) store(key string, stmt sqlparser.Statement) *parsed {
+	if len(key) > maxCachedText || rt.cached.Load() >= maxPlanCache {
+		return nil
 	}
+	v, loaded := rt.cache.LoadOrStore(key, &parsed{stmt: stmt})
+	if !loaded {
+		rt.cached.Add(1)
+	}
+	return v.(*parsed)
 }
 
 func cacheable(stmt sqlparser.Statement) bool {

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"reflect"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -457,4 +458,84 @@ func TestRouteHint(t *testing.T) {
 	if err == nil || !strings.Contains(err.Error(), "t_hint.databaseStrategy.hint.algorithmExpression") {
 		t.Errorf("hint expression on a column: %v", err)
 	}
+}
+
+// A cached point read routes by its values alone (point.route) from its
+// second execution on; that must give the full plan's route for every
+// statement and value, and leave the others to the full plan.
+func TestPointRouteMatchesFullPlan(t *testing.T) {
+	shapes := []string{
+		"SELECT c FROM t_order WHERE user_id = %v AND order_id = %v",
+		"SELECT c FROM t_order WHERE (order_id = %v) AND user_id = %v AND status = 'x'",
+		"SELECT c FROM t_order o WHERE o.user_id = %v AND o.order_id = %v FOR UPDATE",
+		"SELECT c FROM t_order WHERE user_id = %v AND order_id IN (%v, 3)",
+		"SELECT c FROM t_order WHERE user_id = %v OR order_id = %v",
+		"SELECT c FROM t_order WHERE user_id = %v AND order_id > %v",
+		"SELECT c FROM t_order WHERE user_id = %v AND order_id = %v AND order_id = 4",
+		"SELECT c FROM t_order WHERE user_id = %v AND order_id = %v + 1",
+		"SELECT c FROM t_order WHERE user_id = %v AND order_id = %v AND order_id > 1",
+		"SELECT c FROM t_order WHERE user_id = %v AND order_id = %v AND (user_id = 3 OR status = 'x')",
+		"SELECT c FROM t_order WHERE user_id = %v AND order_id = %v AND user_id IN (2, 4)",
+		"SELECT c FROM t_order WHERE user_id = %v AND status = %v",
+		"SELECT COUNT(*) FROM t_order WHERE user_id = %v AND order_id = %v GROUP BY status",
+		"SELECT o.c FROM t_order o JOIN t_order_item i ON o.order_id = i.order_id WHERE o.user_id = %v AND o.order_id = %v",
+		"SELECT c FROM t_order_item WHERE user_id = %v AND order_id = %v",
+		"SELECT c FROM t_user WHERE name = %v AND id = %v",
+		"SELECT c FROM t_log WHERE id = %v AND k = %v",
+		"SELECT c FROM t_event WHERE user_id = %v AND created = %v",
+		"SELECT c FROM t_hint WHERE id = %v AND k = %v",
+		"SELECT c FROM t_order WHERE user_id = %v AND order_id = %v /* c */",
+	}
+	vals := []string{"0", "1", "2", "7", "-3", "'5'", "'abc'", "99999999999999999999", "'2024-02-03 10:00:00'", "NULL", "150"}
+	rng := rand.New(rand.NewPCG(1, 2))
+	fresh := router(t)
+	warm := router(t)
+	for range 4000 {
+		shape := shapes[rng.IntN(len(shapes))]
+		a, b := vals[rng.IntN(len(vals))], vals[rng.IntN(len(vals))]
+		sql := fmt.Sprintf(shape, a, b)
+		// warm has planned the shape before, with other values.
+		warm.Route(fmt.Sprintf(shape, vals[rng.IntN(len(vals))], vals[rng.IntN(len(vals))]), nil)
+		full, ferr := fresh.Route(sql, nil)
+		fresh.cache.Clear()
+		fresh.cached.Store(0)
+		got, gerr := warm.Route(sql, nil)
+		if fmt.Sprint(ferr) != fmt.Sprint(gerr) || fmt.Sprintf("%+v", full) != fmt.Sprintf("%+v", got) {
+			t.Fatalf("%s:\n full plan %+v, %v\n cached    %+v, %v", sql, full, ferr, got, gerr)
+		}
+		// Prepared: the values as parameters.
+		q := fmt.Sprintf(shape, "?", "?")
+		args := []any{argOf(a), argOf(b)}
+		full, ferr = fresh.Route(q, args)
+		fresh.cache.Clear()
+		fresh.cached.Store(0)
+		got, gerr = warm.Route(q, args)
+		if fmt.Sprint(ferr) != fmt.Sprint(gerr) || fmt.Sprintf("%+v", full) != fmt.Sprintf("%+v", got) {
+			t.Fatalf("%s %v:\n full plan %+v, %v\n cached    %+v, %v", q, args, full, ferr, got, gerr)
+		}
+	}
+	var points int
+	warm.cache.Range(func(_, v any) bool {
+		if v.(*parsed).point.Load() != nil {
+			points++
+		}
+		return true
+	})
+	if points < 6 {
+		t.Fatalf("%d cached statements take the point route; want the plain point reads to", points)
+	}
+}
+
+func argOf(lit string) any {
+	switch {
+	case lit == "NULL":
+		return nil
+	case lit[0] == '\'':
+		return lit[1 : len(lit)-1]
+	}
+	n, err := strconv.ParseInt(lit, 10, 64)
+	if err != nil {
+		return lit
+	}
+	return n
 }
