@@ -734,3 +734,32 @@ func TestSlaveKilled(t *testing.T) {
 		}
 	}
 }
+
+// A master that cannot be reached answers a write with 2003 (can't
+// connect), not 2013 (connection lost), and names the data source.
+func TestMasterUnreachableCode(t *testing.T) {
+	r := harness(t)
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	dead := ln.Addr().String()
+	ln.Close() // nothing listens there now
+	p := startProxyYAML(t, r, fmt.Sprintf(`
+listen: 127.0.0.1:0
+users: [{name: %s, password: %s}]
+dataSources:
+  master: {url: "%s", username: root, password: %s, database: pt, connectTimeout: 1s}
+  slave0: {url: "%s", username: root, password: %s, database: pt, connectTimeout: 1s}
+masterSlaveRule: {masterDataSourceName: master, slaveDataSourceNames: [slave0]}
+`, user, password, dead, testenv.RootPassword, r.Slaves[0].Addr(), testenv.RootPassword))
+	db := p.db(t, "")
+	_, err = db.Exec("REPLACE INTO t VALUES (71, 'x')")
+	var me *mysql.MySQLError
+	if !errors.As(err, &me) || me.Number != 2003 || !strings.Contains(me.Message, "master") {
+		t.Fatalf("write with the master unreachable: %v; want error 2003 naming master", err)
+	}
+	if id := serverID(t, db, "SELECT @@server_id"); id == 0 {
+		t.Fatal("reads stopped with the master")
+	}
+}

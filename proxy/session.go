@@ -999,5 +999,9 @@ func dsErr(ds *engine.DataSource, err error) error {
 	if errors.As(err, &ee) {
 		return ee
 	}
-	return &wire.SQLError{Code: 2013, State: "HY000", Message: "shardgate: data source " + ds.Name + ": " + err.Error()}
+	code := uint16(2013) // CR_SERVER_LOST: the connection failed
+	if oe := (*net.OpError)(nil); errors.As(err, &oe) && oe.Op == "dial" {
+		code = 2003 // CR_CONN_HOST_ERROR: no connection was made
+	}
+	return &wire.SQLError{Code: code, State: "HY000", Message: "shardgate: data source " + ds.Name + ": " + err.Error()}
 }
