@@ -317,6 +317,14 @@ orchestration:
 			t.Fatalf("after an early close: %d %v", m, err)
 		}
 	}
+	// A merged ORDER BY an ENUM (ordered by member position on the
+	// server) is refused, as in the proxy.
+	if _, err := db.Exec("ALTER TABLE t_order ADD COLUMN prio ENUM('zeta', 'alpha')"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := db.Query("SELECT order_id FROM t_order ORDER BY prio"); err == nil || !strings.Contains(err.Error(), "CAST(prio AS CHAR)") {
+		t.Fatalf("merged ORDER BY an ENUM: %v", err)
+	}
 }
 
 func rowsAffected(r sql.Result) int64 {

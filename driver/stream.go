@@ -125,6 +125,7 @@ func columnsOf(r driver.Rows) []sharding.Column {
 			cols[i].Numeric = numericType(t)
 			cols[i].Binary = strings.Contains(t, "BINARY") || strings.Contains(t, "BLOB") || strings.Contains(t, "DATE") || strings.Contains(t, "TIME")
 			cols[i].Exact = cols[i].Numeric || cols[i].Binary
+			cols[i].Enum = t == "ENUM" || t == "SET"
 		}
 	}
 	return cols

@@ -177,6 +177,7 @@ func columnOf(p []byte) sharding.Column {
 	// Not the BINARY flag: _bin collations pad trailing spaces, which
 	// byte order does not.
 	c.Exact = c.Numeric || charset == 63
+	c.Enum = flags&(0x100|0x800) != 0 // ENUM_FLAG, SET_FLAG
 	return c
 }
 

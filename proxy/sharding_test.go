@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"runtime"
+	"slices"
 	"sort"
 	"strings"
 	"sync/atomic"
@@ -1024,4 +1025,82 @@ func heapGrowth(f func()) int64 {
 	close(stop)
 	<-done
 	return int64(peak.Load()) - int64(base.HeapAlloc)
+}
+
+// ENUM columns order by their members' positions on MariaDB, which merged
+// rows do not show: a merged ORDER BY on one is refused, naming the way
+// out; grouping, aggregates and one node's ORDER BY answer as one server.
+func TestShardingEnumOrder(t *testing.T) {
+	e := startShards(t)
+	for _, db := range []*sql.DB{e.db, e.oracle} {
+		if _, err := db.Exec("ALTER TABLE t_order ADD COLUMN prio ENUM('zeta', 'alpha', 'mid')"); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := db.Exec("INSERT INTO t_order (order_id, user_id, status, prio) VALUES (1, 1, 'a', 'mid'), (2, 2, 'b', 'alpha'), (3, 3, 'c', 'zeta'), (4, 4, 'd', 'alpha'), (5, 1, 'e', 'zeta')"); err != nil {
+			t.Fatal(err)
+		}
+	}
+	_, err := e.db.Exec("SELECT order_id FROM t_order ORDER BY prio, order_id")
+	var me *mysql.MySQLError
+	if !errors.As(err, &me) || me.Number != 1235 || !strings.Contains(me.Message, "CAST(prio AS CHAR)") {
+		t.Fatalf("merged ORDER BY an ENUM: %v; want 1235 naming the way out", err)
+	}
+	if _, err := e.db.Exec("SELECT prio, COUNT(*) FROM t_order GROUP BY prio ORDER BY prio"); err == nil {
+		t.Fatal("merged GROUP BY … ORDER BY an ENUM: no error")
+	}
+	for _, q := range []string{
+		"SELECT order_id FROM t_order WHERE user_id = 1 AND order_id IN (1, 5) ORDER BY prio",
+		"SELECT order_id, CAST(prio AS CHAR) AS p FROM t_order ORDER BY p, order_id",
+		"SELECT MIN(prio), MAX(prio), COUNT(DISTINCT prio) FROM t_order",
+	} {
+		got, want := e.rowsOf(t, e.db, q), e.rowsOf(t, e.oracle, q)
+		if got != want {
+			t.Errorf("%s:\n shardgate %s\n MariaDB   %s", q, got, want)
+		}
+	}
+	got, want := e.rowsOf(t, e.db, "SELECT prio, COUNT(*) FROM t_order GROUP BY prio"), e.rowsOf(t, e.oracle, "SELECT prio, COUNT(*) FROM t_order GROUP BY prio")
+	if sortedLines(got) != sortedLines(want) {
+		t.Errorf("GROUP BY prio: shardgate %s, MariaDB %s", got, want)
+	}
+}
+
+// rowsOf is q's rows as text, one line each.
+func (e *shardEnv) rowsOf(t *testing.T, db *sql.DB, q string) string {
+	t.Helper()
+	rows, err := db.Query(q)
+	if err != nil {
+		t.Fatalf("%s: %v", q, err)
+	}
+	defer rows.Close()
+	cols, _ := rows.Columns()
+	var b strings.Builder
+	for rows.Next() {
+		vals := make([]sql.NullString, len(cols))
+		ptrs := make([]any, len(cols))
+		for i := range vals {
+			ptrs[i] = &vals[i]
+		}
+		if err := rows.Scan(ptrs...); err != nil {
+			t.Fatal(err)
+		}
+		for _, v := range vals {
+			if v.Valid {
+				b.WriteString(v.String)
+			} else {
+				b.WriteString("NULL")
+			}
+			b.WriteByte(' ')
+		}
+		b.WriteByte('\n')
+	}
+	if err := rows.Err(); err != nil {
+		t.Fatal(err)
+	}
+	return b.String()
+}
+
+func sortedLines(s string) string {
+	lines := strings.Split(s, "\n")
+	slices.Sort(lines)
+	return strings.Join(lines, "\n")
 }

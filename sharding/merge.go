@@ -22,6 +22,9 @@ type Column struct {
 	// strings, temporal values), so a merge may rely on the nodes' order
 	// to find a group's rows together.
 	Exact bool
+	// Enum: an ENUM or SET column, which MariaDB orders by the members'
+	// positions in its definition: a merge, seeing only their text, cannot.
+	Enum bool
 }
 
 // ErrTooManyRows is matched by the error of a merge past Merge.MaxRows.
@@ -133,6 +136,9 @@ func (m *Merge) resolve(cols []Column) ([]OrderKey, error) {
 		}
 		if k.Index >= len(cols) {
 			return nil, fmt.Errorf("sharding: internal: ORDER BY column %d of %d", k.Index+1, len(cols))
+		}
+		if c := cols[k.Index]; c.Enum {
+			return nil, unsupported("ORDER BY the ENUM or SET column %s over several data nodes: MariaDB orders it by the members' positions, which the merged rows do not show; select CAST(%s AS CHAR) AS an alias and order by that (text order), or route to one node", c.Name, c.Name)
 		}
 		keys[i] = k
 	}
