@@ -322,6 +322,7 @@ orchestration:
 	if _, err := db.Exec("ALTER TABLE t_order ADD COLUMN prio ENUM('zeta', 'alpha')"); err != nil {
 		t.Fatal(err)
 	}
+	r.Sync(t) // the reads go to the slaves
 	if _, err := db.Query("SELECT order_id FROM t_order ORDER BY prio"); err == nil || !strings.Contains(err.Error(), "CAST(prio AS CHAR)") {
 		t.Fatalf("merged ORDER BY an ENUM: %v", err)
 	}

@@ -1040,6 +1040,7 @@ func TestShardingEnumOrder(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
+	e.r.Sync(t) // the reads go to the slaves
 	_, err := e.db.Exec("SELECT order_id FROM t_order ORDER BY prio, order_id")
 	var me *mysql.MySQLError
 	if !errors.As(err, &me) || me.Number != 1235 || !strings.Contains(me.Message, "CAST(prio AS CHAR)") {

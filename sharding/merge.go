@@ -375,9 +375,44 @@ func compare(c Column, a, b []byte) int {
 	if c.Binary {
 		return bytes.Compare(a, b)
 	}
-	x := strings.ToLower(strings.TrimRight(string(a), " "))
-	y := strings.ToLower(strings.TrimRight(string(b), " "))
-	return strings.Compare(x, y)
+	return compareText(a, b)
+}
+
+// compareText compares as a _ci collation (approximated): case folded,
+// trailing spaces ignored. ASCII texts, the usual case, are compared in
+// place; others folded by strings.ToLower.
+func compareText(a, b []byte) int {
+	a, b = bytes.TrimRight(a, " "), bytes.TrimRight(b, " ")
+	n := min(len(a), len(b))
+	for i := range n {
+		x, y := a[i], b[i]
+		if x >= 0x80 || y >= 0x80 {
+			return strings.Compare(strings.ToLower(string(a[i:])), strings.ToLower(string(b[i:])))
+		}
+		if 'A' <= x && x <= 'Z' {
+			x += 'a' - 'A'
+		}
+		if 'A' <= y && y <= 'Z' {
+			y += 'a' - 'A'
+		}
+		if x != y {
+			return cmpInt(int64(x), int64(y))
+		}
+	}
+	// One is a prefix of the other (ASCII so far): the rest decides.
+	switch {
+	case len(a) == len(b):
+		return 0
+	case len(a) < len(b):
+		if b[n] >= 0x80 {
+			return strings.Compare("", strings.ToLower(string(b[n:])))
+		}
+		return -1
+	}
+	if a[n] >= 0x80 {
+		return strings.Compare(strings.ToLower(string(a[n:])), "")
+	}
+	return 1
 }
 
 func cmpInt(x, y int64) int {

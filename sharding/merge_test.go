@@ -1,6 +1,8 @@
 package sharding
 
 import (
+	"math/rand/v2"
+	"strings"
 	"testing"
 )
 
@@ -134,5 +136,27 @@ func TestMergeDistinctAggregates(t *testing.T) {
 	}
 	if want := "0|NULL;"; show(got) != want {
 		t.Fatalf("no rows: %q, want %q", show(got), want)
+	}
+}
+
+// compareText's in-place ASCII comparison gives what folding both texts
+// with strings.ToLower (after trimming trailing spaces) gives.
+func TestCompareTextMatchesFolding(t *testing.T) {
+	pieces := []string{"", "a", "A", "b", "Z", "z", " ", "  ", "é", "É", "ß", "İ", "\u212a", "k", "K", "_", "0", "~", "\xff", "ab", "aB "}
+	rng := rand.New(rand.NewPCG(3, 4))
+	word := func() string {
+		var b strings.Builder
+		for range rng.IntN(4) {
+			b.WriteString(pieces[rng.IntN(len(pieces))])
+		}
+		return b.String()
+	}
+	sign := func(n int) int { return max(-1, min(1, n)) }
+	for range 200_000 {
+		a, b := word(), word()
+		want := strings.Compare(strings.ToLower(strings.TrimRight(a, " ")), strings.ToLower(strings.TrimRight(b, " ")))
+		if got := compareText([]byte(a), []byte(b)); sign(got) != want {
+			t.Fatalf("compareText(%q, %q) = %d, want %d", a, b, got, want)
+		}
 	}
 }

@@ -206,11 +206,17 @@ func (rt *Router) parse(sql, key string, lits []any) (sqlparser.Statement, *pars
 	return stmt, nil, nil, nil
 }
 
-// store caches stmt under key, while the cache has room, and returns its
-// entry (nil when not cached).
+// store caches stmt under key and returns its entry (nil when not
+// cached). A full cache starts over: statements that keep their literals
+// in the key (IN lists, LIMIT, select items) must not keep new shapes out
+// for good; the hot ones come back at their next execution.
 func (rt *Router) store(key string, stmt sqlparser.Statement) *parsed {
-	if len(key) > maxCachedText || rt.cached.Load() >= maxPlanCache {
+	if len(key) > maxCachedText {
 		return nil
+	}
+	if rt.cached.Load() >= maxPlanCache {
+		rt.cache.Clear()
+		rt.cached.Store(0)
 	}
 	v, loaded := rt.cache.LoadOrStore(key, &parsed{stmt: stmt})
 	if !loaded {
@@ -245,11 +251,22 @@ func (rt *Router) scanVitess(sql string, normalize bool) (toks []tok, named bool
 	last, prev := 0, 0
 	tk := sqlparser.NewStringTokenizer(sql)
 	broken := false
+	btw := 0 // as in scanFast: BETWEEN x AND y's operands are normalized
 	for {
 		typ, val := scanTok(tk)
 		if typ == 0 || typ == sqlparser.LEX_ERROR {
 			broken = typ != 0
 			break
+		}
+		st := btw
+		btw = 0
+		switch {
+		case typ == sqlparser.BETWEEN:
+			btw = 1
+		case st == 2 && typ == sqlparser.AND:
+			btw = 3
+		case st == 1 && (typ == sqlparser.INTEGRAL || typ == sqlparser.STRING || typ == sqlparser.VALUE_ARG):
+			btw = 2
 		}
 		// span is the token's text (positions are only looked at for the
 		// tokens that need them).
@@ -270,7 +287,7 @@ func (rt *Router) scanVitess(sql string, normalize bool) (toks []tok, named bool
 					toks = append(toks, tok{start: start, end: end, name: name})
 				}
 			}
-		case normalize && (typ == sqlparser.INTEGRAL || typ == sqlparser.STRING) && comparison(prev):
+		case normalize && (typ == sqlparser.INTEGRAL || typ == sqlparser.STRING) && (comparison(prev) || st == 1 || st == 3):
 			start, end, ok := span()
 			if !ok {
 				break
@@ -955,6 +972,8 @@ func (p *planner) allowed(st *strategy, eq map[string][]any, rng map[string]span
 	}
 	vals := p.vals // scratch: reused by each strategy evaluated
 	clear(vals)
+	// Once every candidate is reached, more values cannot add one (a
+	// range of 100 keys over 2 nodes evaluates ~2, not 100).
 	var walk func(i int) bool
 	walk = func(i int) bool {
 		if i == len(st.cols) {
@@ -966,6 +985,9 @@ func (p *planner) allowed(st *strategy, eq map[string][]any, rng map[string]span
 			return true
 		}
 		for _, v := range eq[st.cols[i]] {
+			if len(out) == len(candidates) {
+				break
+			}
 			vals[st.cols[i]] = v
 			if !walk(i + 1) {
 				return false

@@ -290,7 +290,7 @@ func TestScanFastMatchesVitess(t *testing.T) {
 	rt := router(t)
 	pieces := []string{"select", "from", "where", "and", "or", "t_order", "T_Order", "`t_order`", "t_order_item", "t_config", "status",
 		"user_id", "order_id", "o", ".", ",", "(", ")", "*", "=", "<", ">", "<=", ">=", "<>", "!=", "<=>", "-", "+", "/", "%", "?",
-		"1", "42", "007", "99999999999999999999", "'a'", "''", "'x y'", "in", "between", "limit", "not", "null", "is", " ", "\n", "\t"}
+		"1", "42", "007", "99999999999999999999", "'a'", "''", "'x y'", "in", "between", "BETWEEN", "AnD", "limit", "not", "null", "is", " ", "\n", "\t"}
 	rnd := rand.New(rand.NewPCG(1, 2))
 	fast := 0
 	for range 200_000 {
@@ -485,6 +485,9 @@ func TestPointRouteMatchesFullPlan(t *testing.T) {
 		"SELECT c FROM t_event WHERE user_id = %v AND created = %v",
 		"SELECT c FROM t_hint WHERE id = %v AND k = %v",
 		"SELECT c FROM t_order WHERE user_id = %v AND order_id = %v /* c */",
+		"SELECT c FROM t_log WHERE id BETWEEN %v AND %v",
+		"SELECT c FROM t_order WHERE user_id BETWEEN %v AND %v AND order_id = 3",
+		"SELECT c FROM t_order WHERE user_id NOT BETWEEN %v AND %v",
 	}
 	vals := []string{"0", "1", "2", "7", "-3", "'5'", "'abc'", "99999999999999999999", "'2024-02-03 10:00:00'", "NULL", "150"}
 	rng := rand.New(rand.NewPCG(1, 2))
@@ -538,4 +541,49 @@ func argOf(lit string) any {
 		return lit
 	}
 	return n
+}
+
+// BETWEEN's literal operands are parameters of the cache key: range reads
+// of other bounds share one parsed statement (and do not fill the cache).
+func TestBetweenSharesCacheEntry(t *testing.T) {
+	rt := router(t)
+	for lo := range 50 {
+		r, err := rt.Route(fmt.Sprintf("SELECT c FROM t_log WHERE id BETWEEN %d AND %d", lo, lo+99), nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		want := 2 // t_log_0 (id < 100) and t_log_1 (100 ≤ id < 200)
+		if lo == 0 {
+			want = 1
+		}
+		if len(r.Units) != want {
+			t.Fatalf("BETWEEN %d AND %d: %d units, want %d", lo, lo+99, len(r.Units), want)
+		}
+	}
+	if r, _ := rt.Route("SELECT c FROM t_log WHERE id BETWEEN 100 AND 150", nil); len(r.Units) != 1 || !strings.Contains(r.Units[0].SQL, "t_log_1") {
+		t.Fatalf("BETWEEN 100 AND 150: %+v", r)
+	}
+	if n := rt.cached.Load(); n != 1 {
+		t.Fatalf("%d cache entries for one shape", n)
+	}
+}
+
+// A full statement cache starts over, so a shape first seen after it
+// filled is still cached.
+func TestCacheStartsOverWhenFull(t *testing.T) {
+	rt := router(t)
+	for i := range maxPlanCache + 10 {
+		if _, err := rt.Route(fmt.Sprintf("SELECT c FROM t_order WHERE order_id IN (%d, %d)", i, i+1), nil); err != nil {
+			t.Fatal(err)
+		}
+	}
+	q := "SELECT c FROM t_order_item WHERE user_id = 3 AND order_id = 4"
+	rt.Route(q, nil)
+	key := "SELECT c FROM t_order_item WHERE user_id = ? AND order_id = ?"
+	if _, ok := rt.cache.Load(key); !ok {
+		t.Fatalf("a new shape is not cached after the cache filled (%d entries)", rt.cached.Load())
+	}
+	if n := rt.cached.Load(); n > maxPlanCache {
+		t.Fatalf("%d entries, bound %d", n, maxPlanCache)
+	}
 }

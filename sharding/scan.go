@@ -24,12 +24,18 @@ func (rt *Router) scanFast(sql string, normalize bool) (toks []tok, named bool, 
 		number
 		str
 	)
+	// btw follows "BETWEEN x AND y": 1 after BETWEEN, 2 after its first
+	// operand, 3 after that AND; literal operands are normalized too.
+	btw := 0
 	for i := 0; i < len(sql); {
 		c := sql[i]
-		switch {
-		case c == ' ' || c == '\t' || c == '\n' || c == '\r':
+		if c == ' ' || c == '\t' || c == '\n' || c == '\r' {
 			i++
 			continue
+		}
+		st := btw
+		btw = 0
+		switch {
 		case isLetter(c):
 			j := i + 1
 			for j < len(sql) && (isLetter(sql[j]) || isDigitByte(sql[j])) {
@@ -43,6 +49,12 @@ func (rt *Router) scanFast(sql string, normalize bool) (toks []tok, named bool, 
 					return nil, false, "", nil, false
 				}
 				toks = append(toks, tok{start: i, end: j, name: name})
+			}
+			switch w := sql[i:j]; {
+			case strings.EqualFold(w, "between"):
+				btw = 1
+			case st == 2 && strings.EqualFold(w, "and"):
+				btw = 3
 			}
 			prev, i = word, j
 		case c == '`':
@@ -72,7 +84,10 @@ func (rt *Router) scanFast(sql string, normalize bool) (toks []tok, named bool, 
 			if j < len(sql) && (isLetter(sql[j]) || sql[j] == '.' || sql[j] == '$' || sql[j] == '\'' || sql[j] >= 0x80) {
 				return nil, false, "", nil, false // 1e5, 0x1f, 1.5, 123abc
 			}
-			if normalize && comparison(prev) {
+			if st == 1 {
+				btw = 2
+			}
+			if normalize && (comparison(prev) || st == 1 || st == 3) {
 				if n, err := strconv.ParseInt(sql[i:j], 10, 64); err == nil {
 					if b == nil {
 						b = make([]byte, 0, len(sql))
@@ -97,7 +112,10 @@ func (rt *Router) scanFast(sql string, normalize bool) (toks []tok, named bool, 
 			if k := strings.TrimLeft(sql[j+1:], " \t\n\r"); k != "" && (k[0] == '\'' || k[0] == '"') {
 				return nil, false, "", nil, false // 'a' 'b' is one string
 			}
-			if normalize && comparison(prev) {
+			if st == 1 {
+				btw = 2
+			}
+			if normalize && (comparison(prev) || st == 1 || st == 3) {
 				if b == nil {
 					b = make([]byte, 0, len(sql))
 				}
@@ -112,6 +130,9 @@ func (rt *Router) scanFast(sql string, normalize bool) (toks []tok, named bool, 
 			}
 			prev, i = '=', i+1
 		case c == '?':
+			if st == 1 {
+				btw = 2
+			}
 			prev, i = '?', i+1 // a parameter: never normalized
 		case c == '<':
 			switch {
