@@ -33,19 +33,12 @@ type Streamed struct {
 	done bool
 }
 
-// Streams reports whether the merge takes rows one at a time (ORDER BY,
-// LIMIT, hidden columns; no grouping, aggregates or HAVING), or groups
-// rows the nodes send sorted by the group keys (Sorted): a front end can
-// then stream the units' rows through Stream.
-func (m *Merge) Streams() bool {
-	if m.Kind != Rows {
-		return false
-	}
-	if m.Sorted {
-		return true
-	}
-	return !m.Distinct && len(m.Group) == 0 && len(m.Aggs) == 0 && m.Having == nil
-}
+// Streams reports whether a front end runs the merge through Stream: every
+// merged read does. Rows taken one at a time (ORDER BY, LIMIT, hidden
+// columns) and groups the nodes send sorted by their keys (Sorted) stream;
+// other groupings are gathered by Stream, bounded by MaxRows, from units
+// that all ran at once.
+func (m *Merge) Streams() bool { return m.Kind == Rows }
 
 func (m *Merge) grouped() bool { return m.Distinct || len(m.Group) > 0 || len(m.Aggs) > 0 }
 
@@ -89,9 +82,10 @@ func (m *Merge) Stream(cols []Column, srcs []Source) (*Streamed, error) {
 		}
 		exact = exact && cols[k].Exact
 	}
-	if !exact {
+	if !exact || !m.Sorted {
 		// A text key under a _ci collation: the nodes' order and ours
-		// may differ, and a group would then be cut in two. Gather.
+		// may differ, and a group would then be cut in two; or rows not
+		// sorted by the keys (ORDER BY an aggregate, no GROUP BY). Gather.
 		return s, s.gather()
 	}
 	if len(m.Order) > 0 {
