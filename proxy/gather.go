@@ -174,6 +174,10 @@ func columnOf(p []byte) sharding.Column {
 	// Binary strings and collations, and dates (their text sorts as
 	// they do), compare byte by byte.
 	c.Binary = charset == 63 || flags&0x80 != 0
+	// _bin collations pad trailing spaces. MariaDB numbers a NO PAD one
+	// 1024 above its PAD one, but reports a column's character set's
+	// collation: NO PAD _bin columns are compared as PAD ones.
+	c.Pad = c.Binary && charset != 63 && charset < 1024
 	// Not the BINARY flag: _bin collations pad trailing spaces, which
 	// byte order does not.
 	c.Exact = c.Numeric || charset == 63

@@ -18,6 +18,9 @@ type Column struct {
 	// with trailing spaces ignored, as MariaDB's default _ci collations
 	// do (accents are not folded, which utf8mb4_general_ci would).
 	Binary bool
+	// Pad: a _bin collation of a character set, which ignores trailing
+	// spaces ('a' = 'a '), unlike binary strings and NO PAD collations.
+	Pad bool
 	// Exact: values order here as on the server (numbers, binary
 	// strings, temporal values), so a merge may rely on the nodes' order
 	// to find a group's rows together.
@@ -373,6 +376,9 @@ func compare(c Column, a, b []byte) int {
 		}
 	}
 	if c.Binary {
+		if c.Pad {
+			a, b = bytes.TrimRight(a, " "), bytes.TrimRight(b, " ")
+		}
 		return bytes.Compare(a, b)
 	}
 	return compareText(a, b)
