@@ -66,12 +66,12 @@ func (m *Merge) MergeRows(cols []Column, sets [][][][]byte) ([][][]byte, error) 
 			return nil, err
 		}
 	}
-	if len(m.Order) > 0 {
-		keys, err := m.resolve(cols)
-		if err != nil {
-			return nil, err
-		}
-		sortRows(rows, cols, keys)
+	less, err := m.Comparison(cols)
+	if err != nil {
+		return nil, err
+	}
+	if less != nil {
+		slices.SortStableFunc(rows, less)
 	}
 	if m.Limit {
 		o := min(m.Offset, int64(len(rows)))
@@ -107,20 +107,6 @@ func (m *Merge) Comparison(cols []Column) (func(a, b [][]byte) int, error) {
 		}
 		return 0
 	}, nil
-}
-
-func sortRows(rows [][][]byte, cols []Column, keys []OrderKey) {
-	slices.SortStableFunc(rows, func(a, b [][]byte) int {
-		for _, k := range keys {
-			if c := compare(cols[k.Index], a[k.Index], b[k.Index]); c != 0 {
-				if k.Desc {
-					return -c
-				}
-				return c
-			}
-		}
-		return 0
-	})
 }
 
 func (m *Merge) resolve(cols []Column) ([]OrderKey, error) {

@@ -38,22 +38,8 @@ func (p *planner) pointOf(st *sqlparser.Select) *point {
 		return nil
 	}
 	t := p.sharded[0]
-	var parts []sqlparser.Expr
-	var flat func(sqlparser.Expr)
-	flat = func(e sqlparser.Expr) {
-		switch x := e.(type) {
-		case *sqlparser.AndExpr:
-			flat(x.Left)
-			flat(x.Right)
-		case *sqlparser.ParenExpr:
-			flat(x.Expr)
-		default:
-			parts = append(parts, e)
-		}
-	}
-	flat(st.Where.Expr)
 	eq := map[string]*sqlparser.SQLVal{}
-	for _, part := range parts {
+	for _, part := range conjuncts(nil, st.Where.Expr) {
 		if c, ok := part.(*sqlparser.ComparisonExpr); ok && c.Operator == sqlparser.EqualStr {
 			left, right := c.Left, c.Right
 			if _, ok := left.(*sqlparser.ColName); !ok {

@@ -635,20 +635,7 @@ func (p *planner) where(t *Table, e sqlparser.Expr) nodes {
 	}
 	// A conjunction: equalities gathered per column, other parts (ORs)
 	// routed apart and intersected.
-	var parts []sqlparser.Expr
-	var flat func(sqlparser.Expr)
-	flat = func(e sqlparser.Expr) {
-		switch x := e.(type) {
-		case *sqlparser.AndExpr:
-			flat(x.Left)
-			flat(x.Right)
-		case *sqlparser.ParenExpr:
-			flat(x.Expr)
-		default:
-			parts = append(parts, e)
-		}
-	}
-	flat(e)
+	parts := conjuncts(nil, e)
 	eq := map[string][]any{}
 	var rng map[string]span
 	s := allNodes(len(t.Nodes))
@@ -678,6 +665,18 @@ func (p *planner) where(t *Table, e sqlparser.Expr) nodes {
 	}
 	s.and(p.byValues(t, eq, rng))
 	return s
+}
+
+// conjuncts appends to dst the parts of e's conjunction (ANDs and
+// parentheses taken apart).
+func conjuncts(dst []sqlparser.Expr, e sqlparser.Expr) []sqlparser.Expr {
+	switch x := e.(type) {
+	case *sqlparser.AndExpr:
+		return conjuncts(conjuncts(dst, x.Left), x.Right)
+	case *sqlparser.ParenExpr:
+		return conjuncts(dst, x.Expr)
+	}
+	return append(dst, e)
 }
 
 // span is an inclusive range of integer sharding values (from BETWEEN, <,
