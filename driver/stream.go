@@ -90,7 +90,7 @@ func (s *conn) Stream(plan *engine.Plan, cls engine.Class) (int, engine.Result, 
 	merged, err := m.Stream(cols, ss)
 	if err != nil {
 		abort()
-		return 0, engine.Result{Failure: engine.Failed, Err: engine.ShardingError(err)}, true
+		return 0, engine.Result{Failure: engine.Failed, Err: mergeErr(err)}, true
 	}
 	st := &streamRows{s: s, srcs: srcs, merged: merged}
 	st.cols = make([]string, m.Visible(len(cols)))
@@ -180,9 +180,7 @@ func (r *streamRows) Next(dest []driver.Value) error {
 	row, from, err := r.merged.Next()
 	switch {
 	case err != nil:
-		if errors.Is(err, sharding.ErrUnsupported) {
-			err = engine.ShardingError(err)
-		}
+		err = mergeErr(err)
 		r.err = err
 		return err
 	case row == nil:
@@ -201,6 +199,16 @@ func (r *streamRows) Next(dest []driver.Value) error {
 		}
 	}
 	return nil
+}
+
+// mergeErr is a streamed merge's error for the caller: the merge's own
+// (a bound, an unsupported comparison) as an engine error, a node's as
+// its driver gave it.
+func mergeErr(err error) error {
+	if errors.Is(err, sharding.ErrUnsupported) {
+		return engine.ShardingError(err)
+	}
+	return err
 }
 
 // Close closes every unit's rows (reading what is left, so the
