@@ -4,19 +4,23 @@ import (
 	"context"
 	"database/sql"
 	"database/sql/driver"
+	"errors"
 	"fmt"
+	"slices"
+	"strings"
 
 	"github.com/shardgate/shardgate/engine"
 )
 
-// Cross-node transactions (engine.Brancher), for transactions begun with
-// database/sql's BeginTx: a statement of the transaction that routes to
-// another group runs on that group's master connection, in a transaction
-// of its own begun with the same options; Commit commits the first
-// connection, then each branch; Rollback rolls them all back. No
-// two-phase commit: a Commit that fails on a branch after others committed
-// leaves those committed, and its error names them. A transaction begun
-// with SQL (BEGIN, SET autocommit = 0) stays on one group here.
+// Cross-node transactions (engine.Brancher), begun with database/sql's
+// BeginTx or with SQL (BEGIN, START TRANSACTION …, SET autocommit = 0): a
+// statement of the transaction that routes to another group runs on that
+// group's master connection, in a transaction of its own begun as the
+// session's was (BeginTx's options, or the BEGIN text) and with its
+// savepoints. COMMIT commits the first connection, then each branch;
+// ROLLBACK and savepoint statements run on every branch first. No
+// two-phase commit: a COMMIT that fails on a branch after others committed
+// leaves those committed, and its error names them.
 
 func (s *conn) findBranch(p *pool) *bconn {
 	for _, b := range s.branches {
@@ -29,20 +33,35 @@ func (s *conn) findBranch(p *pool) *bconn {
 
 // join opens a branch on p for the session's transaction or atomic write.
 func (s *conn) join(ctx context.Context, p *pool) (*bconn, error) {
-	if !s.atomic && (s.tx == nil || s.tx.slave) {
+	sqlTx := s.tx == nil && (s.txOpen || s.acOff)
+	if !s.atomic && (s.eng.Pinned() || s.tx == nil && !sqlTx || s.tx != nil && s.tx.slave) {
+		// The engine plans no such statement; this guards state that
+		// lives on one connection.
 		return nil, routeError(&engine.Error{Kind: engine.ErrUnsupported, Code: engine.ErrCodeUnsupported, SQLState: "42000", Message: fmt.Sprintf(
-			"shardgate: the session's transaction is on %s and the statement routes to %s: the driver runs cross-node transactions begun with BeginTx, not with SQL (BEGIN, SET autocommit = 0)",
+			"shardgate: the session holds state on one connection of %s (temporary tables, locks, SQL PREPARE, SET TRANSACTION, a read-only transaction on a slave) and the statement routes to %s",
 			s.pinned.p.name, p.name)}, "")
 	}
 	b, err := s.take(ctx, p)
 	if err != nil {
 		return nil, err
 	}
-	var opts driver.TxOptions
-	if s.tx != nil && !s.atomic {
-		opts = s.tx.opts
+	var begin []string
+	switch {
+	case s.atomic:
+		begin = beginSQL(driver.TxOptions{})
+	case s.tx != nil:
+		begin = beginSQL(s.tx.opts)
+	case s.txBegin != "" && s.txOpen:
+		begin = []string{s.txBegin}
+	default:
+		begin = []string{"START TRANSACTION"}
 	}
-	for _, q := range beginSQL(opts) {
+	if !s.atomic {
+		for _, sp := range s.savepoints {
+			begin = append(begin, "SAVEPOINT "+quoteName(sp))
+		}
+	}
+	for _, q := range begin {
 		if _, err := b.c.(driver.ExecerContext).ExecContext(ctx, q, nil); err != nil {
 			b.broken = true // a branch half begun is given to no one
 			s.drop(b)
@@ -51,6 +70,95 @@ func (s *conn) join(ctx context.Context, p *pool) (*bconn, error) {
 	}
 	s.branches = append(s.branches, b)
 	return b, nil
+}
+
+func quoteName(n string) string { return "`" + strings.ReplaceAll(n, "`", "``") + "`" }
+
+// endTx runs a transaction-control statement (class cls) of a cross-node
+// transaction: a savepoint statement or ROLLBACK on every branch before
+// the first connection; COMMIT on the first connection (each branch
+// checked first), then on each branch. first runs the current op (of the
+// class given) on the first connection, through the engine.
+func (s *conn) endTx(cls engine.Class, first func(engine.Class) error) error {
+	ctx, q := s.cur.ctx, s.cur.query
+	switch {
+	case s.eng.Doomed() && cls&engine.Rollback == 0:
+		return first(cls) // refused by the engine, which rolls everything back
+	case cls&engine.Savepoint != 0:
+		if op, name := engine.SavepointName(q); op != 'S' && !slices.ContainsFunc(s.savepoints, func(n string) bool { return strings.EqualFold(n, name) }) {
+			return first(cls) // unknown here: the first node's own error
+		}
+		for _, b := range s.branches {
+			if _, err := b.c.(driver.ExecerContext).ExecContext(ctx, q, nil); err != nil {
+				b.valid() // a lost connection is marked broken
+				why := fmt.Sprintf("%q failed on %s (%v)", q, b.p.name, err)
+				s.eng.Doom(why)
+				return routeError(&engine.Error{Kind: engine.ErrTxAborted, Code: engine.ErrCodeTxAborted, SQLState: "XA100",
+					Message: "shardgate: " + why + "; the transaction can only be rolled back"}, "")
+			}
+		}
+		return first(cls)
+	case cls&engine.Rollback != 0:
+		s.rollbackBranches()
+		return first(cls)
+	}
+	name := ""
+	if s.pinned != nil {
+		name = s.pinned.p.name
+	}
+	for _, b := range s.branches {
+		if !b.valid() {
+			// Its part of the transaction is gone: nothing commits.
+			lost := b.p.name
+			s.rollbackBranches()
+			s.cur.query, s.cur.args = "ROLLBACK", nil
+			first(engine.EndTx | engine.Rollback)
+			return routeError(engine.CommitError("COMMIT", lost, errors.New("its connection was lost"), nil, nil), "")
+		}
+	}
+	if err := first(cls); err != nil {
+		if len(s.branches) > 0 {
+			s.rollbackBranches()
+		}
+		return err
+	}
+	return routeError(s.endAll(ctx, true, "COMMIT", []string{name}), "")
+}
+
+// afterTx updates the cross-node state after a statement (class cls,
+// text q) that succeeded: savepoints named, the transaction's BEGIN text,
+// and the branches an implicit commit ended (BEGIN inside a transaction,
+// SET autocommit = 1, DDL, …: one server would commit the whole
+// transaction).
+func (s *conn) afterTx(cls engine.Class, q string, wasInTx bool) {
+	if cls&engine.Savepoint != 0 {
+		op, name := engine.SavepointName(q)
+		i := slices.IndexFunc(s.savepoints, func(n string) bool { return strings.EqualFold(n, name) })
+		switch {
+		case op == 'S':
+			if i >= 0 {
+				s.savepoints = slices.Delete(s.savepoints, i, i+1)
+			}
+			s.savepoints = append(s.savepoints, name)
+		case op == 'R' && i >= 0:
+			s.savepoints = s.savepoints[:i]
+		case op == 'T' && i >= 0:
+			s.savepoints = s.savepoints[:i+1]
+		}
+		return
+	}
+	implicit := wasInTx && (cls&engine.Begin != 0 || cls&engine.AutocommitOn != 0 || !s.txOpen && engine.ImplicitCommit(cls, q))
+	if implicit || cls&engine.EndTx != 0 {
+		s.savepoints = s.savepoints[:0]
+		if implicit && len(s.branches) > 0 && !s.atomic {
+			if err := s.endAll(s.cur.ctx, true, "the implicit commit", nil); err != nil {
+				s.c.log.Error("a cross-node transaction ended by an implicit commit failed to commit on a node", "session", s.uid, "err", err)
+			}
+		}
+	}
+	if cls&engine.Begin != 0 && cls&(engine.Pin|engine.Multi) == 0 {
+		s.txBegin = q
+	}
 }
 
 // beginSQL begins a branch as BeginTx with opts would.

@@ -33,6 +33,10 @@ type conn struct {
 	// atomic write on several nodes (branches.go).
 	branches []*bconn
 	atomic   bool
+	// txBegin is the text that began the SQL transaction, savepoints
+	// those set in it so far: a branch that joins later begins alike.
+	txBegin    string
+	savepoints []string
 	// held are the connections that carry this session's SET/USE state
 	// (replay), one per pool; they never go back to their pool.
 	held   map[*pool]*bconn
@@ -123,6 +127,26 @@ func (s *conn) run(cls engine.Class) error {
 		s.Finish(&u, cls)
 		return nil
 	}
+	if s.cur.kind != opExec && s.cur.kind != opQuery || s.atomic {
+		return s.runEngine(cls)
+	}
+	if len(s.branches) > 0 && (cls&engine.Savepoint != 0 || s.tx == nil && cls&engine.EndTx != 0) {
+		err := s.endTx(cls, s.runEngine)
+		if err == nil {
+			s.afterTx(cls, s.cur.query, true)
+		}
+		return err
+	}
+	wasInTx := s.txOpen || s.acOff
+	err := s.runEngine(cls)
+	if err == nil && (cls&(engine.Savepoint|engine.Begin|engine.EndTx|engine.AutocommitOn) != 0 || wasInTx && cls&engine.Write != 0) {
+		s.afterTx(cls, s.cur.query, wasInTx)
+	}
+	return err
+}
+
+// runEngine runs the session's current op through the engine.
+func (s *conn) runEngine(cls engine.Class) error {
 	var sql []byte
 	var args []any
 	if s.c.rt.Snapshot().Router != nil && (s.cur.kind == opExec || s.cur.kind == opQuery) {
@@ -213,7 +237,7 @@ func (s *conn) Execute(u *engine.Unit, cls engine.Class) engine.Result {
 		return engine.Result{Failure: f, Err: dsErr(ds, err), Held: s.cur.held}
 	}
 	if o.kind == opExec || o.kind == opQuery {
-		s.track(cls, onMaster)
+		s.track(cls, onMaster, b == s.pinned, o.query)
 		if onMaster && o.kind == opExec && commits(cls, s.txOpen || s.acOff) && s.causal() {
 			s.noteCommit(o.ctx, b)
 		}
@@ -410,6 +434,7 @@ func (s *conn) lost() {
 		s.rollbackBranches() // the transaction is gone on its first node
 	}
 	s.eng.LostConn()
+	s.savepoints = s.savepoints[:0]
 	if s.tx != nil {
 		s.tx.done = true
 		s.tx = nil
@@ -446,10 +471,14 @@ func (s *conn) after(b *bconn, cls engine.Class, query string, nargs int, onMast
 
 // track follows the transaction and autocommit state a statement that
 // succeeded on the master leaves (go-sql-driver does not expose the
-// server's status flags).
-func (s *conn) track(cls engine.Class, onMaster bool) {
+// server's status flags): DDL and the like on the transaction's first
+// connection end it, as on the server.
+func (s *conn) track(cls engine.Class, onMaster, first bool, query string) {
 	if !onMaster {
 		return
+	}
+	if s.txOpen && first && engine.ImplicitCommit(cls, query) {
+		s.txOpen = false
 	}
 	if cls&engine.Begin != 0 {
 		s.txOpen = true
@@ -486,7 +515,16 @@ func (s *conn) outcome(ok bool) engine.Outcome {
 // caller told COMMIT failed knows nothing was committed.
 func (s *conn) abortTx(cls engine.Class, err error) error {
 	b := s.pinned
-	if cls&engine.EndTx == 0 || cls&engine.Rollback != 0 || b == nil || !s.eng.InTx() {
+	if cls&engine.EndTx == 0 || cls&engine.Rollback != 0 {
+		return routeError(err, "")
+	}
+	open := b != nil && (s.eng.InTx() || s.acOff)
+	if len(s.branches) > 0 && !s.atomic {
+		s.rollbackBranches()
+	}
+	s.savepoints = s.savepoints[:0]
+	if !open {
+		s.eng.RolledBack() // a doomed transaction ends here
 		return routeError(err, "")
 	}
 	_, rerr := b.c.(driver.ExecerContext).ExecContext(context.Background(), "ROLLBACK", nil)
@@ -681,6 +719,7 @@ func (s *conn) reset() {
 		s.tx = nil
 	}
 	s.replay = s.replay[:0]
+	s.savepoints, s.txBegin = s.savepoints[:0], ""
 	s.txOpen, s.acOff = false, false
 	s.lastInsertID = 0
 	s.eng.Reset()

@@ -13,6 +13,7 @@ import (
 
 	"github.com/go-sql-driver/mysql"
 
+	"github.com/shardgate/shardgate/driver"
 	"github.com/shardgate/shardgate/internal/testenv"
 	"github.com/shardgate/shardgate/registry/memory"
 )
@@ -201,18 +202,73 @@ orchestration:
 	if n := count("920, 921"); n != 0 {
 		t.Fatalf("a failed write on several nodes left %d rows", n)
 	}
-	// A transaction begun with SQL stays on its group, and says so.
+	// Transactions begun with SQL span the groups as well, savepoints
+	// included; an implicit commit ends all of it, as on one server.
 	c, err := db.Conn(t.Context())
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer c.Close()
-	c.ExecContext(t.Context(), "BEGIN")
-	c.ExecContext(t.Context(), "INSERT INTO t_order (order_id, user_id) VALUES (930, 2)")
-	if _, err := c.ExecContext(t.Context(), "INSERT INTO t_order (order_id, user_id) VALUES (931, 1)"); err == nil || !strings.Contains(err.Error(), "not with SQL") {
-		t.Fatalf("SQL transaction on another group: %v", err)
+	// sqlTx runs stmts on c; the rows ids, want of which are committed at
+	// the end, are seen by no one else before it.
+	sqlTx := func(ids string, want int, stmts ...string) {
+		t.Helper()
+		for _, q := range stmts {
+			if _, err := c.ExecContext(t.Context(), q); err != nil {
+				t.Fatalf("%s: %v", q, err)
+			}
+			if n := count(ids); strings.HasPrefix(q, "INSERT") && n != 0 && ids != "954, 955" {
+				t.Fatalf("after %s: %d uncommitted rows seen outside", q, n)
+			}
+		}
+		if n := count(ids); n != want {
+			t.Fatalf("%v: %d of the rows %s committed, want %d", stmts, n, ids, want)
+		}
 	}
-	c.ExecContext(t.Context(), "ROLLBACK")
+	sqlTx("930, 931, 932", 2, "BEGIN", "INSERT INTO t_order (order_id, user_id) VALUES (930, 2)", "INSERT INTO t_order (order_id, user_id) VALUES (931, 1)",
+		"SAVEPOINT sp1", "INSERT INTO t_order (order_id, user_id) VALUES (932, 1)", "ROLLBACK TO SAVEPOINT sp1", "COMMIT")
+	sqlTx("933, 934", 0, "START TRANSACTION", "INSERT INTO t_order (order_id, user_id) VALUES (933, 2)", "INSERT INTO t_order (order_id, user_id) VALUES (934, 1)", "ROLLBACK")
+	// A group that joins after a savepoint sets it first: ROLLBACK TO
+	// undoes its rows too.
+	sqlTx("935, 936", 1, "BEGIN", "INSERT INTO t_order (order_id, user_id) VALUES (935, 2)", "SAVEPOINT `a b`",
+		"INSERT INTO t_order (order_id, user_id) VALUES (936, 1)", "ROLLBACK TO `a b`", "COMMIT")
+	// An unknown savepoint is the first node's own error, and the
+	// transaction goes on.
+	sqlTx("937, 938", 0, "BEGIN", "INSERT INTO t_order (order_id, user_id) VALUES (937, 2)", "INSERT INTO t_order (order_id, user_id) VALUES (938, 1)")
+	if _, err := c.ExecContext(t.Context(), "ROLLBACK TO nosuch"); !errors.As(err, &me) || me.Number != 1305 {
+		t.Fatalf("ROLLBACK TO an unknown savepoint: %v, want 1305", err)
+	}
+	sqlTx("937, 938", 2, "COMMIT")
+	// Autocommit off: every statement is in a transaction, on every group.
+	sqlTx("940, 941", 2, "SET autocommit = 0", "INSERT INTO t_order (order_id, user_id) VALUES (940, 2)", "INSERT INTO t_order (order_id, user_id) VALUES (941, 1)", "COMMIT")
+	sqlTx("942, 943", 0, "INSERT INTO t_order (order_id, user_id) VALUES (942, 2)", "INSERT INTO t_order (order_id, user_id) VALUES (943, 1)", "ROLLBACK")
+	sqlTx("944, 945", 2, "INSERT INTO t_order (order_id, user_id) VALUES (944, 2)", "INSERT INTO t_order (order_id, user_id) VALUES (945, 1)", "SET autocommit = 1")
+	// DDL on the first connection commits the whole transaction.
+	sqlTx("946, 947", 2, "BEGIN", "INSERT INTO t_order (order_id, user_id) VALUES (946, 2)", "INSERT INTO t_order (order_id, user_id) VALUES (947, 1)",
+		"CREATE TABLE IF NOT EXISTS implicit_commit (a INT)", "ROLLBACK")
+	// BEGIN inside a transaction commits it first.
+	sqlTx("948, 949", 2, "BEGIN", "INSERT INTO t_order (order_id, user_id) VALUES (948, 2)", "INSERT INTO t_order (order_id, user_id) VALUES (949, 1)", "BEGIN", "ROLLBACK")
+	// A transaction that lost a branch commits nothing.
+	sqlTx("950, 951", 0, "BEGIN", "INSERT INTO t_order (order_id, user_id) VALUES (950, 2)", "INSERT INTO t_order (order_id, user_id) VALUES (951, 1)")
+	var branchID int64
+	var de *driver.Error
+	if err := c.QueryRowContext(t.Context(), "SELECT CONNECTION_ID() FROM t_order WHERE user_id = 1 AND order_id = 951").Scan(&branchID); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := oracle.Exec(fmt.Sprintf("KILL %d", branchID)); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := c.ExecContext(t.Context(), "INSERT INTO t_order (order_id, user_id) VALUES (952, 1)"); err == nil {
+		t.Fatal("a statement on a killed branch succeeded")
+	}
+	if _, err := c.ExecContext(t.Context(), "INSERT INTO t_order (order_id, user_id) VALUES (953, 2)"); !errors.As(err, &de) || de.Code != 1402 {
+		t.Fatalf("a statement after a lost branch: %v, want 1402", err)
+	}
+	if _, err := c.ExecContext(t.Context(), "COMMIT"); !errors.As(err, &de) || de.Code != 1402 {
+		t.Fatalf("COMMIT after a lost branch: %v, want 1402", err)
+	}
+	sqlTx("950, 951, 952, 953", 0)
+	sqlTx("954, 955", 2, "INSERT INTO t_order (order_id, user_id) VALUES (954, 2)", "INSERT INTO t_order (order_id, user_id) VALUES (955, 1)")
 
 	// A scatter ORDER BY streams: 400,000 rows from 4 nodes reach the
 	// caller in order, past props.shardingMaxRows (100,000, which bounds

@@ -152,6 +152,7 @@ func (t *tx) end() {
 	s := t.s
 	t.done = true
 	s.tx = nil
+	s.savepoints = s.savepoints[:0]
 	b := s.pinned
 	if !t.slave {
 		s.txOpen = false

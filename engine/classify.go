@@ -383,6 +383,37 @@ func UseTarget(sql string) string {
 	return ""
 }
 
+// ImplicitCommit reports whether a statement of class c (text sql) ends an
+// open transaction on MariaDB by itself: DDL on permanent objects,
+// account statements, LOCK/UNLOCK TABLES, table maintenance, FLUSH and
+// RESET (BEGIN and SET autocommit = 1 are told by their class). For front
+// ends that cannot read the server's status flags (the driver).
+func ImplicitCommit(c Class, sql string) bool {
+	if c&Write == 0 || c&Multi != 0 {
+		return false
+	}
+	l := lexer{s: sql, mode: lexMode{version: ^uint32(0)}}
+	t := l.next()
+	for t.kind == tokPunct && t.text == "(" {
+		t = l.next()
+	}
+	switch upper(t) {
+	case "CREATE", "DROP":
+		n := upper(l.next())
+		if n == "OR" { // CREATE OR REPLACE [TEMPORARY] TABLE
+			l.next()
+			n = upper(l.next())
+		}
+		return n != "TEMPORARY"
+	case "ALTER", "RENAME", "TRUNCATE", "GRANT", "REVOKE", "LOCK", "UNLOCK",
+		"ANALYZE", "OPTIMIZE", "REPAIR", "FLUSH", "RESET", "INSTALL", "UNINSTALL":
+		return true
+	case "SET":
+		return upper(l.next()) == "PASSWORD"
+	}
+	return false
+}
+
 // SavepointName returns the savepoint a Savepoint statement names, and
 // which: 'S' SAVEPOINT, 'R' RELEASE SAVEPOINT, 'T' ROLLBACK TO ("" when
 // sql is none of them).

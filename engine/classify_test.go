@@ -175,6 +175,21 @@ func TestUseTarget(t *testing.T) {
 	}
 }
 
+func TestImplicitCommit(t *testing.T) {
+	for in, want := range map[string]bool{
+		"ALTER TABLE t ADD c INT": true, "create table t (a int)": true, "/* x */ DROP TABLE t": true,
+		"CREATE TEMPORARY TABLE t (a int)": false, "DROP TEMPORARY TABLE t": false,
+		"CREATE OR REPLACE TABLE t (a int)": true, "CREATE OR REPLACE TEMPORARY TABLE t (a int)": false,
+		"TRUNCATE t": true, "LOCK TABLES t WRITE": true, "SET PASSWORD = PASSWORD('x')": true,
+		"INSERT INTO t VALUES (1)": false, "UPDATE t SET a = 1": false, "SELECT 1": false,
+		"SET @a = 1": false, "ALTER TABLE t ADD c INT; SELECT 1": false, // Multi: not judged
+	} {
+		if got := ImplicitCommit(Classify(in), in); got != want {
+			t.Errorf("ImplicitCommit(%q) = %v, want %v", in, got, want)
+		}
+	}
+}
+
 func TestCache(t *testing.T) {
 	c := NewCache(32)
 	q := []byte("SELECT c FROM sbtest1 WHERE id=?")

@@ -143,6 +143,9 @@ func (s *session) rollbackBranches() {
 func (s *session) endTx(bc *backend.Conn, cls engine.Class, sql string) (r engine.Result, done bool) {
 	switch {
 	case cls&engine.Savepoint != 0:
+		if op, name := engine.SavepointName(sql); op != 'S' && !slices.ContainsFunc(s.savepoints, func(n string) bool { return strings.EqualFold(n, name) }) {
+			return engine.Result{}, false // unknown here: the first node's own error
+		}
 		for _, b := range s.branches {
 			if _, err := b.Exec(sql); err != nil {
 				if isConnErr(err) {

@@ -460,6 +460,12 @@ func TestShardingSavepointsAutocommit(t *testing.T) {
 	if n := e.count(t, "200, 201, 202, 203"); n != 0 {
 		t.Fatalf("%d uncommitted rows visible", n)
 	}
+	// An unknown savepoint is the first node's own error (the branches
+	// do not know it either), and the transaction goes on.
+	var me *mysql.MySQLError
+	if _, err := c.ExecContext(context.Background(), "RELEASE SAVEPOINT nosuch"); !errors.As(err, &me) || me.Number != 1305 {
+		t.Fatalf("RELEASE of an unknown savepoint: %v, want 1305", err)
+	}
 	run("ROLLBACK TO a", "INSERT INTO t_order (order_id, user_id) VALUES (204, 1)", "COMMIT")
 	if n := e.count(t, "200, 204"); n != 2 {
 		t.Fatalf("committed: %d of 200, 204", n)
