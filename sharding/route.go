@@ -166,8 +166,11 @@ func (rt *Router) Route(sql string, args []any) (*Route, error) {
 		}
 		return p.updateRoute(st.Where, st.OrderBy, st.Limit, nil)
 	case *sqlparser.DDL, *sqlparser.AlterTable:
-		if d, ok := st.(*sqlparser.DDL); ok && (d.Action == sqlparser.RenameStr || d.ViewSpec != nil) {
-			return nil, unsupported("%s on sharded or broadcast tables", strings.ToUpper(d.Action))
+		if d, ok := st.(*sqlparser.DDL); ok && d.ViewSpec != nil {
+			return nil, unsupported("views over sharded or broadcast tables")
+		}
+		if d, ok := st.(*sqlparser.DDL); ok && d.Action == sqlparser.RenameStr {
+			return nil, unsupported("RENAME on sharded or broadcast tables: rename the actual tables and change the rule")
 		}
 		return p.ddlRoute()
 	}
@@ -476,6 +479,12 @@ func (p *planner) collect(stmt sqlparser.Statement) error {
 				p.refs[a]++
 			}
 			return false, nil // its TableName is counted
+		case *sqlparser.DDL:
+			if n.ViewSpec == nil {
+				return false, nil // its tables are taken below, each once
+			}
+		case *sqlparser.AlterTable:
+			return false, nil // Walk visits its table once per clause
 		case sqlparser.TableName:
 			count(n)
 		case *sqlparser.ColName:
@@ -504,24 +513,28 @@ func (p *planner) collect(stmt sqlparser.Statement) error {
 			return unsupported("INSERT … SELECT on sharded or broadcast tables")
 		}
 	case *sqlparser.DDL:
-		if err := p.addTable(st.Table, ""); err != nil {
-			return err
+		if st.ViewSpec != nil {
+			break // walked
 		}
-		for _, tn := range st.FromTables {
+		for _, tn := range ddlTables(st) {
 			if err := p.addTable(tn, ""); err != nil {
 				return err
 			}
-		}
-		if st.OptLike != nil {
-			for _, tn := range st.OptLike.LikeTables {
-				if err := p.addTable(tn, ""); err != nil {
-					return err
-				}
-			}
+			count(tn)
 		}
 	case *sqlparser.AlterTable:
-		if err := p.addTable(st.Table, ""); err != nil {
-			return err
+		tables := []sqlparser.TableName{st.Table}
+		for _, d := range st.Statements {
+			if d.Action == sqlparser.RenameStr && p.isRuleTable(st.Table) {
+				return unsupported("ALTER TABLE … RENAME of a sharded or broadcast table (every node's tables would take one name): rename the actual tables and change the rule")
+			}
+			tables = append(tables, referenced(d)...)
+		}
+		for _, tn := range tables {
+			if err := p.addTable(tn, ""); err != nil {
+				return err
+			}
+			count(tn)
 		}
 	case *sqlparser.Select:
 		p.from = len(st.From)
@@ -536,6 +549,39 @@ func (p *planner) collect(stmt sqlparser.Statement) error {
 		p.from = len(st.TableExprs)
 	}
 	return nil
+}
+
+// ddlTables are the tables a DDL statement names (views aside).
+func ddlTables(d *sqlparser.DDL) []sqlparser.TableName {
+	var out []sqlparser.TableName
+	if !d.Table.IsEmpty() {
+		out = append(out, d.Table)
+	}
+	out = append(out, d.FromTables...)
+	out = append(out, d.ToTables...)
+	if d.OptLike != nil {
+		out = append(out, d.OptLike.LikeTables...)
+	}
+	return append(out, referenced(d)...)
+}
+
+// referenced are the tables a DDL's foreign keys reference.
+func referenced(d *sqlparser.DDL) []sqlparser.TableName {
+	if d.TableSpec == nil {
+		return nil
+	}
+	var out []sqlparser.TableName
+	for _, c := range d.TableSpec.Constraints {
+		if fk, ok := c.Details.(*sqlparser.ForeignKeyDefinition); ok {
+			out = append(out, fk.ReferencedTable)
+		}
+	}
+	return out
+}
+
+func (p *planner) isRuleTable(tn sqlparser.TableName) bool {
+	n := strings.ToLower(tn.Name.String())
+	return p.rt.tables[n] != nil || p.rt.broadcast[n]
 }
 
 // checkCounts makes sure every identifier of the text that spells a rule

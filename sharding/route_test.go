@@ -119,6 +119,11 @@ func TestRoute(t *testing.T) {
 		{"delete from t_order where order_id = 2", "ms_0: delete from t_order_0 where order_id = 2\nms_1: delete from t_order_0 where order_id = 2", Sum},
 		{"create table t_order (order_id bigint primary key, user_id int, status varchar(10), key idx_s (status))",
 			"ms_0: create table t_order_0 (order_id bigint primary key, user_id int, status varchar(10), key idx_s (status))\nms_0: create table t_order_1 (order_id bigint primary key, user_id int, status varchar(10), key idx_s (status))\nms_1: create table t_order_0 (order_id bigint primary key, user_id int, status varchar(10), key idx_s (status))\nms_1: create table t_order_1 (order_id bigint primary key, user_id int, status varchar(10), key idx_s (status))", Sum},
+		// DDL: every clause of an ALTER, tables of a binding group node by node.
+		{"alter table t_log add column a int, add index i_a (a), drop column b", "ms_0: alter table t_log_0 add column a int, add index i_a (a), drop column b\nms_0: alter table t_log_1 add column a int, add index i_a (a), drop column b\nms_0: alter table t_log_2 add column a int, add index i_a (a), drop column b", Sum},
+		{"alter table t_order_item add constraint f foreign key (a) references t_order (order_id)", "ms_0: alter table t_order_item_0 add constraint f foreign key (a) references t_order_0 (order_id)\nms_0: alter table t_order_item_1 add constraint f foreign key (a) references t_order_1 (order_id)\nms_1: alter table t_order_item_0 add constraint f foreign key (a) references t_order_0 (order_id)\nms_1: alter table t_order_item_1 add constraint f foreign key (a) references t_order_1 (order_id)", Sum},
+		{"create table t_order like t_order_item", "ms_0: create table t_order_0 like t_order_item_0\nms_0: create table t_order_1 like t_order_item_1\nms_1: create table t_order_0 like t_order_item_0\nms_1: create table t_order_1 like t_order_item_1", Sum},
+		{"drop table if exists t_order, t_order_item", "ms_0: drop table if exists t_order_0, t_order_item_0\nms_0: drop table if exists t_order_1, t_order_item_1\nms_1: drop table if exists t_order_0, t_order_item_0\nms_1: drop table if exists t_order_1, t_order_item_1", Sum},
 		{"select * from t_user where name = 'bob'", "", One},
 		// Ranges: RANGE prunes by boundaries, MOD and inline arithmetic enumerate small ranges.
 		{"select * from t_log where id between 150 and 250", "ms_0: select * from t_log_1 where id between 150 and 250\nms_0: select * from t_log_2 where id between 150 and 250", Rows},
@@ -196,6 +201,12 @@ func TestRouteRefuses(t *testing.T) {
 		{"select * from t_order /*!*/", "executable comments"},
 		{"/*!*/ select * from T_ORDER", "executable comments"},
 		{"select status from t_order order by length(status)", "ORDER BY an expression"},
+		{"alter table t_log rename to t_log_new", "ALTER TABLE … RENAME of a sharded"},
+		{"rename table plain to t_log", "RENAME on sharded"},
+		{"drop table t_log, t_order", "DDL naming sharded tables t_log and t_order, which are not binding tables"},
+		{"drop table t_order, t_config", "a sharded and a broadcast table"},
+		{"create table t_new like t_log", "t_new has no table rule"},
+		{"create view v as select * from t_order", "views over sharded or broadcast tables"},
 	} {
 		_, err := rt.Route(tc.sql, nil)
 		if err == nil || !strings.Contains(err.Error(), tc.want) {

@@ -296,6 +296,9 @@ func (p *planner) keepsNode(t *Table, idx []int, col string, e sqlparser.Expr) e
 // ddlRoute sends a DDL statement to every actual table of its sharded
 // table, or to every node for broadcast tables.
 func (p *planner) ddlRoute() (*Route, error) {
+	if len(p.sharded) > 1 && (p.sharded[0].binding == 0 || p.sharded[0].binding != p.sharded[1].binding) {
+		return nil, unsupported("DDL naming sharded tables %s and %s, which are not binding tables: one statement per table", p.sharded[0].Name, p.sharded[1].Name)
+	}
 	t, err := p.primary()
 	if err != nil {
 		return nil, err
@@ -303,8 +306,8 @@ func (p *planner) ddlRoute() (*Route, error) {
 	if t == nil {
 		return p.everywhere(), nil
 	}
-	if len(p.sharded) > 1 || len(p.bcast) > 0 {
-		return nil, unsupported("DDL naming several rule tables; one statement per table")
+	if len(p.bcast) > 0 {
+		return nil, unsupported("DDL naming a sharded and a broadcast table; one statement per table")
 	}
 	r := &Route{Write: true, Merge: Merge{Kind: Sum}}
 	for i := range t.Nodes {
