@@ -129,9 +129,26 @@ func (m *Merge) resolve(cols []Column) ([]OrderKey, error) {
 		if c := cols[k.Index]; c.Enum {
 			return nil, unsupported("ORDER BY the ENUM or SET column %s over several data nodes: MariaDB orders it by the members' positions, which the merged rows do not show; select CAST(%s AS CHAR) AS an alias and order by that (text order), or route to one node", c.Name, c.Name)
 		}
+		k.Index = m.keyCol(cols, k.Index)
 		keys[i] = k
 	}
 	return keys, nil
+}
+
+// keyCol is the column the merge compares for key column k (< len(cols)):
+// its weight when k holds text under a collation the merge does not
+// reproduce (every non-binary one), else k.
+func (m *Merge) keyCol(cols []Column, k int) int {
+	c := cols[k]
+	if len(m.Weights) == 0 || c.Numeric || c.Binary || c.Enum {
+		return k
+	}
+	for _, w := range m.Weights {
+		if (w.Col == k || w.Col < 0 && strings.EqualFold(w.Name, c.Name)) && w.At < len(cols) {
+			return w.At
+		}
+	}
+	return k
 }
 
 // group folds rows whose group keys compare equal (by the column's

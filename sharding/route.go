@@ -75,8 +75,13 @@ type Merge struct {
 	// group's partial rows would not pass it alone).
 	Having *Cond
 	// Hidden trailing columns were added (ORDER BY and GROUP BY columns
-	// not selected, AVG's SUM and COUNT); they are dropped.
+	// not selected, AVG's SUM and COUNT, weights); they are dropped.
 	Hidden int
+	// Weights are hidden WEIGHT_STRING columns of the key columns (ORDER
+	// BY, GROUP BY, DISTINCT, MIN/MAX and COUNT(DISTINCT) arguments): a
+	// text key compares by its weight, byte by byte, which is the
+	// server's collation exactly (accents, case, PAD SPACE).
+	Weights []Weight
 	// InsertID is the first key generated for an INSERT (0: none).
 	InsertID int64
 	// MaxRows bounds the rows held for the merge.
@@ -85,6 +90,14 @@ type Merge struct {
 	distinctBy []sqlparser.Expr
 	// nodeOrder: the nodes sort by these result columns (Sorted).
 	nodeOrder []int
+}
+
+// Weight is the hidden column At holding WEIGHT_STRING(RTRIM(x)) of key
+// column Col (Col < 0: of the column called Name, in SELECT *).
+type Weight struct {
+	Col  int
+	Name string
+	At   int
 }
 
 // OrderKey is one ORDER BY item: the result column at Index, or, when
@@ -1419,6 +1432,51 @@ func (p *planner) selectShape(st *sqlparser.Select) (m Merge, limit int64, hidde
 			}
 		}
 	}
+	// Every key gets its weight under its collation, which the merge
+	// compares when the key turns out to be text (keyCol).
+	weigh := func(k int, name string) {
+		var e sqlparser.Expr
+		switch {
+		case k < 0:
+			e = &sqlparser.ColName{Name: sqlparser.NewColIdent(name)}
+		case k < len(items):
+			ae, ok := items[k].(*sqlparser.AliasedExpr)
+			if !ok {
+				return
+			}
+			e = ae.Expr
+		default:
+			e = hidden[k-len(items)]
+		}
+		if p.numeric(e) {
+			return
+		}
+		for _, w := range m.Weights {
+			if w.Col == k && (k >= 0 || strings.EqualFold(w.Name, name)) {
+				return
+			}
+		}
+		m.Weights = append(m.Weights, Weight{Col: k, Name: name, At: hide(weightOf(e))})
+	}
+	for _, k := range m.Order {
+		weigh(k.Index, k.Name)
+	}
+	for _, k := range m.Group {
+		weigh(k, "")
+	}
+	if m.Distinct {
+		for i := range items {
+			weigh(i, "")
+		}
+	}
+	for _, a := range m.Aggs {
+		switch {
+		case a.Distinct && a.Fn == "count":
+			weigh(a.Arg, "")
+		case a.Fn == "min" || a.Fn == "max":
+			weigh(a.Index, "")
+		}
+	}
 	m.Hidden = len(hidden)
 	if st.Limit != nil {
 		o, c, err := p.limit(st.Limit)
@@ -1438,6 +1496,41 @@ func (p *planner) selectShape(st *sqlparser.Select) (m Merge, limit int64, hidde
 		}
 	}
 	return m, limit, hidden, nil
+}
+
+// numeric reports whether e surely is a number (COUNT, SUM, AVG, a
+// column the rule shards by arithmetic or generates keys for, their MIN
+// or MAX): its key needs no weight.
+func (p *planner) numeric(e sqlparser.Expr) bool {
+	switch x := e.(type) {
+	case *sqlparser.FuncExpr:
+		fn := x.Name.Lowered()
+		if fn == "count" || fn == "sum" || fn == "avg" {
+			return true
+		}
+		if ae, ok := x.Exprs[0].(*sqlparser.AliasedExpr); ok && len(x.Exprs) == 1 && (fn == "min" || fn == "max") {
+			return p.numeric(ae.Expr)
+		}
+	case *sqlparser.ColName:
+		t, _ := p.primary()
+		if q := strings.ToLower(x.Qualifier.Name.String()); q != "" {
+			t = p.aliases[q]
+		}
+		return t != nil && t.numeric(x.Name.Lowered())
+	case *sqlparser.SQLVal:
+		return x.Type == sqlparser.IntVal || x.Type == sqlparser.FloatVal
+	}
+	return false
+}
+
+// weightOf is WEIGHT_STRING(RTRIM(e)): e's sort key under its collation,
+// trailing spaces dropped as PAD SPACE collations ignore them (numbers
+// and dates become text: their weights go unused).
+func weightOf(e sqlparser.Expr) sqlparser.Expr {
+	arg := func(x sqlparser.Expr) sqlparser.SelectExprs {
+		return sqlparser.SelectExprs{&sqlparser.AliasedExpr{Expr: x}}
+	}
+	return &sqlparser.FuncExpr{Name: sqlparser.NewColIdent("WEIGHT_STRING"), Exprs: arg(&sqlparser.FuncExpr{Name: sqlparser.NewColIdent("RTRIM"), Exprs: arg(e)})}
 }
 
 // itemIndex finds a GROUP BY or ORDER BY expression among the select

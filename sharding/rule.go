@@ -11,6 +11,7 @@ package sharding
 import (
 	"errors"
 	"fmt"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -75,6 +76,20 @@ type Table struct {
 	binding int
 	// dsNames and tbNames are the distinct targets and tables of Nodes.
 	dsNames, tbNames []string
+}
+
+// numeric reports whether column col (lower case) surely holds numbers:
+// the key generator's, or one an arithmetic strategy shards by.
+func (t *Table) numeric(col string) bool {
+	if col == t.keyCol {
+		return true
+	}
+	for _, st := range []*strategy{t.db, t.tb} {
+		if st != nil && (st.kind == "MOD" || st.kind == "RANGE" || st.kind == "inline" && st.arithmetic) && slices.Contains(st.cols, col) {
+			return true
+		}
+	}
+	return false
 }
 
 // New compiles a validated rule. maxRows bounds merges (0: DefaultMaxRows);

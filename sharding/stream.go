@@ -42,17 +42,24 @@ func (m *Merge) Streams() bool { return m.Kind == Rows }
 
 func (m *Merge) grouped() bool { return m.Distinct || len(m.Group) > 0 || len(m.Aggs) > 0 }
 
-// groupKey is the columns a group is known by: GROUP BY's, or every
-// visible column for DISTINCT.
-func (m *Merge) groupKey(n int) []int {
-	if !m.Distinct {
-		return m.Group
+// groupKey is the columns a group is known by (GROUP BY's, or every
+// visible column for DISTINCT), as the merge compares them (keyCol).
+func (m *Merge) groupKey(cols []Column) ([]int, error) {
+	var key []int
+	if m.Distinct {
+		for i := range len(cols) - m.Hidden {
+			key = append(key, i)
+		}
+	} else {
+		key = slices.Clone(m.Group)
 	}
-	key := make([]int, n-m.Hidden)
-	for i := range key {
-		key[i] = i
+	for i, k := range key {
+		if k >= len(cols) {
+			return nil, fmt.Errorf("sharding: internal: GROUP BY column %d of %d", k+1, len(cols))
+		}
+		key[i] = m.keyCol(cols, k)
 	}
-	return key
+	return key, nil
 }
 
 // Stream merges srcs, whose rows have the columns cols, for a merge that
@@ -74,18 +81,19 @@ func (m *Merge) Stream(cols []Column, srcs []Source) (*Streamed, error) {
 		}
 		return s, nil
 	}
-	key := m.groupKey(len(cols))
+	key, err := m.groupKey(cols)
+	if err != nil {
+		return nil, err
+	}
 	exact := true
 	for _, k := range key {
-		if k >= len(cols) {
-			return nil, fmt.Errorf("sharding: internal: GROUP BY column %d of %d", k+1, len(cols))
-		}
 		exact = exact && cols[k].Exact
 	}
 	if !exact || !m.Sorted {
-		// A text key under a _ci collation: the nodes' order and ours
-		// may differ, and a group would then be cut in two; or rows not
-		// sorted by the keys (ORDER BY an aggregate, no GROUP BY). Gather.
+		// A text key compared here (no weight): the nodes' order and
+		// ours may differ, and a group would then be cut in two; or rows
+		// not sorted by the keys (ORDER BY an aggregate, no GROUP BY).
+		// Gather.
 		return s, s.gather()
 	}
 	if len(m.Order) > 0 {
@@ -258,6 +266,9 @@ type Folder struct {
 	m    *Merge
 	cols []Column
 	key  []int
+	// by is, per aggregate, the column MIN/MAX compare or COUNT(DISTINCT)
+	// tells values apart by: its weight (keyCol), or its own.
+	by   []int
 	own  bool // copy what is kept: the caller reuses its rows
 	acc  [][]byte
 	n    int        // rows in the open group
@@ -268,21 +279,30 @@ type Folder struct {
 // NewFolder is a Folder of the merge's groups for rows of columns cols;
 // own: the rows added are reused by the caller after Add.
 func (m *Merge) NewFolder(cols []Column, own bool) (*Folder, error) {
-	key := m.groupKey(len(cols))
-	for _, k := range key {
-		if k >= len(cols) {
-			return nil, fmt.Errorf("sharding: internal: GROUP BY column %d of %d", k+1, len(cols))
-		}
+	key, err := m.groupKey(cols)
+	if err != nil {
+		return nil, err
 	}
-	for _, a := range m.Aggs {
+	by := make([]int, len(m.Aggs))
+	for j, a := range m.Aggs {
 		if a.Index >= len(cols) || (a.Fn == "avg" && (a.Sum >= len(cols) || a.Count >= len(cols))) || (a.Distinct && a.Arg >= len(cols)) {
 			return nil, fmt.Errorf("sharding: internal: aggregate column %d of %d", a.Index+1, len(cols))
+		}
+		switch {
+		case a.Distinct && a.Fn == "count":
+			by[j] = m.keyCol(cols, a.Arg)
+		case a.Distinct:
+			by[j] = a.Arg // SUM(DISTINCT x) adds values
+		case a.Fn == "min" || a.Fn == "max":
+			by[j] = m.keyCol(cols, a.Index)
+		default:
+			by[j] = a.Index
 		}
 	}
 	if m.Having != nil && m.Having.maxCol() >= len(cols) {
 		return nil, fmt.Errorf("sharding: internal: HAVING column %d of %d", m.Having.maxCol()+1, len(cols))
 	}
-	return &Folder{m: m, cols: cols, key: key, own: own, vals: make([][][]byte, len(m.Aggs))}, nil
+	return &Folder{m: m, cols: cols, key: key, by: by, own: own, vals: make([][][]byte, len(m.Aggs))}, nil
 }
 
 func (f *Folder) keep(v []byte) []byte {
@@ -302,7 +322,9 @@ func (f *Folder) Add(row [][]byte) ([][]byte, error) {
 			acc := f.acc
 			switch {
 			case a.Distinct:
-				err = f.hold(j, row[a.Arg])
+				err = f.hold(j, row[f.by[j]])
+			case f.by[j] != a.Index:
+				f.weighed(a.Fn, a.Index, f.by[j], row)
 			case a.Fn == "avg":
 				acc[a.Sum], err = f.fold("sum", a.Sum, row)
 				if err == nil {
@@ -331,7 +353,7 @@ func (f *Folder) Add(row [][]byte) ([][]byte, error) {
 	for j, a := range f.m.Aggs {
 		f.vals[j] = f.vals[j][:0]
 		if a.Distinct {
-			if err := f.hold(j, row[a.Arg]); err != nil {
+			if err := f.hold(j, row[f.by[j]]); err != nil {
 				return nil, err
 			}
 		}
@@ -346,6 +368,18 @@ func (f *Folder) fold(fn string, i int, row [][]byte) ([]byte, error) {
 		v = f.keep(v) // the row's own value won
 	}
 	return v, err
+}
+
+// weighed folds MIN or MAX (fn) of column i, compared by its weight in
+// column w: the winning row's value and weight are kept together.
+func (f *Folder) weighed(fn string, i, w int, row [][]byte) {
+	if row[i] == nil {
+		return // NULL: not a value of MIN or MAX
+	}
+	c := compare(f.cols[w], row[w], f.acc[w])
+	if f.acc[i] == nil || fn == "min" && c < 0 || fn == "max" && c > 0 {
+		f.acc[i], f.acc[w] = f.keep(row[i]), f.keep(row[w])
+	}
 }
 
 // hold keeps a DISTINCT argument's value of the open group.
@@ -370,7 +404,7 @@ func (f *Folder) End() ([][]byte, error) {
 	f.acc, f.held = nil, 0
 	for j, a := range f.m.Aggs {
 		if a.Distinct {
-			v, err := distinctFold(a.Fn, f.cols[a.Arg], f.vals[j])
+			v, err := distinctFold(a.Fn, f.cols[f.by[j]], f.vals[j])
 			if err != nil {
 				return nil, err
 			}
