@@ -184,6 +184,13 @@ func (g *gen) read() genStmt {
 	w := where(g.pred(0))
 	switch g.rng.IntN(14) {
 	case 0:
+		if g.rng.IntN(2) == 0 {
+			// Keys of * found by name, their weights after *'s columns.
+			if g.rng.IntN(2) == 0 {
+				return genStmt{sql: "SELECT *, status AS s FROM t_order" + w + " ORDER BY s " + g.pick("ASC", "DESC") + ", order_id", how: inOrder}
+			}
+			return genStmt{sql: "SELECT * FROM t_order" + w + " ORDER BY " + g.pick("status", "amount DESC") + ", order_id", how: inOrder}
+		}
 		return genStmt{sql: "SELECT * FROM t_order" + w}
 	case 12:
 		// 'Paid' and 'paid' are one value under the collation.

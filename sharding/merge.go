@@ -144,8 +144,8 @@ func (m *Merge) keyCol(cols []Column, k int) int {
 		return k
 	}
 	for _, w := range m.Weights {
-		if (w.Col == k || w.Col < 0 && strings.EqualFold(w.Name, c.Name)) && w.At < len(cols) {
-			return w.At
+		if at := len(cols) - m.Hidden + w.Hidden; (w.Col == k || w.Col < 0 && strings.EqualFold(w.Name, c.Name)) && at < len(cols) && at >= 0 {
+			return at
 		}
 	}
 	return k

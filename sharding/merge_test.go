@@ -55,6 +55,7 @@ func show(rows [][][]byte) string {
 func TestMergeRows(t *testing.T) {
 	num := Column{Name: "id", Numeric: true}
 	txt := Column{Name: "s"}
+	bin := Column{Name: "w", Binary: true, Exact: true}
 	for _, tc := range []struct {
 		m    Merge
 		cols []Column
@@ -94,6 +95,18 @@ func TestMergeRows(t *testing.T) {
 			[][][][]byte{rowsOf("a", "b"), rowsOf("B", "c")}, "c;b;"},
 		{Merge{Group: []int{0}, Aggs: []Agg{{Index: 1, Fn: "sum"}}, Order: []OrderKey{{Index: 1, Desc: true}}, Limit: true, Offset: 1, Count: 5}, []Column{num, num},
 			[][][][]byte{rowsOf("1|5", "2|1"), rowsOf("1|1", "3|7")}, "1|6;2|1;"},
+		// Text keys compare by their hidden weights (the server's sort
+		// keys, here: é and e weigh 45, f 46): e and é are one group
+		// before f, whatever their spelling; MIN keeps the row's value
+		// with the smallest weight.
+		{Merge{Group: []int{0}, Aggs: []Agg{{Index: 1, Fn: "count"}, {Index: 2, Fn: "min"}}, Weights: []Weight{{Col: 0, Hidden: 0}, {Col: 2, Hidden: 1}}, Hidden: 2},
+			[]Column{txt, num, txt, bin, bin}, [][][][]byte{rowsOf("f|1|b|46|42", "é|2|z|45|5A"), rowsOf("e|4|a|45|41")}, "é|6|a;f|1|b;"},
+		// SELECT * ORDER BY a name: the weight follows *'s columns.
+		{Merge{Order: []OrderKey{{Index: -1, Name: "s"}}, Weights: []Weight{{Col: -1, Name: "s", Hidden: 0}}, Hidden: 1},
+			[]Column{num, txt, bin}, [][][][]byte{rowsOf("1|é|45", "2|f|46"), rowsOf("3|e|45", "4|z|5A")}, "1|é;3|e;2|f;4|z;"},
+		// A number or binary key ignores its weight.
+		{Merge{Order: []OrderKey{{Index: 0}}, Weights: []Weight{{Col: 0, Hidden: 0}}, Hidden: 1},
+			[]Column{num, bin}, [][][][]byte{rowsOf("10|10"), rowsOf("9|9")}, "9;10;"},
 	} {
 		got, err := tc.m.MergeRows(tc.cols, tc.sets)
 		if err != nil {

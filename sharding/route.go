@@ -92,12 +92,14 @@ type Merge struct {
 	nodeOrder []int
 }
 
-// Weight is the hidden column At holding WEIGHT_STRING(RTRIM(x)) of key
-// column Col (Col < 0: of the column called Name, in SELECT *).
+// Weight is the hidden column holding WEIGHT_STRING(RTRIM(x)) of key
+// column Col (Col < 0: of the column called Name, in SELECT *); Hidden
+// is its place among the hidden columns (after *'s columns, whose number
+// the plan does not know).
 type Weight struct {
-	Col  int
-	Name string
-	At   int
+	Col    int
+	Name   string
+	Hidden int
 }
 
 // OrderKey is one ORDER BY item: the result column at Index, or, when
@@ -1382,14 +1384,19 @@ func (p *planner) selectShape(st *sqlparser.Select) (m Merge, limit int64, hidde
 	if len(m.Aggs) == 0 || len(st.GroupBy) > 0 {
 		for _, o := range st.OrderBy {
 			k := OrderKey{Index: -1, Desc: o.Direction == sqlparser.DescScr}
-			if c, ok := o.Expr.(*sqlparser.ColName); ok && star && c.Qualifier.IsEmpty() && selectIndex(items, c) < 0 {
-				k.Name = c.Name.String() // a column of *, found by name in the result
+			if c, ok := o.Expr.(*sqlparser.ColName); ok && star && c.Qualifier.IsEmpty() {
+				// Found by name in the result: items after * are not at
+				// their index there.
+				k.Name = c.Name.String()
 				m.Order = append(m.Order, k)
 				continue
 			}
 			idx, err := p.itemIndex(items, o.Expr, "ORDER BY")
 			if err != nil {
 				return m, 0, nil, err
+			}
+			if star && idx >= slices.IndexFunc(items, func(se sqlparser.SelectExpr) bool { _, ok := se.(*sqlparser.StarExpr); return ok }) {
+				return m, 0, nil, unsupported("ORDER BY %s, an item after *, over several data nodes; order by its name", sqlparser.String(o.Expr))
 			}
 			if idx < 0 {
 				if _, ok := o.Expr.(*sqlparser.ColName); !ok || star {
@@ -1438,7 +1445,14 @@ func (p *planner) selectShape(st *sqlparser.Select) (m Merge, limit int64, hidde
 		var e sqlparser.Expr
 		switch {
 		case k < 0:
+			// A column of * or an alias (which the select list cannot
+			// name: its expression then).
 			e = &sqlparser.ColName{Name: sqlparser.NewColIdent(name)}
+			for _, se := range items {
+				if ae, ok := se.(*sqlparser.AliasedExpr); ok && ae.As.EqualString(name) {
+					e = ae.Expr
+				}
+			}
 		case k < len(items):
 			ae, ok := items[k].(*sqlparser.AliasedExpr)
 			if !ok {
@@ -1456,7 +1470,7 @@ func (p *planner) selectShape(st *sqlparser.Select) (m Merge, limit int64, hidde
 				return
 			}
 		}
-		m.Weights = append(m.Weights, Weight{Col: k, Name: name, At: hide(weightOf(e))})
+		m.Weights = append(m.Weights, Weight{Col: k, Name: name, Hidden: hide(weightOf(e)) - len(items)})
 	}
 	for _, k := range m.Order {
 		weigh(k.Index, k.Name)

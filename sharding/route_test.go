@@ -124,6 +124,8 @@ func TestRoute(t *testing.T) {
 		{"alter table t_order_item add constraint f foreign key (a) references t_order (order_id)", "ms_0: alter table t_order_item_0 add constraint f foreign key (a) references t_order_0 (order_id)\nms_0: alter table t_order_item_1 add constraint f foreign key (a) references t_order_1 (order_id)\nms_1: alter table t_order_item_0 add constraint f foreign key (a) references t_order_0 (order_id)\nms_1: alter table t_order_item_1 add constraint f foreign key (a) references t_order_1 (order_id)", Sum},
 		{"create table t_order like t_order_item", "ms_0: create table t_order_0 like t_order_item_0\nms_0: create table t_order_1 like t_order_item_1\nms_1: create table t_order_0 like t_order_item_0\nms_1: create table t_order_1 like t_order_item_1", Sum},
 		{"drop table if exists t_order, t_order_item", "ms_0: drop table if exists t_order_0, t_order_item_0\nms_0: drop table if exists t_order_1, t_order_item_1\nms_1: drop table if exists t_order_0, t_order_item_0\nms_1: drop table if exists t_order_1, t_order_item_1", Sum},
+		{"select *, status as s from t_order order by s", "ms_0: select *, status as s, WEIGHT_STRING(RTRIM(`status`)) from t_order_0 order by s\nms_0: select *, status as s, WEIGHT_STRING(RTRIM(`status`)) from t_order_1 order by s\nms_1: select *, status as s, WEIGHT_STRING(RTRIM(`status`)) from t_order_0 order by s\nms_1: select *, status as s, WEIGHT_STRING(RTRIM(`status`)) from t_order_1 order by s", Rows},
+		{"select * from t_order order by status", "ms_0: select *, WEIGHT_STRING(RTRIM(`status`)) from t_order_0 order by status\nms_0: select *, WEIGHT_STRING(RTRIM(`status`)) from t_order_1 order by status\nms_1: select *, WEIGHT_STRING(RTRIM(`status`)) from t_order_0 order by status\nms_1: select *, WEIGHT_STRING(RTRIM(`status`)) from t_order_1 order by status", Rows},
 		{"select * from t_user where name = 'bob'", "", One},
 		// Ranges: RANGE prunes by boundaries, MOD and inline arithmetic enumerate small ranges.
 		{"select * from t_log where id between 150 and 250", "ms_0: select * from t_log_1 where id between 150 and 250\nms_0: select * from t_log_2 where id between 150 and 250", Rows},
@@ -201,6 +203,7 @@ func TestRouteRefuses(t *testing.T) {
 		{"select * from t_order /*!*/", "executable comments"},
 		{"/*!*/ select * from T_ORDER", "executable comments"},
 		{"select status from t_order order by length(status)", "ORDER BY an expression"},
+		{"select *, length(status) from t_order order by 2", "an item after *"},
 		{"alter table t_log rename to t_log_new", "ALTER TABLE … RENAME of a sharded"},
 		{"rename table plain to t_log", "RENAME on sharded"},
 		{"drop table t_log, t_order", "DDL naming sharded tables t_log and t_order, which are not binding tables"},
