@@ -1,10 +1,12 @@
 package driver
 
 import (
+	"context"
 	"database/sql/driver"
 	"errors"
 	"io"
 	"strconv"
+	"sync"
 	"time"
 
 	"github.com/shardgate/shardgate/engine"
@@ -35,13 +37,7 @@ func (s *conn) Gather(u *engine.Unit, cls engine.Class, maxRows int) (engine.Ans
 		a, err = readRows(o, b, text, args, maxRows)
 	} else {
 		var res driver.Result
-		if res, err = b.c.(driver.ExecerContext).ExecContext(o.ctx, text, args); errors.Is(err, driver.ErrSkip) {
-			var st driver.Stmt
-			if st, err = b.stmt(o.ctx, text); err == nil {
-				res, err = st.(driver.StmtExecContext).ExecContext(o.ctx, args)
-			}
-		}
-		if err == nil {
+		if res, err = execOn(o.ctx, b, text, args); err == nil {
 			n, _ := res.RowsAffected()
 			id, _ := res.LastInsertId()
 			a.Affected, a.InsertID = uint64(n), uint64(id)
@@ -62,6 +58,67 @@ func (s *conn) Gather(u *engine.Unit, cls engine.Class, maxRows int) (engine.Ans
 	s.release(b, onMaster)
 	a.Outcome = s.outcome(true)
 	return a, engine.Result{Failure: engine.Ran}
+}
+
+// GatherMany runs units of a merged write at once, each on its own
+// connection in a goroutine of its own (engine.Batcher): the connections
+// are taken (branches begun) first, then every statement runs.
+func (s *conn) GatherMany(us []*engine.Unit, cls engine.Class, out []engine.Answer, res []engine.Result) int {
+	o := &s.cur
+	if o.kind != opExec {
+		// A write run as a query answers rows (RETURNING): one by one.
+		for i, u := range us {
+			out[i], res[i] = s.Gather(u, cls, 0)
+		}
+		return -1
+	}
+	bs := make([]*bconn, len(us))
+	for i, u := range us {
+		b, err := s.acquire(o.ctx, u.DS.Pool.(*pool), true)
+		if err != nil {
+			for _, b := range bs[:i] {
+				s.release(b, true) // nothing ran
+			}
+			res[i] = s.acquireFailure(u.DS, err)
+			return i
+		}
+		bs[i] = b
+	}
+	results := make([]driver.Result, len(us))
+	errs := make([]error, len(us))
+	var wg sync.WaitGroup
+	for i, u := range us {
+		text, args := s.unitText(u)
+		if s.c.rt.Snapshot().Config.Props.SQLShow {
+			s.c.log.Info("sql", "session", s.uid, "dataSource", u.DS.Name, "class", cls.String(), "sql", engine.Redact([]byte(text)))
+		}
+		wg.Go(func() { results[i], errs[i] = execOn(o.ctx, bs[i], text, args) })
+	}
+	wg.Wait()
+	for i, u := range us {
+		if err := errs[i]; err != nil {
+			res[i] = engine.Result{Failure: s.failed(bs[i], true, err), Err: dsErr(u.DS, err)}
+			continue
+		}
+		n, _ := results[i].RowsAffected()
+		id, _ := results[i].LastInsertId()
+		s.release(bs[i], true)
+		out[i] = engine.Answer{Affected: uint64(n), InsertID: uint64(id), Outcome: s.outcome(true)}
+		res[i] = engine.Result{Failure: engine.Ran}
+	}
+	return -1
+}
+
+// execOn runs a statement that returns no rows on b.
+func execOn(ctx context.Context, b *bconn, text string, args []driver.NamedValue) (driver.Result, error) {
+	res, err := b.c.(driver.ExecerContext).ExecContext(ctx, text, args)
+	if errors.Is(err, driver.ErrSkip) {
+		var st driver.Stmt
+		if st, err = b.stmt(ctx, text); err == nil {
+			res, err = st.(driver.StmtExecContext).ExecContext(ctx, args)
+		}
+	}
+	return res, err
 }
 
 // unitText is the text a unit runs and the arguments that go with it.

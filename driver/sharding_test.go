@@ -267,6 +267,8 @@ orchestration:
 	// Autocommit off: every statement is in a transaction, on every group.
 	sqlTx("940, 941", 2, "SET autocommit = 0", "INSERT INTO t_order (order_id, user_id) VALUES (940, 2)", "INSERT INTO t_order (order_id, user_id) VALUES (941, 1)", "COMMIT")
 	sqlTx("942, 943", 0, "INSERT INTO t_order (order_id, user_id) VALUES (942, 2)", "INSERT INTO t_order (order_id, user_id) VALUES (943, 1)", "ROLLBACK")
+	// A write on every node, both groups at once, rolls back whole.
+	sqlTx("940, 941", 2, "DELETE FROM t_order WHERE order_id IN (940, 941)", "ROLLBACK")
 	sqlTx("944, 945", 2, "INSERT INTO t_order (order_id, user_id) VALUES (944, 2)", "INSERT INTO t_order (order_id, user_id) VALUES (945, 1)", "SET autocommit = 1")
 	// DDL on the first connection commits the whole transaction.
 	sqlTx("946, 947", 2, "BEGIN", "INSERT INTO t_order (order_id, user_id) VALUES (946, 2)", "INSERT INTO t_order (order_id, user_id) VALUES (947, 1)",

@@ -48,6 +48,16 @@ type Brancher interface {
 	EndAtomic(commit bool) error
 }
 
+// Batcher is an Executor that runs units of a merged write on different
+// connections at once (GatherMany): every unit's statement is sent before
+// any answer is read, so the nodes work in parallel. It returns -1 when
+// every unit has its Answer and Result in out and res (ran, or failed on
+// its own); or the index of a unit it could not start (res says why),
+// having sent none of them.
+type Batcher interface {
+	GatherMany(us []*Unit, c Class, out []Answer, res []Result) (notStarted int)
+}
+
 // Streamer is an Executor that streams a merged read whose rows merge
 // one at a time (sharding.Merge.Streams) to the client as the units'
 // rows arrive: a k-way merge under ORDER BY, else one unit after the
@@ -258,18 +268,39 @@ func (r *Runtime) runMerged(at *Attempt, plan *Plan, x Executor) (retry bool, er
 		bx.BeginAtomic()
 	}
 	answers := make([]Answer, 0, len(plan.Units))
-	for i := range plan.Units {
-		u := &plan.Units[i]
-		a, res := x.Gather(u, cls, m.MaxRows)
-		if res.Failure == Ran {
-			answers = append(answers, a)
+	ran := make([]int, 0, len(plan.Units)) // the units answers are of
+	for _, round := range rounds(plan, x) {
+		fail, res := -1, Result{}
+		if len(round) == 1 {
+			a, r := x.Gather(round[0], cls, m.MaxRows)
+			if r.Failure == Ran {
+				answers, ran = append(answers, a), append(ran, unitIndex(plan, round[0]))
+			} else {
+				fail, res = unitIndex(plan, round[0]), r
+			}
+		} else {
+			out, rs := make([]Answer, len(round)), make([]Result, len(round))
+			if j := x.(Batcher).GatherMany(round, cls, out, rs); j >= 0 {
+				fail, res = unitIndex(plan, round[j]), rs[j]
+			} else {
+				for j := range round {
+					if rs[j].Failure == Ran {
+						answers, ran = append(answers, out[j]), append(ran, unitIndex(plan, round[j]))
+					} else if fail < 0 {
+						fail, res = unitIndex(plan, round[j]), rs[j]
+					}
+				}
+			}
+		}
+		if fail < 0 {
 			continue
 		}
+		u := &plan.Units[fail]
 		if atomic {
 			// Nothing of the write stays: it may run again, or fails
 			// with the node's own error.
 			bx.EndAtomic(false)
-			answers = answers[:0]
+			answers, ran = answers[:0], ran[:0]
 		}
 		if len(answers) == 0 || !plan.Write {
 			switch res.Failure {
@@ -296,7 +327,7 @@ func (r *Runtime) runMerged(at *Attempt, plan *Plan, x Executor) (retry bool, er
 			}
 		}
 		if len(answers) > 0 && plan.Write {
-			err := partial(plan, len(answers), res.Err)
+			err := partial(plan, ran, fail, res.Err)
 			if inTx {
 				s.Doom(err.Error())
 			}
@@ -356,15 +387,49 @@ func (r *Runtime) runMerged(at *Attempt, plan *Plan, x Executor) (retry bool, er
 	return false, nil
 }
 
-// partial is the error of a write that ran on some of its nodes and
-// failed on the next: the client learns which nodes keep its changes.
-func partial(plan *Plan, ran int, err error) error {
-	names := make([]string, ran)
-	for i := range names {
-		names[i] = plan.Units[i].DS.Name
+// rounds orders a merged plan's units for Gather: one after the other,
+// or, for a write through a Batcher, in rounds of units on different
+// groups (each group's connection takes one unit a round), run at once.
+func rounds(plan *Plan, x Executor) [][]*Unit {
+	out := make([][]*Unit, 0, len(plan.Units))
+	if _, ok := x.(Batcher); !ok || !plan.Write || plan.Merge.Kind == sharding.Rows {
+		for i := range plan.Units {
+			out = append(out, []*Unit{&plan.Units[i]})
+		}
+		return out
+	}
+	seen := map[string]int{} // units of each group placed so far
+	for i := range plan.Units {
+		u := &plan.Units[i]
+		r := seen[u.DS.Name]
+		seen[u.DS.Name] = r + 1
+		if r == len(out) {
+			out = append(out, nil)
+		}
+		out[r] = append(out[r], u)
+	}
+	return out
+}
+
+func unitIndex(plan *Plan, u *Unit) int {
+	for i := range plan.Units {
+		if &plan.Units[i] == u {
+			return i
+		}
+	}
+	return -1
+}
+
+// partial is the error of a write that ran on some of its nodes (the
+// units ran) and failed on another (unit failed): the client learns which
+// nodes keep its changes.
+func partial(plan *Plan, ran []int, failed int, err error) error {
+	names := make([]string, len(ran))
+	for i, j := range ran {
+		names[i] = plan.Units[j].DS.Name
 	}
 	msg := fmt.Sprintf("shardgate: the statement ran on %s and then failed on %s (%v); the nodes where it ran keep its changes, the others did not run it",
-		strings.Join(names, ", "), plan.Units[ran].DS.Name, err)
+		strings.Join(names, ", "), plan.Units[failed].DS.Name, err)
 	return &Error{Kind: ErrNoDataSource, Code: ErrCodeUnavailable, SQLState: "HY000", Message: msg}
 }
 

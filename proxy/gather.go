@@ -12,31 +12,84 @@ import (
 // to its pool at once, unless it is the session's transaction's (or an
 // atomic write's) on that group.
 func (s *session) Gather(u *engine.Unit, cls engine.Class, maxRows int) (engine.Answer, engine.Result) {
+	bc, text, r, ok := s.take(u)
+	if ok {
+		r, ok = s.send(bc, u, text)
+	}
+	if !ok {
+		return engine.Answer{}, r
+	}
+	return s.receive(bc, u, cls, maxRows)
+}
+
+// GatherMany runs units of a merged write, each on its own connection, at
+// once (engine.Batcher): every connection is taken (branches begun), then
+// every statement sent, then every answer read.
+func (s *session) GatherMany(us []*engine.Unit, cls engine.Class, out []engine.Answer, res []engine.Result) int {
+	conns := make([]*backend.Conn, len(us))
+	texts := make([][]byte, len(us))
+	for i, u := range us {
+		bc, text, r, ok := s.take(u)
+		if !ok {
+			for _, c := range conns[:i] {
+				s.release(c, true) // nothing sent
+			}
+			res[i] = r
+			return i
+		}
+		conns[i], texts[i] = bc, text
+	}
+	for i, bc := range conns {
+		if r, ok := s.send(bc, us[i], texts[i]); !ok {
+			res[i], conns[i] = r, nil
+		}
+	}
+	for i, bc := range conns {
+		if bc != nil {
+			out[i], res[i] = s.receive(bc, us[i], cls, 0)
+		}
+	}
+	return -1
+}
+
+// take gets u's connection and text (ok), or says why not.
+func (s *session) take(u *engine.Unit) (*backend.Conn, []byte, engine.Result, bool) {
 	ds := u.DS
 	text, err := s.textOf(u)
 	if err != nil {
-		return engine.Answer{}, engine.Result{Failure: engine.Failed, Err: err}
+		return nil, nil, engine.Result{Failure: engine.Failed, Err: err}, false
 	}
 	s.lastDS = ds.Name
-	onMaster := ds.IsMaster()
-	bc, err := s.acquire(ds, onMaster)
+	bc, err := s.acquire(ds, ds.IsMaster())
 	if err != nil {
-		return engine.Answer{}, failure(ds, err, false)
+		return nil, nil, failure(ds, err, false), false
 	}
 	if u.Wait != nil {
 		if r, ok := s.await(bc, u); !ok {
-			return engine.Answer{}, r
+			return nil, nil, r, false
 		}
 	}
+	return bc, text, engine.Result{}, true
+}
+
+// send sends u's statement text on bc; when it cannot, bc is given back.
+func (s *session) send(bc *backend.Conn, u *engine.Unit, text []byte) (engine.Result, bool) {
+	ds := u.DS
 	if s.srv.showSQL() {
 		s.srv.log.Info("actual sql", "conn", s.id, "dataSource", ds.Name, "sql", engine.Redact(text))
 	}
 	s.cmd = append(append(s.cmd[:0], wire.ComQuery), text...)
 	if err := bc.WriteCommand(s.cmd); err != nil {
 		bc.Broken = true
-		s.release(bc, onMaster)
-		return engine.Answer{}, engine.Result{Failure: engine.ConnLost, Err: dsErr(ds, err)}
+		s.release(bc, ds.IsMaster())
+		return engine.Result{Failure: engine.ConnLost, Err: dsErr(ds, err)}, false
 	}
+	return engine.Result{}, true
+}
+
+// receive reads the answer of u's statement sent on bc and gives bc back.
+func (s *session) receive(bc *backend.Conn, u *engine.Unit, cls engine.Class, maxRows int) (engine.Answer, engine.Result) {
+	ds := u.DS
 	a, res := readAnswer(bc, maxRows)
 	if res.Failure == engine.ConnLost {
 		bc.Broken = true
@@ -45,7 +98,7 @@ func (s *session) Gather(u *engine.Unit, cls engine.Class, maxRows int) (engine.
 	if res.Err != nil && bc.ReadOnly && cls&engine.Read != 0 && isRefusedWrite(res.Err) {
 		res.Failure = engine.Refused
 	}
-	s.release(bc, onMaster)
+	s.release(bc, ds.IsMaster())
 	return a, res
 }
 

@@ -49,7 +49,7 @@ const (
 var setupOnce sync.Once
 
 // harness returns the replication harness with database pt and table t.
-func harness(t *testing.T) *testenv.Replication {
+func harness(t testing.TB) *testenv.Replication {
 	r := shared.Get(t)
 	setupOnce.Do(func() {
 		r.Master.Exec(t,
@@ -89,7 +89,7 @@ props: {%s}
 }
 
 // startProxyYAML starts a proxy from a whole config.
-func startProxyYAML(t *testing.T, r *testenv.Replication, y string) *proxyEnv {
+func startProxyYAML(t testing.TB, r *testenv.Replication, y string) *proxyEnv {
 	t.Helper()
 	cfg, err := config.Parse([]byte(y))
 	if err != nil {

@@ -37,7 +37,7 @@ CREATE TABLE t_event (id INT PRIMARY KEY, user_id INT NOT NULL, created DATETIME
 CREATE TABLE t_hint (id INT PRIMARY KEY, v VARCHAR(16))
 CREATE TABLE plain (id INT PRIMARY KEY, v VARCHAR(16))`
 
-func startShards(t *testing.T) *shardEnv {
+func startShards(t testing.TB) *shardEnv {
 	t.Helper()
 	r := harness(t)
 	r.Master.Exec(t,
@@ -98,7 +98,7 @@ props: {readYourWrites: off, shardingMaxRows: 5000}
 }
 
 // exec runs a statement through the proxy.
-func (e *shardEnv) exec(t *testing.T, q string, args ...any) sql.Result {
+func (e *shardEnv) exec(t testing.TB, q string, args ...any) sql.Result {
 	t.Helper()
 	res, err := e.db.Exec(q, args...)
 	if err != nil {
@@ -483,6 +483,18 @@ func TestShardingSavepointsAutocommit(t *testing.T) {
 	run("COMMIT", "INSERT INTO t_order (order_id, user_id) VALUES (212, 1)", "INSERT INTO t_order (order_id, user_id) VALUES (213, 2)", "ROLLBACK", "SET autocommit = 1")
 	if n := e.count(t, "210, 211, 212, 213"); n != 2 {
 		t.Fatalf("autocommit off: %d rows, want 210 and 211", n)
+	}
+	// A write on every node (both groups at once) under autocommit off
+	// or in BEGIN is rolled back whole.
+	for _, begin := range []string{"SET autocommit = 0", "BEGIN"} {
+		run(begin, "UPDATE t_order SET status = 'scatter' WHERE order_id IN (210, 211)", "DELETE FROM t_order WHERE order_id >= 200 AND status <> 'scatter'", "ROLLBACK", "SET autocommit = 1")
+		if n := e.count(t, "200, 204, 210, 211"); n != 4 {
+			t.Fatalf("%s, writes on every node, ROLLBACK: %d of the 4 rows left", begin, n)
+		}
+		var n int
+		if err := e.oracle.QueryRow("SELECT (SELECT COUNT(*) FROM sh0.t_order_0 WHERE status = 'scatter') + (SELECT COUNT(*) FROM sh0.t_order_1 WHERE status = 'scatter') + (SELECT COUNT(*) FROM sh1.t_order_0 WHERE status = 'scatter') + (SELECT COUNT(*) FROM sh1.t_order_1 WHERE status = 'scatter')").Scan(&n); err != nil || n != 0 {
+			t.Fatalf("%s: %d rows kept a rolled back update (%v)", begin, n, err)
+		}
 	}
 
 	// An implicit commit on the first connection commits every node.
@@ -1159,6 +1171,22 @@ func TestShardingBinCollationPads(t *testing.T) {
 		norm := func(s string) string { return sortedLines(strings.ReplaceAll(s, "a  ", "a ")) }
 		if norm(got) != norm(want) {
 			t.Errorf("%s:\n shardgate %q\n MariaDB   %q", q, got, want)
+		}
+	}
+}
+
+// A write on every node of both groups (4 actual tables): each group's
+// units run at once with the other group's (engine.Batcher), inside the
+// atomic write's transaction on each.
+//
+//	go test ./proxy -run '^$' -bench ShardingScatterWrite -benchtime 2000x
+func BenchmarkShardingScatterWrite(b *testing.B) {
+	e := startShards(b)
+	e.exec(b, "INSERT INTO t_order (order_id, user_id, status) VALUES (1, 1, 'a'), (2, 2, 'a'), (3, 3, 'a'), (4, 4, 'a')")
+	b.ResetTimer()
+	for i := range b.N {
+		if _, err := e.db.Exec("UPDATE t_order SET amount = ? WHERE status = 'a'", i%100); err != nil {
+			b.Fatal(err)
 		}
 	}
 }
