@@ -242,7 +242,7 @@ orchestration:
 			if _, err := c.ExecContext(t.Context(), q); err != nil {
 				t.Fatalf("%s: %v", q, err)
 			}
-			if n := count(ids); strings.HasPrefix(q, "INSERT") && n != 0 && ids != "954, 955" {
+			if n := count(ids); strings.HasPrefix(q, "INSERT") && n != 0 && ids != "954, 955" && ids != "956, 957, 958" { // those two autocommit
 				t.Fatalf("after %s: %d uncommitted rows seen outside", q, n)
 			}
 		}
@@ -296,6 +296,24 @@ orchestration:
 	}
 	sqlTx("950, 951, 952, 953", 0)
 	sqlTx("954, 955", 2, "INSERT INTO t_order (order_id, user_id) VALUES (954, 2)", "INSERT INTO t_order (order_id, user_id) VALUES (955, 1)")
+	// The first connection lost before COMMIT: nothing commits anywhere.
+	sqlTx("956, 957", 0, "BEGIN", "INSERT INTO t_order (order_id, user_id) VALUES (956, 1)", "INSERT INTO t_order (order_id, user_id) VALUES (957, 2)")
+	var firstID int64
+	if err := c.QueryRowContext(t.Context(), "SELECT CONNECTION_ID() FROM t_order WHERE user_id = 2 AND order_id = 957").Scan(&firstID); err != nil {
+		t.Fatal(err)
+	}
+	if firstID == branchID {
+		t.Fatal("the first connection is the branch killed before")
+	}
+	if _, err := oracle.Exec(fmt.Sprintf("KILL %d", firstID)); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := c.ExecContext(t.Context(), "COMMIT"); err == nil {
+		t.Fatal("COMMIT on a killed first connection succeeded")
+	}
+	// The branch was rolled back, not left open: the session's next
+	// write on its group commits by itself.
+	sqlTx("956, 957, 958", 1, "INSERT INTO t_order (order_id, user_id) VALUES (958, 1)")
 
 	// A scatter ORDER BY streams: 400,000 rows from 4 nodes reach the
 	// caller in order, past props.shardingMaxRows (100,000, which bounds
