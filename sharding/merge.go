@@ -136,11 +136,12 @@ func (m *Merge) resolve(cols []Column) ([]OrderKey, error) {
 }
 
 // keyCol is the column the merge compares for key column k (< len(cols)):
-// its weight when k holds text under a collation the merge does not
-// reproduce (every non-binary one), else k.
+// its weight when k holds text under a collation (_bin ones too: NO PAD
+// or not, which the metadata does not tell), else k (numbers, binary
+// strings, dates, ENUM).
 func (m *Merge) keyCol(cols []Column, k int) int {
 	c := cols[k]
-	if len(m.Weights) == 0 || c.Numeric || c.Binary || c.Enum {
+	if len(m.Weights) == 0 || c.Numeric || c.Binary && !c.Pad || c.Enum {
 		return k
 	}
 	for _, w := range m.Weights {

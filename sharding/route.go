@@ -92,7 +92,7 @@ type Merge struct {
 	nodeOrder []int
 }
 
-// Weight is the hidden column holding WEIGHT_STRING(RTRIM(x)) of key
+// Weight is the hidden column holding the weight (weightOf) of key
 // column Col (Col < 0: of the column called Name, in SELECT *); Hidden
 // is its place among the hidden columns (after *'s columns, whose number
 // the plan does not know).
@@ -1537,14 +1537,22 @@ func (p *planner) numeric(e sqlparser.Expr) bool {
 	return false
 }
 
-// weightOf is WEIGHT_STRING(RTRIM(e)): e's sort key under its collation,
-// trailing spaces dropped as PAD SPACE collations ignore them (numbers
-// and dates become text: their weights go unused).
+// weightOf is WEIGHT_STRING(IF(e = RTRIM(e), RTRIM(e), e)): e's sort key
+// under its collation. Under PAD SPACE collations e = RTRIM(e) always
+// holds and trailing spaces, which they ignore, are dropped; under NO PAD
+// ones it holds only without them. (Numbers and dates become text: their
+// weights go unused.)
 func weightOf(e sqlparser.Expr) sqlparser.Expr {
-	arg := func(x sqlparser.Expr) sqlparser.SelectExprs {
-		return sqlparser.SelectExprs{&sqlparser.AliasedExpr{Expr: x}}
+	fn := func(name string, xs ...sqlparser.Expr) *sqlparser.FuncExpr {
+		args := make(sqlparser.SelectExprs, len(xs))
+		for i, x := range xs {
+			args[i] = &sqlparser.AliasedExpr{Expr: x}
+		}
+		return &sqlparser.FuncExpr{Name: sqlparser.NewColIdent(name), Exprs: args}
 	}
-	return &sqlparser.FuncExpr{Name: sqlparser.NewColIdent("WEIGHT_STRING"), Exprs: arg(&sqlparser.FuncExpr{Name: sqlparser.NewColIdent("RTRIM"), Exprs: arg(e)})}
+	trimmed := fn("RTRIM", e)
+	same := &sqlparser.ComparisonExpr{Operator: sqlparser.EqualStr, Left: e, Right: trimmed}
+	return fn("WEIGHT_STRING", fn("IF", same, trimmed, e))
 }
 
 // itemIndex finds a GROUP BY or ORDER BY expression among the select
