@@ -160,6 +160,80 @@ func TestStreamedInexactKeysGather(t *testing.T) {
 	}
 }
 
+// TestStreamedWeightedTextKeys: text keys with weights (the server's sort
+// keys: e, é and É weigh alike, before f) stream, k-way by the weights,
+// and fold as the gathered merge does, for random rows and directions.
+func TestStreamedWeightedTextKeys(t *testing.T) {
+	rng := rand.New(rand.NewPCG(3, 9))
+	// Visible: 0 k (text), 1 COUNT, 2 MIN(v) (text); hidden: 3 k's
+	// weight, 4 MIN(v)'s weight.
+	cols := []Column{{Name: "k"}, {Name: "c", Numeric: true}, {Name: "v"},
+		{Name: "wk", Binary: true, Exact: true}, {Name: "wv", Binary: true, Exact: true}}
+	spell := [][]string{{"e", "é", "É"}, {"f", "F"}, {"ä", "Ä"}}
+	weight := []string{"45", "46", "5B"}
+	for round := range 200 {
+		m := Merge{Kind: Rows, Group: []int{0}, Sorted: true, Hidden: 2, MaxRows: 1000,
+			Aggs:    []Agg{{Index: 1, Fn: "count"}, {Index: 2, Fn: "min"}},
+			Weights: []Weight{{Col: 0, Hidden: 0}, {Col: 2, Hidden: 1}}}
+		if round%2 == 1 {
+			m.Order = []OrderKey{{Index: 0, Desc: true}}
+		}
+		nodes := 1 + rng.IntN(4)
+		sets := make([][][][]byte, nodes)
+		for n := range sets {
+			for range rng.IntN(20) {
+				g, v := rng.IntN(3), rng.IntN(3)
+				sets[n] = append(sets[n], [][]byte{[]byte(spell[g][rng.IntN(len(spell[g]))]), []byte("1"),
+					[]byte(spell[v][rng.IntN(len(spell[v]))]), []byte(weight[g]), []byte(weight[v])})
+			}
+			less, _ := m.Comparison(cols)
+			if less == nil {
+				key, _ := m.groupKey(cols)
+				less = func(a, b [][]byte) int { return sameKey(cols, key, a, b) }
+			}
+			slices.SortStableFunc(sets[n], less) // as the node sorts by the collation
+		}
+		gathered := make([][][][]byte, nodes)
+		srcs := make([]Source, nodes)
+		for n, set := range sets {
+			for _, r := range set {
+				gathered[n] = append(gathered[n], cloneRow(r))
+			}
+			srcs[n] = &reusing{rows: set}
+		}
+		want, err := m.MergeRows(cols, gathered)
+		if err != nil {
+			t.Fatal(err)
+		}
+		st, err := m.Stream(cols, srcs)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if st.held != nil {
+			t.Fatal("a merge of weighted text keys was gathered, not streamed")
+		}
+		// Any member of a group may show: compare groups by their weights.
+		fold := func(rows [][][]byte) string {
+			out := ""
+			for _, r := range rows {
+				out += string(r[1]) + ":"
+				for _, v := range [][]byte{r[0], r[2]} {
+					for g, sp := range spell {
+						if slices.Contains(sp, string(v)) {
+							out += weight[g] + "|"
+						}
+					}
+				}
+				out += ";"
+			}
+			return out
+		}
+		if got := drain(t, st); fold(got) != fold(want) {
+			t.Fatalf("round %d (order %v):\n got %s\nwant %s", round, m.Order, show(got), show(want))
+		}
+	}
+}
+
 // TestStreamedRows: without grouping, rows come k-way, each the source's
 // own row (from), and LIMIT skips and stops.
 func TestStreamedRows(t *testing.T) {
