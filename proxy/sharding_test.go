@@ -289,7 +289,7 @@ func TestShardingMatchesUnsharded(t *testing.T) {
 		"SELECT COUNT(DISTINCT status, user_id) FROM t_order":                            "one expression in DISTINCT",
 		"SELECT GROUP_CONCAT(status) FROM t_order":                                       "over several data nodes",
 		"SELECT * FROM t_order o JOIN plain p ON o.user_id = p.id":                       "plain has no table rule",
-		"SELECT * FROM t_order WHERE order_id IN (SELECT id FROM plain)":                 "subqueries",
+		"SELECT * FROM t_order WHERE order_id IN (SELECT id FROM plain)":                 "plain has no table rule",
 		"UPDATE t_order SET user_id = 2 WHERE user_id = 1 AND order_id = 1":              "a row cannot change node",
 	} {
 		_, err := e.db.Exec(q)
@@ -1043,6 +1043,41 @@ func heapGrowth(f func()) int64 {
 	close(stop)
 	<-done
 	return int64(peak.Load()) - int64(base.HeapAlloc)
+}
+
+// Subqueries run where the whole statement and every subquery route to
+// one node (binding tables, broadcast tables), with the answer one server
+// gives; otherwise they are refused (1235), never answered from one node's
+// rows.
+func TestShardingSubqueries(t *testing.T) {
+	e := startShards(t)
+	for _, q := range []string{
+		"INSERT INTO t_order (order_id, user_id, status) VALUES (3, 1, 'new'), (5, 1, 'paid'), (4, 2, 'new')",
+		"INSERT INTO t_order_item (item_id, order_id, user_id, qty) VALUES (1, 3, 1, 2), (2, 3, 1, 5), (3, 5, 1, 1), (4, 4, 2, 7)",
+		"INSERT INTO t_config (k, v) VALUES ('new', 'fresh'), ('paid', 'settled')",
+	} {
+		e.both(t, q)
+	}
+	e.r.Sync(t)
+	for _, q := range []string{
+		"SELECT * FROM t_order WHERE user_id = 1 AND order_id = 3 AND order_id IN (SELECT order_id FROM t_order_item WHERE user_id = 1 AND order_id = 3)",
+		"SELECT o.order_id, (SELECT SUM(i.qty) FROM t_order_item i WHERE i.user_id = 1 AND i.order_id = 3) AS q FROM t_order o WHERE o.user_id = 1 AND o.order_id = 3",
+		"SELECT o.order_id, (SELECT c.v FROM t_config c WHERE c.k = o.status) AS v FROM t_order o WHERE o.user_id = 1 AND o.order_id = 5",
+		"SELECT COUNT(*) FROM t_order WHERE user_id = 2 AND order_id = 4 AND NOT EXISTS (SELECT 1 FROM t_order_item WHERE user_id = 2 AND order_id = 4 AND qty > 9)",
+	} {
+		if got, want := e.rowsOf(t, e.db, q), e.rowsOf(t, e.oracle, q); got != want {
+			t.Errorf("%s:\n shardgate %s\n MariaDB   %s", q, got, want)
+		}
+	}
+	var me *mysql.MySQLError
+	for _, q := range []string{
+		"SELECT * FROM t_order WHERE user_id = 1 AND order_id = 3 AND EXISTS (SELECT 1 FROM t_order_item WHERE qty > 6)",
+		"SELECT * FROM t_order WHERE order_id IN (SELECT order_id FROM t_order_item WHERE user_id = 1 AND order_id = 3)",
+	} {
+		if _, err := e.db.Exec(q); !errors.As(err, &me) || me.Number != 1235 {
+			t.Errorf("%s: %v, want 1235", q, err)
+		}
+	}
 }
 
 // An ALTER TABLE of several clauses reaches every actual table whole.

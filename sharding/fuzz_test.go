@@ -20,6 +20,8 @@ func FuzzRoute(f *testing.F) {
 		"select * from T_ORDER where status = 'x' and user_id <= 4 and order_id <> 2 or user_id <=> 3",
 		"update t_order set status = ? where user_id = ? and order_id != 5",
 		"select * from `T_Order` o where o.user_id >= 10 and o.status = '' limit 5",
+		"select * from t_order where user_id = 1 and order_id = 2 and status in (select status from t_order_item where user_id = 1 and order_id = 2)",
+		"select (select max(i.qty) from t_order_item i where i.user_id = 3 and i.order_id = 5) from t_order o where o.user_id = 3 and o.order_id = 5 and exists (select 1 from t_config)",
 	} {
 		f.Add(s)
 	}

@@ -34,7 +34,7 @@ type pointCol struct {
 
 // pointOf is st's point shape, nil when it has none. p has collected st.
 func (p *planner) pointOf(st *sqlparser.Select) *point {
-	if len(p.sharded) != 1 || len(p.bcast) > 0 || len(p.others) > 0 || p.from != 1 || st.Into != nil || st.Where == nil {
+	if len(p.sharded) != 1 || len(p.bcast) > 0 || len(p.others) > 0 || p.from != 1 || st.Into != nil || st.Where == nil || len(p.subqueries) > 0 {
 		return nil
 	}
 	t := p.sharded[0]

@@ -162,6 +162,9 @@ func (rt *Router) Route(sql string, args []any) (*Route, error) {
 	if err := p.checkCounts(); err != nil {
 		return nil, err
 	}
+	if _, ok := stmt.(*sqlparser.Select); !ok && len(p.subqueries) > 0 {
+		return nil, unsupported("subqueries in writes on sharded or broadcast tables")
+	}
 	switch st := stmt.(type) {
 	case *sqlparser.Select:
 		if ent != nil && !ent.planned.Load() {
@@ -210,11 +213,11 @@ func (rt *Router) parse(sql, key string, lits []any) (sqlparser.Statement, *pars
 		return e.stmt, e, lits, nil
 	}
 	if len(lits) > 0 {
-		if stmt, err := sqlparser.Parse(key); err == nil && cacheable(stmt) {
+		if stmt, err := parseSQL(key); err == nil && cacheable(stmt) {
 			return stmt, rt.store(key, stmt), lits, nil
 		}
 	}
-	stmt, err := sqlparser.Parse(sql)
+	stmt, err := parseSQL(sql)
 	if err != nil {
 		return nil, nil, nil, unsupported("cannot parse the statement: %v", err)
 	}
@@ -346,6 +349,17 @@ func (rt *Router) scanVitess(sql string, normalize bool) (toks []tok, named bool
 	return toks, true, b.String(), lits
 }
 
+// parseSQL parses sql; the parser panics on some malformed text (e.g.
+// "seleCt''t_order", FuzzRoute found it), which is a syntax error here.
+func parseSQL(sql string) (stmt sqlparser.Statement, err error) {
+	defer func() {
+		if r := recover(); r != nil {
+			stmt, err = nil, fmt.Errorf("syntax error the parser could not report (%v)", r)
+		}
+	}()
+	return sqlparser.Parse(sql)
+}
+
 // scanTok is tk's next token. The tokenizer panics on some malformed
 // executable comments (e.g. "/*!*/"); that ends the text as a lexing error.
 func scanTok(tk *sqlparser.Tokenizer) (typ int, val []byte) {
@@ -416,6 +430,8 @@ type planner struct {
 	// hints are the statement's sharding hints (parseHints), when the rule
 	// has hint strategies.
 	hints map[string]any
+	// subqueries are the statement's, at any depth.
+	subqueries []*sqlparser.Subquery
 	// sharded and bcast are the rule tables the statement references (in
 	// order of first appearance); others are tables without a rule.
 	sharded []*Table
@@ -447,7 +463,13 @@ func (p *planner) addTable(tn sqlparser.TableName, as string) error {
 		}
 		p.aliases[name] = t
 		if as != "" {
-			p.aliases[strings.ToLower(as)] = t
+			a := strings.ToLower(as)
+			if prev := p.aliases[a]; prev != nil && prev != t {
+				// A subquery's alias shadowing the statement's: columns
+				// qualified by it would route by the wrong table.
+				return unsupported("the alias %s names both %s and %s", as, prev.Name, t.Name)
+			}
+			p.aliases[a] = t
 		}
 	case p.rt.broadcast[name]:
 		if !tn.DbQualifier.IsEmpty() {
@@ -461,7 +483,8 @@ func (p *planner) addTable(tn sqlparser.TableName, as string) error {
 }
 
 // collect finds the tables of a statement and counts the references to
-// rule tables' names; subqueries, unions and CTEs are refused.
+// rule tables' names; unions and CTEs are refused, subqueries kept for
+// subqueryNode.
 func (p *planner) collect(stmt sqlparser.Statement) error {
 	p.aliases, p.refs = map[string]*Table{}, map[string]int{}
 	count := func(tn sqlparser.TableName) {
@@ -473,7 +496,8 @@ func (p *planner) collect(stmt sqlparser.Statement) error {
 	walkErr := sqlparser.Walk(func(node sqlparser.SQLNode) (bool, error) {
 		switch n := node.(type) {
 		case *sqlparser.Subquery:
-			return false, unsupported("subqueries in statements on sharded or broadcast tables")
+			p.subqueries = append(p.subqueries, n)
+			return true, nil // its tables are the statement's
 		case *sqlparser.SetOp:
 			return false, unsupported("UNION, INTERSECT and EXCEPT on sharded or broadcast tables")
 		case *sqlparser.With:
@@ -1117,6 +1141,12 @@ func (p *planner) selectRoute(st *sqlparser.Select) (*Route, error) {
 	if err != nil {
 		return nil, err
 	}
+	if len(p.subqueries) > 0 && t != nil {
+		// The statement's own table, not one of its subqueries'.
+		if t = p.outerTable(st.From); t == nil {
+			return nil, unsupported("subqueries on sharded tables in a statement on tables without sharding")
+		}
+	}
 	if t == nil {
 		if len(p.others) > 0 {
 			if p.rt.def == "" {
@@ -1134,6 +1164,11 @@ func (p *planner) selectRoute(st *sqlparser.Select) (*Route, error) {
 	if len(idx) == 0 {
 		idx = []int{0} // no node can hold a row: one answers with none
 	}
+	if len(p.subqueries) > 0 {
+		if err := p.subqueriesOn(idx); err != nil {
+			return nil, err
+		}
+	}
 	if len(idx) == 1 {
 		return &Route{Units: []Unit{{Target: targetOf(t, idx[0]), SQL: p.rewrite(t, idx[0]), Args: true}}}, nil
 	}
@@ -1150,6 +1185,97 @@ func (p *planner) selectRoute(st *sqlparser.Select) (*Route, error) {
 		r.Units = append(r.Units, Unit{Target: targetOf(t, i), SQL: text, Args: m.Having == nil || len(p.args) == 0})
 	}
 	return r, nil
+}
+
+// outerTable is the first sharded table of a FROM list (nil: none).
+func (p *planner) outerTable(from sqlparser.TableExprs) *Table {
+	for _, te := range from {
+		switch x := te.(type) {
+		case *sqlparser.AliasedTableExpr:
+			if tn, ok := x.Expr.(sqlparser.TableName); ok {
+				if t := p.rt.tables[strings.ToLower(tn.Name.String())]; t != nil {
+					return t
+				}
+			}
+		case *sqlparser.JoinTableExpr:
+			if t := p.outerTable(sqlparser.TableExprs{x.LeftExpr, x.RightExpr}); t != nil {
+				return t
+			}
+		case *sqlparser.ParenTableExpr:
+			if t := p.outerTable(x.Exprs); t != nil {
+				return t
+			}
+		}
+	}
+	return nil
+}
+
+// subqueriesOn checks that a SELECT routed to the nodes idx of its
+// primary table may run there with its subqueries as they are: it runs on
+// one node, and every sharded table of every subquery routes, by the
+// subquery's own WHERE, to that node alone (binding tables: the same
+// index), so the subquery sees there every row it would see on one
+// server.
+func (p *planner) subqueriesOn(idx []int) error {
+	if len(idx) != 1 {
+		return unsupported("subqueries in a statement over several data nodes: give the statement the sharding key of one node, and each subquery too")
+	}
+	outer := p.from
+	defer func() { p.from = outer }()
+	for _, sq := range p.subqueries {
+		sel, ok := sq.Select.(*sqlparser.Select)
+		if !ok {
+			return unsupported("UNION in subqueries on sharded or broadcast tables")
+		}
+		p.from = len(sel.From)
+		if p.from == 1 {
+			if _, ok := sel.From[0].(*sqlparser.AliasedTableExpr); !ok {
+				p.from = 2
+			}
+		}
+		var where sqlparser.Expr
+		if sel.Where != nil {
+			where = sel.Where.Expr
+		}
+		for _, te := range sel.From {
+			if err := p.subqueryTables(te, where, idx[0]); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
+// subqueryTables checks the sharded tables of a subquery's FROM item te.
+func (p *planner) subqueryTables(te sqlparser.TableExpr, where sqlparser.Expr, node int) error {
+	switch x := te.(type) {
+	case *sqlparser.JoinTableExpr:
+		if err := p.subqueryTables(x.LeftExpr, where, node); err != nil {
+			return err
+		}
+		return p.subqueryTables(x.RightExpr, where, node)
+	case *sqlparser.ParenTableExpr:
+		for _, e := range x.Exprs {
+			if err := p.subqueryTables(e, where, node); err != nil {
+				return err
+			}
+		}
+		return nil
+	case *sqlparser.AliasedTableExpr:
+		tn, ok := x.Expr.(sqlparser.TableName)
+		if !ok {
+			return unsupported("derived tables in statements on sharded or broadcast tables")
+		}
+		t := p.rt.tables[strings.ToLower(tn.Name.String())]
+		if t == nil {
+			return nil // a broadcast table: on every node
+		}
+		if got := p.nodesOf(t, where).list(); len(got) != 1 || got[0] != node {
+			return unsupported("a subquery on %s that does not route to the statement's one data node: give the subquery the sharding key, equal to the statement's", t.Name)
+		}
+		return nil
+	}
+	return unsupported("subquery FROM %s on sharded tables", sqlparser.String(te))
 }
 
 // aggregates are the functions a merge folds.
@@ -1771,7 +1897,7 @@ func (rt *Router) Prepare(sql string) (target, text string, ok bool, err error) 
 	if strings.Contains(sql, "/*!") || strings.Contains(sql, "/*M!") {
 		return "", "", true, unsupported("executable comments (/*! … */) in statements on sharded or broadcast tables")
 	}
-	stmt, err := sqlparser.Parse(sql)
+	stmt, err := parseSQL(sql)
 	if err != nil {
 		return "", "", true, unsupported("cannot parse the statement: %v", err)
 	}
