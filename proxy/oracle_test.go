@@ -227,6 +227,14 @@ func (g *gen) read() genStmt {
 	}
 	p := g.pred(0)
 	p = strings.NewReplacer("user_id", "o.user_id", "order_id", "o.order_id", "status", "o.status", "amount", "o.amount").Replace(p)
+	if g.rng.IntN(2) == 0 {
+		// A subquery correlated on both sharding columns: every node.
+		sub := "SELECT " + g.pick("1", "i.qty") + " FROM t_order_item i WHERE i.order_id = o.order_id AND i.user_id = o.user_id" + g.pick("", " AND i.qty > 3")
+		if g.rng.IntN(2) == 0 {
+			return genStmt{sql: "SELECT o.order_id, (SELECT SUM(i.qty) FROM t_order_item i WHERE i.user_id = o.user_id AND i.order_id = o.order_id) AS q FROM t_order o" + where(p) + " ORDER BY o.order_id", how: inOrder}
+		}
+		return genStmt{sql: "SELECT o.order_id, o.status FROM t_order o WHERE " + g.pick("", "NOT ") + "EXISTS (" + sub + ")" + strings.Replace(where(p), " WHERE ", " AND ", 1)}
+	}
 	return genStmt{sql: "SELECT o.order_id, i.item_id, i.qty FROM t_order o JOIN t_order_item i ON o.order_id = i.order_id AND o.user_id = i.user_id" + where(p)}
 }
 

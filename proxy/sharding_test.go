@@ -1045,10 +1045,11 @@ func heapGrowth(f func()) int64 {
 	return int64(peak.Load()) - int64(base.HeapAlloc)
 }
 
-// Subqueries run where the whole statement and every subquery route to
-// one node (binding tables, broadcast tables), with the answer one server
-// gives; otherwise they are refused (1235), never answered from one node's
-// rows.
+// Subqueries run where every subquery's rows lie on the node that runs it:
+// correlated with the statement's table on every sharding column (any
+// nodes), or routed with the statement to one node (binding tables,
+// broadcast tables), with the answer one server gives; otherwise they are
+// refused (1235), never answered from one node's rows.
 func TestShardingSubqueries(t *testing.T) {
 	e := startShards(t)
 	for _, q := range []string{
@@ -1064,6 +1065,10 @@ func TestShardingSubqueries(t *testing.T) {
 		"SELECT o.order_id, (SELECT SUM(i.qty) FROM t_order_item i WHERE i.user_id = 1 AND i.order_id = 3) AS q FROM t_order o WHERE o.user_id = 1 AND o.order_id = 3",
 		"SELECT o.order_id, (SELECT c.v FROM t_config c WHERE c.k = o.status) AS v FROM t_order o WHERE o.user_id = 1 AND o.order_id = 5",
 		"SELECT COUNT(*) FROM t_order WHERE user_id = 2 AND order_id = 4 AND NOT EXISTS (SELECT 1 FROM t_order_item WHERE user_id = 2 AND order_id = 4 AND qty > 9)",
+		// Correlated on every sharding column: on every node at once, merged.
+		"SELECT o.order_id FROM t_order o WHERE EXISTS (SELECT 1 FROM t_order_item i WHERE i.order_id = o.order_id AND i.user_id = o.user_id AND i.qty > 1) ORDER BY o.order_id",
+		"SELECT o.order_id, (SELECT SUM(i.qty) FROM t_order_item i WHERE i.order_id = o.order_id AND i.user_id = o.user_id) AS q FROM t_order o ORDER BY o.order_id",
+		"SELECT COUNT(*), SUM(o.order_id) FROM t_order o WHERE NOT EXISTS (SELECT 1 FROM t_order_item i WHERE o.user_id = i.user_id AND o.order_id = i.order_id AND i.qty = 1)",
 	} {
 		if got, want := e.rowsOf(t, e.db, q), e.rowsOf(t, e.oracle, q); got != want {
 			t.Errorf("%s:\n shardgate %s\n MariaDB   %s", q, got, want)
@@ -1073,6 +1078,7 @@ func TestShardingSubqueries(t *testing.T) {
 	for _, q := range []string{
 		"SELECT * FROM t_order WHERE user_id = 1 AND order_id = 3 AND EXISTS (SELECT 1 FROM t_order_item WHERE qty > 6)",
 		"SELECT * FROM t_order WHERE order_id IN (SELECT order_id FROM t_order_item WHERE user_id = 1 AND order_id = 3)",
+		"SELECT o.order_id FROM t_order o WHERE EXISTS (SELECT 1 FROM t_order_item i WHERE i.order_id = o.order_id)", // user_id not correlated
 	} {
 		if _, err := e.db.Exec(q); !errors.As(err, &me) || me.Number != 1235 {
 			t.Errorf("%s: %v, want 1235", q, err)

@@ -1165,7 +1165,7 @@ func (p *planner) selectRoute(st *sqlparser.Select) (*Route, error) {
 		idx = []int{0} // no node can hold a row: one answers with none
 	}
 	if len(p.subqueries) > 0 {
-		if err := p.subqueriesOn(idx); err != nil {
+		if err := p.subqueriesOn(t, st.From, idx); err != nil {
 			return nil, err
 		}
 	}
@@ -1185,6 +1185,17 @@ func (p *planner) selectRoute(st *sqlparser.Select) (*Route, error) {
 		r.Units = append(r.Units, Unit{Target: targetOf(t, i), SQL: text, Args: m.Having == nil || len(p.args) == 0})
 	}
 	return r, nil
+}
+
+func hasSubquery(e sqlparser.Expr) bool {
+	found := false
+	sqlparser.Walk(func(n sqlparser.SQLNode) (bool, error) {
+		if _, ok := n.(*sqlparser.Subquery); ok {
+			found = true
+		}
+		return !found, nil
+	}, e)
+	return found
 }
 
 // outerTable is the first sharded table of a FROM list (nil: none).
@@ -1210,16 +1221,16 @@ func (p *planner) outerTable(from sqlparser.TableExprs) *Table {
 	return nil
 }
 
-// subqueriesOn checks that a SELECT routed to the nodes idx of its
-// primary table may run there with its subqueries as they are: it runs on
-// one node, and every sharded table of every subquery routes, by the
-// subquery's own WHERE, to that node alone (binding tables: the same
-// index), so the subquery sees there every row it would see on one
-// server.
-func (p *planner) subqueriesOn(idx []int) error {
-	if len(idx) != 1 {
-		return unsupported("subqueries in a statement over several data nodes: give the statement the sharding key of one node, and each subquery too")
-	}
+// subqueriesOn checks that a SELECT on table t routed to its nodes idx
+// may run there with its subqueries as they are: every sharded table of
+// every subquery is either correlated with t on all its sharding columns
+// (i.order_id = o.order_id AND i.user_id = o.user_id: binding tables, so
+// the rows an outer row meets lie on its node, whichever nodes run), or
+// routes by the subquery's own WHERE to the statement's one node. Either
+// way each node's subquery sees every row it would see on one server.
+func (p *planner) subqueriesOn(t *Table, from sqlparser.TableExprs, idx []int) error {
+	outerAliases := map[string]bool{}
+	aliasesOf(from, outerAliases)
 	outer := p.from
 	defer func() { p.from = outer }()
 	for _, sq := range p.subqueries {
@@ -1237,45 +1248,116 @@ func (p *planner) subqueriesOn(idx []int) error {
 		if sel.Where != nil {
 			where = sel.Where.Expr
 		}
-		for _, te := range sel.From {
-			if err := p.subqueryTables(te, where, idx[0]); err != nil {
-				return err
+		var tables []*Table
+		if err := p.subqueryTables(sel.From, &tables); err != nil {
+			return err
+		}
+		for _, ts := range tables {
+			if p.correlated(ts, t, where, outerAliases) {
+				continue
+			}
+			if len(idx) != 1 {
+				return unsupported("a subquery on %s in a statement over several data nodes: correlate it with the statement's table on every sharding column, or give both the sharding key of one node", ts.Name)
+			}
+			if got := p.nodesOf(ts, where).list(); len(got) != 1 || got[0] != idx[0] {
+				return unsupported("a subquery on %s that does not route to the statement's one data node: give the subquery the sharding key, equal to the statement's, or correlate it on every sharding column", ts.Name)
 			}
 		}
 	}
 	return nil
 }
 
-// subqueryTables checks the sharded tables of a subquery's FROM item te.
-func (p *planner) subqueryTables(te sqlparser.TableExpr, where sqlparser.Expr, node int) error {
-	switch x := te.(type) {
-	case *sqlparser.JoinTableExpr:
-		if err := p.subqueryTables(x.LeftExpr, where, node); err != nil {
-			return err
+// aliasesOf adds the names a FROM list's tables go by (lower case).
+func aliasesOf(from sqlparser.TableExprs, out map[string]bool) {
+	for _, te := range from {
+		switch x := te.(type) {
+		case *sqlparser.AliasedTableExpr:
+			if tn, ok := x.Expr.(sqlparser.TableName); ok {
+				out[strings.ToLower(tn.Name.String())] = true
+			}
+			if !x.As.IsEmpty() {
+				out[strings.ToLower(x.As.String())] = true
+			}
+		case *sqlparser.JoinTableExpr:
+			aliasesOf(sqlparser.TableExprs{x.LeftExpr, x.RightExpr}, out)
+		case *sqlparser.ParenTableExpr:
+			aliasesOf(x.Exprs, out)
 		}
-		return p.subqueryTables(x.RightExpr, where, node)
-	case *sqlparser.ParenTableExpr:
-		for _, e := range x.Exprs {
-			if err := p.subqueryTables(e, where, node); err != nil {
-				return err
+	}
+}
+
+// correlated reports whether where equates every sharding column of ts
+// (a binding table of t with the same sharding columns) with the same
+// column of t, qualified by a name of the statement's own FROM.
+func (p *planner) correlated(ts, t *Table, where sqlparser.Expr, outer map[string]bool) bool {
+	cols := shardingCols(ts)
+	if where == nil || len(cols) == 0 || !slices.Equal(cols, shardingCols(t)) {
+		return false
+	}
+	for _, c := range cols {
+		found := false
+		for _, part := range conjuncts(nil, where) {
+			cmp, ok := part.(*sqlparser.ComparisonExpr)
+			if !ok || cmp.Operator != sqlparser.EqualStr {
+				continue
+			}
+			for _, sides := range [2][2]sqlparser.Expr{{cmp.Left, cmp.Right}, {cmp.Right, cmp.Left}} {
+				in, ok1 := sides[0].(*sqlparser.ColName)
+				out, ok2 := sides[1].(*sqlparser.ColName)
+				if !ok1 || !ok2 || in.Name.Lowered() != c || out.Name.Lowered() != c {
+					continue
+				}
+				q := strings.ToLower(out.Qualifier.Name.String())
+				innerOK := in.Qualifier.IsEmpty() && p.from == 1 || p.aliases[strings.ToLower(in.Qualifier.Name.String())] == ts && !outer[strings.ToLower(in.Qualifier.Name.String())]
+				if innerOK && q != "" && outer[q] && p.aliases[q] == t && out.Qualifier.DbQualifier.IsEmpty() {
+					found = true
+				}
 			}
 		}
-		return nil
-	case *sqlparser.AliasedTableExpr:
-		tn, ok := x.Expr.(sqlparser.TableName)
-		if !ok {
-			return unsupported("derived tables in statements on sharded or broadcast tables")
+		if !found {
+			return false
 		}
-		t := p.rt.tables[strings.ToLower(tn.Name.String())]
-		if t == nil {
-			return nil // a broadcast table: on every node
-		}
-		if got := p.nodesOf(t, where).list(); len(got) != 1 || got[0] != node {
-			return unsupported("a subquery on %s that does not route to the statement's one data node: give the subquery the sharding key, equal to the statement's", t.Name)
-		}
-		return nil
 	}
-	return unsupported("subquery FROM %s on sharded tables", sqlparser.String(te))
+	return true
+}
+
+// shardingCols are the columns t's strategies shard by, sorted.
+func shardingCols(t *Table) []string {
+	var out []string
+	for _, st := range []*strategy{t.db, t.tb} {
+		if st != nil {
+			out = append(out, st.cols...)
+		}
+	}
+	slices.Sort(out)
+	return slices.Compact(out)
+}
+
+// subqueryTables collects the sharded tables of a subquery's FROM list.
+func (p *planner) subqueryTables(from sqlparser.TableExprs, out *[]*Table) error {
+	for _, te := range from {
+		switch x := te.(type) {
+		case *sqlparser.JoinTableExpr:
+			if err := p.subqueryTables(sqlparser.TableExprs{x.LeftExpr, x.RightExpr}, out); err != nil {
+				return err
+			}
+		case *sqlparser.ParenTableExpr:
+			if err := p.subqueryTables(x.Exprs, out); err != nil {
+				return err
+			}
+		case *sqlparser.AliasedTableExpr:
+			tn, ok := x.Expr.(sqlparser.TableName)
+			if !ok {
+				return unsupported("derived tables in statements on sharded or broadcast tables")
+			}
+			if t := p.rt.tables[strings.ToLower(tn.Name.String())]; t != nil {
+				*out = append(*out, t) // broadcast tables are on every node
+			}
+		default:
+			return unsupported("subquery FROM %s on sharded tables", sqlparser.String(te))
+		}
+	}
+	return nil
 }
 
 // aggregates are the functions a merge folds.
@@ -1383,7 +1465,11 @@ func (p *planner) selectShape(st *sqlparser.Select) (m Merge, limit int64, hidde
 		return m, 0, nil, unsupported("WINDOW over several data nodes")
 	}
 	items := st.SelectExprs
+	var subErr error // a hidden expression with a subquery (nodeText renames no table in it)
 	hide := func(e sqlparser.Expr) int {
+		if subErr == nil && hasSubquery(e) {
+			subErr = unsupported("%s over several data nodes: a subquery as a merge key or aggregate argument", sqlparser.String(e))
+		}
 		hidden = append(hidden, e)
 		return len(items) + len(hidden) - 1
 	}
@@ -1617,6 +1703,9 @@ func (p *planner) selectShape(st *sqlparser.Select) (m Merge, limit int64, hidde
 			weigh(a.Index, "")
 		}
 	}
+	if subErr != nil {
+		return m, 0, nil, subErr
+	}
 	m.Hidden = len(hidden)
 	if st.Limit != nil {
 		o, c, err := p.limit(st.Limit)
@@ -1714,6 +1803,9 @@ func (p *planner) itemIndex(items sqlparser.SelectExprs, e sqlparser.Expr, claus
 func noAggregate(e sqlparser.Expr) error {
 	var err error
 	sqlparser.Walk(func(node sqlparser.SQLNode) (bool, error) {
+		if _, ok := node.(*sqlparser.Subquery); ok {
+			return false, nil // its aggregates are its own, per row
+		}
 		if _, ok := node.(*sqlparser.GroupConcatExpr); ok {
 			err = unsupported("%s over several data nodes (only COUNT, SUM, MIN, MAX and AVG as whole select items merge)", sqlparser.String(e))
 			return false, err

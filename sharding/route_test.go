@@ -131,6 +131,10 @@ func TestRoute(t *testing.T) {
 			"ms_1: select * from t_order_0 where user_id = 1 and order_id = 2 and status in (select status from t_order_item_0 where user_id = 1 and order_id = 2)", One},
 		{"select o.*, (select count(*) from t_order_item i where i.user_id = 3 and i.order_id = 5) n from t_order o where o.user_id = 3 and o.order_id = 5 and exists (select 1 from t_config c where c.k = o.status)",
 			"ms_1: select o.*, (select count(*) from t_order_item_1 i where i.user_id = 3 and i.order_id = 5) n from t_order_1 o where o.user_id = 3 and o.order_id = 5 and exists (select 1 from t_config c where c.k = o.status)", One},
+		// Correlated on every sharding column: each node's rows meet their own.
+		{"select o.order_id from t_order o where exists (select 1 from t_order_item i where i.order_id = o.order_id and o.user_id = i.user_id and i.qty > 1) order by o.order_id",
+			"ms_0: select o.order_id from t_order_0 o where exists (select 1 from t_order_item_0 i where i.order_id = o.order_id and o.user_id = i.user_id and i.qty > 1) order by o.order_id\nms_0: select o.order_id from t_order_1 o where exists (select 1 from t_order_item_1 i where i.order_id = o.order_id and o.user_id = i.user_id and i.qty > 1) order by o.order_id\nms_1: select o.order_id from t_order_0 o where exists (select 1 from t_order_item_0 i where i.order_id = o.order_id and o.user_id = i.user_id and i.qty > 1) order by o.order_id\nms_1: select o.order_id from t_order_1 o where exists (select 1 from t_order_item_1 i where i.order_id = o.order_id and o.user_id = i.user_id and i.qty > 1) order by o.order_id", Rows},
+		{"select * from t_order where order_id in (select 1)", "", Rows},
 		{"select * from t_user where name = 'bob'", "", One},
 		// Ranges: RANGE prunes by boundaries, MOD and inline arithmetic enumerate small ranges.
 		{"select * from t_log where id between 150 and 250", "ms_0: select * from t_log_1 where id between 150 and 250\nms_0: select * from t_log_2 where id between 150 and 250", Rows},
@@ -188,7 +192,9 @@ func TestRouteRefuses(t *testing.T) {
 		{"select status, count(*) from t_order group by status order by user_id", "neither selected nor grouped by"},
 		{"select * from t_order group by status", "SELECT * with GROUP BY"},
 		{"select distinct count(*) from t_order", "DISTINCT with aggregates"},
-		{"select * from t_order where order_id in (select 1)", "subqueries"},
+		{"select * from t_order where order_id in (select order_id from t_order_item)", "in a statement over several data nodes: correlate it"},
+		{"select * from t_order o where exists (select 1 from t_order_item i where i.order_id = o.order_id)", "in a statement over several data nodes: correlate it"},
+		{"select o.order_id, (select max(qty) from t_order_item i where i.order_id = o.order_id and i.user_id = o.user_id) m from t_order o order by m", "a subquery as a merge key"},
 		{"select * from t_order o join t_user u on o.user_id = u.id", "not binding tables"},
 		{"select * from t_order o join plain p on o.user_id = p.id", "plain has no table rule"},
 		{"select * from t_order limit 900, 200", "above the bound of 1000"},
