@@ -414,6 +414,38 @@ func ImplicitCommit(c Class, sql string) bool {
 	return false
 }
 
+// ReadOnlyBegin reports whether sql is START TRANSACTION with READ ONLY
+// among its characteristics (and not READ WRITE): a transaction that may
+// run on a slave (props.readOnlyTransactionsOnSlave).
+func ReadOnlyBegin(sql string) bool {
+	l := lexer{s: sql, mode: lexMode{version: ^uint32(0)}}
+	if upper(l.next()) != "START" || upper(l.next()) != "TRANSACTION" {
+		return false
+	}
+	ro := false
+	for {
+		t := l.next()
+		switch {
+		case t.kind == tokEnd:
+			return ro
+		case t.kind == tokPunct && t.text == ",":
+		case upper(t) == "READ":
+			switch upper(l.next()) {
+			case "ONLY":
+				ro = true
+			default:
+				return false // READ WRITE, or not a characteristic
+			}
+		case upper(t) == "WITH":
+			if upper(l.next()) != "CONSISTENT" || upper(l.next()) != "SNAPSHOT" {
+				return false
+			}
+		default:
+			return false // a ';' and more, or anything unknown
+		}
+	}
+}
+
 // SavepointName returns the savepoint a Savepoint statement names, and
 // which: 'S' SAVEPOINT, 'R' RELEASE SAVEPOINT, 'T' ROLLBACK TO ("" when
 // sql is none of them).

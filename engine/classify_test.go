@@ -175,6 +175,19 @@ func TestUseTarget(t *testing.T) {
 	}
 }
 
+func TestReadOnlyBegin(t *testing.T) {
+	for in, want := range map[string]bool{
+		"START TRANSACTION READ ONLY": true, "start transaction read only": true, "/* x */ START TRANSACTION WITH CONSISTENT SNAPSHOT, READ ONLY": true,
+		"START TRANSACTION READ ONLY, WITH CONSISTENT SNAPSHOT": true,
+		"START TRANSACTION": false, "START TRANSACTION READ WRITE": false, "START TRANSACTION READ ONLY, READ WRITE": false,
+		"BEGIN": false, "START TRANSACTION READ ONLY; DELETE FROM t": false, "SELECT 1": false,
+	} {
+		if got := ReadOnlyBegin(in); got != want {
+			t.Errorf("ReadOnlyBegin(%q) = %v, want %v", in, got, want)
+		}
+	}
+}
+
 func TestImplicitCommit(t *testing.T) {
 	for in, want := range map[string]bool{
 		"ALTER TABLE t ADD c INT": true, "create table t (a int)": true, "/* x */ DROP TABLE t": true,

@@ -45,6 +45,12 @@ type session struct {
 	// pinned is the master connection held while the session is in a
 	// transaction, has autocommit off, or is pinned for good.
 	pinned *backend.Conn
+	// roTx is the slave connection of a read-only transaction run there
+	// (props.readOnlyTransactionsOnSlave, readonly.go), roDS its data
+	// source; roOpen: the server still reports the transaction open.
+	roTx   *backend.Conn
+	roDS   *engine.DataSource
+	roOpen bool
 	// branches are the master connections of the other groups in the
 	// session's cross-node transaction, or of an atomic write on several
 	// nodes (branches.go); txBegin is how the transaction began (BEGIN's
@@ -183,7 +189,7 @@ func (s *session) serve() {
 		// back and the connection freed for others. The deadline moves
 		// forward at most once a second, not on every command.
 		wait := props.WaitTimeout
-		if t := props.IdleTransactionTimeout; t > 0 && t < wait && s.pinned != nil && (s.eng.InTx() || s.eng.AutocommitOff()) {
+		if t := props.IdleTransactionTimeout; t > 0 && t < wait && (s.pinned != nil && (s.eng.InTx() || s.eng.AutocommitOff()) || s.roTx != nil) {
 			wait = t
 		}
 		if now := time.Now(); now.Add(wait).Before(deadline) || now.Add(wait).Sub(deadline) > time.Second {
@@ -215,6 +221,7 @@ func (s *session) serve() {
 // before it goes back to the pool, or closed if that fails.
 func (s *session) close() {
 	s.releaseHeld()
+	s.dropReadOnly()
 	s.resetBranches()
 	if bc := s.pinned; bc != nil {
 		s.pinned = nil
@@ -431,7 +438,13 @@ func (s *session) runKind(p []byte, cls engine.Class, st *stmt, kind wire.Respon
 	if s.pinPool != nil && !s.eng.Pinned() {
 		s.unpin() // a statement meant to pin the session failed before running
 	}
+	if s.roTx != nil {
+		return s.inReadOnlyTx(p, cls, st, kind)
+	}
 	s.cur = current{p: p, st: st, kind: kind, wasInTx: s.eng.InTx()}
+	if s.readOnlyBegin(p, cls, st) {
+		cls, s.cur.roBegin = engine.Read, true // planned as a read: a slave's
+	}
 	var sql []byte
 	var args []any
 	switch {
@@ -495,6 +508,9 @@ type current struct {
 	args []any
 	// wasInTx: the session was in a transaction before the command.
 	wasInTx bool
+	// roBegin: the command begins a read-only transaction planned as a
+	// read (readonly.go).
+	roBegin bool
 	// set by Execute when the unit ran, for Finish
 	bc       *backend.Conn
 	onMaster bool
@@ -605,8 +621,11 @@ func failure(ds *engine.DataSource, err error, held bool) engine.Result {
 
 // Finish records what the statement changed in the session and keeps or
 // gives back its connection (engine.Executor).
-func (s *session) Finish(_ *engine.Unit, cls engine.Class) {
+func (s *session) Finish(u *engine.Unit, cls engine.Class) {
 	bc, onMaster, res, p := s.cur.bc, s.cur.onMaster, &s.cur.res, s.cur.p
+	if s.cur.roBegin && !onMaster && res.Err == nil && res.Status&wire.StatusInTrans != 0 {
+		s.roTx, s.roDS, s.roOpen = bc, u.DS, true // kept by release until it ends
+	}
 	if cls&engine.Pin != 0 && !s.eng.Pinned() {
 		s.unpin() // the statement failed: nothing to keep
 	}
@@ -710,6 +729,9 @@ func (s *session) after(bc *backend.Conn, cls engine.Class, p []byte) {
 // acquire returns the connection to run on: the pinned one, or one from
 // the data source's pool brought to the session's state.
 func (s *session) acquire(ds *engine.DataSource, onMaster bool) (*backend.Conn, error) {
+	if s.roTx != nil && !onMaster {
+		return s.roTx, nil
+	}
 	if onMaster {
 		if b := s.findBranch(ds); b != nil {
 			return b, nil
@@ -828,6 +850,12 @@ func (s *session) release(bc *backend.Conn, onMaster bool) {
 	if bc.NewGTID {
 		s.noteGTID(bc)
 	}
+	if bc == s.roTx {
+		if !bc.Broken && s.roOpen {
+			return // the read-only transaction goes on there
+		}
+		s.roTx, s.roDS, s.roOpen = nil, nil, false
+	}
 	if i := s.branchIndex(bc); i >= 0 {
 		s.releaseBranch(i)
 		return
@@ -923,6 +951,8 @@ func (s *session) statistics(p []byte) bool {
 }
 
 func (s *session) resetConnection() {
+	s.releaseHeld()
+	s.dropReadOnly()
 	s.resetBranches()
 	s.forgetTx()
 	if bc := s.pinned; bc != nil {
