@@ -1074,9 +1074,17 @@ func TestShardingSubqueries(t *testing.T) {
 			t.Errorf("%s:\n shardgate %s\n MariaDB   %s", q, got, want)
 		}
 	}
+	// Writes alike: affected rows and the rows after them as one server's.
+	e.both(t, "UPDATE t_order o SET status = 'big' WHERE EXISTS (SELECT 1 FROM t_order_item i WHERE i.user_id = o.user_id AND i.order_id = o.order_id AND i.qty > 4)")
+	e.both(t, "DELETE FROM t_order WHERE user_id = 1 AND order_id = 5 AND status IN (SELECT k FROM t_config)")
+	e.r.Sync(t)
+	if q := "SELECT order_id, status FROM t_order ORDER BY order_id"; e.rowsOf(t, e.db, q) != e.rowsOf(t, e.oracle, q) {
+		t.Errorf("after writes with subqueries:\n shardgate %s\n MariaDB   %s", e.rowsOf(t, e.db, q), e.rowsOf(t, e.oracle, q))
+	}
 	var me *mysql.MySQLError
 	for _, q := range []string{
 		"SELECT * FROM t_order WHERE user_id = 1 AND order_id = 3 AND EXISTS (SELECT 1 FROM t_order_item WHERE qty > 6)",
+		"UPDATE t_order SET status = 'x' WHERE order_id IN (SELECT order_id FROM t_order_item WHERE qty > 6)",
 		"SELECT * FROM t_order WHERE order_id IN (SELECT order_id FROM t_order_item WHERE user_id = 1 AND order_id = 3)",
 		"SELECT o.order_id FROM t_order o WHERE EXISTS (SELECT 1 FROM t_order_item i WHERE i.order_id = o.order_id)", // user_id not correlated
 	} {

@@ -162,8 +162,12 @@ func (rt *Router) Route(sql string, args []any) (*Route, error) {
 	if err := p.checkCounts(); err != nil {
 		return nil, err
 	}
-	if _, ok := stmt.(*sqlparser.Select); !ok && len(p.subqueries) > 0 {
-		return nil, unsupported("subqueries in writes on sharded or broadcast tables")
+	switch stmt.(type) {
+	case *sqlparser.Select, *sqlparser.Update, *sqlparser.Delete:
+	default:
+		if len(p.subqueries) > 0 {
+			return nil, unsupported("subqueries in INSERT or DDL on sharded or broadcast tables")
+		}
 	}
 	switch st := stmt.(type) {
 	case *sqlparser.Select:
@@ -177,12 +181,12 @@ func (rt *Router) Route(sql string, args []any) (*Route, error) {
 	case *sqlparser.Insert:
 		return p.insertRoute(st)
 	case *sqlparser.Update:
-		return p.updateRoute(st.Where, st.OrderBy, st.Limit, st.Exprs)
+		return p.updateRoute(st.TableExprs, st.Where, st.OrderBy, st.Limit, st.Exprs)
 	case *sqlparser.Delete:
 		if len(st.Targets) > 0 {
 			return nil, unsupported("multi-table DELETE")
 		}
-		return p.updateRoute(st.Where, st.OrderBy, st.Limit, nil)
+		return p.updateRoute(st.TableExprs, st.Where, st.OrderBy, st.Limit, nil)
 	case *sqlparser.DDL, *sqlparser.AlterTable:
 		if d, ok := st.(*sqlparser.DDL); ok && d.ViewSpec != nil {
 			return nil, unsupported("views over sharded or broadcast tables")

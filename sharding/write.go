@@ -213,13 +213,19 @@ func literal(a any) (sqlparser.SQLVal, error) {
 }
 
 // updateRoute routes UPDATE (exprs: its assignments) and DELETE.
-func (p *planner) updateRoute(where *sqlparser.Where, orderBy sqlparser.OrderBy, limit *sqlparser.Limit, exprs sqlparser.AssignmentExprs) (*Route, error) {
+func (p *planner) updateRoute(from sqlparser.TableExprs, where *sqlparser.Where, orderBy sqlparser.OrderBy, limit *sqlparser.Limit, exprs sqlparser.AssignmentExprs) (*Route, error) {
 	t, err := p.primary()
 	if err != nil {
 		return nil, err
 	}
 	if p.from != 1 {
 		return nil, unsupported("multi-table UPDATE or DELETE on sharded or broadcast tables")
+	}
+	if len(p.subqueries) > 0 && t != nil {
+		// The statement's own table, not one of its subqueries'.
+		if t = p.outerTable(from); t == nil {
+			return nil, unsupported("subqueries on sharded tables in a write on tables without sharding")
+		}
 	}
 	if t == nil {
 		return p.everywhere(), nil
@@ -243,6 +249,11 @@ func (p *planner) updateRoute(where *sqlparser.Where, orderBy sqlparser.OrderBy,
 	}
 	if len(idx) > 1 && (len(orderBy) > 0 || limit != nil) {
 		return nil, unsupported("UPDATE or DELETE with ORDER BY or LIMIT over several data nodes")
+	}
+	if len(p.subqueries) > 0 {
+		if err := p.subqueriesOn(t, from, idx); err != nil {
+			return nil, err
+		}
 	}
 	r := &Route{Write: true}
 	if len(idx) > 1 {
