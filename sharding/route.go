@@ -353,8 +353,9 @@ func (rt *Router) scanVitess(sql string, normalize bool) (toks []tok, named bool
 	return toks, true, b.String(), lits
 }
 
-// parseSQL parses sql; the parser panics on some malformed text (e.g.
-// "seleCt''t_order", FuzzRoute found it), which is a syntax error here.
+// parseSQL parses sql; the parser panics on some malformed text (SELECT,
+// two single quotes and a table name: FuzzRoute found it), which is a
+// syntax error here.
 func parseSQL(sql string) (stmt sqlparser.Statement, err error) {
 	defer func() {
 		if r := recover(); r != nil {
