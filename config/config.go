@@ -203,6 +203,11 @@ type Props struct {
 	// ShardingMaxRows bounds the rows one merge of sharded results holds
 	// (and LIMIT o,c's o+c over several nodes); default 100,000.
 	ShardingMaxRows int `yaml:"shardingMaxRows,omitempty"`
+	// ShardingCompareLocally: merged text keys compare here
+	// (case-insensitively, trailing spaces ignored: approximate) instead of
+	// by the nodes' WEIGHT_STRING, for backends without that function
+	// (the demo's in-memory servers). Default false: exact.
+	ShardingCompareLocally bool `yaml:"shardingCompareLocally,omitempty"`
 	// HealthFailures: consecutive failed checks that take a data source
 	// out of the read set (default 2); HealthSuccesses: consecutive good
 	// ones that bring it back (default 2). A failed connect of a statement

@@ -299,6 +299,9 @@ func (c *Ctl) Preview(ctx context.Context, sql string) ([]PreviewRow, error) {
 	if err != nil {
 		return nil, err
 	}
+	if cfg.Props.ShardingCompareLocally {
+		rt.CompareLocally() // PREVIEW shows what the instances run
+	}
 	r, err := rt.Route(sql, nil)
 	if err != nil {
 		return nil, err

@@ -116,7 +116,9 @@ func Start(ctx context.Context, o Options) (*Demo, error) {
 				"ds1_master": ds(d.Backends[3]), "ds1_slave_0": ds(d.Backends[4]),
 			},
 			ShardingRule: &rule,
-			Props:        config.Props{ReadYourWrites: config.RYWOff},
+			// The in-memory servers have no WEIGHT_STRING: merged text
+			// compares here.
+			Props: config.Props{ReadYourWrites: config.RYWOff, ShardingCompareLocally: true},
 		},
 		Orchestration: orchestration.Config{
 			Name:       Name,

@@ -237,6 +237,9 @@ func (r *Runtime) Apply(cfg *config.Config) error {
 		if router, err = sharding.New(cfg.ShardingRule, cfg.Props.ShardingMaxRows, r.keys); err != nil {
 			return &Error{Kind: ErrUnsupported, Code: ErrCodeUnsupported, SQLState: "42000", Message: err.Error()}
 		}
+		if cfg.Props.ShardingCompareLocally {
+			router.CompareLocally()
+		}
 	}
 	r.mu.Lock()
 	defer r.mu.Unlock()

@@ -1659,6 +1659,9 @@ func (p *planner) selectShape(st *sqlparser.Select) (m Merge, limit int64, hidde
 	// Every key gets its weight under its collation, which the merge
 	// compares when the key turns out to be text (keyCol).
 	weigh := func(k int, name string) {
+		if p.rt.local {
+			return
+		}
 		var e sqlparser.Expr
 		switch {
 		case k < 0:

@@ -179,6 +179,20 @@ func TestRoute(t *testing.T) {
 	}
 }
 
+// With CompareLocally (props.shardingCompareLocally) merges add no
+// weights: backends without WEIGHT_STRING run them.
+func TestRouteCompareLocally(t *testing.T) {
+	rt := router(t)
+	rt.CompareLocally()
+	r, err := rt.Route("select distinct status from t_order order by status", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := units(r); strings.Contains(got, "WEIGHT_STRING") || len(r.Merge.Weights) != 0 {
+		t.Fatalf("weights with CompareLocally: %s %+v", got, r.Merge.Weights)
+	}
+}
+
 func TestRouteRefuses(t *testing.T) {
 	rt := router(t)
 	for _, tc := range []struct{ sql, want string }{

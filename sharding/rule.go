@@ -52,6 +52,9 @@ type Router struct {
 	def     string
 	maxRows int
 	keys    *Snowflake
+	// local: merges compare text keys here, without weights
+	// (CompareLocally).
+	local bool
 	// keywords are rule table names the vitess tokenizer reads as
 	// keywords (see scanFast).
 	keywords map[string]bool
@@ -91,6 +94,11 @@ func (t *Table) numeric(col string) bool {
 	}
 	return false
 }
+
+// CompareLocally makes merges compare text keys here instead of by the
+// nodes' weights (props.shardingCompareLocally), for backends without
+// WEIGHT_STRING. Before the router is shared.
+func (rt *Router) CompareLocally() { rt.local = true }
 
 // New compiles a validated rule. maxRows bounds merges (0: DefaultMaxRows);
 // keys issues the SNOWFLAKE keys (it outlives config changes).
