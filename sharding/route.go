@@ -1722,6 +1722,11 @@ func (p *planner) selectShape(st *sqlparser.Select) (m Merge, limit int64, hidde
 		}
 		m.Limit, m.Offset, m.Count = true, o, c
 		switch {
+		case grouped && p.groupsLimit(&m, items, hidden) && o+c <= int64(p.rt.maxRows) && o+c >= 0:
+			// Groups the nodes send in merge order, by numbers: the
+			// first o+c merged groups are among each node's first o+c
+			// (a node's group is whole on that node).
+			limit = o + c
 		case grouped:
 			// A group's rows may lie on every node: each sends all its
 			// groups (bounded by props.shardingMaxRows as rows held).
@@ -1733,6 +1738,41 @@ func (p *planner) selectShape(st *sqlparser.Select) (m Merge, limit int64, hidde
 		}
 	}
 	return m, limit, hidden, nil
+}
+
+// groupsLimit reports whether a grouped merge may take only the first
+// groups of each node: the nodes sort their groups in the merge's order
+// (Sorted), none is filtered after the merge (HAVING) or sent as several
+// rows (DISTINCT aggregates), and every key surely is a number, which
+// orders alike there and here.
+func (p *planner) groupsLimit(m *Merge, items sqlparser.SelectExprs, hidden []sqlparser.Expr) bool {
+	if !m.Sorted || m.Having != nil || len(m.distinctBy) > 0 || m.NoGroupBy {
+		return false
+	}
+	key := m.Group
+	if m.Distinct {
+		key = nil
+		for i := range items {
+			key = append(key, i)
+		}
+	}
+	for _, k := range key {
+		var e sqlparser.Expr
+		switch {
+		case k >= len(items):
+			e = hidden[k-len(items)]
+		default:
+			ae, ok := items[k].(*sqlparser.AliasedExpr)
+			if !ok {
+				return false
+			}
+			e = ae.Expr
+		}
+		if !p.numeric(e) {
+			return false
+		}
+	}
+	return len(key) > 0
 }
 
 // numeric reports whether e surely is a number (COUNT, SUM, AVG, a

@@ -138,6 +138,11 @@ func TestRoute(t *testing.T) {
 		{"update t_order o set status = 'x' where exists (select 1 from t_order_item i where i.user_id = o.user_id and i.order_id = o.order_id and i.qty = 0)",
 			"ms_0: update t_order_0 o set status = 'x' where exists (select 1 from t_order_item_0 i where i.user_id = o.user_id and i.order_id = o.order_id and i.qty = 0)\nms_0: update t_order_1 o set status = 'x' where exists (select 1 from t_order_item_1 i where i.user_id = o.user_id and i.order_id = o.order_id and i.qty = 0)\nms_1: update t_order_0 o set status = 'x' where exists (select 1 from t_order_item_0 i where i.user_id = o.user_id and i.order_id = o.order_id and i.qty = 0)\nms_1: update t_order_1 o set status = 'x' where exists (select 1 from t_order_item_1 i where i.user_id = o.user_id and i.order_id = o.order_id and i.qty = 0)", Sum},
 		{"delete from t_order where user_id = 1 and order_id = 2 and status in (select v from t_config)", "ms_1: delete from t_order_0 where user_id = 1 and order_id = 2 and status in (select v from t_config)", One},
+		// Groups by numbers, in key order: each node's first o+c groups.
+		{"select user_id, count(*) from t_order group by user_id order by user_id desc limit 2, 3",
+			"ms_0: select user_id, count(*) from t_order_0 group by user_id order by user_id desc limit 0, 5 \nms_0: select user_id, count(*) from t_order_1 group by user_id order by user_id desc limit 0, 5 \nms_1: select user_id, count(*) from t_order_0 group by user_id order by user_id desc limit 0, 5 \nms_1: select user_id, count(*) from t_order_1 group by user_id order by user_id desc limit 0, 5 ", Rows},
+		{"select distinct user_id from t_order limit 4",
+			"ms_0: select distinct user_id from t_order_0 order by 1 limit 0, 4 \nms_0: select distinct user_id from t_order_1 order by 1 limit 0, 4 \nms_1: select distinct user_id from t_order_0 order by 1 limit 0, 4 \nms_1: select distinct user_id from t_order_1 order by 1 limit 0, 4 ", Rows},
 		{"select * from t_user where name = 'bob'", "", One},
 		// Ranges: RANGE prunes by boundaries, MOD and inline arithmetic enumerate small ranges.
 		{"select * from t_log where id between 150 and 250", "ms_0: select * from t_log_1 where id between 150 and 250\nms_0: select * from t_log_2 where id between 150 and 250", Rows},
