@@ -1094,6 +1094,45 @@ func TestShardingSubqueries(t *testing.T) {
 	}
 }
 
+// INSERT … SELECT between binding tables copies each node's rows on that
+// node; into a broadcast table from one, on every node; other forms are
+// refused. Affected rows and contents as on one server.
+func TestShardingInsertSelect(t *testing.T) {
+	e := startShards(t)
+	e.both(t, "INSERT INTO t_order (order_id, user_id, status) VALUES (3, 1, 'x'), (5, 1, 'y'), (4, 2, 'x'), (6, 3, 'x')")
+	e.both(t, "INSERT INTO t_config (k, v) VALUES ('a', '1')")
+	e.both(t, "INSERT INTO t_order_item (item_id, order_id, user_id, qty) SELECT order_id + 100, order_id, user_id, 1 FROM t_order WHERE status = 'x'")
+	e.both(t, "INSERT INTO t_order_item (item_id, order_id, user_id, qty) SELECT o.order_id * 10, o.order_id, o.user_id, 2 FROM t_order o WHERE o.user_id = 1 AND o.order_id = 5")
+	e.both(t, "INSERT INTO t_order_item (item_id, order_id, user_id, qty) SELECT order_id + 200, order_id, user_id, 3 FROM t_order WHERE status = 'x' ON DUPLICATE KEY UPDATE qty = 9")
+	e.both(t, "INSERT INTO t_config (k, v) SELECT CONCAT(k, '2'), v FROM t_config")
+	e.r.Sync(t)
+	for _, q := range []string{
+		"SELECT item_id, order_id, user_id, qty FROM t_order_item ORDER BY item_id",
+		"SELECT k, v FROM t_config ORDER BY k",
+	} {
+		if got, want := e.rowsOf(t, e.db, q), e.rowsOf(t, e.oracle, q); got != want {
+			t.Errorf("%s:\n shardgate %s\n MariaDB   %s", q, got, want)
+		}
+	}
+	// Every node's copy of the broadcast table has both rows.
+	for _, db := range []string{"sh0", "sh1"} {
+		var n int
+		if err := e.oracle.QueryRow("SELECT COUNT(*) FROM " + db + ".t_config").Scan(&n); err != nil || n != 2 {
+			t.Errorf("%s.t_config: %d rows (%v), want 2", db, n, err)
+		}
+	}
+	var me *mysql.MySQLError
+	for _, q := range []string{
+		"INSERT INTO t_order_item (item_id, order_id, user_id) SELECT order_id + 300, order_id + 1, user_id FROM t_order",
+		"INSERT INTO t_order_item (item_id, order_id, user_id) SELECT MAX(order_id) + 400, order_id, user_id FROM t_order GROUP BY order_id, user_id",
+		"INSERT INTO t_config (k, v) SELECT status, status FROM t_order",
+	} {
+		if _, err := e.db.Exec(q); !errors.As(err, &me) || me.Number != 1235 {
+			t.Errorf("%s: %v, want 1235", q, err)
+		}
+	}
+}
+
 // An ALTER TABLE of several clauses reaches every actual table whole.
 func TestShardingAlterClauses(t *testing.T) {
 	e := startShards(t)

@@ -162,11 +162,18 @@ func (rt *Router) Route(sql string, args []any) (*Route, error) {
 	if err := p.checkCounts(); err != nil {
 		return nil, err
 	}
-	switch stmt.(type) {
+	switch x := stmt.(type) {
 	case *sqlparser.Select, *sqlparser.Update, *sqlparser.Delete:
+	case *sqlparser.Insert:
+		if _, ok := x.Rows.(*sqlparser.Select); ok {
+			return p.insertSelectRoute(x, x.Rows.(*sqlparser.Select))
+		}
+		if len(p.subqueries) > 0 {
+			return nil, unsupported("subqueries in INSERT … VALUES on sharded or broadcast tables")
+		}
 	default:
 		if len(p.subqueries) > 0 {
-			return nil, unsupported("subqueries in INSERT or DDL on sharded or broadcast tables")
+			return nil, unsupported("subqueries in DDL on sharded or broadcast tables")
 		}
 	}
 	switch st := stmt.(type) {
@@ -553,8 +560,15 @@ func (p *planner) collect(stmt sqlparser.Statement) error {
 		if err := p.addTable(st.Table, ""); err != nil {
 			return err
 		}
-		if _, ok := st.Rows.(*sqlparser.Select); ok {
-			return unsupported("INSERT … SELECT on sharded or broadcast tables")
+		if sel, ok := st.Rows.(*sqlparser.Select); ok {
+			p.from = len(sel.From) // for the SELECT's own WHERE
+			if p.from == 1 {
+				if _, ok := sel.From[0].(*sqlparser.AliasedTableExpr); !ok {
+					p.from = 2
+				}
+			}
+		} else if _, ok := st.Rows.(*sqlparser.SetOp); ok {
+			return unsupported("INSERT … SELECT … UNION on sharded or broadcast tables")
 		}
 	case *sqlparser.DDL:
 		if st.ViewSpec != nil {

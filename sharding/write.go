@@ -2,6 +2,7 @@ package sharding
 
 import (
 	"encoding/hex"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -12,6 +13,88 @@ import (
 // insertRoute splits an INSERT's rows by the node each routes to, adding
 // generated keys where the table has a key generator and the statement
 // gives no value for its column.
+// insertSelectRoute plans INSERT … SELECT: between binding tables (or a
+// table and itself), each sharding column of the target filled with the
+// same column of the SELECT's table, so that every row goes to the node
+// of the row it comes from: the statement runs, tables renamed, on each
+// node the SELECT's WHERE routes to. Broadcast into broadcast runs on
+// every node. Anything else is refused: its rows could belong elsewhere.
+func (p *planner) insertSelectRoute(ins *sqlparser.Insert, sel *sqlparser.Select) (*Route, error) {
+	name := strings.ToLower(ins.Table.Name.String())
+	ta := p.rt.tables[name]
+	if ta == nil {
+		if p.rt.broadcast[name] && len(p.sharded) == 0 && len(p.others) == 0 {
+			return p.everywhere(), nil // every node has the same rows to copy
+		}
+		return nil, unsupported("INSERT … SELECT into %s from sharded tables or tables without a rule: its rows would have to go to other nodes", ins.Table.Name.String())
+	}
+	if _, err := p.primary(); err != nil {
+		return nil, err // sharded tables of different binding groups
+	}
+	tb := p.outerTable(sel.From)
+	if tb == nil {
+		return nil, unsupported("INSERT … SELECT into sharded %s from tables without sharding: its rows would have to go to every node by their values", ta.Name)
+	}
+	if len(ins.Columns) == 0 {
+		return nil, routeErr("INSERT … SELECT into sharded table %s needs a column list, to find its sharding columns", ta.Name)
+	}
+	if ta.keyCol != "" && !slices.ContainsFunc(ins.Columns, func(c sqlparser.ColIdent) bool { return c.Lowered() == ta.keyCol }) {
+		return nil, unsupported("INSERT … SELECT into %s cannot generate its %s keys row by row; select them", ta.Name, ta.keyCol)
+	}
+	if !slices.Equal(shardingCols(ta), shardingCols(tb)) {
+		return nil, unsupported("INSERT … SELECT from %s into %s, which shard by other columns", tb.Name, ta.Name)
+	}
+	for _, c := range shardingCols(ta) {
+		at := slices.IndexFunc(ins.Columns, func(x sqlparser.ColIdent) bool { return x.Lowered() == c })
+		if at < 0 || at >= len(sel.SelectExprs) {
+			return nil, routeErr("INSERT … SELECT into %s: no value for sharding column %s", ta.Name, c)
+		}
+		ae, ok := sel.SelectExprs[at].(*sqlparser.AliasedExpr)
+		cn, isCol := ae.Expr.(*sqlparser.ColName)
+		if !ok || !isCol || cn.Name.Lowered() != c || !cn.Qualifier.IsEmpty() && p.aliases[strings.ToLower(cn.Qualifier.Name.String())] != tb ||
+			cn.Qualifier.IsEmpty() && p.from != 1 {
+			return nil, unsupported("INSERT … SELECT into %s: sharding column %s must be filled with %s.%s itself, so that each row stays on its node", ta.Name, c, tb.Name, c)
+		}
+	}
+	for _, a := range ins.OnDup {
+		if p.isShardingColumn(ta, a.Name.Name.Lowered()) {
+			return nil, unsupported("ON DUPLICATE KEY UPDATE of sharding column %s: the row would move to another node", a.Name.Name.String())
+		}
+	}
+	var where sqlparser.Expr
+	if sel.Where != nil {
+		where = sel.Where.Expr
+	}
+	idx := p.nodesOf(tb, where).list()
+	if len(idx) == 0 {
+		idx = []int{0} // no node has rows to copy: one copies none
+	}
+	if len(idx) > 1 {
+		grouped := len(sel.GroupBy) > 0 || sel.Having != nil || sel.QueryOpts.Distinct || len(sel.OrderBy) > 0 || sel.Limit != nil
+		for _, se := range sel.SelectExprs {
+			if ae, ok := se.(*sqlparser.AliasedExpr); ok && noAggregate(ae.Expr) != nil {
+				grouped = true
+			}
+		}
+		if grouped {
+			return nil, unsupported("INSERT … SELECT with GROUP BY, aggregates, DISTINCT, ORDER BY or LIMIT over several data nodes: each node would insert its part's rows")
+		}
+	}
+	if len(p.subqueries) > 0 {
+		if err := p.subqueriesOn(tb, sel.From, idx); err != nil {
+			return nil, err
+		}
+	}
+	r := &Route{Write: true}
+	if len(idx) > 1 {
+		r.Merge.Kind = Sum
+	}
+	for _, i := range idx {
+		r.Units = append(r.Units, Unit{Target: targetOf(ta, i), SQL: p.rewrite(ta, i), Args: true})
+	}
+	return r, nil
+}
+
 func (p *planner) insertRoute(st *sqlparser.Insert) (*Route, error) {
 	t, err := p.primary()
 	if err != nil {
