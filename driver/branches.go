@@ -250,6 +250,46 @@ func (s *conn) endAll(ctx context.Context, commit bool, what string, first []str
 // rollbackBranches rolls back and gives back every branch.
 func (s *conn) rollbackBranches() { s.endAll(context.Background(), false, "", nil) }
 
+// BeginStatement starts a write on several nodes inside the transaction
+// (engine.Brancher): each connection it takes sets a savepoint first.
+func (s *conn) BeginStatement() { s.stmtUndo, s.stmtConns = true, s.stmtConns[:0] }
+
+// EndStatement ends it; when it failed, every connection it ran on goes
+// back to its savepoint.
+func (s *conn) EndStatement(ok bool) error {
+	defer func() {
+		clear(s.stmtConns)
+		s.stmtUndo, s.stmtConns = false, s.stmtConns[:0]
+	}()
+	if ok {
+		return nil
+	}
+	ctx := s.cur.ctx
+	if ctx == nil {
+		ctx = context.Background()
+	}
+	for _, b := range s.stmtConns {
+		if _, err := b.c.(driver.ExecerContext).ExecContext(ctx, "ROLLBACK TO SAVEPOINT `shardgate_statement`", nil); err != nil {
+			b.valid() // a lost connection is marked broken
+			return fmt.Errorf("undoing the statement on %s: %w", b.p.name, err)
+		}
+	}
+	return nil
+}
+
+// savepointFor sets the statement's savepoint on b, once per statement,
+// while a write on several nodes in a transaction runs.
+func (s *conn) savepointFor(ctx context.Context, b *bconn) error {
+	if !s.stmtUndo || slices.Contains(s.stmtConns, b) {
+		return nil
+	}
+	if _, err := b.c.(driver.ExecerContext).ExecContext(ctx, "SAVEPOINT `shardgate_statement`", nil); err != nil {
+		return err
+	}
+	s.stmtConns = append(s.stmtConns, b)
+	return nil
+}
+
 // BeginAtomic starts an atomic write on several nodes (engine.Brancher).
 func (s *conn) BeginAtomic() { s.atomic = true }
 

@@ -37,6 +37,10 @@ type conn struct {
 	// those set in it so far: a branch that joins later begins alike.
 	txBegin    string
 	savepoints []string
+	// stmtUndo: a write on several nodes in a transaction runs, and
+	// stmtConns got its savepoint (BeginStatement).
+	stmtUndo  bool
+	stmtConns []*bconn
 	// held are the connections that carry this session's SET/USE state
 	// (replay), one per pool; they never go back to their pool.
 	held   map[*pool]*bconn

@@ -27,6 +27,9 @@ func (s *conn) Gather(u *engine.Unit, cls engine.Class, maxRows int) (engine.Ans
 	if err != nil {
 		return engine.Answer{}, s.acquireFailure(ds, err)
 	}
+	if err := s.savepointFor(o.ctx, b); err != nil {
+		return engine.Answer{}, engine.Result{Failure: s.failed(b, onMaster, err), Err: dsErr(ds, err)}
+	}
 	if u.Wait != nil {
 		if r, ok := s.await(o.ctx, b, u); !ok {
 			return engine.Answer{}, r
@@ -75,11 +78,17 @@ func (s *conn) GatherMany(us []*engine.Unit, cls engine.Class, out []engine.Answ
 	bs := make([]*bconn, len(us))
 	for i, u := range us {
 		b, err := s.acquire(o.ctx, u.DS.Pool.(*pool), true)
+		if err == nil {
+			if err = s.savepointFor(o.ctx, b); err != nil {
+				res[i] = engine.Result{Failure: s.failed(b, true, err), Err: dsErr(u.DS, err)}
+			}
+		} else {
+			res[i] = s.acquireFailure(u.DS, err)
+		}
 		if err != nil {
 			for _, b := range bs[:i] {
 				s.release(b, true) // nothing ran
 			}
-			res[i] = s.acquireFailure(u.DS, err)
 			return i
 		}
 		bs[i] = b

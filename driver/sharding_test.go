@@ -296,6 +296,14 @@ orchestration:
 	}
 	sqlTx("950, 951, 952, 953", 0)
 	sqlTx("954, 955", 2, "INSERT INTO t_order (order_id, user_id) VALUES (954, 2)", "INSERT INTO t_order (order_id, user_id) VALUES (955, 1)")
+	// A write on several nodes that one node refuses (a duplicate key)
+	// is undone on the others, with that node's error, and the
+	// transaction goes on, as on one server.
+	sqlTx("959, 960, 961", 0, "BEGIN", "INSERT INTO t_order (order_id, user_id) VALUES (959, 2)")
+	if _, err := c.ExecContext(t.Context(), "INSERT INTO t_order (order_id, user_id) VALUES (960, 2), (955, 1)"); !errors.As(err, &me) || me.Number != 1062 {
+		t.Fatalf("a duplicate on one node of two: %v, want its 1062", err)
+	}
+	sqlTx("959, 960, 961", 2, "INSERT INTO t_order (order_id, user_id) VALUES (961, 1)", "COMMIT")
 	// The first connection lost before COMMIT: nothing commits anywhere.
 	sqlTx("956, 957", 0, "BEGIN", "INSERT INTO t_order (order_id, user_id) VALUES (956, 1)", "INSERT INTO t_order (order_id, user_id) VALUES (957, 2)")
 	var firstID int64

@@ -46,6 +46,14 @@ type Brancher interface {
 	// EndAtomic ends what BeginAtomic began; the error (commit only) says
 	// where the write was committed and where not.
 	EndAtomic(commit bool) error
+	// BeginStatement and EndStatement bracket a write on several nodes
+	// inside the session's transaction: each connection its units take
+	// sets a savepoint first, and EndStatement(false) rolls each back to
+	// it, so a statement that fails on one node leaves nothing on the
+	// others and the transaction goes on, as one server undoes a failed
+	// statement. An error: it could not (the transaction is doomed).
+	BeginStatement()
+	EndStatement(ok bool) error
 }
 
 // Batcher is an Executor that runs units of a merged write on different
@@ -267,6 +275,10 @@ func (r *Runtime) runMerged(at *Attempt, plan *Plan, x Executor) (retry bool, er
 	if atomic {
 		bx.BeginAtomic()
 	}
+	undo := inTx && len(plan.Units) > 1 && bx != nil
+	if undo {
+		bx.BeginStatement()
+	}
 	answers := make([]Answer, 0, len(plan.Units))
 	ran := make([]int, 0, len(plan.Units)) // the units answers are of
 	for _, round := range rounds(plan, x) {
@@ -301,6 +313,14 @@ func (r *Runtime) runMerged(at *Attempt, plan *Plan, x Executor) (retry bool, er
 			// with the node's own error.
 			bx.EndAtomic(false)
 			answers, ran = answers[:0], ran[:0]
+		}
+		if undo {
+			// A node refused its part (a duplicate key, say): undone
+			// everywhere, the node's own error, the transaction goes on.
+			// A lost connection lost part of the transaction: doomed.
+			if bx.EndStatement(false) == nil && res.Failure == Failed {
+				return false, res.Err
+			}
 		}
 		if len(answers) == 0 || !plan.Write {
 			switch res.Failure {
@@ -339,6 +359,9 @@ func (r *Runtime) runMerged(at *Attempt, plan *Plan, x Executor) (retry bool, er
 		if err := bx.EndAtomic(true); err != nil {
 			return false, err
 		}
+	}
+	if undo {
+		bx.EndStatement(true)
 	}
 	out := Answer{}
 	switch m.Kind {

@@ -296,6 +296,48 @@ func (s *session) EndAtomic(commit bool) error {
 	return s.commitBranches("COMMIT", "the write", nil)
 }
 
+// stmtSavepoint is the savepoint a write on several nodes in a
+// transaction sets on each connection before its first unit there.
+const stmtSavepoint = "SAVEPOINT `shardgate_statement`"
+
+// BeginStatement starts a write on several nodes inside the transaction
+// (engine.Brancher): each connection it takes sets stmtSavepoint first.
+func (s *session) BeginStatement() { s.stmtUndo, s.stmtConns = true, s.stmtConns[:0] }
+
+// EndStatement ends it; when it failed, every connection it ran on goes
+// back to its savepoint.
+func (s *session) EndStatement(ok bool) error {
+	defer func() {
+		clear(s.stmtConns)
+		s.stmtUndo, s.stmtConns = false, s.stmtConns[:0]
+	}()
+	if ok {
+		return nil
+	}
+	for _, bc := range s.stmtConns {
+		if _, err := bc.Exec("ROLLBACK TO SAVEPOINT `shardgate_statement`"); err != nil {
+			if isConnErr(err) {
+				bc.Broken = true
+			}
+			return fmt.Errorf("undoing the statement on %s: %w", bc.Pool().Name, err)
+		}
+	}
+	return nil
+}
+
+// savepointFor sets stmtSavepoint on bc, once per statement, while a
+// write on several nodes in a transaction runs.
+func (s *session) savepointFor(bc *backend.Conn) error {
+	if !s.stmtUndo || slices.Contains(s.stmtConns, bc) {
+		return nil
+	}
+	if _, err := bc.Exec(stmtSavepoint); err != nil {
+		return err
+	}
+	s.stmtConns = append(s.stmtConns, bc)
+	return nil
+}
+
 // resetBranches gives back the branches of a session that ends or resets:
 // reset (rolling back) first, or closed if that fails.
 func (s *session) resetBranches() {

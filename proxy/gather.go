@@ -64,6 +64,13 @@ func (s *session) take(u *engine.Unit) (*backend.Conn, []byte, engine.Result, bo
 	if err != nil {
 		return nil, nil, failure(ds, err, false), false
 	}
+	if err := s.savepointFor(bc); err != nil {
+		if isConnErr(err) {
+			bc.Broken = true
+		}
+		s.release(bc, ds.IsMaster())
+		return nil, nil, failure(ds, err, false), false
+	}
 	if u.Wait != nil {
 		if r, ok := s.await(bc, u); !ok {
 			return nil, nil, r, false

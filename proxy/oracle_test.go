@@ -159,6 +159,12 @@ func (g *gen) write() genStmt {
 			rows[i] = fmt.Sprintf("(%d, %d, %s, %s)", g.next, u, g.pick(genStatuses...), g.amount())
 		}
 		return genStmt{sql: "INSERT INTO t_order (order_id, user_id, status, amount) VALUES " + strings.Join(rows, ", "), write: true}
+	case n <= 6 && g.rng.IntN(4) == 0:
+		// Items copied from orders, node by node. A unique key holds
+		// per actual table only, so item ids may repeat only with their
+		// order (and node): 10^9 + order_id*1000 + a tag of 0..9.
+		return genStmt{sql: fmt.Sprintf("INSERT INTO t_order_item (item_id, order_id, user_id, qty) SELECT 1000000000 + order_id * 1000 + %d, order_id, user_id, %d FROM t_order%s%s",
+			g.rng.IntN(10), g.rng.IntN(9), where(g.pred(0)), g.pick("", " ON DUPLICATE KEY UPDATE qty = qty + 1")), write: true}
 	case n <= 6:
 		g.next++
 		return genStmt{sql: fmt.Sprintf("INSERT INTO t_order_item (item_id, order_id, user_id, qty) VALUES (%d, %s, %s, %d)",

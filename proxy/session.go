@@ -51,6 +51,10 @@ type session struct {
 	roTx   *backend.Conn
 	roDS   *engine.DataSource
 	roOpen bool
+	// stmtUndo: a write on several nodes in a transaction runs, and
+	// stmtConns got its savepoint (BeginStatement).
+	stmtUndo  bool
+	stmtConns []*backend.Conn
 	// branches are the master connections of the other groups in the
 	// session's cross-node transaction, or of an atomic write on several
 	// nodes (branches.go); txBegin is how the transaction began (BEGIN's

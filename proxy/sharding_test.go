@@ -1121,7 +1121,36 @@ func TestShardingInsertSelect(t *testing.T) {
 			t.Errorf("%s.t_config: %d rows (%v), want 2", db, n, err)
 		}
 	}
+	// In a transaction, one that a node refuses (a duplicate key) is
+	// undone on the others, with that node's error; the transaction goes
+	// on, as on one server.
+	c, err := e.db.Conn(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
 	var me *mysql.MySQLError
+	ctx := context.Background()
+	for _, q := range []string{"BEGIN", "INSERT INTO t_order (order_id, user_id, status) VALUES (7, 2, 'tx')"} {
+		if _, err := c.ExecContext(ctx, q); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if _, err := c.ExecContext(ctx, "INSERT INTO t_order_item (item_id, order_id, user_id, qty) SELECT order_id + 100, order_id, user_id, 5 FROM t_order WHERE status = 'tx' OR order_id = 3"); !errors.As(err, &me) || me.Number != 1062 {
+		t.Fatalf("INSERT … SELECT with a duplicate on some nodes: %v, want their 1062", err)
+	}
+	for _, q := range []string{"INSERT INTO t_order (order_id, user_id, status) VALUES (8, 1, 'tx')", "COMMIT"} {
+		if _, err := c.ExecContext(ctx, q); err != nil {
+			t.Fatalf("%s after the undone statement: %v", q, err)
+		}
+	}
+	e.oracle.Exec("INSERT INTO t_order (order_id, user_id, status) VALUES (7, 2, 'tx'), (8, 1, 'tx')")
+	e.r.Sync(t)
+	for _, q := range []string{"SELECT item_id, order_id, user_id, qty FROM t_order_item ORDER BY item_id", "SELECT order_id, status FROM t_order ORDER BY order_id"} {
+		if got, want := e.rowsOf(t, e.db, q), e.rowsOf(t, e.oracle, q); got != want {
+			t.Errorf("after the undone statement, %s:\n shardgate %s\n MariaDB   %s", q, got, want)
+		}
+	}
 	for _, q := range []string{
 		"INSERT INTO t_order_item (item_id, order_id, user_id) SELECT order_id + 300, order_id + 1, user_id FROM t_order",
 		"INSERT INTO t_order_item (item_id, order_id, user_id) SELECT MAX(order_id) + 400, order_id, user_id FROM t_order GROUP BY order_id, user_id",
