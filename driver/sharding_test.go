@@ -116,6 +116,10 @@ orchestration:
 		{"SELECT user_id, COUNT(*) AS n FROM t_order WHERE order_id BETWEEN ? AND ? GROUP BY user_id ORDER BY n DESC, user_id LIMIT 2", []any{2, 9}, true},
 		{"SELECT COUNT(DISTINCT status), COUNT(*) FROM t_order", nil, true},
 		{"SELECT user_id, COUNT(DISTINCT status) FROM t_order GROUP BY user_id ORDER BY user_id", nil, true},
+		// Parameters in the expressions a merge adds (weights, AVG's SUM
+		// and COUNT) are bound into them.
+		{"SELECT CONCAT(status, ?) AS k, COUNT(*) FROM t_order WHERE order_id > ? GROUP BY k ORDER BY k", []any{"-", 3}, true},
+		{"SELECT MAX(CONCAT(status, ?)), AVG(order_id * ?) FROM t_order", []any{"!", 2}, true},
 	} {
 		a := strs(t, db, q.sql, q.args...)
 		b := strs(t, oracle, q.sql, q.args...)

@@ -1460,6 +1460,17 @@ func (p *planner) selectMerge(st *sqlparser.Select) (Merge, edit, error) {
 // statement is shared by every session).
 func (p *planner) nodeText(e sqlparser.Expr, i int) string {
 	buf := sqlparser.NewTrackedBuffer(func(buf *sqlparser.TrackedBuffer, node sqlparser.SQLNode) {
+		if v, ok := node.(*sqlparser.SQLVal); ok && v.Type == sqlparser.ValArg {
+			// A parameter (or a literal the cached statement holds as
+			// one) in an added expression: its value, since the node's
+			// parameters are the client's text's alone.
+			if n, err := strconv.Atoi(strings.TrimPrefix(string(v.Val), ":v")); err == nil && n >= 1 && n <= len(p.args) {
+				if lit, err := literal(p.args[n-1]); err == nil {
+					lit.Format(buf)
+					return
+				}
+			}
+		}
 		if c, ok := node.(*sqlparser.ColName); ok && c.Qualifier.DbQualifier.IsEmpty() {
 			if t := p.rt.tables[strings.ToLower(c.Qualifier.Name.String())]; t != nil {
 				buf.Myprintf("%v.%v", sqlparser.NewTableIdent(t.Nodes[i].Table), c.Name)
