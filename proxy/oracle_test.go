@@ -223,7 +223,9 @@ func (g *gen) read() genStmt {
 		return genStmt{sql: "SELECT user_id, COUNT(*), SUM(amount), AVG(amount), MAX(order_id) FROM t_order" + w + " GROUP BY user_id ORDER BY user_id" +
 			g.pick("", " LIMIT 3", " LIMIT 1, 2"), how: inOrder}
 	case 7:
-		return genStmt{sql: "SELECT status, COUNT(*), MIN(amount) FROM t_order" + w + " GROUP BY status", how: folded}
+		// HAVING on the key compares under its collation ('e' = 'é').
+		return genStmt{sql: "SELECT status, COUNT(*), MIN(amount) FROM t_order" + w + " GROUP BY status" +
+			g.pick("", " HAVING status = 'e'", " HAVING status >= 'e' AND COUNT(*) > 1", " HAVING status <> 'paid'", " HAVING status < 'f'"), how: folded}
 	case 8:
 		return genStmt{sql: "SELECT DISTINCT " + g.pick("user_id", "status", "user_id, status") + " FROM t_order" + w, how: folded}
 	case 9:

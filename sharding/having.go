@@ -226,7 +226,10 @@ func (p *planner) bindText(text string) (string, error) {
 
 // removeClause drops a top-level clause (HAVING) up to the next top-level
 // ORDER BY, LIMIT, WINDOW, FOR, LOCK, INTO or the end.
-func removeClause(sql string, kw int) (string, error) {
+func removeClause(sql string, kw int) (string, error) { return replaceClause(sql, kw, "") }
+
+// replaceClause is removeClause putting repl in the clause's place.
+func replaceClause(sql string, kw int, repl string) (string, error) {
 	at, end, depth := -1, len(sql), 0
 	tk := sqlparser.NewStringTokenizer(sql)
 	for {
@@ -251,5 +254,5 @@ func removeClause(sql string, kw int) (string, error) {
 	if at < 0 {
 		return "", fmt.Errorf("sharding: internal: HAVING not found in %q", sql)
 	}
-	return sql[:at] + " " + sql[end:], nil
+	return sql[:at] + repl + " " + sql[end:], nil
 }

@@ -72,8 +72,12 @@ type Merge struct {
 	// still make one row (COUNT 0, the rest NULL), as on one server.
 	NoGroupBy bool
 	// Having filters the merged groups (each node's HAVING is dropped: a
-	// group's partial rows would not pass it alone).
-	Having *Cond
+	// group's partial rows would not pass it alone), but for nodeHaving:
+	// comparisons of a group key with a literal, which each node keeps
+	// (havingEdited: the node's HAVING was rewritten).
+	Having       *Cond
+	nodeHaving   []sqlparser.Expr
+	havingEdited bool
 	// Hidden trailing columns were added (ORDER BY and GROUP BY columns
 	// not selected, AVG's SUM and COUNT, weights); they are dropped.
 	Hidden int
@@ -1201,7 +1205,7 @@ func (p *planner) selectRoute(st *sqlparser.Select) (*Route, error) {
 		if err != nil {
 			return nil, err
 		}
-		r.Units = append(r.Units, Unit{Target: targetOf(t, i), SQL: text, Args: m.Having == nil || len(p.args) == 0})
+		r.Units = append(r.Units, Unit{Target: targetOf(t, i), SQL: text, Args: !m.havingEdited || len(p.args) == 0})
 	}
 	return r, nil
 }
@@ -1425,14 +1429,22 @@ func (p *planner) selectMerge(st *sqlparser.Select) (Merge, edit, error) {
 				return "", err
 			}
 		}
-		if m.Having != nil {
+		if m.havingEdited {
 			// Bound first: the dropped HAVING may hold parameters.
 			if len(p.args) > 0 {
 				if text, err = p.bindText(text); err != nil {
 					return "", err
 				}
 			}
-			if text, err = removeClause(text, sqlparser.HAVING); err != nil {
+			keep := ""
+			if len(m.nodeHaving) > 0 {
+				parts := make([]string, len(m.nodeHaving))
+				for j, c := range m.nodeHaving {
+					parts[j] = "(" + p.nodeText(c, i) + ")"
+				}
+				keep = " HAVING " + strings.Join(parts, " AND ")
+			}
+			if text, err = replaceClause(text, sqlparser.HAVING, keep); err != nil {
 				return "", err
 			}
 		}
@@ -1618,8 +1630,24 @@ func (p *planner) selectShape(st *sqlparser.Select) (m Merge, limit int64, hidde
 			}
 			return 0, unsupported("HAVING on %s over several data nodes: use COUNT, SUM, MIN, MAX, AVG, a selected alias or a grouped column", sqlparser.String(e))
 		}
-		if m.Having, err = p.having(items, st.Having.Expr, operand); err != nil {
-			return m, 0, nil, err
+		// Comparisons of a group key with a literal stay on the nodes,
+		// which compare under the key's collation (every member of a
+		// merged group compares alike); the rest is evaluated here.
+		m.havingEdited = true
+		var kept sqlparser.Expr
+		for _, c := range conjuncts(nil, st.Having.Expr) {
+			if p.keyComparison(c, items, hidden, m.Group) {
+				m.nodeHaving = append(m.nodeHaving, c)
+			} else if kept == nil {
+				kept = c
+			} else {
+				kept = &sqlparser.AndExpr{Left: kept, Right: c}
+			}
+		}
+		if kept != nil {
+			if m.Having, err = p.having(items, kept, operand); err != nil {
+				return m, 0, nil, err
+			}
 		}
 	}
 	// Without GROUP BY, aggregates give one row: ORDER BY has nothing to do.
@@ -1763,6 +1791,38 @@ func (p *planner) selectShape(st *sqlparser.Select) (m Merge, limit int64, hidde
 		}
 	}
 	return m, limit, hidden, nil
+}
+
+// keyComparison reports whether a HAVING conjunct compares a group key
+// (a grouped column, or the alias of a grouped item) with a literal or
+// parameter: true for every row of a merged group or for none.
+func (p *planner) keyComparison(c sqlparser.Expr, items sqlparser.SelectExprs, hidden []sqlparser.Expr, group []int) bool {
+	cmp, ok := c.(*sqlparser.ComparisonExpr)
+	if !ok {
+		return false
+	}
+	switch cmp.Operator {
+	case sqlparser.EqualStr, sqlparser.NotEqualStr, sqlparser.LessThanStr, sqlparser.LessEqualStr, sqlparser.GreaterThanStr, sqlparser.GreaterEqualStr:
+	default:
+		return false
+	}
+	col, lit := cmp.Left, cmp.Right
+	if _, ok := col.(*sqlparser.SQLVal); ok {
+		col, lit = lit, col
+	}
+	cn, ok := col.(*sqlparser.ColName)
+	if _, isLit := lit.(*sqlparser.SQLVal); !ok || !isLit {
+		return false
+	}
+	if i := selectIndex(items, cn); i >= 0 {
+		return slices.Contains(group, i)
+	}
+	for _, g := range group {
+		if g >= len(items) && sqlparser.String(hidden[g-len(items)]) == sqlparser.String(cn) {
+			return true
+		}
+	}
+	return false
 }
 
 // groupsLimit reports whether a grouped merge may take only the first

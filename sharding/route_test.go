@@ -149,6 +149,9 @@ func TestRoute(t *testing.T) {
 		{"insert into t_order_item (item_id, order_id, user_id) select o.order_id * 10, o.order_id, o.user_id from t_order o where o.user_id = 3 and o.order_id = 5",
 			"ms_1: insert into t_order_item_1 (item_id, order_id, user_id) select o.order_id * 10, o.order_id, o.user_id from t_order_1 o where o.user_id = 3 and o.order_id = 5", One},
 		{"insert into t_config (k, v) select k, v from t_config where k = 'a'", "ms_0: insert into t_config (k, v) select k, v from t_config where k = 'a'\nms_1: insert into t_config (k, v) select k, v from t_config where k = 'a'", Same},
+		// HAVING on a group key stays on the nodes (their collation); the rest is merged.
+		{"select status, count(*) from t_log group by status having status = 'e' and count(*) > 1 order by status",
+			"ms_0: select status, count(*), WEIGHT_STRING(IF(`status` = RTRIM(`status`), RTRIM(`status`), `status`)) from t_log_0 group by status  HAVING (`status` = 'e') order by status\nms_0: select status, count(*), WEIGHT_STRING(IF(`status` = RTRIM(`status`), RTRIM(`status`), `status`)) from t_log_1 group by status  HAVING (`status` = 'e') order by status\nms_0: select status, count(*), WEIGHT_STRING(IF(`status` = RTRIM(`status`), RTRIM(`status`), `status`)) from t_log_2 group by status  HAVING (`status` = 'e') order by status", Rows},
 		{"select * from t_user where name = 'bob'", "", One},
 		// Ranges: RANGE prunes by boundaries, MOD and inline arithmetic enumerate small ranges.
 		{"select * from t_log where id between 150 and 250", "ms_0: select * from t_log_1 where id between 150 and 250\nms_0: select * from t_log_2 where id between 150 and 250", Rows},
