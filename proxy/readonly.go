@@ -57,7 +57,11 @@ func (s *session) inReadOnlyTx(p []byte, cls engine.Class, st *stmt, kind wire.R
 		s.writeErr(res.Err)
 		return true
 	}
-	s.roOpen = s.cur.res.Status&wire.StatusInTrans != 0
+	if s.cur.res.Err == nil {
+		// An error packet carries no status, and a failed statement does
+		// not end the transaction.
+		s.roOpen = s.cur.res.Status&wire.StatusInTrans != 0
+	}
 	s.Finish(&u, cls)
 	ok := s.cur.clientOK
 	s.cur = current{}

@@ -38,8 +38,20 @@ func TestReadOnlyTransactionsOnSlave(t *testing.T) {
 		if _, err := tx.Exec("REPLACE INTO pt.t VALUES (900, 'ro')"); !errors.As(err, &me) || me.Number != 1792 {
 			t.Fatalf("%s: a write in the read-only transaction: %v, want the slave's 1792", params, err)
 		}
+		// The refused write left the transaction open, on its connection.
+		if got := serverID(t, tx, "SELECT COUNT(*) * 0 + CONNECTION_ID() FROM pt.t"); got != conn {
+			t.Fatalf("%s: after a refused write the transaction moved to connection %d (was %d)", params, got, conn)
+		}
 		if err := tx.Commit(); err != nil {
 			t.Fatal(err)
+		}
+		// And no slave connection is left with a transaction open.
+		for _, sl := range p.r.Slaves {
+			db := sl.DB(t, "")
+			var open int
+			if err := db.QueryRow("SELECT COUNT(*) FROM information_schema.INNODB_TRX").Scan(&open); err != nil || open != 0 {
+				t.Fatalf("%s: %d transactions open on slave %d after COMMIT (%v)", params, open, sl.ServerID, err)
+			}
 		}
 		// After it, the session routes again: writes to the master.
 		if _, err := db.Exec("REPLACE INTO pt.t VALUES (900, 'after')"); err != nil {
