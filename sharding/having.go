@@ -224,11 +224,9 @@ func (p *planner) bindText(text string) (string, error) {
 	return string(append(b, text[last:]...)), nil
 }
 
-// removeClause drops a top-level clause (HAVING) up to the next top-level
-// ORDER BY, LIMIT, WINDOW, FOR, LOCK, INTO or the end.
-func removeClause(sql string, kw int) (string, error) { return replaceClause(sql, kw, "") }
-
-// replaceClause is removeClause putting repl in the clause's place.
+// replaceClause puts repl in place of a top-level clause (HAVING), which
+// runs up to the next top-level ORDER BY, LIMIT, WINDOW, FOR, LOCK, INTO
+// or the end.
 func replaceClause(sql string, kw int, repl string) (string, error) {
 	at, end, depth := -1, len(sql), 0
 	tk := sqlparser.NewStringTokenizer(sql)
