@@ -22,6 +22,9 @@ func FuzzRoute(f *testing.F) {
 		"select * from `T_Order` o where o.user_id >= 10 and o.status = '' limit 5",
 		"select * from t_order where user_id = 1 and order_id = 2 and status in (select status from t_order_item where user_id = 1 and order_id = 2)",
 		"select (select max(i.qty) from t_order_item i where i.user_id = 3 and i.order_id = 5) from t_order o where o.user_id = 3 and o.order_id = 5 and exists (select 1 from t_config)",
+		"insert into t_order_item (item_id, order_id, user_id) select order_id + 1, order_id, user_id from t_order where status = ?",
+		"select status, count(*) from t_order group by status having status = 'e' and count(*) > ? order by status limit 2",
+		"select *, status s from t_order order by s, order_id limit 3",
 	} {
 		f.Add(s)
 	}

@@ -1530,8 +1530,12 @@ func (p *planner) selectShape(st *sqlparser.Select) (m Merge, limit int64, hidde
 				}
 				a := Agg{Index: i, Fn: f.Name.Lowered()}
 				if f.Distinct && (a.Fn == "count" || a.Fn == "sum") {
-					arg, ok := f.Exprs[0].(*sqlparser.AliasedExpr)
-					if len(f.Exprs) != 1 || !ok {
+					var arg *sqlparser.AliasedExpr
+					ok := len(f.Exprs) == 1
+					if ok {
+						arg, ok = f.Exprs[0].(*sqlparser.AliasedExpr)
+					}
+					if !ok {
 						return m, 0, nil, unsupported("%s over several data nodes: one expression in DISTINCT", sqlparser.String(f))
 					}
 					text := sqlparser.String(arg.Expr)
@@ -1870,8 +1874,10 @@ func (p *planner) numeric(e sqlparser.Expr) bool {
 		if fn == "count" || fn == "sum" || fn == "avg" {
 			return true
 		}
-		if ae, ok := x.Exprs[0].(*sqlparser.AliasedExpr); ok && len(x.Exprs) == 1 && (fn == "min" || fn == "max") {
-			return p.numeric(ae.Expr)
+		if len(x.Exprs) == 1 && (fn == "min" || fn == "max") {
+			if ae, ok := x.Exprs[0].(*sqlparser.AliasedExpr); ok {
+				return p.numeric(ae.Expr)
+			}
 		}
 	case *sqlparser.ColName:
 		t, _ := p.primary()
