@@ -131,7 +131,18 @@ type Agg struct {
 // statement that names no sharded or broadcast table: it runs as without
 // sharding, on the default data source. args are the statement's
 // parameters (nil for a text statement); they route as literals would.
-func (rt *Router) Route(sql string, args []any) (*Route, error) {
+func (rt *Router) Route(sql string, args []any) (r *Route, err error) {
+	defer func() {
+		// A planner bug met by some input is that statement's error, not
+		// the process's end (the driver runs inside the application).
+		if v := recover(); v != nil {
+			r, err = nil, fmt.Errorf("%w: shardgate could not plan this statement (internal error: %v); it did not run", ErrRoute, v)
+		}
+	}()
+	return rt.route(sql, args)
+}
+
+func (rt *Router) route(sql string, args []any) (*Route, error) {
 	toks, named, key, lits := rt.scanKey(sql, args == nil)
 	if !named {
 		return nil, nil
@@ -2121,6 +2132,11 @@ func (p *planner) addHidden(text string, cols []string) (string, error) {
 // which can be prepared for its parameter and column definitions. The
 // statement is routed at each execution, with its parameters.
 func (rt *Router) Prepare(sql string) (target, text string, ok bool, err error) {
+	defer func() {
+		if v := recover(); v != nil {
+			target, text, ok, err = "", "", true, fmt.Errorf("%w: shardgate could not plan this statement (internal error: %v)", ErrRoute, v)
+		}
+	}()
 	toks, named := rt.scan(sql)
 	if !named {
 		return "", "", false, nil

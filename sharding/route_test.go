@@ -207,6 +207,17 @@ func TestRouteCompareLocally(t *testing.T) {
 	}
 }
 
+// A planner bug met by some input fails that statement, with ErrRoute,
+// and the process lives (the driver runs inside the application).
+func TestRoutePanicIsAnError(t *testing.T) {
+	rt := router(t)
+	rt.tables["t_order"].Nodes = nil // a broken rule: routing indexes past it
+	r, err := rt.Route("select * from t_order where user_id = 1 and order_id = 2", nil)
+	if r != nil || !errors.Is(err, ErrRoute) || !strings.Contains(err.Error(), "internal error") {
+		t.Fatalf("Route on a broken rule: %v, %v", r, err)
+	}
+}
+
 func TestRouteRefuses(t *testing.T) {
 	rt := router(t)
 	for _, tc := range []struct{ sql, want string }{
