@@ -358,12 +358,64 @@ func scanRest(l *lexer, c Class) (Class, bool) {
 	}
 }
 
+// upper is the keyword a word token spells, in upper case, for comparing
+// with the keywords the classifier looks for; a word that is none of them
+// in lower or mixed case is "". ASCII only, as MariaDB's keywords are. It
+// allocates nothing: statements with new literals are classified on every
+// execution (sysbench --db-ps-mode=disable, applications that inline
+// values), and strings.ToUpper made a string for every lower-case word.
 func upper(t token) string {
 	if t.kind != tokWord {
 		return ""
 	}
-	return strings.ToUpper(t.text)
+	s := t.text
+	i := 0
+	for i < len(s) && (s[i] < 'a' || s[i] > 'z') {
+		i++
+	}
+	if i == len(s) {
+		return s // no lower-case letter: as it is
+	}
+	if len(s) > maxKeyword {
+		return ""
+	}
+	var b [maxKeyword]byte
+	for j := range len(s) {
+		c := s[j]
+		if 'a' <= c && c <= 'z' {
+			c -= 'a' - 'A'
+		}
+		b[j] = c
+	}
+	return keywords[string(b[:len(s)])] // no allocation for the lookup
 }
+
+// maxKeyword is the length of the longest keyword.
+const maxKeyword = len("SQL_CALC_FOUND_ROWS")
+
+// keywords holds every keyword the classifier and lexer compare upper's
+// result with (TestKeywordsComplete checks the list against their source).
+var keywords = func() map[string]string {
+	m := map[string]string{}
+	for _, k := range []string{
+		"ALTER", "ANALYZE", "AUTOCOMMIT", "BEGIN", "BINARY", "BINLOG", "CALL", "COMMIT",
+		"CONNECTION_ID", "CONSISTENT", "COUNT", "CREATE", "DATABASE", "DEALLOCATE", "DEFAULT",
+		"DELETE", "DESC", "DESCRIBE", "DO", "DROP", "ERRORS", "EVENT", "EXECUTE", "EXPLAIN", "FALSE",
+		"FLUSH", "FOR", "FOUND_ROWS", "FUNCTION", "GET_LOCK", "GLOBAL", "GRANT", "HANDLER", "HELP",
+		"INDEX", "INSERT", "INSTALL", "INTO", "IS_FREE_LOCK", "IS_USED_LOCK", "LASTVAL",
+		"LAST_INSERT_ID", "LOCK", "MASTER", "NEXT", "NEXTVAL", "NOT", "OFF", "ONLY", "OPTIMIZE", "OR",
+		"PACKAGE", "PASSWORD", "PERSIST", "PERSIST_ONLY", "PREPARE", "PREVIOUS", "PROCEDURE",
+		"PROFILE", "PROFILES", "READ", "RELEASE", "RELEASE_ALL_LOCKS", "RELEASE_LOCK", "RENAME",
+		"REPAIR", "REPLACE", "REPLICA", "RESET", "REVOKE", "ROLE", "ROLLBACK", "ROW_COUNT",
+		"SAVEPOINT", "SCHEMA", "SELECT", "SEQUENCE", "SERVER", "SET", "SETVAL", "SHARE", "SHOW",
+		"SLAVE", "SNAPSHOT", "SQL_CALC_FOUND_ROWS", "START", "STATEMENT", "TABLE", "TEMPORARY", "TO",
+		"TRANSACTION", "TRIGGER", "TRUNCATE", "UNINSTALL", "UNLOCK", "UPDATE", "USE", "USER", "VALUE",
+		"VALUES", "VIEW", "WARNINGS", "WITH", "WORK", "XA",
+	} {
+		m[k] = k
+	}
+	return m
+}()
 
 // UseTarget returns the database of a USE statement ("" when not one).
 func UseTarget(sql string) string {

@@ -2,6 +2,11 @@ package engine
 
 import (
 	"fmt"
+	"go/ast"
+	"go/parser"
+	gotoken "go/token"
+	"regexp"
+	"strconv"
 	"strings"
 	"testing"
 )
@@ -276,5 +281,47 @@ func TestSavepointName(t *testing.T) {
 		if op, name := SavepointName(c.sql); op != c.op || name != c.name {
 			t.Errorf("SavepointName(%q) = %q %q, want %q %q", c.sql, op, name, c.op, c.name)
 		}
+	}
+}
+
+// TestKeywordsComplete: upper knows every keyword the classifier and the
+// lexer compare its result with (a missing one would make that keyword
+// unseen in lower case), and reads them in any case.
+func TestKeywordsComplete(t *testing.T) {
+	fs := gotoken.NewFileSet()
+	for _, file := range []string{"classify.go", "lex.go"} {
+		f, err := parser.ParseFile(fs, file, nil, 0)
+		if err != nil {
+			t.Fatal(err)
+		}
+		ast.Inspect(f, func(n ast.Node) bool {
+			lit, ok := n.(*ast.BasicLit)
+			if !ok || lit.Kind != gotoken.STRING {
+				return true
+			}
+			s, err := strconv.Unquote(lit.Value)
+			if err != nil || !regexp.MustCompile(`^[A-Z][A-Z_]*$`).MatchString(s) {
+				return true
+			}
+			if keywords[s] != s {
+				t.Errorf("%s: %q is missing from keywords", fs.Position(lit.Pos()), s)
+			}
+			return true
+		})
+	}
+	for k := range keywords {
+		for _, w := range []string{k, strings.ToLower(k), strings.ToLower(k[:1]) + k[1:]} {
+			if got := upper(token{kind: tokWord, text: w}); got != k {
+				t.Errorf("upper(%q) = %q, want %q", w, got, k)
+			}
+		}
+	}
+	for _, w := range []string{"sbtest1", "c", "ſelect", "selectx", strings.Repeat("a", 40)} {
+		if got := upper(token{kind: tokWord, text: w}); got != "" {
+			t.Errorf("upper(%q) = %q, want none", w, got)
+		}
+	}
+	if n := testing.AllocsPerRun(100, func() { upper(token{kind: tokWord, text: "last_insert_id"}) }); n != 0 {
+		t.Errorf("upper: %v allocs", n)
 	}
 }

@@ -197,7 +197,10 @@ func (r *Runtime) Run(c Class, sql []byte, args []any, s *Session, x Executor, b
 			return err
 		}
 		if plan.Combine == Merged {
-			retry, err := r.runMerged(&at, &plan, x)
+			// A copy of its own: taking plan's address would move it to
+			// the heap for every statement.
+			mp := plan
+			retry, err := r.runMerged(&at, &mp, x)
 			if retry {
 				continue
 			}

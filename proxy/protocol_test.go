@@ -29,7 +29,13 @@ import (
 
 // rawLogin logs in with mysql_native_password and returns the packet
 // connection, for commands database/sql cannot send.
-func rawLogin(t *testing.T, addr string) (*wire.Conn, []byte) {
+func rawLogin(t testing.TB, addr string) (*wire.Conn, []byte) {
+	return rawLoginAs(t, addr, user, password)
+}
+
+// rawLoginAs is rawLogin as another user (MariaDB's root, for a direct
+// connection).
+func rawLoginAs(t testing.TB, addr, user, password string) (*wire.Conn, []byte) {
 	t.Helper()
 	nc, err := net.Dial("tcp", addr)
 	if err != nil {

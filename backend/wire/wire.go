@@ -174,9 +174,17 @@ func (c *Conn) WritePacket(p []byte) error {
 
 // WriteHeader writes a packet header with the next sequence number.
 func (c *Conn) WriteHeader(n int) error {
-	h := [4]byte{byte(n), byte(n >> 8), byte(n >> 16), c.Seq}
+	// Built in the writer's own buffer: a local array passed to Write
+	// escapes (bufio may hand it to the net.Conn), one allocation per
+	// packet relayed.
+	if c.W.Available() < 4 {
+		if err := c.W.Flush(); err != nil {
+			return err
+		}
+	}
+	h := append(c.W.AvailableBuffer(), byte(n), byte(n>>8), byte(n>>16), c.Seq)
 	c.Seq++
-	_, err := c.W.Write(h[:])
+	_, err := c.W.Write(h)
 	return err
 }
 
