@@ -65,7 +65,13 @@ func Relay(dst, src *Conn, kind Response) (res RelayResult) {
 		state = stRows
 	}
 	cont := false // the previous physical packet was 16 MB: this one continues it
+	bulk := true  // try copyRows; not again right after it copied (it stopped at a packet to read here)
 	for {
+		if bulk && state == stRows && !cont && res.ClientErr == nil && copyRows(dst, src, &res) {
+			bulk = false
+			continue
+		}
+		bulk = true
 		if _, err := io.ReadFull(src.R, src.hdr[:]); err != nil {
 			res.BackendErr = err
 			return res
@@ -171,6 +177,50 @@ func Relay(dst, src *Conn, kind Response) (res RelayResult) {
 			}
 		}
 	}
+}
+
+// copyRows copies the rows that wait whole in src's read buffer to dst's
+// write buffer in one piece, renumbering their sequence there, and reports
+// whether it copied any: the packet-by-packet path of Relay costs about
+// 40 ns a row. It stops before anything Relay must look at (EOF, ERR, a
+// 16 MB packet, a packet not read in full yet) and where dst's buffer is
+// full.
+func copyRows(dst, src *Conn, res *RelayResult) bool {
+	buf, _ := src.R.Peek(src.R.Buffered())
+	room := dst.W.Available()
+	if room < 512 && dst.W.Buffered() > 0 {
+		if err := dst.W.Flush(); err != nil {
+			res.ClientErr = err
+			return false
+		}
+		room = dst.W.Available()
+	}
+	buf = buf[:min(len(buf), room)]
+	end := 0
+	for end+4 <= len(buf) {
+		n := int(buf[end]) | int(buf[end+1])<<8 | int(buf[end+2])<<16
+		if n >= MaxPayload || end+4+n > len(buf) {
+			break
+		}
+		if p := buf[end+4 : end+4+n]; n > 0 && p[0] == 0xff || IsEOF(p) || n == 0 {
+			break
+		}
+		end += 4 + n
+	}
+	if end == 0 {
+		return false
+	}
+	out := append(dst.W.AvailableBuffer(), buf[:end]...)
+	for i := 0; i < end; {
+		out[i+3] = dst.Seq
+		dst.Seq++
+		i += 4 + (int(out[i]) | int(out[i+1])<<8 | int(out[i+2])<<16)
+	}
+	dst.W.Write(out) // fits: no I/O, no error
+	src.R.Discard(end)
+	res.Sent = true
+	res.written += end
+	return true
 }
 
 // NoteOK reads the session state of an OK packet p of a tracking

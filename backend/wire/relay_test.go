@@ -4,8 +4,10 @@ import (
 	"bufio"
 	"bytes"
 	"io"
+	"strconv"
 	"strings"
 	"testing"
+	"testing/iotest"
 )
 
 // packets frames payloads with sequence numbers from seq.
@@ -240,6 +242,65 @@ func TestRelayAllocs(t *testing.T) {
 		dst.Flush()
 		if !bytes.Equal(out.Bytes(), in) {
 			t.Errorf("write buffer of %d: relayed bytes differ", size)
+		}
+	}
+}
+
+// go test ./backend/wire -run '^$' -bench Relay -benchmem
+func BenchmarkRelay(b *testing.B) {
+	for _, rows := range []int{1, 100} {
+		payloads := [][]byte{{1}, lenencStr("def"), AppendEOF(nil, 0, 0)}
+		for range rows {
+			payloads = append(payloads, lenencStr(strings.Repeat("x", 120)))
+		}
+		in := packets(1, append(payloads, AppendEOF(nil, StatusAutocommit, 0))...)
+		b.Run(strconv.Itoa(rows)+"rows", func(b *testing.B) {
+			r := bytes.NewReader(in)
+			src := &Conn{R: bufio.NewReaderSize(r, 16<<10)}
+			dst := &Conn{W: bufio.NewWriterSize(io.Discard, 16<<10)}
+			b.SetBytes(int64(len(in)))
+			for b.Loop() {
+				r.Reset(in)
+				src.R.Reset(r)
+				dst.Seq = 1
+				if res := Relay(dst, src, ResultSet); res.BackendErr != nil {
+					b.Fatal(res.BackendErr)
+				}
+				dst.Flush()
+			}
+		})
+	}
+}
+
+// Rows copied in bulk are renumbered for the client, whatever the reads
+// deliver at a time and however small the client's buffer.
+func TestRelayBulkRows(t *testing.T) {
+	payloads := [][]byte{{1}, lenencStr("def"), AppendEOF(nil, 0, 0)}
+	for i := range 300 {
+		payloads = append(payloads, lenencStr(strings.Repeat("y", i%200)))
+	}
+	payloads = append(payloads, append([]byte{0xfe}, make([]byte, 20)...)) // a row starting 0xfe
+	payloads = append(payloads, AppendEOF(nil, StatusAutocommit, 0))
+	in := packets(1, payloads...)
+	want := packets(5, payloads...)
+	for _, rd := range []func(io.Reader) io.Reader{
+		func(r io.Reader) io.Reader { return r }, iotest.HalfReader, iotest.OneByteReader, iotest.DataErrReader,
+	} {
+		for _, wsize := range []int{16, 300, 4096, 16 << 10} {
+			var out bytes.Buffer
+			src := &Conn{R: bufio.NewReaderSize(rd(bytes.NewReader(in)), 4096)}
+			dst := &Conn{W: bufio.NewWriterSize(&out, wsize), Seq: 5}
+			res := Relay(dst, src, ResultSet)
+			dst.Flush()
+			if res.BackendErr != nil || res.ClientErr != nil || res.Status != StatusAutocommit {
+				t.Fatalf("write buffer %d: %+v", wsize, res)
+			}
+			if !bytes.Equal(out.Bytes(), want) {
+				t.Fatalf("write buffer %d: relayed bytes differ", wsize)
+			}
+			if dst.Seq != 5+uint8(len(payloads)) {
+				t.Fatalf("client sequence %d", dst.Seq)
+			}
 		}
 	}
 }
