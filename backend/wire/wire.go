@@ -125,7 +125,7 @@ func (c *Conn) ReadPacket() ([]byte, error) {
 		if _, err := io.ReadFull(c.R, c.hdr[:]); err != nil {
 			return nil, err
 		}
-		n := int(c.hdr[0]) | int(c.hdr[1])<<8 | int(c.hdr[2])<<16
+		n := payloadLen(c.hdr[:])
 		c.Seq = c.hdr[3] + 1
 		if c.Max > 0 && len(c.buf)+n > c.Max {
 			return nil, fmt.Errorf("%w (%d bytes)", ErrPacketTooLarge, c.Max)
