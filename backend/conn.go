@@ -54,6 +54,10 @@ type Conn struct {
 	rawConn  syscall.RawConn
 	checkFn  func(fd uintptr) bool
 	checkErr error
+	// sendFn, sent and sendErr are Send's (see there), built once.
+	sendFn  func(fd uintptr) bool
+	sent    bool
+	sendErr error
 	// tls is the connection's TLS layer (nil: plain text); alive checks
 	// through it, since records (session tickets) may wait on the socket.
 	tls *tls.Conn
@@ -386,7 +390,7 @@ func (c *Conn) Exec(sql string) (uint16, error) {
 }
 
 func (c *Conn) command(p []byte) (uint16, error) {
-	if err := c.WriteCommand(p); err != nil {
+	if err := c.Send(p); err != nil {
 		c.Broken = true
 		return 0, err
 	}
@@ -500,7 +504,7 @@ func (c *Conn) Query(sql string) ([][]string, error) {
 // NULL), for the health monitor's and the proxy's own look-ups.
 func (c *Conn) QueryNull(sql string) ([]string, [][]*string, error) {
 	c.scratch = append(append(c.scratch[:0], wire.ComQuery), sql...)
-	if err := c.WriteCommand(c.scratch); err != nil {
+	if err := c.Send(c.scratch); err != nil {
 		c.Broken = true
 		return nil, nil, err
 	}

@@ -51,6 +51,44 @@ func (c *Conn) prepareCheckOn(nc net.Conn) {
 		}
 		return true // never wait
 	}
+	if c.tls == nil {
+		c.sendFn = func(uintptr) bool {
+			if c.sent {
+				return true // readable: the answer is arriving
+			}
+			c.sent = true
+			c.sendErr = c.W.Flush()
+			return c.sendErr != nil
+		}
+	}
+}
+
+// Send writes a command whose answer is read next, as WriteCommand does,
+// and returns once the socket has something to read. The write is made
+// from inside a wait for readability, so the goroutine parks on the
+// poller at once instead of first trying a read that must find nothing
+// (the server cannot have answered yet): one system call less per
+// statement. Waiting is safe from lost wake-ups because the poller's
+// readiness is cleared before the write, and the answer can only arrive
+// after it. Under TLS, with unread bytes buffered (a protocol error the
+// reader reports), or for a command larger than the write buffer (the
+// server may answer before the last byte is written), it is WriteCommand.
+func (c *Conn) Send(p []byte) error {
+	if c.sendFn == nil || c.R.Buffered() > 0 || c.W.Buffered() > 0 || len(p)+4 > c.W.Available() {
+		return c.WriteCommand(p)
+	}
+	c.Seq = 0
+	if err := c.WritePacket(p); err != nil {
+		return err
+	}
+	c.sent, c.sendErr = false, nil
+	if err := c.rawConn.Read(c.sendFn); err != nil {
+		if c.sendErr != nil {
+			return c.sendErr
+		}
+		return err
+	}
+	return c.sendErr
 }
 
 // alive reports whether an idle connection's socket is still open with

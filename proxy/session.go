@@ -580,7 +580,7 @@ func (s *session) Execute(u *engine.Unit, cls engine.Class) engine.Result {
 			return engine.Result{Failure: engine.Failed, Err: dsErr(ds, err)}
 		}
 	}
-	if err := bc.WriteCommand(cmd); err != nil {
+	if err := bc.Send(cmd); err != nil {
 		bc.Broken = true
 		held := s.pinned != nil
 		s.release(bc, onMaster)
