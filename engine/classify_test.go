@@ -215,7 +215,7 @@ func TestCache(t *testing.T) {
 		t.Fatal("cache")
 	}
 	for i := 0; i < 1000; i++ {
-		c.Classify([]byte(fmt.Sprintf("UPDATE t SET a=%d", i)))
+		c.Classify([]byte(fmt.Sprintf("UPDATE t%d SET a=1", i)))
 	}
 	if c.Len() > 32 {
 		t.Errorf("cache grew to %d", c.Len())
@@ -231,6 +231,71 @@ func TestCache(t *testing.T) {
 	}
 	if n := testing.AllocsPerRun(100, func() { c.Classify(q) }); n != 0 {
 		t.Errorf("cached Classify allocates %v", n)
+	}
+}
+
+// TestCacheShape: texts that differ only in numbers share one entry, which
+// holds the class each of them has, and the texts whose class a number or
+// a comment can change are cached as they are.
+func TestCacheShape(t *testing.T) {
+	var buf [MaxCachedText]byte
+	for in, want := range map[string]string{
+		"SELECT c FROM sbtest1 WHERE id=4021":            "SELECT c FROM sbtest1 WHERE id=0",
+		" select c from t1 where id between 5 and 1e5+7": " select c from t1 where id between 0 and 0+0",
+		"UPDATE t SET k=k+1 WHERE id=0x1F":               "UPDATE t SET k=k+0 WHERE id=0",
+		"INSERT INTO t VALUES (1.5, -2, 3.e4)":           "INSERT INTO t VALUES (0, -0, 0)",
+		"DELETE FROM t2 WHERE t2.a1 = 12 AND @v3 = 4":    "DELETE FROM t2 WHERE t2.a1 = 0 AND @v3 = 0",
+		"REPLACE INTO t VALUES (9)":                      "REPLACE INTO t VALUES (0)",
+		"SET autocommit = 0":                             "SET autocommit = 0", // not shaped: 0 and 1 differ
+		"SET autocommit=1":                               "SET autocommit=1",
+		"SELECT 1 /*!50000 FOR UPDATE */":                "SELECT 1 /*!50000 FOR UPDATE */",
+		"SELECT 1 -- x":                                  "SELECT 1 -- x",
+		"SELECT 1 # x":                                   "SELECT 1 # x",
+		"SELECT 'a', 1":                                  "SELECT 'a', 1",
+		"SELECT `1`, 1":                                  "SELECT `1`, 1",
+		"SELECT 1; DELETE FROM t WHERE id = 2":           "SELECT 1; DELETE FROM t WHERE id = 2",
+		"SELECT 1\x00":                                   "SELECT 1\x00",
+		"SELECT 1\x80":                                   "SELECT 1\x80",
+		"SELECTX 1":                                      "SELECTX 1",
+		"(SELECT 1)":                                     "(SELECT 1)",
+		"CALL p(1)":                                      "CALL p(1)",
+	} {
+		if got := string(shape([]byte(in), &buf)); got != want {
+			t.Errorf("shape(%q) = %q, want %q", in, got, want)
+		}
+		if Classify(in) != Classify(want) {
+			t.Errorf("Classify(%q) = %s, of its shape %s", in, Classify(in), Classify(want))
+		}
+	}
+
+	c := NewCache(32)
+	for i := range 100 {
+		q := fmt.Sprintf("SELECT c FROM sbtest1 WHERE id=%d", i)
+		if c.Classify([]byte(q)) != Read {
+			t.Fatalf("Classify(%q) is not a read", q)
+		}
+	}
+	if c.Len() != 1 {
+		t.Errorf("100 texts of one shape took %d entries", c.Len())
+	}
+	if c.Classify([]byte("SET autocommit=0")) != Classify("SET autocommit=0") ||
+		c.Classify([]byte("SET autocommit=1")) != Classify("SET autocommit=1") {
+		t.Error("SET autocommit=0 and =1 share an entry")
+	}
+	// A refused read demotes its shape: the next value goes to the master too.
+	c.Demote([]byte("SELECT c FROM sbtest1 WHERE id=7"))
+	if got := c.Classify([]byte("SELECT c FROM sbtest1 WHERE id=8")); got&Read != 0 {
+		t.Errorf("after Demote, a text of the shape is %s", got)
+	}
+	q := []byte("SELECT c FROM t WHERE id=1")
+	c.Classify(q)
+	i := 0
+	if n := testing.AllocsPerRun(100, func() {
+		i++
+		q[len(q)-1] = '0' + byte(i%10) // a new number each run
+		c.Classify(q)
+	}); n != 0 {
+		t.Errorf("Classify of a cached shape allocates %v", n)
 	}
 }
 

@@ -29,6 +29,8 @@ func FuzzClassify(f *testing.F) {
 	f.Add(uint8(0), "SELECT 1 --\x01 '\n; DELETE FROM t; -- '")
 	f.Add(uint8(0), "SELECT '\x81\\' ; DELETE FROM t; -- '")
 	f.Add(uint8(0), "SELECT 1 /*!99999 ' */ ; DELETE FROM t; -- '")
+	f.Add(uint8(0), "SELECT a FROM t WHERE id = 12e3 AND b < 0x1f FOR UPDATE")
+	f.Add(uint8(0), "select 1a.get_lock(1)")
 	rt, err := NewRuntime(testConfig(f, "props: {readYourWrites: off}\n"), fakePools)
 	if err != nil {
 		f.Fatal(err)
@@ -39,6 +41,13 @@ func FuzzClassify(f *testing.F) {
 		c := Classify(rest)
 		if c&Read != 0 && c&forcesMaster != 0 {
 			t.Fatalf("Classify(%q) = %s", rest, c)
+		}
+		// The cache keys texts by shape: one class for all of a shape.
+		if len(rest) <= MaxCachedText {
+			var buf [MaxCachedText]byte
+			if sh := string(shape([]byte(rest), &buf)); Classify(sh) != c {
+				t.Fatalf("Classify(%q) = %s, of its shape %q %s", rest, c, sh, Classify(sh))
+			}
 		}
 		text := fuzzWrites[int(w)%len(fuzzWrites)] + " " + rest
 		c = Classify(text)
