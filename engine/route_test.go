@@ -2,6 +2,7 @@ package engine
 
 import (
 	"errors"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -368,5 +369,23 @@ func TestRouteCausal(t *testing.T) {
 	s.Reset()
 	if u := plan(&s, nil); u.DS.IsMaster() || u.Wait != nil {
 		t.Fatalf("after a reset: %s waits for %q", u.DS.Name, u.Wait)
+	}
+}
+
+// BenchmarkCacheInlinedValues: text mode, each statement with a new value
+// (sysbench --db-ps-mode=disable, ids over 100,000 rows).
+func BenchmarkCacheInlinedValues(b *testing.B) {
+	cache := NewCache(4096)
+	var q []byte
+	b.ReportAllocs()
+	i := 0
+	for b.Loop() {
+		i = (i + 7919) % 100000
+		q = append(q[:0], "SELECT DISTINCT c FROM sbtest1 WHERE id BETWEEN "...)
+		q = strconv.AppendInt(q, int64(i), 10)
+		q = append(q, " AND "...)
+		q = strconv.AppendInt(q, int64(i+99), 10)
+		q = append(q, " ORDER BY c"...)
+		cache.Classify(q)
 	}
 }
