@@ -5,6 +5,7 @@ import (
 	"errors"
 	"io"
 	"net"
+	"os"
 	"testing"
 	"time"
 
@@ -127,6 +128,45 @@ func TestSendLocalClose(t *testing.T) {
 		}
 	case <-time.After(10 * time.Second):
 		t.Fatal("Send does not return when its connection is closed")
+	}
+}
+
+// A read deadline (the health monitor sets one on its connections) ends a
+// Send whose answer does not come, with an error errors.Is matches; a
+// deadline already past does not send at all.
+func TestSendDeadline(t *testing.T) {
+	got := make(chan int, 4)
+	c := loopbackConn(t, func(nc net.Conn) {
+		b := make([]byte, 64)
+		for {
+			n, err := nc.Read(b)
+			if err != nil {
+				return
+			}
+			got <- n
+		}
+	})
+	c.NC.SetReadDeadline(time.Now().Add(30 * time.Millisecond))
+	start := time.Now()
+	err := c.Send([]byte{wire.ComQuery, 'x'})
+	if !errors.Is(err, os.ErrDeadlineExceeded) {
+		t.Fatalf("Send past its deadline: %v, want os.ErrDeadlineExceeded", err)
+	}
+	if d := time.Since(start); d > 5*time.Second {
+		t.Fatalf("Send returned after %v", d)
+	}
+	if n := <-got; n != 6 {
+		t.Fatalf("server read %d bytes, want the 6-byte command", n)
+	}
+	c.W.Reset(c.NC) // the caller marks the connection broken; here, reuse it
+	c.NC.SetReadDeadline(time.Now().Add(-time.Second))
+	if err := c.Send([]byte{wire.ComQuery, 'y'}); !errors.Is(err, os.ErrDeadlineExceeded) {
+		t.Fatalf("Send with a past deadline: %v, want os.ErrDeadlineExceeded", err)
+	}
+	select {
+	case n := <-got:
+		t.Fatalf("a Send past its deadline wrote %d bytes", n)
+	case <-time.After(50 * time.Millisecond):
 	}
 }
 
