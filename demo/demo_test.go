@@ -181,6 +181,21 @@ func clickLive(sel string) chromedp.Action[chromedp.Void] {
 	})
 }
 
+// textLive reads the text of sel until it is want or 5 s have passed, and
+// returns the last one read: the live tables re-render on every event, so
+// a node found may be replaced before its text is read (CI flake: health
+// shown as ""), and the monitor's first view may not be published yet.
+func textLive(ctx context.Context, sel string, want string) (string, error) {
+	var text string
+	var err error
+	for deadline := time.Now().Add(5 * time.Second); time.Now().Before(deadline); time.Sleep(50 * time.Millisecond) {
+		if text, err = chromedp.Run(ctx, chromedp.Text(chromedp.CSS(sel))); err == nil && text == want {
+			break
+		}
+	}
+	return text, err
+}
+
 // The console, driven in headless Chromium: clicking "disable" on a slave
 // writes DISABLED to its registry node, the page shows it live, and the
 // proxy stops reading from that slave.
@@ -231,7 +246,7 @@ func TestConsoleInChromium(t *testing.T) {
 	if err != nil {
 		t.Fatalf("console page after login: %v", err)
 	}
-	if state, err := chromedp.Run(ctx, chromedp.Text(slave0)); err != nil || state != "enabled" {
+	if state, err := textLive(ctx, `[data-testid="state-ds_slave_0"]`, "enabled"); err != nil || state != "enabled" {
 		t.Fatalf("ds_slave_0 shown as %q (%v)", state, err)
 	}
 	// The monitor's view, published by the instance, is shown beside it.
@@ -239,7 +254,7 @@ func TestConsoleInChromium(t *testing.T) {
 	if err := chromedp.Do(ctx, chromedp.WaitVisible(health)); err != nil {
 		t.Fatalf("health table: %v", err)
 	}
-	if status, err := chromedp.Run(ctx, chromedp.Text(health)); err != nil || status != "up" {
+	if status, err := textLive(ctx, `[data-testid="health-ds_slave_0"]`, "up"); err != nil || status != "up" {
 		t.Fatalf("ds_slave_0's health shown as %q (%v)", status, err)
 	}
 	err = chromedp.Do(ctx,
