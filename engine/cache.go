@@ -46,11 +46,24 @@ func NewCache(size int) *Cache {
 // statement with numbers inlined is cached under its shape (see shape), so
 // that `SELECT c FROM t WHERE id=42` and `… id=43` share one entry.
 func (c *Cache) Classify(sql []byte) Class {
-	if len(sql) > MaxCachedText {
+	switch {
+	case len(sql) > MaxCachedText:
 		return Classify(string(sql))
+	case !reshapes(sql):
+		return c.classify(sql, sql) // no copy when the key is the text
+	case len(sql) <= smallText:
+		var buf [smallText]byte // zeroed on each call: kept small
+		return c.classify(reshape(sql, buf[:0]), sql)
 	}
 	var buf [MaxCachedText]byte
-	key := shape(sql, &buf)
+	return c.classify(reshape(sql, buf[:0]), sql)
+}
+
+// smallText bounds the texts Classify shapes in its small buffer.
+const smallText = 256
+
+// classify looks key up, or classifies sql and stores its class as key's.
+func (c *Cache) classify(key, sql []byte) Class {
 	sh := &c.shards[maphash.Bytes(c.seed, key)%cacheShards]
 	sh.mu.RLock()
 	cls, ok := sh.m[string(key)]
@@ -77,7 +90,7 @@ func (c *Cache) Demote(sql []byte) {
 		return
 	}
 	var buf [MaxCachedText]byte
-	key := shape(sql, &buf)
+	key := shape(sql, buf[:0])
 	sh := &c.shards[maphash.Bytes(c.seed, key)%cacheShards]
 	sh.mu.Lock()
 	if cls, ok := sh.m[string(key)]; ok {
@@ -89,39 +102,92 @@ func (c *Cache) Demote(sql []byte) {
 // shape is the cache key of sql: the text itself, or, for a SELECT,
 // INSERT, UPDATE, DELETE or REPLACE that is plain ASCII without quotes,
 // comments, backslashes or ';', the text with every word that starts with a
-// digit (a number: 42, 1e5, 0x1F) replaced by "0". Their classes are equal:
-// Classify sees such texts as the same words with the same punctuation
-// under one lexing (lexModes varies only with what is excluded here), and
-// no keyword starts with a digit; the values that do matter to a class
-// (SET autocommit = 0) are in statements not shaped. len(sql) must not
-// exceed len(buf).
-func shape(sql []byte, buf *[MaxCachedText]byte) []byte {
+// digit (a number: 42, 1e5, 0x1F) replaced by "0", appended to out (whose
+// capacity should hold len(sql) bytes). Their classes are equal: Classify
+// sees such texts as the same words with the same punctuation under one
+// lexing (lexModes varies only with what is excluded here), and no keyword
+// starts with a digit; the values that do matter to a class (SET
+// autocommit = 0) are in statements not shaped.
+func shape(sql, out []byte) []byte {
+	if !reshapes(sql) {
+		return sql
+	}
+	return reshape(sql, out)
+}
+
+// Byte classes for shaping (shapeBytes).
+const (
+	sbWord  = 1 << iota // isWord, below 0x80
+	sbDigit             // starts a number
+	sbStop              // not shaped: quotes, backslash, ';', '#', NUL, 8-bit
+	sbSlash             // '/' or '-': a comment when doubled or '/*'
+)
+
+// shapeBytes classifies bytes for reshapes in one table look-up each.
+var shapeBytes = func() (t [256]uint8) {
+	for b := range 256 {
+		switch {
+		case b >= 0x80 || b == '\'' || b == '"' || b == '`' || b == '\\' || b == ';' || b == '#' || b == 0:
+			t[b] = sbStop
+		case isDigit(byte(b)):
+			t[b] = sbWord | sbDigit
+		case isWord(byte(b)):
+			t[b] = sbWord
+		case b == '/' || b == '-':
+			t[b] = sbSlash
+		}
+	}
+	return t
+}()
+
+// reshapes reports whether shape(sql) differs from sql.
+func reshapes(sql []byte) bool {
 	i := 0
 	for i < len(sql) && (sql[i] == ' ' || sql[i] == '\t' || sql[i] == '\n' || sql[i] == '\r') {
 		i++
 	}
 	if !shapedVerb(sql[i:]) {
-		return sql
+		return false
 	}
-	out := buf[:0]
-	for j := 0; j < len(sql); j++ {
+	changes := false
+	for j := i; j < len(sql); {
 		b := sql[j]
-		switch {
-		case b >= 0x80 || b == '\'' || b == '"' || b == '`' || b == '\\' || b == ';' || b == '#' || b == 0:
-			return sql
-		case (b == '/' || b == '-') && j+1 < len(sql) && (sql[j+1] == '*' || sql[j+1] == b):
-			return sql // a comment, perhaps executable (/*!50000 … */)
-		case isDigit(b) && (j == 0 || !isWord(sql[j-1])):
-			out = append(out, '0')
-			for j+1 < len(sql) && isWord(sql[j+1]) {
-				if sql[j+1] >= 0x80 {
-					return sql
-				}
-				j++
+		switch f := shapeBytes[b]; {
+		case f&sbWord != 0:
+			// A whole word: a number when it starts with a digit (the
+			// lexer's word runs; 8-bit bytes end it and stop below).
+			start := j
+			for j++; j < len(sql) && shapeBytes[sql[j]]&sbWord != 0; j++ {
 			}
-		default:
-			out = append(out, b)
+			changes = changes || f&sbDigit != 0 && (j-start > 1 || b != '0')
+			continue
+		case f&sbStop != 0:
+			return false
+		case f&sbSlash != 0 && j+1 < len(sql) && (sql[j+1] == '*' || sql[j+1] == b):
+			return false // a comment, perhaps executable (/*!50000 … */)
 		}
+		j++
+	}
+	return changes
+}
+
+// reshape appends the shape of sql, for which reshapes holds, to out.
+func reshape(sql, out []byte) []byte {
+	for j := 0; j < len(sql); {
+		b := sql[j]
+		if f := shapeBytes[b]; f&sbWord != 0 {
+			start := j
+			for j++; j < len(sql) && shapeBytes[sql[j]]&sbWord != 0; j++ {
+			}
+			if f&sbDigit != 0 {
+				out = append(out, '0')
+			} else {
+				out = append(out, sql[start:j]...)
+			}
+			continue
+		}
+		out = append(out, b)
+		j++
 	}
 	return out
 }

@@ -260,7 +260,7 @@ func TestCacheShape(t *testing.T) {
 		"(SELECT 1)":                                     "(SELECT 1)",
 		"CALL p(1)":                                      "CALL p(1)",
 	} {
-		if got := string(shape([]byte(in), &buf)); got != want {
+		if got := string(shape([]byte(in), buf[:0])); got != want {
 			t.Errorf("shape(%q) = %q, want %q", in, got, want)
 		}
 		if Classify(in) != Classify(want) {
@@ -277,6 +277,19 @@ func TestCacheShape(t *testing.T) {
 	}
 	if c.Len() != 1 {
 		t.Errorf("100 texts of one shape took %d entries", c.Len())
+	}
+	// Longer than the small shaping buffer, and an exact repeat.
+	long := "SELECT c FROM sbtest1 WHERE k IN (" + strings.Repeat("7, ", 100)
+	for i := range 3 {
+		q := fmt.Sprintf("%s%d)", long, i)
+		for range 2 { // stored, then found
+			if c.Classify([]byte(q)) != Read {
+				t.Fatalf("Classify(%q…) is not a read", q[:40])
+			}
+		}
+	}
+	if c.Len() != 2 {
+		t.Errorf("long texts of one shape: %d entries, want 2 in all", c.Len())
 	}
 	if c.Classify([]byte("SET autocommit=0")) != Classify("SET autocommit=0") ||
 		c.Classify([]byte("SET autocommit=1")) != Classify("SET autocommit=1") {
