@@ -23,6 +23,9 @@ type conn struct {
 	c   *Connector
 	uid uint64
 	eng engine.Session
+	// recent are the texts the connection classified last (database/sql
+	// uses a connection from one goroutine at a time).
+	recent engine.Recent
 	// pinned is the backend connection held between statements: the
 	// master's while in a transaction, with autocommit off or pinned for
 	// good; a slave's during a read-only transaction there.
@@ -78,7 +81,7 @@ func newConn(c *Connector) *conn {
 // cache only reads the bytes (it copies the text when it stores it), so
 // the string is viewed as bytes without a copy.
 func (s *conn) classify(query string) engine.Class {
-	return s.c.rt.Cache().Classify(unsafe.Slice(unsafe.StringData(query), len(query)))
+	return s.c.rt.Cache().ClassifyRecent(&s.recent, unsafe.Slice(unsafe.StringData(query), len(query)))
 }
 
 // opKind is what a driver call asks of the backend.

@@ -3,6 +3,7 @@ package engine
 import (
 	"hash/maphash"
 	"sync"
+	"sync/atomic"
 )
 
 const cacheShards = 16
@@ -22,6 +23,9 @@ type Cache struct {
 	seed   maphash.Seed
 	max    int
 	shards [cacheShards]cacheShard
+	// gen changes with every Demote: a Recent made before forgets what
+	// it remembers.
+	gen atomic.Uint64
 }
 
 type cacheShard struct {
@@ -45,18 +49,63 @@ func NewCache(size int) *Cache {
 // Classify returns the class of sql, from the cache when it is there. A
 // statement with numbers inlined is cached under its shape (see shape), so
 // that `SELECT c FROM t WHERE id=42` and `… id=43` share one entry.
-func (c *Cache) Classify(sql []byte) Class {
+func (c *Cache) Classify(sql []byte) Class { return c.ClassifyRecent(nil, sql) }
+
+// ClassifyRecent is Classify for one session, which keeps in r the texts
+// it classified last: a hit there reads no shared memory but the
+// generation, where the shared cache takes a shard's read lock, whose
+// counter the cores pass between them on every statement. r may be nil.
+func (c *Cache) ClassifyRecent(r *Recent, sql []byte) Class {
 	switch {
 	case len(sql) > MaxCachedText:
 		return Classify(string(sql))
 	case !reshapes(sql):
-		return c.classify(sql, sql) // no copy when the key is the text
+		return c.recent(r, sql, sql) // no copy when the key is the text
 	case len(sql) <= smallText:
 		var buf [smallText]byte // zeroed on each call: kept small
-		return c.classify(reshape(sql, buf[:0]), sql)
+		return c.recent(r, reshape(sql, buf[:0]), sql)
 	}
 	var buf [MaxCachedText]byte
-	return c.classify(reshape(sql, buf[:0]), sql)
+	return c.recent(r, reshape(sql, buf[:0]), sql)
+}
+
+// Recent is what one session classified last (see ClassifyRecent); the
+// zero value is empty. Not safe for concurrent use.
+type Recent struct {
+	cache *Cache
+	gen   uint64
+	next  int
+	e     [recentSize]recentEntry
+}
+
+// recentSize: sysbench's read_only cycles through seven texts.
+const recentSize = 8
+
+type recentEntry struct {
+	key []byte // owned; nil: empty
+	cls Class
+}
+
+func (c *Cache) recent(r *Recent, key, sql []byte) Class {
+	if r == nil {
+		return c.classify(key, sql)
+	}
+	if g := c.gen.Load(); r.cache != c || r.gen != g {
+		for i := range r.e {
+			r.e[i].key = r.e[i].key[:0]
+		}
+		r.cache, r.gen = c, g
+	}
+	for i := range r.e {
+		if e := &r.e[i]; len(e.key) == len(key) && len(key) > 0 && string(e.key) == string(key) {
+			return e.cls
+		}
+	}
+	cls := c.classify(key, sql)
+	e := &r.e[r.next]
+	r.next = (r.next + 1) % recentSize
+	e.key, e.cls = append(e.key[:0], key...), cls
+	return cls
 }
 
 // smallText bounds the texts Classify shapes in its small buffer.
@@ -97,6 +146,7 @@ func (c *Cache) Demote(sql []byte) {
 		sh.m[string(key)] = cls.Refused()
 	}
 	sh.mu.Unlock()
+	c.gen.Add(1)
 }
 
 // shape is the cache key of sql: the text itself, or, for a SELECT,

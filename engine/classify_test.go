@@ -234,6 +234,41 @@ func TestCache(t *testing.T) {
 	}
 }
 
+// TestCacheRecent: a session's recent texts answer as the shared cache
+// does, through more texts than it keeps, and a Demote reaches them.
+func TestCacheRecent(t *testing.T) {
+	c := NewCache(64)
+	var r Recent
+	texts := []string{"BEGIN", "COMMIT", "SET autocommit=0", "SET autocommit=1", "SELECT @@version",
+		"SELECT c FROM sbtest1 WHERE id=%d", "SELECT c FROM sbtest1 WHERE id BETWEEN %d AND 9",
+		"UPDATE sbtest1 SET k=k+1 WHERE id=%d", "DELETE FROM sbtest1 WHERE id=%d",
+		"INSERT INTO sbtest1 VALUES (%d, 'x')", "SELECT f(%d)", "SELECT 1 FOR UPDATE"}
+	for i := range 500 {
+		q := texts[i%len(texts)]
+		if strings.Contains(q, "%d") {
+			q = fmt.Sprintf(q, i)
+		}
+		if got, want := c.ClassifyRecent(&r, []byte(q)), Classify(q); got != want {
+			t.Fatalf("ClassifyRecent(%q) = %s, want %s", q, got, want)
+		}
+	}
+	f := []byte("SELECT f(7)")
+	if c.ClassifyRecent(&r, f)&Read == 0 {
+		t.Fatal("SELECT f(7) is not a read")
+	}
+	c.Demote([]byte("SELECT f(8)")) // the shape's: every id
+	if cls := c.ClassifyRecent(&r, f); cls&Read != 0 {
+		t.Errorf("after Demote a session's recent text is still a read: %s", cls)
+	}
+	if n := testing.AllocsPerRun(100, func() { c.ClassifyRecent(&r, f) }); n != 0 {
+		t.Errorf("ClassifyRecent of a recent text allocates %v", n)
+	}
+	other := NewCache(64)
+	if cls := other.ClassifyRecent(&r, f); cls&Read == 0 {
+		t.Errorf("another cache's demotion leaked through a Recent: %s", cls)
+	}
+}
+
 // TestCacheShape: texts that differ only in numbers share one entry, which
 // holds the class each of them has, and the texts whose class a number or
 // a comment can change are cached as they are.

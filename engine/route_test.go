@@ -94,7 +94,28 @@ func TestRoute(t *testing.T) {
 		seen[n]++
 	}
 	if seen["s0"] != 5 || seen["s1"] != 5 {
-		t.Errorf("round robin: %v", seen)
+		t.Errorf("round robin over sessions: %v", seen)
+	}
+	// And within one session; a tried slave is skipped without losing
+	// the turn's order.
+	var one Session
+	clear(seen)
+	prev := ""
+	for range 10 {
+		n, _ := route(t, snap, "SELECT 1", &one)
+		if n == prev {
+			t.Errorf("one session read %s twice in a row", n)
+		}
+		prev = n
+		seen[n]++
+	}
+	if seen["s0"] != 5 || seen["s1"] != 5 {
+		t.Errorf("round robin in one session: %v", seen)
+	}
+	for range 4 {
+		if n, _ := route(t, snap, "SELECT 1", &one, "s0"); n != "s1" {
+			t.Errorf("s0 tried: read went to %s", n)
+		}
 	}
 }
 
@@ -235,6 +256,30 @@ func BenchmarkClassifyRouteCached(b *testing.B) {
 		var s Session
 		for pb.Next() {
 			c := cache.Classify(q)
+			at := NewAttempt(r.Snapshot(), c, &s)
+			p, _ := at.Next(units[:0])
+			units = p.Units
+		}
+	})
+}
+
+// BenchmarkClassifyRouteRecent is BenchmarkClassifyRouteCached as the
+// front ends classify: through each session's recent texts.
+func BenchmarkClassifyRouteRecent(b *testing.B) {
+	r, err := NewRuntime(testConfig(b, ""), fakePools)
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer r.Close()
+	q := []byte("SELECT c FROM sbtest1 WHERE id=?")
+	cache := r.Cache()
+	b.ReportAllocs()
+	b.RunParallel(func(pb *testing.PB) {
+		units := make([]Unit, 0, 1)
+		var s Session
+		var recent Recent
+		for pb.Next() {
+			c := cache.ClassifyRecent(&recent, q)
 			at := NewAttempt(r.Snapshot(), c, &s)
 			p, _ := at.Next(units[:0])
 			units = p.Units

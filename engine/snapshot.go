@@ -67,17 +67,25 @@ type Snapshot struct {
 // Balancer picks a slave for a read among the usable ones (enabled,
 // healthy, not yet tried); nil when there is none. tried is passed by
 // value so that an attempt's set does not escape through the interface.
+// turn is the session's count of balanced reads (its first value differs
+// from session to session).
 type Balancer interface {
-	Next(slaves []*DataSource, tried Tried) *DataSource
+	Next(slaves []*DataSource, tried Tried, turn uint64) *DataSource
 }
 
-type roundRobin struct{ n atomic.Uint64 }
+// roundRobin takes the slaves in turn per session: each session's reads
+// cycle through them from where its first read began, and first reads
+// cycle over sessions, so the load spreads as with one shared counter
+// without every read of every session bumping that counter (a cache line
+// that two cores fight over: 180 against 90 ns per parallel classify and
+// route, BenchmarkClassifyRouteCached).
+type roundRobin struct{}
 
-func (b *roundRobin) Next(slaves []*DataSource, tried Tried) *DataSource {
+func (roundRobin) Next(slaves []*DataSource, tried Tried, turn uint64) *DataSource {
 	if len(slaves) == 0 {
 		return nil
 	}
-	start := int(b.n.Add(1) % uint64(len(slaves)))
+	start := int(turn % uint64(len(slaves)))
 	for i := range slaves {
 		if ds := slaves[(start+i)%len(slaves)]; usable(ds, &tried) {
 			return ds
@@ -88,7 +96,7 @@ func (b *roundRobin) Next(slaves []*DataSource, tried Tried) *DataSource {
 
 type random struct{}
 
-func (random) Next(slaves []*DataSource, tried Tried) *DataSource {
+func (random) Next(slaves []*DataSource, tried Tried, _ uint64) *DataSource {
 	if len(slaves) == 0 {
 		return nil
 	}
@@ -103,7 +111,7 @@ func (random) Next(slaves []*DataSource, tried Tried) *DataSource {
 
 type weighted struct{}
 
-func (weighted) Next(slaves []*DataSource, tried Tried) *DataSource {
+func (weighted) Next(slaves []*DataSource, tried Tried, _ uint64) *DataSource {
 	sum := 0
 	for _, ds := range slaves {
 		if usable(ds, &tried) {
@@ -134,8 +142,6 @@ type Runtime struct {
 	open    PoolFactory
 	members map[string]*member
 	cache   *Cache
-	// balancers survive config swaps so round robin keeps its position.
-	rr *roundRobin
 	// keys issues SNOWFLAKE keys; it survives config swaps so that keys
 	// keep increasing.
 	keys *sharding.Snowflake
@@ -209,7 +215,7 @@ func NewRuntime(cfg *config.Config, open PoolFactory) (*Runtime, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
-	r := &Runtime{open: open, members: map[string]*member{}, cache: NewCache(cfg.Props.StatementCacheSize), rr: &roundRobin{},
+	r := &Runtime{open: open, members: map[string]*member{}, cache: NewCache(cfg.Props.StatementCacheSize),
 		keys: sharding.NewClaimedSnowflake()}
 	if err := r.Apply(cfg); err != nil {
 		return nil, err
@@ -367,7 +373,7 @@ func (r *Runtime) group(s *Snapshot, name string, rule *config.MasterSlaveRule) 
 	case config.Weight:
 		g.balance = weighted{}
 	default:
-		g.balance = r.rr
+		g.balance = roundRobin{}
 	}
 	return g, nil
 }
