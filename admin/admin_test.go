@@ -2,10 +2,12 @@ package admin_test
 
 import (
 	"encoding/json"
+	"fmt"
 	"io"
 	"net/http"
 	"net/http/httptest"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -105,35 +107,129 @@ masterSlaveRule: {masterDataSourceName: m, slaveDataSourceNames: [s0]}
 
 func TestStatementsMetrics(t *testing.T) {
 	s := admin.NewStatements()
-	s.Statement("ds_slave_0", engine.Read, 300*time.Microsecond, 0)
-	s.Statement("ds_master", engine.Write, time.Millisecond, 1062)
-	s.Statement("", engine.Write, 0, 1105)
+	c := s.Session()
+	c.Statement("ds_slave_0", engine.Read, 300*time.Microsecond, 0)
+	c.Statement("ds_master", engine.Write, time.Millisecond, 1062)
+	c.Statement("", engine.Write, 0, 1105)
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(s)
 	srv := httptest.NewServer(promhttp.HandlerFor(reg, promhttp.HandlerOpts{}))
 	defer srv.Close()
-	resp, err := http.Get(srv.URL)
-	if err != nil {
-		t.Fatal(err)
+	scrape := func() string {
+		resp, err := http.Get(srv.URL)
+		if err != nil {
+			t.Fatal(err)
+		}
+		b, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		return string(b)
 	}
-	b, _ := io.ReadAll(resp.Body)
-	resp.Body.Close()
-	m := string(b)
-	for _, want := range []string{
+	want := []string{
 		`shardgate_statements_total{datasource="ds_slave_0",kind="read"} 1`,
+		`shardgate_statements_total{datasource="ds_slave_0",kind="write"} 0`,
 		`shardgate_statements_total{datasource="ds_master",kind="write"} 1`,
 		`shardgate_statements_total{datasource="none",kind="write"} 1`,
 		`shardgate_statement_errors_total{code="1062"} 1`,
 		`shardgate_statement_errors_total{code="1105"} 1`,
 		`shardgate_statement_duration_seconds_count{kind="read"} 1`,
-	} {
-		if !strings.Contains(m, want) {
-			t.Errorf("metrics lack %q", want)
+		`shardgate_statement_duration_seconds_bucket{kind="read",le="0.0001"} 0`,
+		`shardgate_statement_duration_seconds_bucket{kind="read",le="0.0005"} 1`,
+		`shardgate_statement_duration_seconds_bucket{kind="write",le="0.0005"} 1`,
+		`shardgate_statement_duration_seconds_bucket{kind="write",le="0.001"} 2`,
+		`shardgate_statement_duration_seconds_sum{kind="read"} 0.0003`,
+		`shardgate_statement_duration_seconds_count{kind="session"} 0`,
+	}
+	check := func(when string) {
+		m := scrape()
+		for _, w := range want {
+			if !strings.Contains(m, w) {
+				t.Errorf("%s: metrics lack %q", when, w)
+			}
 		}
 	}
-	if n := testing.AllocsPerRun(1000, func() { s.Statement("ds_slave_0", engine.Read, time.Millisecond, 0) }); n != 0 {
+	check("live session")
+	// A session's numbers outlive it; another's add to them.
+	c.End()
+	c.End() // once only
+	check("ended session")
+	d := s.Session()
+	d.Statement("ds_slave_0", engine.Read, time.Second, 0)
+	want[0] = `shardgate_statements_total{datasource="ds_slave_0",kind="read"} 2`
+	want[6] = `shardgate_statement_duration_seconds_count{kind="read"} 2`
+	want[11] = `shardgate_statement_duration_seconds_sum{kind="read"} 1.0003`
+	check("second session")
+	if n := testing.AllocsPerRun(1000, func() { d.Statement("ds_slave_0", engine.Read, time.Millisecond, 0) }); n != 0 {
 		t.Errorf("Statement allocates %.0f times per call", n)
 	}
+}
+
+// Counters stay exact while sessions count concurrently, meet data sources
+// in different orders and end while others scrape.
+func TestStatementsSessions(t *testing.T) {
+	s := admin.NewStatements()
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(s)
+	const sources, each, sessions = 20, 50, 8
+	var wg sync.WaitGroup
+	for g := range sessions {
+		wg.Go(func() {
+			c := s.Session()
+			for i := range sources * each {
+				c.Statement(fmt.Sprintf("ds_%d", (i+g)%sources), engine.Read, time.Microsecond, 0)
+			}
+			if g%2 == 0 {
+				c.End()
+			}
+		})
+	}
+	wg.Go(func() {
+		for range 20 {
+			if _, err := reg.Gather(); err != nil {
+				t.Error(err)
+			}
+		}
+	})
+	wg.Wait()
+	mfs, err := reg.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	seen := 0
+	for _, mf := range mfs {
+		if mf.GetName() != "shardgate_statements_total" {
+			continue
+		}
+		for _, m := range mf.GetMetric() {
+			if m.GetLabel()[1].GetValue() != "read" {
+				continue
+			}
+			seen++
+			if got := m.GetCounter().GetValue(); got != sessions*each {
+				t.Errorf("%v: %v statements, want %d", m.GetLabel(), got, sessions*each)
+			}
+		}
+	}
+	if seen != sources {
+		t.Errorf("%d data sources counted, want %d", seen, sources)
+	}
+}
+
+// BenchmarkStatement is the metrics' cost per statement, two sessions
+// counting at once on the few data sources of a read/write split.
+//
+//	go test ./admin -run '^$' -bench Statement -benchtime 2s
+func BenchmarkStatement(b *testing.B) {
+	s := admin.NewStatements()
+	names := []string{"ds_master", "ds_slave_0", "ds_slave_1"}
+	b.RunParallel(func(pb *testing.PB) {
+		c := s.Session()
+		defer c.End()
+		i := 0
+		for pb.Next() {
+			c.Statement(names[i%3], engine.Read, 300*time.Microsecond, 0)
+			i++
+		}
+	})
 }
 
 // With admin.token every endpoint but /healthz and /readyz (and /metrics

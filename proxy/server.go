@@ -139,6 +139,9 @@ func (s *Server) run(sess *session) {
 		delete(s.sessions, sess)
 		s.mu.Unlock()
 	}()
+	if s.obs != nil {
+		sess.obs = s.obs.Session() // ended by close
+	}
 	sess.serve()
 }
 

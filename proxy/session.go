@@ -86,7 +86,13 @@ type session struct {
 	// produced, for LAST_INSERT_ID() on another connection.
 	lastInsertID uint64
 
-	// lastDS and lastErr describe the statement running, for the observer.
+	// obs counts the session's statements (nil: no observer). lastDS and
+	// lastErr describe the statement running, for it; ended is when it
+	// ended (zero: not timed), which the serve loop takes as the time for
+	// the idle deadline instead of a clock read of its own.
+	obs     SessionObserver
+	recent  engine.Recent // the texts it classified last
+	ended   time.Time
 	lastDS  string
 	lastErr uint16
 
@@ -196,7 +202,12 @@ func (s *session) serve() {
 		if t := props.IdleTransactionTimeout; t > 0 && t < wait && (s.pinned != nil && (s.eng.InTx() || s.eng.AutocommitOff()) || s.roTx != nil) {
 			wait = t
 		}
-		if now := time.Now(); now.Add(wait).Before(deadline) || now.Add(wait).Sub(deadline) > time.Second {
+		now := s.ended // the clock read that timed the last statement
+		if now.IsZero() {
+			now = time.Now()
+		}
+		s.ended = time.Time{}
+		if now.Add(wait).Before(deadline) || now.Add(wait).Sub(deadline) > time.Second {
 			deadline = now.Add(wait)
 			s.raw.SetReadDeadline(deadline)
 		}
@@ -234,6 +245,9 @@ func (s *session) close() {
 	}
 	s.unpin()
 	s.c.NC.Close()
+	if s.obs != nil {
+		s.obs.End()
+	}
 }
 
 // pinFor admits a statement that will pin the session to its master
@@ -365,7 +379,7 @@ func (s *session) query(p []byte) bool {
 	if stmt, ok := engine.IsPreview(p[1:]); ok {
 		return s.preview(stmt)
 	}
-	cls := s.srv.rt.Cache().Classify(p[1:])
+	cls := s.srv.rt.Cache().ClassifyRecent(&s.recent, p[1:])
 	if cls&engine.Multi != 0 && s.caps&wire.ClientMultiStatements == 0 {
 		s.writeErr(wire.NewError(1064, "42000", "You have an error in your SQL syntax: multi-statements are not enabled on this connection"))
 		return true
@@ -424,14 +438,15 @@ func (s *session) run(p []byte, cls engine.Class, st *stmt) bool {
 
 // observe runs a statement and tells the server's observer about it.
 func (s *session) observe(p []byte, cls engine.Class, st *stmt, kind wire.Response) bool {
-	obs := s.srv.obs
+	obs := s.obs
 	if obs == nil {
 		return s.runKind(p, cls, st, kind)
 	}
 	start := time.Now()
 	s.lastDS, s.lastErr = "", 0
 	ok := s.runKind(p, cls, st, kind)
-	obs.Statement(s.lastDS, cls, time.Since(start), s.lastErr)
+	s.ended = time.Now()
+	obs.Statement(s.lastDS, cls, s.ended.Sub(start), s.lastErr)
 	return ok
 }
 
