@@ -8,6 +8,7 @@
 #   REPLICA=1 TABLES=4 bench/sysbench.sh   # shardgate's slave is a real replica
 #   BASELINE=b394166 bench/sysbench.sh     # also an older shardgate, side by side
 #   ONLY=oltp_point_select bench/sysbench.sh  # workloads whose name contains ONLY
+#   ONLY='point_select|skip_trx' bench/sysbench.sh  # … or any of several
 #   MODES=disable bench/sysbench.sh        # only these --db-ps-mode values
 #   SHARDED=1 bench/sysbench.sh            # also shardgate with sbtest1 sharded by id % 2 over
 #                                          #   two databases (point_select, read_only and
@@ -261,7 +262,10 @@ if [ "$RYW" != off ] || [ "$BASE_RYW" != off ]; then WORKLOADS+=("oltp_read_writ
 [ "${ONLY_SHARDED:-0}" = 1 ] && WORKLOADS=("oltp_point_select" "oltp_read_only" "oltp_read_only --skip_trx=on")
 if [ -n "${ONLY:-}" ]; then
 	keep=()
-	for wl in "${WORKLOADS[@]}"; do [[ "$wl" == *"$ONLY"* ]] && keep+=("$wl"); done
+	IFS='|' read -ra alts <<< "$ONLY"
+	for wl in "${WORKLOADS[@]}"; do
+		for a in "${alts[@]}"; do [[ "$wl" == *"$a"* ]] && { keep+=("$wl"); break; }; done
+	done
 	[ ${#keep[@]} -gt 0 ] || { echo "ONLY=$ONLY matches no workload" >&2; exit 1; }
 	WORKLOADS=("${keep[@]}")
 fi
