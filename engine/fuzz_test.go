@@ -37,10 +37,18 @@ func FuzzClassify(f *testing.F) {
 	}
 	defer rt.Close()
 	snap := rt.Snapshot()
+	var recent Recent // kept across inputs: earlier texts fill it
 	f.Fuzz(func(t *testing.T, w uint8, rest string) {
 		c := Classify(rest)
 		if c&Read != 0 && c&forcesMaster != 0 {
 			t.Fatalf("Classify(%q) = %s", rest, c)
+		}
+		// A session's recent texts answer as the classifier does, first
+		// time and again.
+		for range 2 {
+			if got := rt.Cache().ClassifyRecent(&recent, []byte(rest)); got != c {
+				t.Fatalf("ClassifyRecent(%q) = %s, want %s", rest, got, c)
+			}
 		}
 		// The cache keys texts by shape: one class for all of a shape.
 		if len(rest) <= MaxCachedText {
