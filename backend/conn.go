@@ -47,8 +47,10 @@ type Conn struct {
 	// names that database's tables), shared by every session that uses the
 	// connection; session state that changes their meaning (sql_mode,
 	// charset) resets the connection, which clears them.
-	Stmts    map[StmtKey]*Stmt
-	lastUsed time.Time
+	Stmts map[StmtKey]*Stmt
+	// lastUsed is when the connection last came back to its pool, on
+	// the monotonic clock (see monoNow).
+	lastUsed time.Duration
 	scratch  []byte
 
 	rawConn  syscall.RawConn

@@ -112,7 +112,7 @@ func (c *Conn) Alive() error { return c.alive() }
 
 // usable checks a connection taken from the idle list.
 func (c *Conn) usable() bool {
-	if checkAfter > 0 && time.Since(c.lastUsed) < checkAfter {
+	if checkAfter > 0 && monoNow()-c.lastUsed < checkAfter {
 		return true
 	}
 	return c.alive() == nil

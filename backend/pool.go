@@ -201,7 +201,7 @@ func (p *Pool) Put(c *Conn) {
 		p.discard(c)
 		return
 	}
-	c.lastUsed = time.Now()
+	c.lastUsed = monoNow()
 	select {
 	case p.idle[c.Flags] <- c:
 	default: // cannot happen: idle holds at most the open count
@@ -262,15 +262,22 @@ func (p *Pool) maintain() {
 	}
 }
 
+// monoEpoch anchors monoNow.
+var monoEpoch = time.Now()
+
+// monoNow reads the monotonic clock alone: one vDSO call where time.Now
+// makes two (wall and monotonic), and Put reads it on every statement.
+func monoNow() time.Duration { return time.Since(monoEpoch) }
+
 // sweep closes connections idle longer than idleTimeout.
 func (p *Pool) sweep() {
-	cutoff := time.Now().Add(-p.cfg.IdleTimeout)
+	cutoff := monoNow() - p.cfg.IdleTimeout
 	for _, idle := range p.idle {
 	sweep:
 		for n := len(idle); n > 0; n-- {
 			select {
 			case c := <-idle:
-				if c.lastUsed.Before(cutoff) {
+				if c.lastUsed < cutoff {
 					p.discard(c)
 				} else {
 					idle <- c

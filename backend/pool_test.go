@@ -116,6 +116,35 @@ func TestPool(t *testing.T) {
 	p.Put(d)
 }
 
+// The sweep closes the connections idle for longer than idleTimeout and
+// keeps the others.
+func TestPoolSweepsIdle(t *testing.T) {
+	r := shared.Get(t)
+	ds := dsFor(t, r.Master, 2)
+	ds.IdleTimeout = 200 * time.Millisecond
+	p := NewPool("m", ds, false, nil)
+	defer p.Close()
+	ctx := context.Background()
+	a, err := p.Get(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, err := p.Get(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	p.Put(a)
+	time.Sleep(300 * time.Millisecond)
+	p.Put(b)
+	p.sweep()
+	if open, idle, _ := p.Stats(); open != 1 || idle != 1 {
+		t.Fatalf("after the sweep: %d open, %d idle; want the recent one only", open, idle)
+	}
+	if c, err := p.Get(ctx); err != nil || c != b {
+		t.Fatalf("Get after the sweep: %v (the recent connection: %v)", err, c == b)
+	}
+}
+
 // A failed dial is reported to the pool's owner; the monitor's connection
 // fails while nothing listens and, once the server is there, answers the
 // health queries (NULL as nil) without taking a pool slot.
