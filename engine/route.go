@@ -4,7 +4,6 @@ import (
 	"errors"
 	"fmt"
 	"strconv"
-	"sync/atomic"
 	"time"
 
 	"github.com/shardgate/shardgate/config"
@@ -214,7 +213,7 @@ func (g *Group) pick(cfg *config.Config, c Class, s *Session, tried *Tried) (*Da
 		if tried != nil {
 			t = *tried
 		}
-		if ds := g.balance.Next(g.Slaves, t, s.nextTurn()); ds != nil {
+		if ds := g.balance.Next(g.Slaves, t); ds != nil {
 			if s.marks != nil {
 				return g.causal(ds, s.causalPos(g.Master.Name), &t), nil
 			}
@@ -336,23 +335,6 @@ type Session struct {
 	marks []mark
 	// sharedVersion is the runtime's shared commits last caught up with.
 	sharedVersion uint64
-	// turn counts the session's balanced reads, for round robin; its
-	// first value comes from sessionTurns, so sessions start at successive
-	// slaves and no counter is shared per statement.
-	turn uint64
-}
-
-// sessionTurns seeds each session's turn.
-var sessionTurns atomic.Uint64
-
-// nextTurn is the session's next round-robin turn.
-func (s *Session) nextTurn() uint64 {
-	if s.turn == 0 {
-		s.turn = sessionTurns.Add(1)
-	} else {
-		s.turn++
-	}
-	return s.turn
 }
 
 // mark is what a session committed on one master.
