@@ -179,7 +179,9 @@ func TestIdleTransactionTimeout(t *testing.T) {
 func TestSessionStatementLimits(t *testing.T) {
 	old := maxSessionStmts
 	maxSessionStmts = 5
-	defer func() { maxSessionStmts = old }()
+	// Restored after the proxy's own cleanup (cleanups run last first):
+	// its sessions read the bound until they end.
+	t.Cleanup(func() { maxSessionStmts = old })
 	p := startProxy(t, "maxAllowedPacket: 4096")
 	db := p.db(t, "")
 	ctx := context.Background()
