@@ -13,7 +13,6 @@ import (
 	"errors"
 	"filippo.io/edwards25519"
 	"fmt"
-	"github.com/shardgate/shardgate/internal/sockio"
 	"io"
 	"net"
 	"slices"
@@ -83,7 +82,6 @@ const MaxPayload = 1<<24 - 1
 // Writes are not flushed until Flush.
 type Conn struct {
 	NC  net.Conn
-	rw  io.ReadWriter // NC's socket as R and W use it (sockio)
 	R   *bufio.Reader
 	W   *bufio.Writer
 	Seq uint8
@@ -104,15 +102,14 @@ type Conn struct {
 
 // NewConn wraps nc with buffers of the given size.
 func NewConn(nc net.Conn, size int) *Conn {
-	rw := sockio.New(nc)
-	return &Conn{NC: nc, rw: rw, R: bufio.NewReaderSize(rw, size), W: bufio.NewWriterSize(rw, size)}
+	return &Conn{NC: nc, R: bufio.NewReaderSize(nc, size), W: bufio.NewWriterSize(nc, size)}
 }
 
 // Reset rebinds the buffers to a new net.Conn (after a TLS upgrade).
 func (c *Conn) Reset(nc net.Conn) {
-	c.NC, c.rw = nc, sockio.New(nc)
-	c.R.Reset(c.rw)
-	c.W.Reset(c.rw)
+	c.NC = nc
+	c.R.Reset(nc)
+	c.W.Reset(nc)
 }
 
 // ErrPacketTooLarge is returned by ReadPacket for a packet over Conn.Max.
