@@ -6,6 +6,7 @@ import (
 	"net"
 	"syscall"
 	"time"
+	"unsafe"
 )
 
 // checkAfter: a connection idle at least this long is checked by Get before
@@ -37,17 +38,20 @@ func (c *Conn) prepareCheckOn(nc net.Conn) {
 		flags = syscall.MSG_PEEK
 	}
 	c.checkFn = func(fd uintptr) bool {
+		// A raw system call: a non-blocking recvfrom cannot block, and
+		// entering the scheduler's system-call state would wake the system
+		// monitor from its sleep (see internal/sockio).
 		var b [1]byte
-		n, _, err := syscall.Recvfrom(int(fd), b[:], flags|syscall.MSG_DONTWAIT)
+		n, _, e := syscall.RawSyscall6(syscall.SYS_RECVFROM, fd, uintptr(unsafe.Pointer(&b[0])), 1, uintptr(flags|syscall.MSG_DONTWAIT), 0, 0)
 		switch {
-		case n == 0 && err == nil:
-			c.checkErr = io.EOF
-		case n > 0:
-			c.checkErr = errUnexpectedData
-		case err == syscall.EAGAIN || err == syscall.EWOULDBLOCK:
+		case e == syscall.EAGAIN || e == syscall.EWOULDBLOCK:
 			c.checkErr = nil
+		case e != 0:
+			c.checkErr = e
+		case n == 0:
+			c.checkErr = io.EOF
 		default:
-			c.checkErr = err
+			c.checkErr = errUnexpectedData
 		}
 		return true // never wait
 	}

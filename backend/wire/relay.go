@@ -42,7 +42,7 @@ type RelayResult struct {
 // so that the command can run elsewhere; seq is the client's sequence
 // number before Relay.
 func (c *Conn) Discard(seq uint8) {
-	c.W.Reset(c.NC)
+	c.W.Reset(c.rw)
 	c.Seq = seq
 }
 

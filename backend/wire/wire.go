@@ -13,6 +13,7 @@ import (
 	"errors"
 	"filippo.io/edwards25519"
 	"fmt"
+	"github.com/shardgate/shardgate/internal/sockio"
 	"io"
 	"net"
 	"slices"
@@ -82,6 +83,7 @@ const MaxPayload = 1<<24 - 1
 // Writes are not flushed until Flush.
 type Conn struct {
 	NC  net.Conn
+	rw  io.ReadWriter // NC's socket as R and W use it (sockio)
 	R   *bufio.Reader
 	W   *bufio.Writer
 	Seq uint8
@@ -102,14 +104,15 @@ type Conn struct {
 
 // NewConn wraps nc with buffers of the given size.
 func NewConn(nc net.Conn, size int) *Conn {
-	return &Conn{NC: nc, R: bufio.NewReaderSize(nc, size), W: bufio.NewWriterSize(nc, size)}
+	rw := sockio.New(nc)
+	return &Conn{NC: nc, rw: rw, R: bufio.NewReaderSize(rw, size), W: bufio.NewWriterSize(rw, size)}
 }
 
 // Reset rebinds the buffers to a new net.Conn (after a TLS upgrade).
 func (c *Conn) Reset(nc net.Conn) {
-	c.NC = nc
-	c.R.Reset(nc)
-	c.W.Reset(nc)
+	c.NC, c.rw = nc, sockio.New(nc)
+	c.R.Reset(c.rw)
+	c.W.Reset(c.rw)
 }
 
 // ErrPacketTooLarge is returned by ReadPacket for a packet over Conn.Max.
