@@ -26,6 +26,11 @@
 // ticks). go-zookeeper pauses a second before each pass over the servers;
 // the client's host provider skips that pause for the first pass after a
 // session dropped or expired, so it is back as soon as a server answers.
+// A server must answer the connect request within half the operation
+// timeout (at least 500ms; handshake.go): go-zookeeper alone waits 6.7 × the
+// session timeout for it, so a member that takes connections but does not
+// answer (stuck on its disk, starting, stopping) would hold the client a
+// minute before it tries another.
 //
 // Auth. With Config.Username and Password the client authenticates with the
 // digest scheme, and every znode it creates at or below the namespace gets

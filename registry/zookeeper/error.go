@@ -17,10 +17,11 @@ import (
 type errNotConnected struct {
 	servers []string
 	cause   error
+	last    string // go-zookeeper's last message, as " (last: ...)", or ""
 }
 
 func (e *errNotConnected) Error() string {
-	return fmt.Sprintf("no ZooKeeper server reachable at %s: %v", strings.Join(e.servers, ","), e.cause)
+	return fmt.Sprintf("no ZooKeeper server reachable at %s: %v%s", strings.Join(e.servers, ","), e.cause, e.last)
 }
 
 func (e *errNotConnected) Unwrap() error { return e.cause }

@@ -91,7 +91,7 @@ func open(ctx context.Context, cfg registry.Config, dialer zk.Dialer) (*Client, 
 	c.hosts = &hostProvider{}
 	conn, events, err := zk.Connect(cfg.ServerLists, cfg.TimeToLive,
 		zk.WithLogger(c.logger), zk.WithLogInfo(false), zk.WithEventCallback(c.onEvent),
-		zk.WithHostProvider(c.hosts), withDialer(dialer))
+		zk.WithHostProvider(c.hosts), withDialer(dialer, handshakeLimit(cfg)))
 	if err != nil {
 		c.cancel()
 		return nil, registry.NewError(registry.Unavailable, "", fmt.Errorf("ZooKeeper servers %s: %w", strings.Join(cfg.ServerLists, ","), err))
@@ -127,12 +127,20 @@ func open(ctx context.Context, cfg registry.Config, dialer zk.Dialer) (*Client, 
 	return c, nil
 }
 
-// withDialer keeps go-zookeeper's default dialer when d is nil.
-func withDialer(d zk.Dialer) func(*zk.Conn) {
+// withDialer keeps go-zookeeper's default dialer when d is nil, and bounds
+// each connection's session handshake by limit.
+func withDialer(d zk.Dialer, limit time.Duration) func(*zk.Conn) {
 	if d == nil {
 		d = net.DialTimeout
 	}
-	return zk.WithDialer(d)
+	return zk.WithDialer(handshakeDialer(d, limit))
+}
+
+// handshakeLimit is how long a server may take to answer a connect request:
+// half the operation timeout, so that Open still has time for a second
+// server when the first takes connections but does not answer.
+func handshakeLimit(cfg registry.Config) time.Duration {
+	return max(cfg.OperationTimeout/2, 500*time.Millisecond)
 }
 
 // waitSession waits for the first session.
@@ -204,7 +212,7 @@ func (c *Client) ctxError(err error, path string) error {
 	case closed:
 		return registry.NewError(registry.Closed, path, nil)
 	case !connected && err == context.DeadlineExceeded:
-		return convertError(&errNotConnected{servers: c.cfg.ServerLists, cause: err}, path)
+		return convertError(&errNotConnected{servers: c.cfg.ServerLists, cause: err, last: c.logger.last()}, path)
 	}
 	return convertError(err, path)
 }
