@@ -291,19 +291,19 @@ func testOrchestration(t *testing.T, env *orchenv.Registry) {
 		env.Start()
 		// Back in touch: the instance node is there and operator commands
 		// apply again.
-		orchenv.Eventually(t, "instance node after the outage", func() error {
+		env.Eventually(t, "instance node after the outage", func() error {
 			_, _, err := reg.Get(ctx, inst)
 			return err
 		})
 		env.MustSet(t, "/state/datasources/ds_slave_0", "DISABLED")
-		orchenv.Eventually(t, "slave0 disabled after the outage", func() error {
+		env.Eventually(t, "slave0 disabled after the outage", func() error {
 			if ids := orchenv.ReadIDs(t, db, 10); ids[slave1] != 10 {
 				return fmt.Errorf("reads: %v", ids)
 			}
 			return nil
 		})
 		env.MustSet(t, "/state/datasources/ds_slave_0", "")
-		orchenv.Eventually(t, "slave0 back", func() error {
+		env.Eventually(t, "slave0 back", func() error {
 			if ids := orchenv.ReadIDs(t, db, 20); ids[slave0] == 0 {
 				return fmt.Errorf("reads: %v", ids)
 			}

@@ -226,11 +226,11 @@ func testOrchestration(t *testing.T, env *orchenv.Registry) {
 		}
 		env.Start()
 		// A change made as soon as the registry is back is honoured.
-		orchenv.Eventually(t, "operator write after the outage", func() error {
+		env.Eventually(t, "operator write after the outage", func() error {
 			return env.Set("/state/datasources/ds_slave_1", "DISABLED")
 		})
 		for _, db := range []*sql.DB{dbA, dbB} {
-			orchenv.Eventually(t, "slave1 disabled after the outage", func() error {
+			env.Eventually(t, "slave1 disabled after the outage", func() error {
 				if ids := orchenv.ReadIDs(t, db, 10); ids[slave1] != 0 {
 					return fmt.Errorf("reads: %v", ids)
 				}
@@ -240,7 +240,7 @@ func testOrchestration(t *testing.T, env *orchenv.Registry) {
 		env.MustSet(t, "/state/datasources/ds_slave_1", "")
 		// Both instances are still registered (etcd leases may have been
 		// replaced, ZooKeeper sessions kept or renewed).
-		orchenv.Eventually(t, "instances registered after the outage", func() error {
+		env.Eventually(t, "instances registered after the outage", func() error {
 			kids, err := reg.Children(ctx, "/state/instances")
 			if err != nil || len(kids) != 2 {
 				return fmt.Errorf("instances %v, %v", kids, err)

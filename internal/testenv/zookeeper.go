@@ -120,6 +120,9 @@ func (z *ZooKeeper) wait(t testing.TB) {
 	}
 }
 
+// LogTail is the end of the server's log, for failure messages.
+func (z *ZooKeeper) LogTail() string { return z.proc.LogTail() }
+
 // Stop stops the server gracefully; its data stays for Start.
 func (z *ZooKeeper) Stop(t testing.TB) { z.proc.Stop() }
 

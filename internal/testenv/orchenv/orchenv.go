@@ -27,6 +27,8 @@ type Registry struct {
 	set func(path, value string) error
 	// Stop and Start the server, keeping its data.
 	Stop, Start func()
+	// LogTail is the end of the server's log, for failure messages.
+	LogTail func() string
 }
 
 // Etcd starts a real etcd (Debian's) for orchestration name.
@@ -36,7 +38,7 @@ func Etcd(t testing.TB, name string) *Registry {
 		Kind:   "etcd",
 		YAML:   fmt.Sprintf("{type: etcd, serverLists: [%s], timeToLive: 2s}", srv.Endpoint),
 		Config: registry.Config{Type: registry.TypeEtcd, ServerLists: []string{srv.Endpoint}, Namespace: "/" + name},
-		Stop:   srv.Stop, Start: srv.Start,
+		Stop:   srv.Stop, Start: srv.Start, LogTail: srv.LogTail,
 		set: func(path, value string) error {
 			if out, err := srv.Etcdctl("put", "/"+name+path, value); err != nil {
 				return fmt.Errorf("etcdctl put %s %s: %v: %s", path, value, err, out)
@@ -54,7 +56,7 @@ func ZooKeeper(t testing.TB, name string) *Registry {
 		Kind:   "zookeeper",
 		YAML:   fmt.Sprintf("{type: zookeeper, serverLists: [%s], namespace: /shardgate, timeToLive: 4s}", zk.Addr()),
 		Config: registry.Config{Type: registry.TypeZooKeeper, ServerLists: []string{zk.Addr()}, Namespace: "/shardgate/" + name},
-		Stop:   func() { zk.Stop(t) }, Start: func() { zk.Start(t) },
+		Stop:   func() { zk.Stop(t) }, Start: func() { zk.Start(t) }, LogTail: zk.LogTail,
 		set: func(path, value string) error {
 			if out, err := zk.ZkCli("set", "/shardgate/"+name+path, value); err != nil {
 				return fmt.Errorf("zkCli.sh set %s %s: %v: %s", path, value, err, out)
@@ -112,6 +114,18 @@ func ReadIDs(t testing.TB, q Querier, n int) map[int]int {
 // instance in milliseconds, but not at once.
 func Eventually(t testing.TB, what string, cond func() error) {
 	t.Helper()
+	eventually(t, what, cond, func() string { return "" })
+}
+
+// Eventually is Eventually that shows the end of the server's log when cond
+// never holds: a registry that does not take its clients back says why there.
+func (r *Registry) Eventually(t testing.TB, what string, cond func() error) {
+	t.Helper()
+	eventually(t, what, cond, func() string { return "\n" + r.Kind + " log tail:\n" + r.LogTail() })
+}
+
+func eventually(t testing.TB, what string, cond func() error, explain func() string) {
+	t.Helper()
 	deadline := time.Now().Add(10 * time.Second)
 	for {
 		err := cond()
@@ -119,7 +133,7 @@ func Eventually(t testing.TB, what string, cond func() error) {
 			return
 		}
 		if time.Now().After(deadline) {
-			t.Fatalf("%s: %v", what, err)
+			t.Fatalf("%s: %v%s", what, err, explain())
 		}
 		time.Sleep(50 * time.Millisecond)
 	}
