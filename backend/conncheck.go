@@ -9,14 +9,6 @@ import (
 	"unsafe"
 )
 
-// checkAfter: a connection idle at least this long is checked by Get before
-// it is handed out — a non-blocking read on the socket (about half a
-// microsecond, no allocation) that sees whether the server closed it
-// meanwhile (restart, wait_timeout, KILL). A read that hits a dead
-// connection is retried elsewhere, but a write is not (it may have run), so
-// every idle connection is checked: 0.
-var checkAfter time.Duration
-
 var errUnexpectedData = errors.New("unexpected data on an idle connection")
 
 // prepareCheckOn caches what alive needs for the TCP connection nc, so
@@ -114,13 +106,13 @@ func (c *Conn) alive() error {
 // connection (a transaction's branch before its COMMIT).
 func (c *Conn) Alive() error { return c.alive() }
 
-// usable checks a connection taken from the idle list.
-func (c *Conn) usable() bool {
-	if checkAfter > 0 && monoNow()-c.lastUsed < checkAfter {
-		return true
-	}
-	return c.alive() == nil
-}
+// usable checks a connection taken from the idle list: a non-blocking read
+// on the socket (about half a microsecond, no allocation) that sees whether
+// the server closed it meanwhile (restart, wait_timeout, KILL) or left bytes
+// of an unfinished answer. A read that hits a dead connection is retried
+// elsewhere, but a write is not (it may have run), so every idle connection
+// is checked, however briefly it was idle.
+func (c *Conn) usable() bool { return c.alive() == nil }
 
 // aliveTLS reads through TLS what waits on the socket, for at most a
 // millisecond: records without data (session tickets) are consumed, and a

@@ -72,11 +72,10 @@ type Balancer interface {
 }
 
 // roundRobin takes the slaves in turn, one counter for the runtime. A
-// turn per session would spare the counter's cache line (180 against 61-77
-// ns per parallel classify and route), but it made every reader of
-// TestHealthSlaveStopped end up waiting on the stopped slave in 2 runs of
-// 12, against none of 12 with the shared counter. With one slave there is
-// nothing to count.
+// turn per session would spare the counter's cache line, but it made every
+// reader of TestHealthSlaveStopped end up waiting on the stopped slave in 2
+// runs of 12, against none of 12 with the shared counter. With one slave
+// there is nothing to count.
 type roundRobin struct{ n atomic.Uint64 }
 
 func (b *roundRobin) Next(slaves []*DataSource, tried Tried) *DataSource {
