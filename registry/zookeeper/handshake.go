@@ -4,6 +4,7 @@ import (
 	"encoding/binary"
 	"net"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/go-zookeeper/zk"
@@ -37,24 +38,25 @@ func handshakeDialer(d zk.Dialer, limit time.Duration) zk.Dialer {
 
 // handshakeConn is a connection whose deadlines are pinned to until while
 // the connect response (a 4-byte length and that many bytes) has not been
-// read in full; after that it is the connection itself.
+// read in full; after that it is the connection itself, and done spares
+// the session's reads and deadlines the lock.
 type handshakeConn struct {
 	net.Conn
 	until time.Time
+	done  atomic.Bool
 
-	mu   sync.Mutex
-	done bool
+	mu   sync.Mutex // guards head, got and the switch to done
 	head [4]byte
 	got  int // bytes of the connect response read so far
 }
 
 func (c *handshakeConn) Read(p []byte) (int, error) {
 	n, err := c.Conn.Read(p)
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	if c.done || n == 0 {
+	if n == 0 || c.done.Load() {
 		return n, err
 	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
 	for _, b := range p[:n] {
 		if c.got < len(c.head) {
 			c.head[c.got] = b
@@ -62,7 +64,7 @@ func (c *handshakeConn) Read(p []byte) (int, error) {
 		c.got++
 	}
 	if c.got >= len(c.head) && c.got >= len(c.head)+int(binary.BigEndian.Uint32(c.head[:])) {
-		c.done = true
+		c.done.Store(true)
 		// Back to the deadlines go-zookeeper asks for from here on.
 		_ = c.Conn.SetDeadline(time.Time{})
 	}
@@ -70,9 +72,12 @@ func (c *handshakeConn) Read(p []byte) (int, error) {
 }
 
 func (c *handshakeConn) pinned(t time.Time) time.Time {
+	if c.done.Load() {
+		return t
+	}
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	if c.done || (!t.IsZero() && t.Before(c.until)) {
+	if c.done.Load() || (!t.IsZero() && t.Before(c.until)) {
 		return t
 	}
 	return c.until

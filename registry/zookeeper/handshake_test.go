@@ -17,8 +17,8 @@ import (
 )
 
 // mute is a server that takes connections and never answers; reply, when
-// set, is written to each connection after a pause (the connect response),
-// and later again after another pause.
+// set, is written to each connection at once (the connect response) and
+// again after pause.
 func mute(t *testing.T, reply []byte, pause time.Duration) string {
 	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
