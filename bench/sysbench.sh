@@ -36,8 +36,13 @@
 # shardgate runs with a master and a slave data source that are the same
 # MariaDB, so all three targets do the same database work and the ratios
 # measure the hop alone. With REPLICA=1 the slave is a second MariaDB
-# replicating from the first (direct and relay still use the master only):
-# closer to a deployment, but the database work differs between targets. CPU-us/query is utime+stime of the proxy (or relay)
+# replicating from the first; direct and relay then run the workloads that
+# shardgate sends to the slave (oltp_point_select and --skip_trx=on: reads
+# outside transactions) against the replica too (a second relay in front of
+# it), so all targets still do the same database work; SAME_WORK=0 keeps
+# direct and relay on the master for every workload (different work).
+# With REPLICA=1 the statements shardgate ran per data source are printed
+# at the end, to show which server did the work. CPU-us/query is utime+stime of the proxy (or relay)
 # process over the queries sysbench reports. With BASELINE=<git revision>
 # a shardgate built from that revision runs beside the current one (same
 # config, its own embedded registry) as a fourth target, for before/after
@@ -55,6 +60,7 @@ MODES=${MODES:-auto disable}
 PROFILE=${PROFILE:-}
 SHARDED=${SHARDED:-0}
 RYW=${RYW:-off}
+SAME_WORK=${SAME_WORK:-1}
 BASE_RYW=${BASE_RYW:-$RYW}
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 W=$(mktemp -d /tmp/shardgate-bench.XXXXXX)
@@ -73,7 +79,7 @@ trap cleanup EXIT
 freeport() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
 DB_PORT=$(freeport); RELAY_PORT=$(freeport); SG_PORT=$(freeport); REG_C=$(freeport); REG_P=$(freeport); REPL_PORT=$(freeport)
 BASE_PORT=$(freeport); BREG_C=$(freeport); BREG_P=$(freeport); ADM_PORT=$(freeport); BADM_PORT=$(freeport)
-SH_PORT=$(freeport); SREG_C=$(freeport); SREG_P=$(freeport)
+SH_PORT=$(freeport); SREG_C=$(freeport); SREG_P=$(freeport); RRELAY_PORT=$(freeport)
 PW=benchpw
 
 echo "== building shardgate and relay"
@@ -151,6 +157,11 @@ if [ "$REPLICA" = 1 ]; then
 fi
 
 "$W/relay" -listen 127.0.0.1:$RELAY_PORT -target 127.0.0.1:$DB_PORT & RELAY_PID=$!; PIDS+=($RELAY_PID)
+RRELAY_PID=$RELAY_PID
+if [ "$REPLICA" = 1 ] && [ "$SAME_WORK" = 1 ]; then
+	"$W/relay" -listen 127.0.0.1:$RRELAY_PORT -target 127.0.0.1:$REPL_PORT & RRELAY_PID=$!; PIDS+=($RRELAY_PID)
+	for _ in $(seq 100); do (echo > /dev/tcp/127.0.0.1/$RRELAY_PORT) 2>/dev/null && break; sleep 0.1; done
+fi
 cat > "$W/proxy.yaml" <<YAML
 listen: 127.0.0.1:$SG_PORT
 users: [{name: root, password: $PW}]
@@ -269,14 +280,17 @@ if [ -n "${ONLY:-}" ]; then
 	[ ${#keep[@]} -gt 0 ] || { echo "ONLY=$ONLY matches no workload" >&2; exit 1; }
 	WORKLOADS=("${keep[@]}")
 fi
-echo "== $ROUNDS round(s), $TIME s per run, $THREADS threads, $TABLES table(s), replica: $REPLICA"
+echo "== $ROUNDS round(s), $TIME s per run, $THREADS threads, $TABLES table(s), replica: $REPLICA (same work: $SAME_WORK)"
 for round in $(seq "$ROUNDS"); do
 	for wl in "${WORKLOADS[@]}"; do
 		for ps in $MODES; do
 			for target in "${TARGETS[@]}"; do
+				# Reads outside transactions: shardgate sends them to the slave.
+				on_slave=0
+				[ "$REPLICA" = 1 ] && [ "$SAME_WORK" = 1 ] && [[ "$wl" == oltp_point_select* || "$wl" == *skip_trx=on* ]] && [[ "$wl" != oltp_read_write* ]] && on_slave=1
 				case $target in
-					direct) port=$DB_PORT pid=0 ;;
-					relay) port=$RELAY_PORT pid=$RELAY_PID ;;
+					direct) port=$DB_PORT pid=0; [ $on_slave = 1 ] && port=$REPL_PORT ;;
+					relay) port=$RELAY_PORT pid=$RELAY_PID; [ $on_slave = 1 ] && port=$RRELAY_PORT pid=$RRELAY_PID ;;
 					shardgate) port=$SG_PORT pid=$SG_PID ;;
 					baseline) port=$BASE_PORT pid=$BASE_PID ;;
 					sharded) port=$SH_PORT pid=$SHARD_PID ;;
@@ -339,7 +353,7 @@ if [ "$SHARDED" = 1 ]; then
 	done
 	if grep -qi "panic\|ERROR" "$W/shardgate-sharded.log"; then echo "== sharded shardgate log:"; tail -20 "$W/shardgate-sharded.log"; fi
 fi
-if [ "$RYW" != off ] || [ "$BASE_RYW" != off ]; then
+if [ "$RYW" != off ] || [ "$BASE_RYW" != off ] || [ "$REPLICA" = 1 ]; then
 	# Statements each instance ran per data source, from its /metrics.
 	routed() {
 		python3 - "$1" <<'PY'
